@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/reportd/reportd/internal/apikey"
+	"github.com/reportd/reportd/internal/app"
+	"github.com/reportd/reportd/internal/config"
+	"github.com/reportd/reportd/internal/ids"
+	"github.com/reportd/reportd/internal/jobs"
+	"github.com/reportd/reportd/internal/postgres"
+	"github.com/reportd/reportd/internal/readmodel"
+	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/seed"
+	"github.com/reportd/reportd/internal/webhook"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// database loads the config, connects to the primary and migrates.
+func (c *cli) database(ctx context.Context) (config.Config, *pgxpool.Pool, *slog.Logger, error) {
+	cfg, err := config.Load(c.getenv)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	logger := app.NewLogger(c.stderr, cfg.LogLevel)
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return cfg, nil, nil, fmt.Errorf("connect to DATABASE_URL: %w", err)
+	}
+	if err := postgres.Migrate(ctx, pool, logger); err != nil {
+		pool.Close()
+		return cfg, nil, nil, err
+	}
+	return cfg, pool, logger, nil
+}
+
+func (c *cli) migrate(ctx context.Context) error {
+	_, pool, _, err := c.database(ctx)
+	if err != nil {
+		return err
+	}
+	pool.Close()
+	return c.printJSON(map[string]string{"status": "migrated"})
+}
+
+var knownScopes = []string{"reports", "events:write"}
+
+func parseScopes(s string) ([]string, error) {
+	var scopes []string
+	for _, sc := range strings.Split(s, ",") {
+		sc = strings.TrimSpace(sc)
+		if sc == "" {
+			continue
+		}
+		if !slices.Contains(knownScopes, sc) {
+			return nil, fmt.Errorf("unknown scope %q (known: %s)", sc, strings.Join(knownScopes, ", "))
+		}
+		if !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	if len(scopes) == 0 {
+		return nil, errors.New("--scopes names no scope")
+	}
+	return scopes, nil
+}
+
+func (c *cli) clientCreate(ctx context.Context, args []string) error {
+	fs := c.flags("client create")
+	name := fs.String("name", "", "client name (required)")
+	hook := fs.String("webhook-url", "", "default webhook URL")
+	scopeList := fs.String("scopes", "reports", "comma-separated scopes: reports, events:write")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*name) == "" {
+		return errors.New("client create: --name is required")
+	}
+	scopes, err := parseScopes(*scopeList)
+	if err != nil {
+		return fmt.Errorf("client create: %w", err)
+	}
+	cfg, pool, _, err := c.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if *hook != "" {
+		if err := webhook.ValidateURL(*hook, cfg.WebhookAllowPrivate); err != nil {
+			return fmt.Errorf("client create: --webhook-url: %w", err)
+		}
+	}
+	key := apikey.New()
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		return err
+	}
+	id := ids.New("cli")
+	if err := postgres.NewStore(pool).CreateClient(ctx, postgres.NewClient{
+		ID: id, Name: *name, WebhookURL: *hook, KeyID: key.ID, KeyHash: key.Hash, Scopes: scopes, Secret: secret,
+	}); err != nil {
+		return err
+	}
+	return c.printJSON(map[string]any{"client_id": id, "name": *name, "api_key": key.Plain, "webhook_secret": secret, "scopes": scopes})
+}
+
+func (c *cli) clientRevokeKey(ctx context.Context, args []string) error {
+	fs := c.flags("client revoke-key")
+	client := fs.String("client", "", "client id (required)")
+	scopeList := fs.String("scopes", "reports", "scopes of the new key")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *client == "" {
+		return errors.New("client revoke-key: --client is required")
+	}
+	scopes, err := parseScopes(*scopeList)
+	if err != nil {
+		return fmt.Errorf("client revoke-key: %w", err)
+	}
+	_, pool, _, err := c.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	key := apikey.New()
+	revoked, err := postgres.NewStore(pool).RotateKey(ctx, *client, key.ID, key.Hash, scopes)
+	if err != nil {
+		return err
+	}
+	return c.printJSON(map[string]any{"client_id": *client, "revoked_keys": revoked, "api_key": key.Plain, "scopes": scopes})
+}
+
+func (c *cli) clientSetWebhook(ctx context.Context, args []string) error {
+	fs := c.flags("client set-webhook")
+	client := fs.String("client", "", "client id (required)")
+	url := fs.String("url", "", "new webhook URL (empty removes it)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *client == "" {
+		return errors.New("client set-webhook: --client is required")
+	}
+	cfg, pool, _, err := c.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if *url != "" {
+		if err := webhook.ValidateURL(*url, cfg.WebhookAllowPrivate); err != nil {
+			return fmt.Errorf("client set-webhook: --url: %w", err)
+		}
+	}
+	if err := postgres.NewStore(pool).SetWebhookURL(ctx, *client, *url); err != nil {
+		return err
+	}
+	return c.printJSON(map[string]any{"client_id": *client, "webhook_url": *url})
+}
+
+func (c *cli) secretRotate(ctx context.Context, args []string) error {
+	fs := c.flags("secret rotate")
+	client := fs.String("client", "", "client id (required)")
+	grace := fs.Duration("grace", 24*time.Hour, "how long the old secrets keep signing")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *client == "" {
+		return errors.New("secret rotate: --client is required")
+	}
+	if *grace < 0 {
+		return errors.New("secret rotate: --grace must not be negative")
+	}
+	_, pool, _, err := c.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		return err
+	}
+	if err := postgres.NewStore(pool).RotateSecret(ctx, *client, secret, *grace); err != nil {
+		return err
+	}
+	return c.printJSON(map[string]any{"client_id": *client, "webhook_secret": secret, "old_secrets_expire_at": time.Now().Add(*grace).UTC()})
+}
+
+func (c *cli) seed(ctx context.Context, args []string) error {
+	fs := c.flags("seed")
+	client := fs.String("client", "", "client id; default: the newest client named \"demo\"")
+	customers := fs.Int("customers", 10, "customers to create")
+	orders := fs.Int("orders", 5, "orders per customer")
+	merchants := fs.Int("merchants", 0, "merchants (default: one per 4 customers, at least 3)")
+	seedValue := fs.Int64("seed", 1, "random seed; the same seed gives the same data")
+	from := fs.String("from", "2026-01-01", "first day of the orders")
+	to := fs.String("to", "2026-03-31", "last day of the orders")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *customers < 1 || *orders < 1 || *merchants < 0 {
+		return errors.New("seed: --customers and --orders must be at least 1")
+	}
+	fromDay, err1 := time.Parse(time.DateOnly, *from)
+	toDay, err2 := time.Parse(time.DateOnly, *to)
+	if err1 != nil || err2 != nil || toDay.Before(fromDay) {
+		return errors.New("seed: --from and --to must be YYYY-MM-DD with from <= to")
+	}
+	_, pool, logger, err := c.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store := postgres.NewStore(pool)
+	clientID := *client
+	if clientID == "" {
+		demo, err := store.FindClientByName(ctx, "demo")
+		if errors.Is(err, reports.ErrNotFound) {
+			return errors.New("seed: no client named \"demo\"; create one with 'reportctl client create --name demo' or pass --client")
+		}
+		if err != nil {
+			return err
+		}
+		clientID = demo.ID
+	} else if _, err := store.GetClient(ctx, clientID); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	sum, err := seed.Run(ctx, readmodel.NewStore(pool, pool, logger), clientID, seed.Options{
+		Customers: *customers, OrdersPerCustomer: *orders, Merchants: *merchants, Seed: *seedValue,
+		From: fromDay, To: toDay.Add(24*time.Hour - time.Second),
+	}, c.stderr)
+	if err != nil {
+		return err
+	}
+	return c.printJSON(sum)
+}
+
+func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
+	fs := c.flags("projections rebuild")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	name := fs.Arg(0)
+	_, pool, logger, err := c.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	rm := readmodel.NewStore(pool, pool, logger)
+	start := time.Now()
+	last := time.Time{}
+	err = rm.Rebuild(ctx, name, func(done, total int64) {
+		if time.Since(last) > 500*time.Millisecond || done == total {
+			last = time.Now()
+			pct := 100.0
+			if total > 0 {
+				pct = float64(done) * 100 / float64(total)
+			}
+			fmt.Fprintf(c.stderr, "rebuild: %d/%d events (%.1f%%)\n", done, total, pct)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	status, err := rm.Status(ctx)
+	if err != nil {
+		return err
+	}
+	return c.printJSON(map[string]any{"rebuilt": name, "seconds": time.Since(start).Seconds(), "projections": status})
+}
+
+func (c *cli) projectionsStatus(ctx context.Context) error {
+	_, pool, logger, err := c.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	status, err := readmodel.NewStore(pool, pool, logger).Status(ctx)
+	if err != nil {
+		return err
+	}
+	return c.printJSON(status)
+}
+
+func (c *cli) deliveriesReplay(ctx context.Context, args []string) error {
+	fs := c.flags("deliveries replay")
+	client := fs.String("client", "", "only this client's deliveries (default: every client)")
+	status := fs.String("status", "dead", "dead or failing")
+	since := fs.String("since", "", "only deliveries created at or after this RFC 3339 time")
+	limit := fs.Int("limit", 10000, "at most this many")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *status != string(reports.DeliveryDead) && *status != string(reports.DeliveryFailing) {
+		return errors.New("deliveries replay: --status must be dead or failing")
+	}
+	var sinceTime time.Time
+	if *since != "" {
+		t, err := time.Parse(time.RFC3339, *since)
+		if err != nil {
+			return errors.New("deliveries replay: --since must be an RFC 3339 time")
+		}
+		sinceTime = t
+	}
+	cfg, pool, _, err := c.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	opt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("parse REDIS_URL: %w", err)
+	}
+	client2 := asynq.NewClient(opt)
+	defer client2.Close()
+	inspector := asynq.NewInspector(opt)
+	defer inspector.Close()
+	enq := jobs.NewEnqueuer(client2, inspector, jobs.EnqueuerConfig{
+		ReportMaxAttempts: cfg.ReportMaxAttempts, ReportTimeout: 30 * time.Minute,
+		DeliveryMaxRetry: cfg.WebhookSchedule.MaxRetry(), DeliveryTimeout: cfg.WebhookTimeout + 30*time.Second,
+	})
+	store := postgres.NewStore(pool)
+	ids, err := store.ReplayDeliveries(ctx, *client, reports.DeliveryStatus(*status), sinceTime, *limit)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for i, id := range ids {
+		d, err := store.LoadDelivery(ctx, id)
+		if err == nil {
+			err = enq.RequeueDelivery(ctx, jobs.DeliveryPayload{DeliveryID: d.ID, ReportID: d.ReportID, ClientID: d.ClientID})
+		}
+		if err != nil {
+			failed++
+			fmt.Fprintf(c.stderr, "replay %s: %v (the sweeper will queue it)\n", id, err)
+		}
+		if (i+1)%100 == 0 || i+1 == len(ids) {
+			fmt.Fprintf(c.stderr, "replay: %d/%d deliveries queued\n", i+1, len(ids))
+		}
+	}
+	return c.printJSON(map[string]any{"replayed": len(ids), "enqueue_failed": failed, "delivery_ids": ids})
+}

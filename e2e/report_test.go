@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reportd/reportd/internal/postgres"
+	"github.com/reportd/reportd/internal/readmodel"
+	"github.com/reportd/reportd/internal/seed"
+	"github.com/reportd/reportd/internal/testenv"
+)
+
+func decode[T any](t *testing.T, resp *http.Response) T {
+	t.Helper()
+	defer resp.Body.Close()
+	var v T
+	body, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("decode %s: %v\n%s", resp.Request.URL.Path, err, body)
+	}
+	return v
+}
+
+func expectStatus(t *testing.T, resp *http.Response, want int) {
+	t.Helper()
+	if resp.StatusCode != want {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("%s %s: status %d, want %d\n%s", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, want, body)
+	}
+}
+
+// seedOrders loads demo orders through the event path and waits until the
+// projector has applied them.
+func seedOrders(t *testing.T, env *testenv.Env, clientID string, customers, orders int) seed.Summary {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := postgres.Connect(ctx, env.Cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	rm := readmodel.NewStore(pool, pool, nil)
+	sum, err := seed.Run(ctx, rm, clientID, seed.Options{Customers: customers, OrdersPerCustomer: orders, Seed: 7}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+type reportBody struct {
+	ID       string          `json:"id"`
+	Status   string          `json:"status"`
+	Metadata json.RawMessage `json:"metadata"`
+	Error    *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+	Result *struct {
+		URL          string `json:"url"`
+		SizeBytes    int64  `json:"size_bytes"`
+		SHA256       string `json:"sha256"`
+		ContentType  string `json:"content_type"`
+		Pages        int    `json:"pages"`
+		Rows         int    `json:"rows"`
+		DataPosition int64  `json:"data_position"`
+	} `json:"result"`
+	Webhook struct {
+		Status   string `json:"status"`
+		Attempts int    `json:"attempts"`
+	} `json:"webhook"`
+}
+
+type webhookEvent struct {
+	Type string     `json:"type"`
+	Data reportBody `json:"data"`
+}
+
+// TestWholePath is the skeleton's promise: request → 202 → PDF in S3 →
+// signed webhook, on real Postgres, Redis and the S3 gateway.
+func TestWholePath(t *testing.T) {
+	env := testenv.New(t, nil)
+	receiver := testenv.NewReceiver(t)
+	client := env.CreateClient(t, "Acme Corp", receiver.URL)
+	receiver.Secret = client.Secret
+	env.StartAPI(t)
+	env.StartWorker(t)
+	sum := seedOrders(t, env, client.ID, 3, 12)
+	customer := sum.Customers[0]
+
+	body := fmt.Sprintf(`{"type":"order_history","format":"pdf","params":{"customer_id":%q,"from":"2026-01-01","to":"2026-03-31"},"metadata":{"ref":"abc"}}`, customer)
+	resp := env.Do(t, client.APIKey, http.MethodPost, "/v1/reports", body)
+	expectStatus(t, resp, http.StatusAccepted)
+	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "/v1/reports/rep_") {
+		t.Fatalf("Location = %q", loc)
+	}
+	created := decode[reportBody](t, resp)
+	if created.Status != "queued" || string(created.Metadata) != `{"ref":"abc"}` {
+		t.Fatalf("202 body: %+v", created)
+	}
+
+	got := receiver.WaitFor(t, 60*time.Second, "the report.succeeded webhook", func(ds []testenv.Delivery) bool { return len(ds) >= 1 })
+	d := got[0]
+	if d.Verified != nil {
+		t.Fatalf("webhook signature does not verify: %v", d.Verified)
+	}
+	if !strings.HasPrefix(d.ID, "msg_") || !strings.HasPrefix(d.Signature, "v1,") {
+		t.Fatalf("webhook headers: id %q signature %q", d.ID, d.Signature)
+	}
+	var ev webhookEvent
+	if err := json.Unmarshal(d.Body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != "report.succeeded" || ev.Data.ID != created.ID || ev.Data.Result == nil || string(ev.Data.Metadata) != `{"ref":"abc"}` {
+		t.Fatalf("webhook body: %s", d.Body)
+	}
+	if len(d.Body) > 20<<10 {
+		t.Fatalf("webhook body is %d bytes, want under 20 KB", len(d.Body))
+	}
+
+	rep := decode[reportBody](t, env.Do(t, client.APIKey, http.MethodGet, "/v1/reports/"+created.ID, ""))
+	if rep.Status != "succeeded" || rep.Result == nil || rep.Result.URL == "" {
+		t.Fatalf("GET report: %+v", rep)
+	}
+	if rep.Result.SHA256 != ev.Data.Result.SHA256 || rep.Result.Pages < 1 || rep.Result.Rows != 12 {
+		t.Fatalf("result: %+v (webhook sha256 %s)", rep.Result, ev.Data.Result.SHA256)
+	}
+
+	// /download answers 303 to a fresh presigned URL; the file's bytes match
+	// the sha256 the signed webhook vouched for.
+	dl := env.Do(t, client.APIKey, http.MethodGet, "/v1/reports/"+created.ID+"/download", "")
+	expectStatus(t, dl, http.StatusSeeOther)
+	fileResp, err := http.Get(dl.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf, _ := io.ReadAll(fileResp.Body)
+	fileResp.Body.Close()
+	if fileResp.StatusCode != http.StatusOK || fileResp.Header.Get("Content-Type") != "application/pdf" {
+		t.Fatalf("download: %d %s", fileResp.StatusCode, fileResp.Header.Get("Content-Type"))
+	}
+	sum256 := sha256.Sum256(pdf)
+	if hex.EncodeToString(sum256[:]) != ev.Data.Result.SHA256 || int64(len(pdf)) != ev.Data.Result.SizeBytes {
+		t.Fatalf("downloaded file does not match the webhook's sha256/size")
+	}
+	text := pdfText(t, pdf)
+	for _, want := range []string{"Order history", customer, "Acme Corp", "Page 1 of"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("PDF text lacks %q:\n%s", want, text)
+		}
+	}
+
+	// Settled: the webhook shows as delivered once the attempt is recorded.
+	deadline := time.Now().Add(10 * time.Second)
+	for rep.Webhook.Status != "delivered" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		rep = decode[reportBody](t, env.Do(t, client.APIKey, http.MethodGet, "/v1/reports/"+created.ID, ""))
+	}
+	if rep.Webhook.Status != "delivered" || rep.Webhook.Attempts != 1 {
+		t.Fatalf("webhook summary: %+v", rep.Webhook)
+	}
+	checkNoSecretsLogged(t, env, client)
+}
+
+func pdfText(t *testing.T, pdf []byte) string {
+	t.Helper()
+	if _, err := exec.LookPath("pdftotext"); err != nil {
+		t.Fatal("pdftotext is missing: install poppler-utils (scripts/test-deps.sh does)")
+	}
+	path := filepath.Join(t.TempDir(), "report.pdf")
+	if err := os.WriteFile(path, pdf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("pdftotext", "-layout", path, "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pdftotext: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// checkNoSecretsLogged greps everything the API and worker logged for the
+// client's API key and webhook secret.
+func checkNoSecretsLogged(t *testing.T, env *testenv.Env, c testenv.Client) {
+	t.Helper()
+	logs := env.Logs.String()
+	if logs == "" {
+		t.Fatal("no logs were captured")
+	}
+	secretPart := strings.TrimPrefix(c.Secret, "whsec_")
+	for name, s := range map[string]string{"api key": c.APIKey, "webhook secret": secretPart} {
+		if bytes.Contains([]byte(logs), []byte(s)) {
+			t.Errorf("the logs contain the %s", name)
+		}
+	}
+}

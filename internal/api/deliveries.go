@@ -1,0 +1,166 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/reportd/reportd/internal/reports"
+)
+
+func handleReportDeliveries(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		list, err := d.Store.ReportDeliveries(ctx, principalFrom(ctx).ClientID, mux.Vars(r)["id"])
+		if err != nil {
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		if list == nil {
+			list = []reports.Delivery{}
+		}
+		writeJSON(w, http.StatusOK, listResponse[reports.Delivery]{Object: "list", Data: list})
+	})
+}
+
+func deliveryStatusValid(s reports.DeliveryStatus) bool {
+	switch s {
+	case reports.DeliveryPending, reports.DeliveryDelivered, reports.DeliveryFailing, reports.DeliveryDead, reports.DeliveryDisabled:
+		return true
+	}
+	return false
+}
+
+func parseSince(v string) (time.Time, *FieldError) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, &FieldError{Field: "since", Message: "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"}
+	}
+	return t, nil
+}
+
+func handleListDeliveries(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		q := r.URL.Query()
+		var errs []FieldError
+		f := reports.DeliveryFilter{Status: reports.DeliveryStatus(q.Get("status"))}
+		if f.Status != "" && !deliveryStatusValid(f.Status) {
+			errs = append(errs, FieldError{Field: "status", Message: "must be pending, delivered, failing, dead or disabled"})
+		}
+		var fe *FieldError
+		if f.Since, fe = parseSince(q.Get("since")); fe != nil {
+			errs = append(errs, *fe)
+		}
+		limit, fe := parseLimit(q.Get("limit"))
+		if fe != nil {
+			errs = append(errs, *fe)
+		}
+		var err error
+		if f.AfterCreated, f.AfterID, err = decodeCursor(q.Get("cursor")); err != nil {
+			errs = append(errs, FieldError{Field: "cursor", Message: "is not a cursor this API returned"})
+		}
+		if len(errs) > 0 {
+			writeProblem(w, invalid(errs...))
+			return
+		}
+		f.Limit = limit + 1
+		list, err := d.Store.ListDeliveries(ctx, principalFrom(ctx).ClientID, f)
+		if err != nil {
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		out := listResponse[reports.Delivery]{Object: "list", Data: list}
+		if out.Data == nil {
+			out.Data = []reports.Delivery{}
+		}
+		if len(list) > limit {
+			out.Data = list[:limit]
+			out.HasMore = true
+			last := out.Data[limit-1]
+			c := encodeCursor(last.CreatedAt, last.ID)
+			out.NextCursor = &c
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+func handleRedeliver(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		del, err := d.Store.Redeliver(ctx, principalFrom(ctx).ClientID, mux.Vars(r)["id"])
+		if err != nil {
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		if err := d.Queue.RequeueDelivery(ctx, del.ID, del.ReportID, del.ClientID); err != nil {
+			d.Logger.WarnContext(ctx, "requeue delivery; the sweeper will retry", "delivery_id", del.ID, "err", err)
+		}
+		writeJSON(w, http.StatusAccepted, del)
+	})
+}
+
+type replayRequest struct {
+	Status reports.DeliveryStatus `json:"status"`
+	Since  *time.Time             `json:"since,omitempty"`
+	Limit  int                    `json:"limit,omitempty"`
+}
+
+type replayResponse struct {
+	Replayed    int      `json:"replayed"`
+	DeliveryIDs []string `json:"delivery_ids"`
+}
+
+const maxReplay = 1000
+
+func handleReplayDeliveries(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		var req replayRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		var errs []FieldError
+		if req.Status == "" {
+			req.Status = reports.DeliveryDead
+		}
+		if req.Status != reports.DeliveryDead && req.Status != reports.DeliveryFailing {
+			errs = append(errs, FieldError{Field: "status", Message: "must be dead or failing"})
+		}
+		if req.Limit == 0 {
+			req.Limit = maxReplay
+		}
+		if req.Limit < 1 || req.Limit > maxReplay {
+			errs = append(errs, FieldError{Field: "limit", Message: "must be from 1 to 1000"})
+		}
+		if len(errs) > 0 {
+			writeProblem(w, invalid(errs...))
+			return
+		}
+		var since time.Time
+		if req.Since != nil {
+			since = *req.Since
+		}
+		principal := principalFrom(ctx)
+		ids, err := d.Store.ReplayDeliveries(ctx, principal.ClientID, req.Status, since, req.Limit)
+		if err != nil {
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		for _, id := range ids {
+			// The report id only labels logs, so it is left out here.
+			if err := d.Queue.RequeueDelivery(ctx, id, "", principal.ClientID); err != nil {
+				d.Logger.WarnContext(ctx, "requeue delivery; the sweeper will retry", "delivery_id", id, "err", err)
+			}
+		}
+		if ids == nil {
+			ids = []string{}
+		}
+		writeJSON(w, http.StatusAccepted, replayResponse{Replayed: len(ids), DeliveryIDs: ids})
+	})
+}

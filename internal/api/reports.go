@@ -1,0 +1,409 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/reportd/reportd/internal/ids"
+	"github.com/reportd/reportd/internal/report"
+	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/webhook"
+)
+
+type createReportRequest struct {
+	Type        report.Type     `json:"type"`
+	Format      report.Format   `json:"format"`
+	Params      report.Params   `json:"params"`
+	WebhookURL  *string         `json:"webhook_url,omitempty"`
+	MinPosition *int64          `json:"min_position,omitempty"`
+	Metadata    json.RawMessage `json:"metadata,omitempty"`
+}
+
+const maxMetadata = 4 << 10
+
+func (req createReportRequest) validate(s Settings) []FieldError {
+	var errs []FieldError
+	for _, fe := range report.ValidateRequest(req.Type, req.Format, req.Params, s.MaxReportRange) {
+		errs = append(errs, FieldError{Field: fe.Field, Message: fe.Message})
+	}
+	if req.WebhookURL != nil {
+		if err := webhook.ValidateURL(*req.WebhookURL, s.AllowPrivateWebhooks); err != nil {
+			errs = append(errs, FieldError{Field: "webhook_url", Message: err.Error()})
+		}
+	}
+	if req.MinPosition != nil && *req.MinPosition < 0 {
+		errs = append(errs, FieldError{Field: "min_position", Message: "must be zero or more"})
+	}
+	if len(req.Metadata) > 0 {
+		var obj map[string]any
+		switch {
+		case len(req.Metadata) > maxMetadata:
+			errs = append(errs, FieldError{Field: "metadata", Message: fmt.Sprintf("must be at most %d bytes", maxMetadata)})
+		case json.Unmarshal(req.Metadata, &obj) != nil || obj == nil:
+			errs = append(errs, FieldError{Field: "metadata", Message: "must be a JSON object"})
+		}
+	}
+	return errs
+}
+
+// idempotencyKey reads and checks the Idempotency-Key header.
+func idempotencyKey(r *http.Request) (string, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		return "", nil
+	}
+	if len(key) > 255 {
+		return "", invalid(FieldError{Field: "Idempotency-Key", Message: "must be at most 255 characters"})
+	}
+	for _, c := range key {
+		if c < 0x21 || c > 0x7e {
+			return "", invalid(FieldError{Field: "Idempotency-Key", Message: "must be printable ASCII without spaces"})
+		}
+	}
+	return key, nil
+}
+
+// createdReport is the 202 body: the report plus when work should start.
+type createdReport struct {
+	reports.Resource
+	EstimatedStartAt time.Time `json:"estimated_start_at"`
+}
+
+func handleCreateReport(d Deps, queue *latencyCache) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		principal := principalFrom(ctx)
+		var req createReportRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		if errs := req.validate(d.Settings); len(errs) > 0 {
+			writeProblem(w, invalid(errs...))
+			return
+		}
+		keyValue, err := idempotencyKey(r)
+		if err != nil {
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		latency, err := queue.get(ctx)
+		if err != nil {
+			writeError(w, r, d.Logger, fmt.Errorf("check report queue: %w: %w", reports.ErrUnavailable, err))
+			return
+		}
+
+		var key *reports.IdempotencyKey
+		if keyValue != "" {
+			canonical, _ := json.Marshal(req) // re-encoded, so spacing and key order don't matter
+			fp := sha256.Sum256(canonical)
+			key = &reports.IdempotencyKey{ClientID: principal.ClientID, Endpoint: "POST /v1/reports", Key: keyValue, Fingerprint: fp[:]}
+			stored, err := d.Store.ClaimKey(ctx, *key)
+			if err != nil {
+				writeError(w, r, d.Logger, err)
+				return
+			}
+			if stored != nil {
+				w.Header().Set("Idempotent-Replayed", "true")
+				replayLocation(w, stored.Body)
+				writeRaw(w, stored.Status, stored.Body)
+				return
+			}
+		}
+
+		rep, err := createReport(ctx, d, principal, req, key, latency)
+		if err != nil {
+			if key != nil {
+				if rerr := d.Store.ReleaseKey(context.WithoutCancel(ctx), *key); rerr != nil {
+					d.Logger.WarnContext(ctx, "release idempotency key", "err", rerr)
+				}
+			}
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		// The row is committed: the report exists whatever happens next. If
+		// this enqueue is lost, the sweeper queues the report again.
+		if err := d.Queue.EnqueueReport(ctx, rep.ID, principal.ClientID, RequestID(ctx)); err != nil {
+			d.Logger.WarnContext(ctx, "enqueue report; the sweeper will retry", "report_id", rep.ID, "err", err)
+		}
+		body, _ := json.Marshal(createdReport{Resource: rep.ToResource("", time.Time{}), EstimatedStartAt: rep.CreatedAt.Add(latency)})
+		w.Header().Set("Location", "/v1/reports/"+rep.ID)
+		writeRaw(w, http.StatusAccepted, body)
+	})
+}
+
+func createReport(ctx context.Context, d Deps, principal reports.Principal, req createReportRequest, key *reports.IdempotencyKey, latency time.Duration) (reports.Report, error) {
+	client, err := d.Store.GetClient(ctx, principal.ClientID)
+	if err != nil {
+		return reports.Report{}, fmt.Errorf("load client: %w", err)
+	}
+	hook := ""
+	switch {
+	case req.WebhookURL != nil:
+		hook = *req.WebhookURL
+	case !client.WebhookDisabled:
+		hook = client.WebhookURL
+	}
+	limit := client.MaxInFlight
+	if d.Settings.MaxInFlight > 0 {
+		limit = min(limit, d.Settings.MaxInFlight)
+	}
+	nr := reports.NewReport{
+		ID: ids.New("rep"), ClientID: principal.ClientID, Type: req.Type, Format: req.Format, Params: req.Params,
+		Metadata: req.Metadata, WebhookURL: hook, MinPosition: req.MinPosition,
+	}
+	return d.Store.CreateReport(ctx, nr, limit, key, func(rep reports.Report) (int, []byte, error) {
+		body, err := json.Marshal(createdReport{Resource: rep.ToResource("", time.Time{}), EstimatedStartAt: rep.CreatedAt.Add(latency)})
+		return http.StatusAccepted, body, err
+	})
+}
+
+// replayLocation restores the Location header of a replayed 202.
+func replayLocation(w http.ResponseWriter, body []byte) {
+	var v struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(body, &v) == nil && v.ID != "" {
+		w.Header().Set("Location", "/v1/reports/"+v.ID)
+	}
+}
+
+func handleGetReport(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		id := mux.Vars(r)["id"]
+		wait, err := parseWait(r.URL.Query().Get("wait"), d.Settings.MaxWait)
+		if err != nil {
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		rep, err := d.Store.GetReport(ctx, principalFrom(ctx).ClientID, id)
+		deadline := time.NewTimer(wait)
+		defer deadline.Stop()
+		poll := time.NewTicker(250 * time.Millisecond)
+		defer poll.Stop()
+	wait:
+		for err == nil && !rep.Status.Finished() && wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-deadline.C:
+				break wait
+			case <-poll.C:
+				rep, err = d.Store.GetReport(ctx, principalFrom(ctx).ClientID, id)
+			}
+		}
+		if err != nil {
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, resource(ctx, d, rep))
+	})
+}
+
+func parseWait(v string, maxWait time.Duration) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		if n, nerr := strconv.Atoi(v); nerr == nil {
+			d, err = time.Duration(n)*time.Second, nil
+		}
+	}
+	if err != nil || d < 0 || d > maxWait {
+		return 0, invalid(FieldError{Field: "wait", Message: fmt.Sprintf("must be a duration such as 30s, at most %s", maxWait)})
+	}
+	return d, nil
+}
+
+// resource renders a report with a freshly minted download URL.
+func resource(ctx context.Context, d Deps, rep reports.Report) reports.Resource {
+	if rep.Status != reports.StatusSucceeded || rep.ObjectKey == "" {
+		return rep.ToResource("", time.Time{})
+	}
+	url, expires, err := d.Files.PresignGet(ctx, rep.ObjectKey)
+	if err != nil {
+		d.Logger.WarnContext(ctx, "presign download url", "report_id", rep.ID, "err", err)
+		return rep.ToResource("", time.Time{})
+	}
+	return rep.ToResource(url, expires)
+}
+
+func handleDownload(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		rep, err := d.Store.GetReport(ctx, principalFrom(ctx).ClientID, mux.Vars(r)["id"])
+		if err != nil {
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		switch rep.Status {
+		case reports.StatusSucceeded:
+		case reports.StatusExpired:
+			writeProblem(w, problem(http.StatusGone, "report-expired", "Report expired", "The report's file was deleted at the end of its retention period."))
+			return
+		default:
+			writeProblem(w, problem(http.StatusConflict, "report-not-ready", "Report not ready",
+				fmt.Sprintf("The report is %s; only a succeeded report has a file.", rep.Status)))
+			return
+		}
+		url, _, err := d.Files.PresignGet(ctx, rep.ObjectKey)
+		if err != nil {
+			writeError(w, r, d.Logger, fmt.Errorf("presign %s: %w: %w", rep.ID, reports.ErrUnavailable, err))
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, url, http.StatusSeeOther)
+	})
+}
+
+type listResponse[T any] struct {
+	Object     string  `json:"object"`
+	Data       []T     `json:"data"`
+	HasMore    bool    `json:"has_more"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+func handleListReports(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		q := r.URL.Query()
+		var errs []FieldError
+		f := reports.ListFilter{Status: reports.Status(q.Get("status")), Type: report.Type(q.Get("type"))}
+		switch f.Status {
+		case "", reports.StatusQueued, reports.StatusRunning, reports.StatusSucceeded, reports.StatusFailed, reports.StatusCanceled, reports.StatusExpired:
+		default:
+			errs = append(errs, FieldError{Field: "status", Message: "must be queued, running, succeeded, failed, canceled or expired"})
+		}
+		switch f.Type {
+		case "", report.TypeOrderHistory, report.TypeMerchantSales:
+		default:
+			errs = append(errs, FieldError{Field: "type", Message: "must be order_history or merchant_sales"})
+		}
+		limit, lerr := parseLimit(q.Get("limit"))
+		if lerr != nil {
+			errs = append(errs, *lerr)
+		}
+		var cerr error
+		f.AfterCreated, f.AfterID, cerr = decodeCursor(q.Get("cursor"))
+		if cerr != nil {
+			errs = append(errs, FieldError{Field: "cursor", Message: "is not a cursor this API returned"})
+		}
+		if len(errs) > 0 {
+			writeProblem(w, invalid(errs...))
+			return
+		}
+		f.Limit = limit + 1 // one extra row tells whether there is a next page
+		list, err := d.Store.ListReports(ctx, principalFrom(ctx).ClientID, f)
+		if err != nil {
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		out := listResponse[reports.Resource]{Object: "list", Data: []reports.Resource{}}
+		if len(list) > limit {
+			list = list[:limit]
+			out.HasMore = true
+			last := list[len(list)-1]
+			c := encodeCursor(last.CreatedAt, last.ID)
+			out.NextCursor = &c
+		}
+		for _, rep := range list {
+			out.Data = append(out.Data, rep.ToResource("", time.Time{}))
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+func parseLimit(v string) (int, *FieldError) {
+	if v == "" {
+		return 20, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 100 {
+		return 0, &FieldError{Field: "limit", Message: "must be a whole number from 1 to 100"}
+	}
+	return n, nil
+}
+
+// Cursors are opaque to clients: base64url of "unix-nanos:id".
+func encodeCursor(t time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t.UnixNano(), 10) + ":" + id))
+}
+
+func decodeCursor(c string) (time.Time, string, error) {
+	if c == "" {
+		return time.Time{}, "", nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", fmt.Errorf("decode cursor: %w", err)
+	}
+	nanos, id, ok := strings.Cut(string(raw), ":")
+	n, err := strconv.ParseInt(nanos, 10, 64)
+	if !ok || err != nil || id == "" || len(id) > 64 {
+		return time.Time{}, "", errors.New("malformed cursor")
+	}
+	return time.Unix(0, n).UTC(), id, nil
+}
+
+func handleCancelReport(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		rep, err := d.Store.CancelReport(ctx, principalFrom(ctx).ClientID, mux.Vars(r)["id"])
+		if errors.Is(err, reports.ErrConflict) {
+			writeProblem(w, problem(http.StatusConflict, "report-finished", "Report already finished", "Only a queued or running report can be canceled."))
+			return
+		}
+		if err != nil {
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		// The row says canceled, so a task that still runs will stop at its
+		// next check even if this signal is lost.
+		if err := d.Queue.CancelReport(ctx, rep.ID); err != nil {
+			d.Logger.WarnContext(ctx, "cancel report task", "report_id", rep.ID, "err", err)
+		}
+		writeJSON(w, http.StatusOK, rep.ToResource("", time.Time{}))
+	})
+}
+
+// latencyCache keeps the queue's health and latency for a second, so intake
+// does not ask Redis on every request.
+type latencyCache struct {
+	queue Queue
+	now   func() time.Time
+
+	mu      sync.Mutex
+	checked time.Time
+	latency time.Duration
+	err     error
+}
+
+func newLatencyCache(q Queue, now func() time.Time) *latencyCache {
+	return &latencyCache{queue: q, now: now}
+}
+
+func (c *latencyCache) get(ctx context.Context) (time.Duration, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.now().Sub(c.checked) < time.Second {
+		return c.latency, c.err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	c.latency, c.err = c.queue.QueueLatency(ctx)
+	c.checked = c.now()
+	return c.latency, c.err
+}

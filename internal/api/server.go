@@ -1,0 +1,102 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/reportd/reportd/internal/orderevents"
+	"github.com/reportd/reportd/internal/reports"
+)
+
+// Store is the system of record, as the API uses it.
+type Store interface {
+	KeyStore
+	Ping(ctx context.Context) error
+	GetClient(ctx context.Context, id string) (reports.Client, error)
+	ClaimKey(ctx context.Context, k reports.IdempotencyKey) (*reports.StoredResponse, error)
+	CompleteKey(ctx context.Context, k reports.IdempotencyKey, status int, body []byte) error
+	ReleaseKey(ctx context.Context, k reports.IdempotencyKey) error
+	CreateReport(ctx context.Context, r reports.NewReport, maxInFlight int, key *reports.IdempotencyKey,
+		respond func(reports.Report) (int, []byte, error)) (reports.Report, error)
+	GetReport(ctx context.Context, clientID, id string) (reports.Report, error)
+	ListReports(ctx context.Context, clientID string, f reports.ListFilter) ([]reports.Report, error)
+	CancelReport(ctx context.Context, clientID, id string) (reports.Report, error)
+	ReportDeliveries(ctx context.Context, clientID, reportID string) ([]reports.Delivery, error)
+	ListDeliveries(ctx context.Context, clientID string, f reports.DeliveryFilter) ([]reports.Delivery, error)
+	Redeliver(ctx context.Context, clientID, id string) (reports.Delivery, error)
+	ReplayDeliveries(ctx context.Context, clientID string, status reports.DeliveryStatus, since time.Time, limit int) ([]string, error)
+}
+
+// Queue carries work to the workers.
+type Queue interface {
+	Ping(ctx context.Context) error
+	EnqueueReport(ctx context.Context, reportID, clientID, requestID string) error
+	RequeueDelivery(ctx context.Context, deliveryID, reportID, clientID string) error
+	CancelReport(ctx context.Context, reportID string) error
+	QueueLatency(ctx context.Context) (time.Duration, error)
+}
+
+// Files mints download links for stored reports.
+type Files interface {
+	Ping(ctx context.Context) error
+	PresignGet(ctx context.Context, key string) (url string, expires time.Time, err error)
+}
+
+// AppendResult is the answer to an order-event batch.
+type AppendResult struct {
+	Accepted   int   `json:"accepted"`
+	Duplicates int   `json:"duplicates"`
+	Position   int64 `json:"position"`
+}
+
+// ProjectionStatus is one projection's progress.
+type ProjectionStatus struct {
+	Name       string  `json:"name"`
+	Position   int64   `json:"position"`
+	Head       int64   `json:"head"`
+	LagEvents  int64   `json:"lag_events"`
+	LagSeconds float64 `json:"lag_seconds"`
+	HeldEvents int64   `json:"held_events"`
+}
+
+// Events is the order-event log and its projections.
+type Events interface {
+	Append(ctx context.Context, clientID string, events []orderevents.Event) (AppendResult, error)
+	Projections(ctx context.Context) ([]ProjectionStatus, error)
+}
+
+// Settings are the API's knobs.
+type Settings struct {
+	MaxReportRange       time.Duration // the longest from..to period
+	AllowPrivateWebhooks bool          // dev/test: loopback and private webhook URLs, plain http
+	MaxInFlight          int           // unfinished reports per client
+	MaxWait              time.Duration // the longest ?wait= long poll
+	OpenAPI              []byte        // served at /openapi.yaml
+}
+
+// Deps is everything the API needs. Metrics and Monitoring may be nil.
+type Deps struct {
+	Logger     *slog.Logger
+	Store      Store
+	Queue      Queue
+	Files      Files
+	Events     Events
+	Observer   HTTPObserver
+	Metrics    http.Handler // served at /metrics
+	Monitoring http.Handler // served at /monitoring/, already guarded
+	Settings   Settings
+	Now        func() time.Time
+}
+
+// NewServer builds the API's handler.
+func NewServer(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Settings.MaxWait == 0 {
+		d.Settings.MaxWait = 60 * time.Second
+	}
+	return withRequestID(routes(d, newLatencyCache(d.Queue, d.Now)))
+}

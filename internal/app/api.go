@@ -1,0 +1,77 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/reportd/reportd/internal/api"
+	"github.com/reportd/reportd/internal/config"
+)
+
+// APIOptions carry what does not come from the environment.
+type APIOptions struct {
+	OpenAPI []byte // the spec served at /openapi.yaml
+	// Ready, when set, receives the listening address once the API serves.
+	Ready func(addr string)
+}
+
+// RunAPI serves the HTTP API on ln until ctx ends, then drains in-flight
+// requests for up to SHUTDOWN_TIMEOUT.
+func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.Listener, opts APIOptions) error {
+	logger.InfoContext(ctx, "api starting", "config", cfg)
+	svc, err := Connect(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+
+	handler := api.NewServer(api.Deps{
+		Logger: logger,
+		Store:  svc.Store,
+		Queue:  queueAdapter{enq: svc.Enqueuer, redis: svc.Redis},
+		Files:  filesAdapter{files: svc.Files, ttl: cfg.PresignTTL},
+		Events: eventsAdapter{rm: svc.ReadModel},
+		Settings: api.Settings{
+			MaxReportRange:       cfg.ReportMaxRange,
+			AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
+			MaxInFlight:          cfg.MaxInFlight,
+			OpenAPI:              opts.OpenAPI,
+		},
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second, // above the longest ?wait= long poll
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errs := make(chan error, 1)
+	go func() { errs <- srv.Serve(ln) }()
+	logger.InfoContext(ctx, "api listening", "addr", ln.Addr().String())
+	if opts.Ready != nil {
+		opts.Ready(ln.Addr().String())
+	}
+
+	select {
+	case err := <-errs:
+		return fmt.Errorf("serve api: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("api shutting down; draining requests", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("drain api: %w", err)
+	}
+	if err := <-errs; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve api: %w", err)
+	}
+	logger.Info("api stopped")
+	return nil
+}

@@ -1,0 +1,193 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reportd/reportd/internal/api"
+	"github.com/reportd/reportd/internal/config"
+	"github.com/reportd/reportd/internal/jobs"
+	"github.com/reportd/reportd/internal/orderevents"
+	"github.com/reportd/reportd/internal/postgres"
+	"github.com/reportd/reportd/internal/readmodel"
+	"github.com/reportd/reportd/internal/storage"
+)
+
+// NewLogger returns the JSON logger every process uses.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// Services are the connected dependencies of a process.
+type Services struct {
+	Write     *pgxpool.Pool
+	Read      *pgxpool.Pool
+	Store     *postgres.Store
+	ReadModel *readmodel.Store
+	Redis     redis.UniversalClient
+	RedisOpt  asynq.RedisConnOpt
+	Files     *storage.Store
+	Enqueuer  *jobs.Enqueuer
+	asynq     *asynq.Client
+	inspector *asynq.Inspector
+}
+
+// Connect opens Postgres (applying migrations), Redis and S3 (creating the
+// bucket). Each failure names the dependency.
+func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Services, error) {
+	s := &Services{}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	var err error
+	if s.Write, err = postgres.Connect(ctx, cfg.DatabaseURL); err != nil {
+		return nil, fmt.Errorf("connect to DATABASE_URL: %w", err)
+	}
+	if err := postgres.Migrate(ctx, s.Write, logger); err != nil {
+		return nil, err
+	}
+	s.Read = s.Write
+	if cfg.ReadDatabaseURL != cfg.DatabaseURL {
+		if s.Read, err = postgres.Connect(ctx, cfg.ReadDatabaseURL); err != nil {
+			return nil, fmt.Errorf("connect to READ_DATABASE_URL: %w", err)
+		}
+	}
+	s.Store = postgres.NewStore(s.Write)
+	s.ReadModel = readmodel.NewStore(s.Write, s.Read, logger)
+
+	if s.RedisOpt, err = asynq.ParseRedisURI(cfg.RedisURL); err != nil {
+		return nil, fmt.Errorf("parse REDIS_URL: %w", err)
+	}
+	rdb, isClient := s.RedisOpt.MakeRedisClient().(redis.UniversalClient)
+	if !isClient {
+		return nil, errors.New("REDIS_URL: unsupported redis client")
+	}
+	s.Redis = rdb
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("ping REDIS_URL: %w", err)
+	}
+	s.asynq = asynq.NewClientFromRedisClient(rdb)
+	s.inspector = asynq.NewInspectorFromRedisClient(rdb)
+	s.Enqueuer = jobs.NewEnqueuer(s.asynq, s.inspector, jobs.EnqueuerConfig{
+		ReportMaxAttempts: cfg.ReportMaxAttempts,
+		ReportTimeout:     30 * time.Minute,
+		DeliveryMaxRetry:  cfg.WebhookSchedule.MaxRetry(),
+		DeliveryTimeout:   cfg.WebhookTimeout + 30*time.Second,
+	})
+
+	s.Files, err = storage.New(ctx, storage.Config{
+		Endpoint: cfg.S3Endpoint, PublicEndpoint: cfg.S3PublicURL, Bucket: cfg.S3Bucket, Region: cfg.S3Region,
+		AccessKeyID: cfg.S3AccessKey, SecretAccessKey: cfg.S3SecretKey,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configure S3: %w", err)
+	}
+	if err := s.Files.EnsureBucket(ctx); err != nil {
+		return nil, fmt.Errorf("ensure S3 bucket %s: %w", cfg.S3Bucket, err)
+	}
+	ok = true
+	return s, nil
+}
+
+// Close releases every connection.
+func (s *Services) Close() {
+	if s.inspector != nil {
+		_ = s.inspector.Close()
+	}
+	if s.asynq != nil {
+		_ = s.asynq.Close()
+	}
+	if s.Redis != nil {
+		_ = s.Redis.Close()
+	}
+	if s.Read != nil && s.Read != s.Write {
+		s.Read.Close()
+	}
+	if s.Write != nil {
+		s.Write.Close()
+	}
+}
+
+// queueAdapter gives the API the queue operations it needs, without asynq types.
+type queueAdapter struct {
+	enq   *jobs.Enqueuer
+	redis redis.UniversalClient
+}
+
+func (q queueAdapter) Ping(ctx context.Context) error { return q.redis.Ping(ctx).Err() }
+
+func (q queueAdapter) EnqueueReport(ctx context.Context, reportID, clientID, requestID string) error {
+	return q.enq.EnqueueReport(ctx, jobs.ReportPayload{ReportID: reportID, ClientID: clientID, RequestID: requestID})
+}
+
+func (q queueAdapter) RequeueDelivery(ctx context.Context, deliveryID, reportID, clientID string) error {
+	return q.enq.RequeueDelivery(ctx, jobs.DeliveryPayload{DeliveryID: deliveryID, ReportID: reportID, ClientID: clientID})
+}
+
+func (q queueAdapter) CancelReport(ctx context.Context, reportID string) error {
+	return q.enq.CancelReport(ctx, reportID)
+}
+
+func (q queueAdapter) QueueLatency(ctx context.Context) (time.Duration, error) {
+	if err := q.redis.Ping(ctx).Err(); err != nil {
+		return 0, err
+	}
+	return q.enq.QueueLatency(ctx)
+}
+
+// filesAdapter mints presigned URLs with the configured lifetime.
+type filesAdapter struct {
+	files *storage.Store
+	ttl   time.Duration
+}
+
+func (f filesAdapter) Ping(ctx context.Context) error { return f.files.Ping(ctx) }
+
+func (f filesAdapter) PresignGet(ctx context.Context, key string) (string, time.Time, error) {
+	return f.files.PresignGet(ctx, key, f.ttl)
+}
+
+// blobAdapter gives the report builder streaming uploads.
+type blobAdapter struct{ files *storage.Store }
+
+func (b blobAdapter) Put(ctx context.Context, key, contentType, disposition string, body io.Reader) (int64, string, error) {
+	res, err := b.files.Put(ctx, key, body, storage.ObjectInfo{ContentType: contentType, ContentDisposition: disposition})
+	return res.Size, res.SHA256, err
+}
+
+func (b blobAdapter) Delete(ctx context.Context, key string) error { return b.files.Delete(ctx, key) }
+
+// eventsAdapter maps the read model onto the API's types.
+type eventsAdapter struct{ rm *readmodel.Store }
+
+func (e eventsAdapter) Append(ctx context.Context, clientID string, events []orderevents.Event) (api.AppendResult, error) {
+	res, err := e.rm.Append(ctx, clientID, events)
+	if errors.Is(err, readmodel.ErrSequenceConflict) {
+		return api.AppendResult{}, fmt.Errorf("%w: %w", api.ErrSequenceConflict, err)
+	}
+	return api.AppendResult(res), postgres.Classify(err)
+}
+
+func (e eventsAdapter) Projections(ctx context.Context) ([]api.ProjectionStatus, error) {
+	list, err := e.rm.Status(ctx)
+	if err != nil {
+		return nil, postgres.Classify(err)
+	}
+	out := make([]api.ProjectionStatus, len(list))
+	for i, p := range list {
+		out[i] = api.ProjectionStatus{Name: p.Name, Position: p.Position, Head: p.Head, LagEvents: p.LagEvents,
+			LagSeconds: p.LagSeconds, HeldEvents: p.HeldEvents}
+	}
+	return out, nil
+}

@@ -1,0 +1,110 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/reportd/reportd/internal/config"
+	"github.com/reportd/reportd/internal/jobs"
+	"github.com/reportd/reportd/internal/webhook"
+)
+
+// WorkerOptions carry what does not come from the environment.
+type WorkerOptions struct {
+	// MetricsListener serves /metrics; nil listens on WORKER_METRICS_ADDR.
+	MetricsListener net.Listener
+}
+
+// RunWorker processes report and webhook tasks, runs the projector and the
+// sweepers, and serves worker metrics until ctx ends. On shutdown asynq
+// waits up to SHUTDOWN_TIMEOUT for active tasks, then hands unfinished ones
+// back to the queue.
+func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts WorkerOptions) error {
+	logger.InfoContext(ctx, "worker starting", "config", cfg)
+	svc, err := Connect(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+
+	sender := webhook.NewClient(webhook.ClientConfig{
+		Timeout: cfg.WebhookTimeout, AllowPrivateNetworks: cfg.WebhookAllowPrivate, UserAgent: "reportd-webhooks/1",
+	})
+	blobs := blobAdapter{files: svc.Files}
+	gen := &jobs.Generator{
+		Store: svc.Store, Orders: svc.ReadModel, Blobs: blobs, Deliveries: svc.Enqueuer,
+		Logger: logger, Retention: cfg.ReportRetention, WaitForData: cfg.ReadYourWritesMax, Now: time.Now,
+	}
+	del := &jobs.Deliverer{
+		Store: svc.Store, Sender: sender, Schedule: cfg.WebhookSchedule, Logger: logger, Now: time.Now,
+	}
+	srv := asynq.NewServerFromRedisClient(svc.Redis, asynq.Config{
+		Concurrency:     cfg.WorkerConcurrency,
+		Queues:          jobs.Queues(),
+		RetryDelayFunc:  jobs.RetryDelay,
+		IsFailure:       jobs.IsFailure,
+		ErrorHandler:    jobs.ErrorHandler(logger),
+		Logger:          jobs.SlogAdapter{Logger: logger},
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		BaseContext:     func() context.Context { return context.WithoutCancel(ctx) },
+	})
+	if err := srv.Start(jobs.NewServeMux(logger, gen, del)); err != nil {
+		return fmt.Errorf("start task server: %w", err)
+	}
+
+	metricsLn := opts.MetricsListener
+	if metricsLn == nil {
+		if metricsLn, err = net.Listen("tcp", cfg.WorkerMetricsAddr); err != nil {
+			srv.Shutdown()
+			return fmt.Errorf("listen on WORKER_METRICS_ADDR %s: %w", cfg.WorkerMetricsAddr, err)
+		}
+	}
+	metricsSrv := &http.Server{Handler: workerMux(), ReadHeaderTimeout: 5 * time.Second}
+
+	bg, stopBG := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := metricsSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("serve worker metrics", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := svc.ReadModel.RunProjector(bg); err != nil && !errors.Is(err, context.Canceled) {
+			logger.Error("projector stopped", "err", err)
+		}
+	})
+	sweeper := &jobs.Sweeper{
+		Store: svc.Store, Queue: svc.Enqueuer, Blobs: blobs, Leader: svc.Store.NewLeadership("reportd-sweeper"),
+		Logger: logger, Interval: cfg.SweepInterval, StaleAfter: 2 * cfg.SweepInterval,
+	}
+	wg.Go(func() { sweeper.Run(bg) })
+	logger.InfoContext(ctx, "worker running", "concurrency", cfg.WorkerConcurrency, "metrics_addr", metricsLn.Addr().String())
+
+	<-ctx.Done()
+	logger.Info("worker shutting down; finishing active tasks", "timeout", cfg.ShutdownTimeout)
+	srv.Shutdown() // waits up to ShutdownTimeout, then requeues what is still active
+	stopBG()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = metricsSrv.Shutdown(sctx)
+	wg.Wait()
+	logger.Info("worker stopped")
+	return nil
+}
+
+func workerMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	return mux
+}

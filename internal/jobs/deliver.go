@@ -1,0 +1,163 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/webhook"
+)
+
+// DeliveryStore is what delivering a webhook needs from the system of record.
+type DeliveryStore interface {
+	LoadDelivery(ctx context.Context, id string) (reports.Delivery, error)
+	SigningSecrets(ctx context.Context, clientID string) ([]string, error)
+	RecordAttempt(ctx context.Context, id string, a reports.AttemptRecord, status reports.DeliveryStatus, next time.Time) (int, error)
+	DisableWebhook(ctx context.Context, clientID, url string) error
+}
+
+// Sender makes one signed delivery attempt.
+type Sender interface {
+	Send(ctx context.Context, m webhook.Message) webhook.Result
+}
+
+// DeliveryObserver is told about every attempt, for metrics.
+type DeliveryObserver interface {
+	AttemptDone(outcome string, statusCode int)
+	Delivered(sinceCreated time.Duration)
+	DeadLettered()
+}
+
+// Deliverer sends webhooks: one attempt per task run, recorded in Postgres,
+// then asynq retries on the webhook schedule until the last attempt, after
+// which the delivery is dead and its task archived.
+type Deliverer struct {
+	Store    DeliveryStore
+	Sender   Sender
+	Schedule webhook.Schedule
+	Observer DeliveryObserver
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// retryAfterError carries the delay the handler chose (schedule plus jitter,
+// or the receiver's Retry-After), so RetryDelay uses exactly what was recorded.
+type retryAfterError struct {
+	delay time.Duration
+	err   error
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// ProcessTask implements asynq.Handler.
+func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	p, err := decode[DeliveryPayload](t)
+	if err != nil {
+		return err
+	}
+	log := d.Logger.With("delivery_id", p.DeliveryID, "report_id", p.ReportID, "client_id", p.ClientID, "request_id", p.RequestID)
+
+	del, err := d.Store.LoadDelivery(ctx, p.DeliveryID)
+	if errors.Is(err, reports.ErrNotFound) {
+		return fmt.Errorf("load delivery %s: %w: %w", p.DeliveryID, err, asynq.SkipRetry)
+	}
+	if err != nil {
+		return fmt.Errorf("load delivery %s: %w", p.DeliveryID, err)
+	}
+	if del.Status == reports.DeliveryDelivered || del.Status == reports.DeliveryDisabled {
+		log.InfoContext(ctx, "delivery already settled; nothing to send", "status", del.Status)
+		return nil
+	}
+	secrets, err := d.Store.SigningSecrets(ctx, del.ClientID)
+	if err != nil {
+		return fmt.Errorf("load signing secrets: %w", err)
+	}
+	if len(secrets) == 0 {
+		return fmt.Errorf("client %s has no webhook secret: %w", del.ClientID, asynq.SkipRetry)
+	}
+
+	res := d.Sender.Send(ctx, webhook.Message{ID: del.ID, URL: del.URL, Body: del.Body, Secrets: secrets})
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	last := retried >= maxRetry
+
+	rec := reports.AttemptRecord{
+		StartedAt: res.StartedAt, StatusCode: res.StatusCode, Latency: res.Latency,
+		Outcome: string(res.Outcome), ResponseBody: validUTF8(res.Body),
+	}
+	if res.Err != nil {
+		rec.Error = res.Err.Error()
+	}
+	if d.Observer != nil {
+		d.Observer.AttemptDone(string(res.Outcome), res.StatusCode)
+	}
+	// The attempt is recorded even if the task's context has ended: what
+	// happened on the wire must not be lost.
+	rctx := context.WithoutCancel(ctx)
+	log = log.With("outcome", res.Outcome, "status_code", res.StatusCode, "latency_ms", res.Latency.Milliseconds())
+
+	switch res.Outcome {
+	case webhook.OutcomeDelivered:
+		n, err := d.Store.RecordAttempt(rctx, del.ID, rec, reports.DeliveryDelivered, d.Now())
+		if err != nil {
+			return fmt.Errorf("record delivered attempt: %w", err)
+		}
+		if d.Observer != nil {
+			d.Observer.Delivered(d.Now().Sub(del.CreatedAt))
+		}
+		log.InfoContext(ctx, "webhook delivered", "attempt", n)
+		return nil
+
+	case webhook.OutcomeGone:
+		if _, err := d.Store.RecordAttempt(rctx, del.ID, rec, reports.DeliveryDisabled, d.Now()); err != nil {
+			return fmt.Errorf("record gone attempt: %w", err)
+		}
+		if err := d.Store.DisableWebhook(rctx, del.ClientID, del.URL); err != nil {
+			return fmt.Errorf("disable webhook url: %w", err)
+		}
+		log.WarnContext(ctx, "receiver answered 410 Gone; webhook URL disabled")
+		return nil
+
+	case webhook.OutcomeBlocked:
+		last = true // the URL will not become allowed by waiting
+	}
+	if errors.Is(res.Err, webhook.ErrInvalidSecret) {
+		last = true // a broken secret does not heal by waiting
+	}
+
+	if last {
+		n, err := d.Store.RecordAttempt(rctx, del.ID, rec, reports.DeliveryDead, d.Now())
+		if err != nil {
+			return fmt.Errorf("record final attempt: %w", err)
+		}
+		if d.Observer != nil {
+			d.Observer.DeadLettered()
+		}
+		log.ErrorContext(ctx, "webhook delivery is dead", "attempt", n, "err", rec.Error)
+		return fmt.Errorf("deliver %s: %s: %w", del.ID, rec.Error, asynq.SkipRetry)
+	}
+
+	// A receiver's Retry-After may push the retry later, up to a cap, never earlier.
+	delay := d.Schedule.DelayWithRetryAfter(retried, res.RetryAfter)
+	next := d.Now().Add(delay)
+	n, err := d.Store.RecordAttempt(rctx, del.ID, rec, reports.DeliveryFailing, next)
+	if err != nil {
+		return fmt.Errorf("record failed attempt: %w", err)
+	}
+	log.WarnContext(ctx, "webhook attempt failed; will retry", "attempt", n, "next_attempt_at", next, "err", rec.Error)
+	return &retryAfterError{delay: delay, err: fmt.Errorf("deliver %s: attempt %d: %s", del.ID, n, rec.Error)}
+}
+
+func validUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return string([]rune(string(b))) // replaces invalid bytes with U+FFFD
+}

@@ -1,0 +1,124 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Enqueuer puts work on the queues. Every task has a TaskID taken from its
+// row, so a conflict means the work is already queued: that is success.
+type Enqueuer struct {
+	client          *asynq.Client
+	inspector       *asynq.Inspector
+	reportRetries   int
+	reportTimeout   time.Duration
+	deliveryRetries int
+	deliveryTimeout time.Duration
+}
+
+// EnqueuerConfig sets the retry budget and timeouts of new tasks.
+type EnqueuerConfig struct {
+	ReportMaxAttempts int           // attempts at building a report
+	ReportTimeout     time.Duration // one build, render and upload included
+	DeliveryMaxRetry  int           // the webhook schedule's length
+	DeliveryTimeout   time.Duration // one attempt, well above the HTTP timeout
+}
+
+// NewEnqueuer wraps an asynq client and inspector on the same Redis.
+func NewEnqueuer(client *asynq.Client, inspector *asynq.Inspector, cfg EnqueuerConfig) *Enqueuer {
+	return &Enqueuer{
+		client: client, inspector: inspector,
+		reportRetries: max(cfg.ReportMaxAttempts-1, 0), reportTimeout: cfg.ReportTimeout,
+		deliveryRetries: cfg.DeliveryMaxRetry, deliveryTimeout: cfg.DeliveryTimeout,
+	}
+}
+
+// EnqueueReport queues a report build.
+func (e *Enqueuer) EnqueueReport(ctx context.Context, p ReportPayload) error {
+	task, err := NewGenerateTask(p, e.reportRetries, e.reportTimeout)
+	if err != nil {
+		return err
+	}
+	return e.enqueue(ctx, task, p.ReportID)
+}
+
+// EnqueueDelivery queues a webhook delivery.
+func (e *Enqueuer) EnqueueDelivery(ctx context.Context, p DeliveryPayload) error {
+	task, err := NewDeliverTask(p, e.deliveryRetries, e.deliveryTimeout)
+	if err != nil {
+		return err
+	}
+	return e.enqueue(ctx, task, p.DeliveryID)
+}
+
+// RequeueDelivery starts a delivery over with a fresh retry budget: a dead
+// letter's archived task, or a finished one, is removed first. A task that is
+// still waiting or running is left as it is.
+func (e *Enqueuer) RequeueDelivery(ctx context.Context, p DeliveryPayload) error {
+	info, err := e.inspector.GetTaskInfo(QueueWebhooks, p.DeliveryID)
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
+	case err != nil:
+		return fmt.Errorf("inspect delivery task %s: %w", p.DeliveryID, err)
+	case info.State == asynq.TaskStateArchived || info.State == asynq.TaskStateCompleted:
+		if err := e.inspector.DeleteTask(QueueWebhooks, p.DeliveryID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return fmt.Errorf("delete archived delivery task %s: %w", p.DeliveryID, err)
+		}
+	case info.State == asynq.TaskStateRetry || info.State == asynq.TaskStateScheduled:
+		// Run it now instead of at its backoff time.
+		if err := e.inspector.RunTask(QueueWebhooks, p.DeliveryID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return fmt.Errorf("run delivery task %s now: %w", p.DeliveryID, err)
+		}
+		return nil
+	}
+	return e.EnqueueDelivery(ctx, p)
+}
+
+// CancelReport stops a report's task: a waiting one is deleted, a running
+// one is told to cancel its context.
+func (e *Enqueuer) CancelReport(ctx context.Context, reportID string) error {
+	info, err := e.inspector.GetTaskInfo(QueueReports, reportID)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inspect report task %s: %w", reportID, err)
+	}
+	if info.State == asynq.TaskStateActive {
+		if err := e.inspector.CancelProcessing(reportID); err != nil {
+			return fmt.Errorf("cancel running report task %s: %w", reportID, err)
+		}
+		return nil
+	}
+	if err := e.inspector.DeleteTask(QueueReports, reportID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return fmt.Errorf("delete report task %s: %w", reportID, err)
+	}
+	return nil
+}
+
+// QueueLatency is how long the oldest pending report has waited, the basis
+// of a new report's estimated start.
+func (e *Enqueuer) QueueLatency(ctx context.Context) (time.Duration, error) {
+	info, err := e.inspector.GetQueueInfo(QueueReports)
+	// GetQueueInfo does not wrap ErrQueueNotFound; a queue nobody used yet is empty.
+	if errors.Is(err, asynq.ErrQueueNotFound) || (err != nil && strings.Contains(err.Error(), "does not exist")) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("inspect report queue: %w", err)
+	}
+	return info.Latency, nil
+}
+
+func (e *Enqueuer) enqueue(ctx context.Context, task *asynq.Task, id string) error {
+	_, err := e.client.EnqueueContext(ctx, task)
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue %s %s: %w", task.Type(), id, err)
+	}
+	return nil
+}

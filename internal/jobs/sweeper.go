@@ -1,0 +1,137 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/reportd/reportd/internal/reports"
+)
+
+// SweepStore lists the rows whose work may have been lost or is due.
+type SweepStore interface {
+	StaleReports(ctx context.Context, age time.Duration, limit int) ([]reports.WorkRef, error)
+	StaleDeliveries(ctx context.Context, age time.Duration, limit int) ([]reports.WorkRef, error)
+	ExpiringReports(ctx context.Context, limit int) ([]reports.ExpiredFile, error)
+	ExpireReport(ctx context.Context, id string) error
+	DeleteExpiredKeys(ctx context.Context) (int64, error)
+}
+
+// Leader tells whether this process runs the sweepers now.
+type Leader interface {
+	Acquire(ctx context.Context) (bool, error)
+	Release(ctx context.Context)
+}
+
+// WorkQueue queues reports and deliveries.
+type WorkQueue interface {
+	EnqueueReport(ctx context.Context, p ReportPayload) error
+	EnqueueDelivery(ctx context.Context, p DeliveryPayload) error
+}
+
+// Sweeper closes the dual-write gap: a row committed whose enqueue was lost
+// (a crash, Redis down) is found and queued again. Task IDs make that safe:
+// a task that still exists makes the enqueue a no-op. It also deletes
+// expired files and idempotency keys. Only the leader sweeps.
+type Sweeper struct {
+	Store    SweepStore
+	Queue    WorkQueue
+	Blobs    BlobStore
+	Leader   Leader
+	Logger   *slog.Logger
+	Interval time.Duration
+	// StaleAfter is how long a row may wait before its task counts as lost.
+	StaleAfter time.Duration
+}
+
+// Run sweeps every Interval until ctx ends.
+func (s *Sweeper) Run(ctx context.Context) {
+	defer s.Leader.Release(context.WithoutCancel(ctx))
+	t := time.NewTicker(s.Interval)
+	defer t.Stop()
+	for {
+		s.SweepOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// SweepOnce does one pass if this process leads.
+func (s *Sweeper) SweepOnce(ctx context.Context) {
+	lead, err := s.Leader.Acquire(ctx)
+	if err != nil {
+		s.Logger.WarnContext(ctx, "sweeper cannot check leadership", "err", err)
+		return
+	}
+	if !lead {
+		return
+	}
+	s.requeueReports(ctx)
+	s.requeueDeliveries(ctx)
+	s.expireFiles(ctx)
+	if n, err := s.Store.DeleteExpiredKeys(ctx); err != nil {
+		s.Logger.WarnContext(ctx, "delete expired idempotency keys", "err", err)
+	} else if n > 0 {
+		s.Logger.InfoContext(ctx, "deleted expired idempotency keys", "count", n)
+	}
+}
+
+const sweepBatch = 500
+
+func (s *Sweeper) requeueReports(ctx context.Context) {
+	ids, err := s.Store.StaleReports(ctx, s.StaleAfter, sweepBatch)
+	if err != nil {
+		s.Logger.WarnContext(ctx, "list stale reports", "err", err)
+		return
+	}
+	for _, ref := range ids {
+		if err := s.Queue.EnqueueReport(ctx, ReportPayload{ReportID: ref.ID, ClientID: ref.ClientID}); err != nil {
+			s.Logger.WarnContext(ctx, "re-enqueue report", "report_id", ref.ID, "err", err)
+			return
+		}
+	}
+	if len(ids) > 0 {
+		s.Logger.InfoContext(ctx, "sweeper checked unfinished reports", "count", len(ids))
+	}
+}
+
+func (s *Sweeper) requeueDeliveries(ctx context.Context) {
+	ids, err := s.Store.StaleDeliveries(ctx, s.StaleAfter, sweepBatch)
+	if err != nil {
+		s.Logger.WarnContext(ctx, "list stale deliveries", "err", err)
+		return
+	}
+	for _, ref := range ids {
+		if err := s.Queue.EnqueueDelivery(ctx, DeliveryPayload{DeliveryID: ref.ID, ReportID: ref.ReportID, ClientID: ref.ClientID}); err != nil {
+			s.Logger.WarnContext(ctx, "re-enqueue delivery", "delivery_id", ref.ID, "err", err)
+			return
+		}
+	}
+	if len(ids) > 0 {
+		s.Logger.InfoContext(ctx, "sweeper checked due deliveries", "count", len(ids))
+	}
+}
+
+func (s *Sweeper) expireFiles(ctx context.Context) {
+	files, err := s.Store.ExpiringReports(ctx, sweepBatch)
+	if err != nil {
+		s.Logger.WarnContext(ctx, "list expiring reports", "err", err)
+		return
+	}
+	for _, f := range files {
+		if f.ObjectKey != "" {
+			if err := s.Blobs.Delete(ctx, f.ObjectKey); err != nil {
+				s.Logger.WarnContext(ctx, "delete expired file", "report_id", f.ID, "err", err)
+				return
+			}
+		}
+		if err := s.Store.ExpireReport(ctx, f.ID); err != nil {
+			s.Logger.WarnContext(ctx, "mark report expired", "report_id", f.ID, "err", err)
+			return
+		}
+		s.Logger.InfoContext(ctx, "report expired; file deleted", "report_id", f.ID)
+	}
+}

@@ -1,0 +1,72 @@
+package jobs
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Task types.
+const (
+	TypeGenerateReport = "report:generate"
+	TypeDeliverWebhook = "webhook:deliver"
+)
+
+// Queues, with the weights the worker gives them: webhooks first, because a
+// delivery is cheap and a receiver is waiting.
+const (
+	QueueReports  = "reports"
+	QueueWebhooks = "webhooks"
+)
+
+// Queues returns the worker's queue weights.
+func Queues() map[string]int {
+	return map[string]int{QueueWebhooks: 6, QueueReports: 4}
+}
+
+// ReportPayload asks for one report to be built.
+type ReportPayload struct {
+	ReportID  string `json:"report_id"`
+	ClientID  string `json:"client_id"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// DeliveryPayload asks for one webhook delivery attempt.
+type DeliveryPayload struct {
+	DeliveryID string `json:"delivery_id"`
+	ReportID   string `json:"report_id"`
+	ClientID   string `json:"client_id"`
+	RequestID  string `json:"request_id,omitempty"`
+}
+
+// NewGenerateTask builds the task for a report. Its TaskID is the report id,
+// so enqueueing it twice is harmless.
+func NewGenerateTask(p ReportPayload, maxRetry int, timeout time.Duration) (*asynq.Task, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode report payload: %w", err)
+	}
+	return asynq.NewTask(TypeGenerateReport, b, asynq.TaskID(p.ReportID), asynq.Queue(QueueReports),
+		asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)), nil
+}
+
+// NewDeliverTask builds the task for a delivery; its TaskID is the delivery
+// id (the webhook-id).
+func NewDeliverTask(p DeliveryPayload, maxRetry int, timeout time.Duration) (*asynq.Task, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode delivery payload: %w", err)
+	}
+	return asynq.NewTask(TypeDeliverWebhook, b, asynq.TaskID(p.DeliveryID), asynq.Queue(QueueWebhooks),
+		asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)), nil
+}
+
+func decode[T any](t *asynq.Task) (T, error) {
+	var p T
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return p, fmt.Errorf("decode %s payload: %v: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	return p, nil
+}

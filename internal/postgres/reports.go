@@ -1,0 +1,289 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/reportd/reportd/internal/reports"
+)
+
+// CreateReport inserts a report. When key is set, the response that respond
+// builds from the new row is stored on the claimed idempotency key in the same transaction, so
+// a report never exists without its replayable response.
+func (s *Store) CreateReport(ctx context.Context, r reports.NewReport, maxInFlight int, key *reports.IdempotencyKey, respond func(reports.Report) (status int, body []byte, err error)) (reports.Report, error) {
+	var created reports.Report
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var inFlight int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM reports WHERE client_id = $1 AND status IN ('queued', 'running')`, r.ClientID).
+			Scan(&inFlight); err != nil {
+			return fmt.Errorf("count reports in flight: %w", err)
+		}
+		if inFlight >= maxInFlight {
+			return reports.ErrQuotaExceeded
+		}
+		params, err := json.Marshal(r.Params)
+		if err != nil {
+			return fmt.Errorf("encode params: %w", err)
+		}
+		row := tx.QueryRow(ctx, `INSERT INTO reports (id, client_id, type, format, params, metadata, webhook_url, min_position)
+			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8) RETURNING `+reportColumns,
+			r.ID, r.ClientID, r.Type, r.Format, params, nullJSON(r.Metadata), r.WebhookURL, r.MinPosition)
+		if created, err = scanReport(row); err != nil {
+			return fmt.Errorf("insert report: %w", err)
+		}
+		if key == nil {
+			return nil
+		}
+		status, body, err := respond(created)
+		if err != nil {
+			return err
+		}
+		return completeKey(ctx, tx, *key, status, body)
+	})
+	return created, err
+}
+
+func nullJSON(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return []byte(b)
+}
+
+// reportColumns lists what scanReport reads, with the webhook summary taken
+// from the report's newest delivery.
+const reportColumns = `id, client_id, type, format, params, metadata, coalesce(webhook_url, ''), min_position,
+	status, attempts, coalesce(error_code, ''), coalesce(error_message, ''),
+	coalesce(object_key, ''), coalesce(content_type, ''), coalesce(size_bytes, 0), coalesce(sha256, ''),
+	coalesce(pages, 0), coalesce(rows, 0), coalesce(data_position, 0),
+	created_at, started_at, completed_at, expires_at,
+	(SELECT d.status || ':' || d.attempts FROM deliveries d WHERE d.report_id = reports.id ORDER BY d.created_at DESC LIMIT 1)`
+
+func scanReport(row pgx.Row) (reports.Report, error) {
+	var r reports.Report
+	var params []byte
+	var metadata []byte
+	var webhook *string
+	err := row.Scan(&r.ID, &r.ClientID, &r.Type, &r.Format, &params, &metadata, &r.WebhookURL, &r.MinPosition,
+		&r.Status, &r.Attempts, &r.ErrorCode, &r.ErrorMessage,
+		&r.ObjectKey, &r.ContentType, &r.SizeBytes, &r.SHA256, &r.Pages, &r.Rows, &r.DataPosition,
+		&r.CreatedAt, &r.StartedAt, &r.CompletedAt, &r.ExpiresAt, &webhook)
+	if err != nil {
+		return reports.Report{}, err
+	}
+	if err := json.Unmarshal(params, &r.Params); err != nil {
+		return reports.Report{}, fmt.Errorf("decode params of %s: %w", r.ID, err)
+	}
+	if len(metadata) > 0 {
+		r.Metadata = metadata
+	}
+	r.WebhookStatus, r.WebhookAttempts = webhookSummary(r, webhook)
+	return r, nil
+}
+
+func webhookSummary(r reports.Report, newest *string) (string, int) {
+	if newest == nil {
+		if r.WebhookURL == "" {
+			return "none", 0
+		}
+		return "pending", 0
+	}
+	var status string
+	var attempts int
+	for i := len(*newest) - 1; i >= 0; i-- {
+		if (*newest)[i] == ':' {
+			status = (*newest)[:i]
+			_, _ = fmt.Sscan((*newest)[i+1:], &attempts)
+			break
+		}
+	}
+	switch reports.DeliveryStatus(status) {
+	case reports.DeliveryDisabled:
+		return "none", attempts
+	case reports.DeliveryPending:
+		return "pending", attempts
+	}
+	return status, attempts
+}
+
+// GetReport loads a client's report; another client's report is ErrNotFound.
+func (s *Store) GetReport(ctx context.Context, clientID, id string) (reports.Report, error) {
+	r, err := scanReport(s.pool.QueryRow(ctx, `SELECT `+reportColumns+` FROM reports WHERE id = $1 AND client_id = $2`, id, clientID))
+	return r, notFound(err, "report", id)
+}
+
+// LoadReport loads a report for the worker, whatever its client.
+func (s *Store) LoadReport(ctx context.Context, id string) (reports.Report, error) {
+	r, err := scanReport(s.pool.QueryRow(ctx, `SELECT `+reportColumns+` FROM reports WHERE id = $1`, id))
+	return r, notFound(err, "report", id)
+}
+
+func notFound(err error, what, id string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s %s: %w", what, id, reports.ErrNotFound)
+	}
+	if err != nil {
+		return classify(fmt.Errorf("load %s %s: %w", what, id, err))
+	}
+	return nil
+}
+
+// ListReports returns a page of a client's reports, newest first.
+func (s *Store) ListReports(ctx context.Context, clientID string, f reports.ListFilter) ([]reports.Report, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+reportColumns+` FROM reports
+		WHERE client_id = $1
+		  AND ($2 = '' OR status = $2)
+		  AND ($3 = '' OR type = $3)
+		  AND ($5 = '' OR (created_at, id) < ($4, $5))
+		ORDER BY created_at DESC, id DESC
+		LIMIT $6`, clientID, string(f.Status), string(f.Type), f.AfterCreated, f.AfterID, f.Limit)
+	if err != nil {
+		return nil, classify(fmt.Errorf("list reports: %w", err))
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (reports.Report, error) { return scanReport(row) })
+	if err != nil {
+		return nil, classify(fmt.Errorf("list reports: %w", err))
+	}
+	return list, nil
+}
+
+// StartReport moves a queued or running report to running and counts the
+// attempt. ok is false when the report is already finished, so a duplicate
+// task does nothing.
+func (s *Store) StartReport(ctx context.Context, id string) (r reports.Report, ok bool, err error) {
+	r, err = scanReport(s.pool.QueryRow(ctx, `UPDATE reports
+		SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()), updated_at = now()
+		WHERE id = $1 AND status IN ('queued', 'running') RETURNING `+reportColumns, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		r, err = s.LoadReport(ctx, id)
+		return r, false, err
+	}
+	if err != nil {
+		return reports.Report{}, false, classify(fmt.Errorf("start report %s: %w", id, err))
+	}
+	return r, true, nil
+}
+
+// SucceedReport records the result and creates the report's webhook delivery
+// in one transaction. It returns the delivery id to enqueue ("" when there is
+// no webhook). A report that is no longer running is left alone.
+func (s *Store) SucceedReport(ctx context.Context, id string, res reports.Result, d *reports.NewDelivery) (deliveryID string, err error) {
+	return s.finishReport(ctx, id, d, `UPDATE reports SET status = 'succeeded', completed_at = now(), updated_at = now(),
+		error_code = NULL, error_message = NULL, object_key = $2, content_type = $3, size_bytes = $4, sha256 = $5,
+		pages = $6, rows = $7, data_position = $8, expires_at = $9
+		WHERE id = $1 AND status = 'running'`,
+		id, res.ObjectKey, res.ContentType, res.SizeBytes, res.SHA256, res.Pages, res.Rows, res.DataPosition, res.ExpiresAt)
+}
+
+// FailReport marks a queued or running report failed and creates its
+// report.failed delivery.
+func (s *Store) FailReport(ctx context.Context, id, code, message string, d *reports.NewDelivery) (deliveryID string, err error) {
+	return s.finishReport(ctx, id, d, `UPDATE reports SET status = 'failed', completed_at = now(), updated_at = now(),
+		error_code = $2, error_message = $3 WHERE id = $1 AND status IN ('queued', 'running')`, id, code, message)
+}
+
+func (s *Store) finishReport(ctx context.Context, id string, d *reports.NewDelivery, update string, args ...any) (string, error) {
+	var deliveryID string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, update, args...)
+		if err != nil {
+			return fmt.Errorf("finish report %s: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("finish report %s: %w", id, reports.ErrConflict)
+		}
+		if d == nil {
+			return nil
+		}
+		deliveryID, err = insertDelivery(ctx, tx, id, *d)
+		return err
+	})
+	return deliveryID, err
+}
+
+func insertDelivery(ctx context.Context, tx pgx.Tx, reportID string, d reports.NewDelivery) (string, error) {
+	var id string
+	err := tx.QueryRow(ctx, `INSERT INTO deliveries (id, report_id, client_id, event_type, url, body)
+		SELECT $1, r.id, r.client_id, $3, $4, $5 FROM reports r WHERE r.id = $2
+		ON CONFLICT (report_id, event_type) DO UPDATE SET report_id = EXCLUDED.report_id
+		RETURNING id`, d.ID, reportID, d.EventType, d.URL, d.Body).Scan(&id)
+	if err != nil {
+		return "", fmt.Errorf("insert delivery for %s: %w", reportID, err)
+	}
+	return id, nil
+}
+
+// CancelReport cancels a queued or running report. A finished one is ErrConflict.
+func (s *Store) CancelReport(ctx context.Context, clientID, id string) (reports.Report, error) {
+	r, err := scanReport(s.pool.QueryRow(ctx, `UPDATE reports SET status = 'canceled', completed_at = now(), updated_at = now()
+		WHERE id = $1 AND client_id = $2 AND status IN ('queued', 'running') RETURNING `+reportColumns, id, clientID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := s.GetReport(ctx, clientID, id); err != nil {
+			return reports.Report{}, err
+		}
+		return reports.Report{}, fmt.Errorf("cancel report %s: %w", id, reports.ErrConflict)
+	}
+	if err != nil {
+		return reports.Report{}, classify(fmt.Errorf("cancel report %s: %w", id, err))
+	}
+	return r, nil
+}
+
+// StaleReports lists unfinished reports untouched for longer than age; the
+// sweeper re-enqueues them in case their task was lost.
+func (s *Store) StaleReports(ctx context.Context, age time.Duration, limit int) ([]reports.WorkRef, error) {
+	return s.refs(ctx, `SELECT id, id, client_id FROM reports WHERE status IN ('queued', 'running') AND updated_at < now() - $1::interval
+		ORDER BY updated_at LIMIT $2`, age, limit)
+}
+
+// ExpiringReports lists succeeded reports whose retention has ended.
+func (s *Store) ExpiringReports(ctx context.Context, limit int) ([]reports.ExpiredFile, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, coalesce(object_key, '') FROM reports
+		WHERE status = 'succeeded' AND expires_at < now() ORDER BY expires_at LIMIT $1`, limit)
+	if err != nil {
+		return nil, classify(fmt.Errorf("list expiring reports: %w", err))
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[reports.ExpiredFile])
+	if err != nil {
+		return nil, classify(fmt.Errorf("list expiring reports: %w", err))
+	}
+	return list, nil
+}
+
+// ExpireReport marks a report expired once its object is gone.
+func (s *Store) ExpireReport(ctx context.Context, id string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE reports SET status = 'expired', updated_at = now() WHERE id = $1 AND status = 'succeeded'`, id)
+	if err != nil {
+		return classify(fmt.Errorf("expire report %s: %w", id, err))
+	}
+	return nil
+}
+
+func (s *Store) refs(ctx context.Context, sql string, args ...any) ([]reports.WorkRef, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, classify(fmt.Errorf("list work: %w", err))
+	}
+	refs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[reports.WorkRef])
+	if err != nil {
+		return nil, classify(fmt.Errorf("list work: %w", err))
+	}
+	return refs, nil
+}
+
+func (s *Store) ids(ctx context.Context, sql string, args ...any) ([]string, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, classify(fmt.Errorf("list ids: %w", err))
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, classify(fmt.Errorf("list ids: %w", err))
+	}
+	return ids, nil
+}

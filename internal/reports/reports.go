@@ -1,0 +1,317 @@
+// Package reports is the report resource: its lifecycle, its webhook
+// deliveries, and the JSON shape that the API returns and webhooks carry.
+package reports
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/reportd/reportd/internal/report"
+)
+
+// Status is where a report is in its lifecycle.
+type Status string
+
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+	StatusCanceled  Status = "canceled"
+	StatusExpired   Status = "expired"
+)
+
+// Finished reports whether no more work will happen on a report.
+func (s Status) Finished() bool {
+	return s != StatusQueued && s != StatusRunning
+}
+
+// Errors shared by the stores and their callers.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict with current state")
+)
+
+// Report is one report as the system of record holds it.
+type Report struct {
+	ID          string
+	ClientID    string
+	Type        report.Type
+	Format      report.Format
+	Params      report.Params
+	Metadata    json.RawMessage
+	WebhookURL  string
+	MinPosition *int64
+
+	Status       Status
+	Attempts     int
+	ErrorCode    string
+	ErrorMessage string
+
+	ObjectKey    string
+	ContentType  string
+	SizeBytes    int64
+	SHA256       string
+	Pages        int
+	Rows         int
+	DataPosition int64
+
+	CreatedAt   time.Time
+	StartedAt   *time.Time
+	CompletedAt *time.Time
+	ExpiresAt   *time.Time
+
+	WebhookStatus   string // pending, delivered, failing, dead, none
+	WebhookAttempts int
+}
+
+// Result is what a successful render produced.
+type Result struct {
+	ObjectKey    string
+	ContentType  string
+	SizeBytes    int64
+	SHA256       string
+	Pages        int
+	Rows         int
+	DataPosition int64
+	ExpiresAt    time.Time
+}
+
+// Resource is the public JSON shape of a report (GET /v1/reports/{id} and
+// the data of every webhook).
+type Resource struct {
+	ID          string          `json:"id"`
+	Object      string          `json:"object"`
+	Status      Status          `json:"status"`
+	Type        report.Type     `json:"type"`
+	Format      report.Format   `json:"format"`
+	Params      report.Params   `json:"params"`
+	Metadata    json.RawMessage `json:"metadata,omitempty"`
+	MinPosition *int64          `json:"min_position,omitempty"`
+	Attempts    int             `json:"attempts"`
+	CreatedAt   time.Time       `json:"created_at"`
+	StartedAt   *time.Time      `json:"started_at"`
+	CompletedAt *time.Time      `json:"completed_at"`
+	Error       *ErrorBody      `json:"error"`
+	Result      *ResultBody     `json:"result"`
+	Webhook     WebhookBody     `json:"webhook"`
+}
+
+// ErrorBody says why a report failed.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// ResultBody describes the stored file. URL is a presigned GET minted per
+// request; webhooks leave it out (it would expire) and name Download instead.
+type ResultBody struct {
+	URL          string     `json:"url,omitempty"`
+	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
+	Download     string     `json:"download"`
+	SizeBytes    int64      `json:"size_bytes"`
+	SHA256       string     `json:"sha256"`
+	ContentType  string     `json:"content_type"`
+	Pages        int        `json:"pages"`
+	Rows         int        `json:"rows"`
+	DataPosition int64      `json:"data_position"`
+	RetainUntil  *time.Time `json:"retain_until,omitempty"`
+}
+
+// WebhookBody summarises the report's webhook deliveries.
+type WebhookBody struct {
+	Status   string `json:"status"`
+	Attempts int    `json:"attempts"`
+}
+
+// ToResource builds the public shape. url and urlExpires may be empty.
+func (r Report) ToResource(url string, urlExpires time.Time) Resource {
+	res := Resource{
+		ID: r.ID, Object: "report", Status: r.Status, Type: r.Type, Format: r.Format,
+		Params: r.Params, Metadata: r.Metadata, MinPosition: r.MinPosition, Attempts: r.Attempts,
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, CompletedAt: r.CompletedAt,
+		Webhook: WebhookBody{Status: r.WebhookStatus, Attempts: r.WebhookAttempts},
+	}
+	if res.Webhook.Status == "" {
+		res.Webhook.Status = "none"
+	}
+	if r.ErrorCode != "" {
+		res.Error = &ErrorBody{Code: r.ErrorCode, Message: r.ErrorMessage}
+	}
+	if r.Status == StatusSucceeded || r.Status == StatusExpired {
+		res.Result = &ResultBody{
+			Download:    "/v1/reports/" + r.ID + "/download",
+			SizeBytes:   r.SizeBytes,
+			SHA256:      r.SHA256,
+			ContentType: r.ContentType, Pages: r.Pages, Rows: r.Rows, DataPosition: r.DataPosition,
+			RetainUntil: r.ExpiresAt,
+		}
+		if url != "" {
+			res.Result.URL = url
+			res.Result.ExpiresAt = &urlExpires
+		}
+	}
+	return res
+}
+
+// Event types a webhook announces.
+const (
+	EventSucceeded = "report.succeeded"
+	EventFailed    = "report.failed"
+	EventCanceled  = "report.canceled"
+)
+
+// Event is the webhook body: {"type","timestamp","data"}.
+type Event struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      Resource  `json:"data"`
+}
+
+// DeliveryStatus is where a webhook delivery is.
+type DeliveryStatus string
+
+const (
+	DeliveryPending   DeliveryStatus = "pending"   // not yet attempted
+	DeliveryDelivered DeliveryStatus = "delivered" // a 2xx came back
+	DeliveryFailing   DeliveryStatus = "failing"   // failed, more attempts scheduled
+	DeliveryDead      DeliveryStatus = "dead"      // out of attempts; replayable
+	DeliveryDisabled  DeliveryStatus = "disabled"  // the receiver answered 410
+)
+
+// Delivery is one webhook message for one report event. Its ID is the
+// webhook-id and its Body never changes, so retries and replays are the
+// same message.
+type Delivery struct {
+	ID             string         `json:"id"`
+	ReportID       string         `json:"report_id"`
+	ClientID       string         `json:"-"`
+	EventType      string         `json:"event_type"`
+	URL            string         `json:"url"`
+	Body           []byte         `json:"-"`
+	Status         DeliveryStatus `json:"status"`
+	Attempts       int            `json:"attempts"`
+	LastStatusCode *int           `json:"last_status_code"`
+	LastError      string         `json:"last_error,omitempty"`
+	NextAttemptAt  *time.Time     `json:"next_attempt_at"`
+	CreatedAt      time.Time      `json:"created_at"`
+	DeliveredAt    *time.Time     `json:"delivered_at"`
+	DeadAt         *time.Time     `json:"dead_at"`
+	AttemptLog     []Attempt      `json:"attempt_log,omitempty"`
+}
+
+// Attempt is one recorded try of a delivery.
+type Attempt struct {
+	Attempt      int       `json:"attempt"`
+	StartedAt    time.Time `json:"started_at"`
+	StatusCode   *int      `json:"status_code"`
+	LatencyMS    int       `json:"latency_ms"`
+	Outcome      string    `json:"outcome"`
+	Error        string    `json:"error,omitempty"`
+	ResponseBody string    `json:"response_body,omitempty"`
+}
+
+// NewDelivery is the webhook message that announces a report's outcome.
+type NewDelivery struct {
+	ID        string
+	EventType string
+	URL       string
+	Body      []byte
+}
+
+// AttemptRecord is one delivery try, as the worker saw it.
+type AttemptRecord struct {
+	StartedAt    time.Time
+	StatusCode   int
+	Latency      time.Duration
+	Outcome      string
+	Error        string
+	ResponseBody string
+}
+
+// Client is the part of a tenant's settings that report work needs.
+type Client struct {
+	ID              string
+	Name            string
+	WebhookURL      string
+	WebhookDisabled bool
+	MaxInFlight     int
+}
+
+// WorkRef points at a row whose task the sweeper may need to queue again.
+type WorkRef struct {
+	ID       string // report id or delivery id
+	ReportID string
+	ClientID string
+}
+
+// ExpiredFile is a stored report whose retention has ended.
+type ExpiredFile struct{ ID, ObjectKey string }
+
+// The vocabulary the stores and the API share.
+
+// ErrQuotaExceeded means the client already has its limit of reports in flight.
+var ErrQuotaExceeded = errors.New("too many reports in flight")
+
+// NewReport is a report as the API accepted it.
+type NewReport struct {
+	ID          string
+	ClientID    string
+	Type        report.Type
+	Format      report.Format
+	Params      report.Params
+	Metadata    json.RawMessage
+	WebhookURL  string
+	MinPosition *int64
+}
+
+// ListFilter narrows and pages GET /v1/reports.
+type ListFilter struct {
+	Status Status
+	Type   report.Type
+	Limit  int
+	// After is the (created_at, id) of the last row of the previous page.
+	AfterCreated time.Time
+	AfterID      string
+}
+
+// Idempotency-key outcomes the API turns into status codes.
+var (
+	ErrKeyReused   = errors.New("idempotency key reused with a different request")
+	ErrKeyInFlight = errors.New("a request with this idempotency key is still in flight")
+)
+
+// IdempotencyKey identifies one claimed key.
+type IdempotencyKey struct {
+	ClientID    string
+	Endpoint    string
+	Key         string
+	Fingerprint []byte
+}
+
+// StoredResponse is the first answer to a key, replayed to every repeat.
+type StoredResponse struct {
+	Status int
+	Body   []byte
+}
+
+// Principal is what an API key resolves to.
+type Principal struct {
+	ClientID string
+	Scopes   []string
+	Hash     []byte
+}
+
+// DeliveryFilter narrows GET /v1/deliveries.
+type DeliveryFilter struct {
+	Status       DeliveryStatus
+	Since        time.Time
+	Limit        int
+	AfterCreated time.Time
+	AfterID      string
+}
+
+// ErrUnavailable marks errors that mean Postgres could not be reached, so the
+// API can answer 503 instead of 500.
+var ErrUnavailable = errors.New("database unavailable")
