@@ -1,0 +1,613 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf16"
+
+	"github.com/go-pdf/fpdf"
+)
+
+// PDF rendering in bounded memory.
+//
+// fpdf holds every page until Output: 200,000 orders cost ~630 MiB. So the
+// renderer draws with fpdf in chunks of chunkPages pages. After each chunk it
+// parses fpdf's output and streams the chunk's page content into one PDF
+// (pdfobj.go), then drops the chunk. Two things are shared by all pages and
+// written once, at the end:
+//
+//   - The fonts. fpdf writes UTF-8 text as Identity-H with CID = Unicode code
+//     point, so a content stream does not depend on the font subset. The
+//     subset is taken from the only chunk, or, for a multi-chunk report, from
+//     a one-page "donor" document that draws every rune the report used.
+//   - The page count. fpdf draws "Page N of " and a form XObject, written
+//     last, draws M. M is therefore the true count, whatever RowCount said and
+//     however long the totals turn out.
+//
+// Memory is one chunk plus an offset per PDF object (two per page).
+
+// Layout, in millimetres on A4 portrait.
+const (
+	pageW      = 210.0
+	pageH      = 297.0
+	marginX    = 14.0
+	marginTop  = 13.0
+	bodyBottom = pageH - 19.0 // rows end above the footer rule
+	footerY    = pageH - 13.0
+	rowH       = 5.0
+	headRowH   = 6.5
+	cellMargin = 1.3
+	tableSize  = 7.8 // points
+	headSize   = 7.2 // points, table header row
+
+	defaultChunkPages = 100
+	pageCountName     = "RPgCount" // the XObject that draws M
+	footerSize        = 7.0        // points
+)
+
+var reRegularFont = regexp.MustCompile(`/BaseFont\s*` + regularBaseFont + `[\s/>]`)
+
+var reFontEntry = regexp.MustCompile(`/([A-Za-z0-9_.+-]+)\s+(\d+)\s+0\s+R`)
+
+// color is 0xRRGGBB.
+type color uint32
+
+const (
+	colInk   color = 0x1F2937
+	colMuted color = 0x6B7280
+	colBrand color = 0x1F3A5F
+	colWhite color = 0xFFFFFF
+	colZebra color = 0xF1F4F8
+	colRule  color = 0xC9D0DA
+)
+
+func (c color) rgb() (int, int, int) { return int(c >> 16), int(c >> 8 & 0xFF), int(c & 0xFF) }
+
+// column is one table column.
+type column struct {
+	title string
+	width float64
+	align string // L, C or R
+}
+
+func orderColumns() []column {
+	return []column{
+		{"Order", 28, "L"}, {"Placed", 19, "L"}, {"Status", 17, "L"}, {"Items", 12, "R"},
+		{"Currency", 17, "C"}, {"Total", 24, "R"}, {"Refunded", 23, "R"}, {"Shipped / carrier", 42, "L"},
+	}
+}
+
+func merchantColumns() []column {
+	return []column{
+		{"Day", 26, "L"}, {"Currency", 18, "C"}, {"Orders", 20, "R"}, {"Cancellations", 24, "R"},
+		{"Gross", 31, "R"}, {"Refunds", 31, "R"}, {"Net", 32, "R"},
+	}
+}
+
+func orderTotalsColumns() []column {
+	return []column{
+		{"Currency", 30, "L"}, {"Orders", 25, "R"}, {"Total", 42, "R"}, {"Refunded", 42, "R"}, {"Net", 43, "R"},
+	}
+}
+
+func merchantTotalsColumns() []column {
+	return []column{
+		{"Currency", 22, "L"}, {"Days", 18, "R"}, {"Orders", 22, "R"}, {"Cancellations", 26, "R"},
+		{"Gross", 31, "R"}, {"Refunds", 31, "R"}, {"Net", 32, "R"},
+	}
+}
+
+// pdfRenderer draws one document. It is used once.
+type pdfRenderer struct {
+	ctx        context.Context
+	doc        Document
+	chunkPages int
+
+	out                                                     *pdfOut
+	objCatalog, objPages, objResources, objInfo, objPageCnt int
+	pageObjs                                                []int
+	mediaBox                                                []byte
+	fontNames                                               string // font resource names of the first chunk
+
+	pdf    *fpdf.Fpdf // the current chunk, nil between chunks
+	chunks int
+	pages  int
+	buf    bytes.Buffer
+
+	style string
+	runes map[string]map[rune]struct{} // per font style, every rune drawn
+	table []column                     // redrawn as header on a new page; nil outside tables
+}
+
+func renderPDF(ctx context.Context, w io.Writer, doc Document, chunkPages int) (Stats, error) {
+	r := &pdfRenderer{
+		ctx: ctx, doc: doc, chunkPages: max(chunkPages, 1),
+		runes: map[string]map[rune]struct{}{"": {}, "B": {}},
+	}
+	// The deferred page count draws digits in the regular face.
+	for _, d := range "0123456789" {
+		r.runes[""][d] = struct{}{}
+	}
+	r.out = newPDFOut(w, "1.4")
+	r.objCatalog, r.objPages, r.objResources = r.out.alloc(), r.out.alloc(), r.out.alloc()
+	r.objInfo, r.objPageCnt = r.out.alloc(), r.out.alloc()
+
+	var st Stats
+	var err error
+	switch doc.Type {
+	case TypeOrderHistory:
+		if doc.Orders == nil {
+			return st, fmt.Errorf("render %s: no order rows", doc.Type)
+		}
+		st.Rows, err = r.orders()
+	case TypeMerchantSales:
+		if doc.MerchantDays == nil {
+			return st, fmt.Errorf("render %s: no merchant rows", doc.Type)
+		}
+		st.Rows, err = r.merchantDays()
+	default:
+		return st, fmt.Errorf("render pdf: unknown report type %q", doc.Type)
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := r.finish(); err != nil {
+		return st, err
+	}
+	st.Pages = r.pages
+	return st, nil
+}
+
+// newFpdf returns an fpdf document set up the same way for every chunk, so
+// that font resource names and page geometry agree between chunks.
+func newFpdf() (*fpdf.Fpdf, error) {
+	p := fpdf.New("P", "mm", "A4", "")
+	p.SetCatalogSort(true)
+	p.SetCompression(true)
+	p.SetAutoPageBreak(false, 0)
+	p.SetMargins(marginX, marginTop, marginX)
+	p.SetCellMargin(cellMargin)
+	p.AddUTF8FontFromBytes(fontFamily, "", fontRegular)
+	p.AddUTF8FontFromBytes(fontFamily, "B", fontBold)
+	if err := p.Error(); err != nil {
+		return nil, fmt.Errorf("set up pdf fonts: %w", err)
+	}
+	return p, nil
+}
+
+// addPage starts a page, rolling over to a new chunk when this one is full.
+func (r *pdfRenderer) addPage() error {
+	if r.pdf != nil && r.pdf.PageNo() >= r.chunkPages {
+		if _, err := r.flushChunk(); err != nil {
+			return err
+		}
+	}
+	if r.pdf == nil {
+		p, err := newFpdf()
+		if err != nil {
+			return err
+		}
+		r.pdf = p
+		r.chunks++
+	}
+	r.pdf.AddPage()
+	r.pages++
+	r.drawFooter()
+	if r.pages == 1 {
+		r.drawFirstHeader()
+	} else {
+		r.drawRunningHeader()
+	}
+	if r.table != nil {
+		r.drawTableHeader()
+	}
+	return nil
+}
+
+// ensure starts a new page unless h more millimetres fit on this one.
+func (r *pdfRenderer) ensure(h float64) error {
+	if r.pdf.GetY()+h <= bodyBottom {
+		return nil
+	}
+	return r.addPage()
+}
+
+// flushChunk writes the current chunk's pages to the output and drops it.
+func (r *pdfRenderer) flushChunk() (*pdfFile, error) {
+	r.buf.Reset()
+	if err := r.pdf.Output(&r.buf); err != nil {
+		return nil, fmt.Errorf("render pdf chunk %d: %w", r.chunks, err)
+	}
+	r.pdf = nil
+	f, err := parsePDF(r.buf.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("read pdf chunk %d: %w", r.chunks, err)
+	}
+	pagesDict, kids, err := pageTree(f)
+	if err != nil {
+		return nil, fmt.Errorf("read pdf chunk %d: %w", r.chunks, err)
+	}
+	if r.mediaBox == nil {
+		box, ok := dictEntry(pagesDict, "MediaBox")
+		if !ok {
+			return nil, fmt.Errorf("read pdf chunk %d: no MediaBox", r.chunks)
+		}
+		r.mediaBox = slices.Clone(box)
+	}
+	fonts, err := fontResources(f, kids[0])
+	if err != nil {
+		return nil, fmt.Errorf("read pdf chunk %d: %w", r.chunks, err)
+	}
+	names := fontNameKey(fonts)
+	if r.fontNames == "" {
+		r.fontNames = names
+	} else if names != r.fontNames {
+		return nil, fmt.Errorf("read pdf chunk %d: font resources %s differ from %s", r.chunks, names, r.fontNames)
+	}
+	for _, kid := range kids {
+		page, _, err := f.object(kid)
+		if err != nil {
+			return nil, fmt.Errorf("read pdf chunk %d: %w", r.chunks, err)
+		}
+		c, ok := dictRef(page, "Contents")
+		if !ok {
+			return nil, fmt.Errorf("read pdf chunk %d: page %d has no single /Contents", r.chunks, kid)
+		}
+		value, stream, err := f.object(c)
+		if err != nil {
+			return nil, fmt.Errorf("read pdf chunk %d: %w", r.chunks, err)
+		}
+		if stream == nil || len(refs(value)) > 0 {
+			return nil, fmt.Errorf("read pdf chunk %d: unexpected content object %d", r.chunks, c)
+		}
+		nc, np := r.out.alloc(), r.out.alloc()
+		r.out.object(nc, value, stream)
+		r.out.object(np, fmt.Appendf(nil, "<</Type /Page /Parent %d 0 R /Resources %d 0 R /Contents %d 0 R>>",
+			r.objPages, r.objResources, nc), nil)
+		r.pageObjs = append(r.pageObjs, np)
+	}
+	if r.out.err != nil {
+		return nil, fmt.Errorf("write pdf: %w", r.out.err)
+	}
+	return f, nil
+}
+
+// finish flushes the last chunk and writes the shared objects.
+func (r *pdfRenderer) finish() error {
+	last, err := r.flushChunk()
+	if err != nil {
+		return err
+	}
+	src := last
+	if r.chunks > 1 {
+		// Only the last chunk's fonts are at hand and they lack the runes of
+		// the chunks before, so build a subset that holds them all.
+		if src, err = r.donor(); err != nil {
+			return err
+		}
+	}
+	fontRefs, err := r.firstPageFonts(src)
+	if err != nil {
+		return err
+	}
+	mapped, err := r.copyGraph(src, fontRefs)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(fontRefs))
+	for name := range fontRefs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var fontDict bytes.Buffer
+	regular := ""
+	for _, name := range names {
+		fmt.Fprintf(&fontDict, "/%s %d 0 R ", name, mapped[fontRefs[name]])
+		v, _, err := src.object(fontRefs[name])
+		if err != nil {
+			return fmt.Errorf("read pdf fonts: %w", err)
+		}
+		if reRegularFont.Match(v) {
+			regular = name
+		}
+	}
+	if regular == "" {
+		return fmt.Errorf("write pdf fonts: no %s among %v", regularBaseFont, names)
+	}
+
+	r.out.object(r.objResources, fmt.Appendf(nil,
+		"<</ProcSet [/PDF /Text /ImageB /ImageC /ImageI] /Font <<%s>> /XObject <</%s %d 0 R>>>>",
+		fontDict.Bytes(), pageCountName, r.objPageCnt), nil)
+
+	content := fmt.Appendf(nil, "BT /%s %.2f Tf 0 0 Td <%s> Tj ET", regular, footerSize, utf16Hex(fmt.Sprint(r.pages)))
+	r.out.object(r.objPageCnt, fmt.Appendf(nil,
+		"<</Type /XObject /Subtype /Form /BBox [0 -5 120 20] /Resources <</Font <</%s %d 0 R>>>> /Length %d>>",
+		regular, mapped[fontRefs[regular]], len(content)), content)
+
+	var kids bytes.Buffer
+	for i, p := range r.pageObjs {
+		if i > 0 && i%16 == 0 {
+			kids.WriteByte('\n')
+		}
+		fmt.Fprintf(&kids, "%d 0 R ", p)
+	}
+	r.out.object(r.objPages, fmt.Appendf(nil, "<</Type /Pages /Kids [%s] /Count %d /MediaBox %s>>",
+		kids.Bytes(), len(r.pageObjs), r.mediaBox), nil)
+	r.out.object(r.objInfo, r.info(), nil)
+	r.out.object(r.objCatalog, fmt.Appendf(nil, "<</Type /Catalog /Pages %d 0 R>>", r.objPages), nil)
+
+	h := r.doc.Header
+	id := md5.Sum(fmt.Appendf(nil, "%s|%s|%d", h.ReportID, h.GeneratedAt.UTC().Format(time.RFC3339Nano), r.pages))
+	if err := r.out.finish(r.objCatalog, r.objInfo, id[:]); err != nil {
+		return fmt.Errorf("write pdf: %w", err)
+	}
+	return nil
+}
+
+// donor renders a one-page document that draws every rune the report used,
+// so that its font subsets cover every chunk.
+func (r *pdfRenderer) donor() (*pdfFile, error) {
+	p, err := newFpdf()
+	if err != nil {
+		return nil, err
+	}
+	p.AddPage()
+	for _, style := range []string{"", "B"} {
+		p.SetFont(fontFamily, style, 8)
+		rs := make([]rune, 0, len(r.runes[style]))
+		for c := range r.runes[style] {
+			rs = append(rs, c)
+		}
+		slices.Sort(rs)
+		for len(rs) > 0 {
+			n := min(len(rs), 80)
+			p.Cell(0, 4, string(rs[:n]))
+			p.Ln(4)
+			rs = rs[n:]
+		}
+	}
+	var buf bytes.Buffer
+	if err := p.Output(&buf); err != nil {
+		return nil, fmt.Errorf("render pdf font subset: %w", err)
+	}
+	f, err := parsePDF(buf.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("read pdf font subset: %w", err)
+	}
+	return f, nil
+}
+
+func (r *pdfRenderer) firstPageFonts(f *pdfFile) (map[string]int, error) {
+	_, kids, err := pageTree(f)
+	if err != nil {
+		return nil, fmt.Errorf("read pdf fonts: %w", err)
+	}
+	fonts, err := fontResources(f, kids[0])
+	if err != nil {
+		return nil, fmt.Errorf("read pdf fonts: %w", err)
+	}
+	if got := fontNameKey(fonts); got != r.fontNames {
+		return nil, fmt.Errorf("read pdf fonts: font resources %s differ from %s", got, r.fontNames)
+	}
+	return fonts, nil
+}
+
+// copyGraph copies the objects reachable from roots into the output,
+// renumbered, and returns the old-to-new object numbers.
+func (r *pdfRenderer) copyGraph(f *pdfFile, roots map[string]int) (map[int]int, error) {
+	mapped := map[int]int{}
+	var order, queue []int
+	for _, n := range roots {
+		queue = append(queue, n)
+	}
+	slices.Sort(queue)
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if _, ok := mapped[n]; ok {
+			continue
+		}
+		mapped[n] = r.out.alloc()
+		order = append(order, n)
+		v, _, err := f.object(n)
+		if err != nil {
+			return nil, fmt.Errorf("copy pdf fonts: %w", err)
+		}
+		queue = append(queue, refs(v)...)
+	}
+	for _, n := range order {
+		v, s, _ := f.object(n)
+		r.out.object(mapped[n], renumber(v, mapped), s)
+	}
+	return mapped, nil
+}
+
+// pageTree returns the root Pages dictionary and its kids of an fpdf file
+// (fpdf writes a flat page tree).
+func pageTree(f *pdfFile) (pagesDict []byte, kids []int, err error) {
+	root, ok := dictRef(f.trailer, "Root")
+	if !ok {
+		return nil, nil, fmt.Errorf("trailer has no /Root")
+	}
+	catalog, _, err := f.object(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	pages, ok := dictRef(catalog, "Pages")
+	if !ok {
+		return nil, nil, fmt.Errorf("catalog has no /Pages")
+	}
+	if pagesDict, _, err = f.object(pages); err != nil {
+		return nil, nil, err
+	}
+	k, ok := dictEntry(pagesDict, "Kids")
+	if !ok {
+		return nil, nil, fmt.Errorf("page tree has no /Kids")
+	}
+	if kids = refs(k); len(kids) == 0 {
+		return nil, nil, fmt.Errorf("page tree is empty")
+	}
+	return pagesDict, kids, nil
+}
+
+// fontResources maps the font resource names of a page to their objects.
+func fontResources(f *pdfFile, page int) (map[string]int, error) {
+	p, _, err := f.object(page)
+	if err != nil {
+		return nil, err
+	}
+	res, ok := dictRef(p, "Resources")
+	if !ok {
+		return nil, fmt.Errorf("page %d has no indirect /Resources", page)
+	}
+	rd, _, err := f.object(res)
+	if err != nil {
+		return nil, err
+	}
+	fd, ok := dictEntry(rd, "Font")
+	if !ok {
+		return nil, fmt.Errorf("resources %d have no /Font", res)
+	}
+	out := map[string]int{}
+	for _, m := range reFontEntry.FindAllSubmatch(fd, -1) {
+		var n int
+		fmt.Sscan(string(m[2]), &n)
+		out[string(m[1])] = n
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("resources %d list no fonts", res)
+	}
+	return out, nil
+}
+
+func fontNameKey(fonts map[string]int) string {
+	names := make([]string, 0, len(fonts))
+	for n := range fonts {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ",")
+}
+
+// info is the document information dictionary. The dates come from the
+// header, so the same report renders to the same bytes.
+func (r *pdfRenderer) info() []byte {
+	h := r.doc.Header
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "<</Title %s /Author %s /Creator %s /Producer %s /Subject %s",
+		pdfText(r.docTitle()), pdfText("reportd"), pdfText("reportd"), pdfText("reportd (fpdf)"), pdfText(r.subjectLine()))
+	if !h.GeneratedAt.IsZero() {
+		d := pdfText("D:" + h.GeneratedAt.UTC().Format("20060102150405") + "Z")
+		fmt.Fprintf(&b, " /CreationDate %s /ModDate %s", d, d)
+	}
+	b.WriteString(">>")
+	return b.Bytes()
+}
+
+func (r *pdfRenderer) title() string {
+	if t := clean(r.doc.Header.Title); t != "" {
+		return t
+	}
+	if r.doc.Type == TypeMerchantSales {
+		return "Merchant sales"
+	}
+	return "Order history"
+}
+
+func (r *pdfRenderer) subjectLabel() string {
+	if l := clean(r.doc.Header.SubjectLabel); l != "" {
+		return l
+	}
+	if r.doc.Type == TypeMerchantSales {
+		return "Merchant"
+	}
+	return "Customer"
+}
+
+func (r *pdfRenderer) docTitle() string {
+	return fmt.Sprintf("%s: %s %s, %s", r.title(), r.subjectLabel(), clean(r.doc.Header.SubjectID), r.period())
+}
+
+func (r *pdfRenderer) subjectLine() string {
+	h := r.doc.Header
+	s := fmt.Sprintf("%s report %s", r.title(), clean(h.ReportID))
+	if h.ClientName != "" {
+		s += " for " + clean(h.ClientName)
+	}
+	return s + fmt.Sprintf(", data position %d", h.DataPosition)
+}
+
+func (r *pdfRenderer) period() string {
+	h := r.doc.Header
+	if h.From.IsZero() && h.To.IsZero() {
+		return "all time"
+	}
+	from, to := longDate(h.From), longDate(h.To)
+	if from == to {
+		return from
+	}
+	return from + " – " + to
+}
+
+func longDate(t time.Time) string {
+	if t.IsZero() {
+		return "…"
+	}
+	return t.UTC().Format("2 Jan 2006")
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// pdfText encodes a PDF text string: literal for printable ASCII, else
+// UTF-16BE with a byte-order mark.
+func pdfText(s string) string {
+	ascii := true
+	for _, c := range s {
+		if c < 0x20 || c > 0x7e {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		r := strings.NewReplacer(`\`, `\\`, `(`, `\(`, `)`, `\)`)
+		return "(" + r.Replace(s) + ")"
+	}
+	return "<FEFF" + utf16Hex(s) + ">"
+}
+
+func utf16Hex(s string) string {
+	var b strings.Builder
+	for _, u := range utf16.Encode([]rune(s)) {
+		fmt.Fprintf(&b, "%04X", u)
+	}
+	return b.String()
+}
+
+// clean makes client data safe to draw: no control characters, and only the
+// Basic Multilingual Plane, which is all fpdf's CID mapping covers.
+func clean(s string) string {
+	return strings.Map(func(c rune) rune {
+		switch {
+		case c == '\t' || c == '\n' || c == '\r':
+			return ' '
+		case unicode.IsControl(c):
+			return -1
+		case c > 0xFFFF:
+			return '\uFFFD'
+		}
+		return c
+	}, s)
+}

@@ -1,0 +1,499 @@
+package report
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// This file draws the statement: header, table, totals and summary. Every
+// piece of text goes through cell, which records the runes for the font
+// subset (see pdf.go).
+
+func (r *pdfRenderer) setFont(style string, size float64) {
+	r.style = style
+	r.pdf.SetFont(fontFamily, style, size)
+}
+
+func (r *pdfRenderer) textColor(c color) { r.pdf.SetTextColor(c.rgb()) }
+func (r *pdfRenderer) fillColor(c color) { r.pdf.SetFillColor(c.rgb()) }
+func (r *pdfRenderer) drawColor(c color) { r.pdf.SetDrawColor(c.rgb()) }
+
+// cell draws text in a box of width w at the current position and moves
+// right. border is fpdf's border string ("", "T", "B", …).
+func (r *pdfRenderer) cell(w, h float64, text, align string, fill bool, border string) {
+	text = r.fit(clean(text), w)
+	set := r.runes[r.style]
+	for _, c := range text {
+		set[c] = struct{}{}
+	}
+	r.pdf.CellFormat(w, h, text, border, 0, align, fill, 0, "")
+}
+
+// fit shortens text with an ellipsis until it fits a cell of width w.
+func (r *pdfRenderer) fit(text string, w float64) string {
+	room := w - 2*cellMargin
+	if r.pdf.GetStringWidth(text) <= room {
+		return text
+	}
+	rs := []rune(text)
+	if len(rs) > 200 {
+		rs = rs[:200]
+	}
+	for len(rs) > 0 {
+		rs = rs[:len(rs)-1]
+		s := strings.TrimRight(string(rs), " ") + "…"
+		if r.pdf.GetStringWidth(s) <= room {
+			return s
+		}
+	}
+	return ""
+}
+
+func (r *pdfRenderer) rule(y float64) {
+	r.drawColor(colRule)
+	r.pdf.SetLineWidth(0.2)
+	r.pdf.Line(marginX, y, pageW-marginX, y)
+}
+
+// drawFooter draws "Page N of " with fpdf and places the page-count XObject
+// right after it.
+func (r *pdfRenderer) drawFooter() {
+	h := r.doc.Header
+	r.rule(footerY)
+	r.setFont("", footerSize)
+	r.textColor(colMuted)
+	y := footerY + 1.2
+	r.pdf.SetXY(marginX, y)
+	left := "Report " + h.ReportID
+	if !h.GeneratedAt.IsZero() {
+		left += " · generated " + stamp(h.GeneratedAt)
+	}
+	r.cell(130, 4, left, "L", false, "")
+
+	const boxW = 30.0
+	label := fmt.Sprintf("Page %d of ", r.pages)
+	x := pageW - marginX - boxW
+	r.pdf.SetXY(x, y)
+	r.cell(boxW, 4, label, "L", false, "")
+	_, unit := r.pdf.GetFontSize()
+	k := r.pdf.GetConversionRatio()
+	bx := x + cellMargin + r.pdf.GetStringWidth(label)
+	by := y + 0.5*4 + 0.3*unit // fpdf's baseline for a vertically centred cell
+	cr, cg, cb := colMuted.rgb()
+	r.pdf.RawWriteStr(fmt.Sprintf("q %.3f %.3f %.3f rg 1 0 0 1 %.2f %.2f cm /%s Do Q",
+		float64(cr)/255, float64(cg)/255, float64(cb)/255, bx*k, (pageH-by)*k, pageCountName))
+}
+
+func (r *pdfRenderer) drawFirstHeader() {
+	h := r.doc.Header
+	y := marginTop
+	r.pdf.SetXY(marginX, y)
+	r.setFont("B", 18)
+	r.textColor(colBrand)
+	r.cell(110, 9, r.title(), "L", false, "")
+
+	if h.ClientName != "" {
+		r.pdf.SetXY(pageW-marginX-72, y)
+		r.setFont("B", 11)
+		r.textColor(colInk)
+		r.cell(72, 5.5, h.ClientName, "R", false, "")
+	}
+	r.pdf.SetXY(pageW-marginX-72, y+5.5)
+	r.setFont("", 7.5)
+	r.textColor(colMuted)
+	r.cell(72, 4, "Prepared by reportd", "R", false, "")
+
+	y += 10.5
+	r.pdf.SetXY(marginX, y)
+	r.setFont("", 9.5)
+	r.cell(pageW-2*marginX, 5, r.subjectLabel()+" "+h.SubjectID+"  ·  "+r.period(), "L", false, "")
+	y += 7.5
+	r.rule(y)
+	y += 2.5
+
+	left := [][2]string{
+		{r.subjectLabel(), h.SubjectID},
+		{"Period", r.period()},
+		{"Report ID", h.ReportID},
+	}
+	right := [][2]string{
+		{"Client", h.ClientName},
+		{"Generated", stamp(h.GeneratedAt)},
+		{"Data position", formatCount(h.DataPosition)},
+	}
+	for i := range left {
+		r.infoPair(marginX, y, left[i])
+		r.infoPair(marginX+96, y, right[i])
+		y += 4.8
+	}
+	y += 2
+	r.rule(y)
+	r.pdf.SetXY(marginX, y+5)
+}
+
+func (r *pdfRenderer) infoPair(x, y float64, kv [2]string) {
+	r.pdf.SetXY(x, y)
+	r.setFont("", 8)
+	r.textColor(colMuted)
+	r.cell(26, 4.8, kv[0], "L", false, "")
+	r.setFont("", 8.5)
+	r.textColor(colInk)
+	r.cell(60, 4.8, kv[1], "L", false, "")
+}
+
+func (r *pdfRenderer) drawRunningHeader() {
+	h := r.doc.Header
+	r.pdf.SetXY(marginX, marginTop)
+	r.setFont("B", 8)
+	r.textColor(colBrand)
+	r.cell(32, 4.5, r.title(), "L", false, "")
+	r.setFont("", 8)
+	r.textColor(colMuted)
+	r.cell(100, 4.5, r.subjectLabel()+" "+h.SubjectID+"  ·  "+r.period(), "L", false, "")
+	r.cell(pageW-2*marginX-132, 4.5, h.ClientName, "R", false, "")
+	r.rule(marginTop + 6)
+	r.pdf.SetXY(marginX, marginTop+9)
+}
+
+func (r *pdfRenderer) drawTableHeader() {
+	y := r.pdf.GetY()
+	r.pdf.SetX(marginX)
+	r.setFont("B", headSize)
+	r.textColor(colWhite)
+	r.fillColor(colBrand)
+	for _, c := range r.table {
+		r.cell(c.width, headRowH, c.title, c.align, true, "")
+	}
+	r.pdf.SetXY(marginX, y+headRowH)
+}
+
+// row draws one table row, starting a page first when it does not fit.
+func (r *pdfRenderer) row(cells []string, shade, bold bool, border string) error {
+	if err := r.ensure(rowH); err != nil {
+		return err
+	}
+	y := r.pdf.GetY()
+	r.pdf.SetX(marginX)
+	style := ""
+	if bold {
+		style = "B"
+	}
+	r.setFont(style, tableSize)
+	r.textColor(colInk)
+	r.fillColor(colZebra)
+	r.drawColor(colInk)
+	r.pdf.SetLineWidth(0.3)
+	for i, c := range r.table {
+		r.cell(c.width, rowH, cells[i], c.align, shade, border)
+	}
+	r.pdf.SetXY(marginX, y+rowH)
+	return nil
+}
+
+// startTable draws a section title and a table header, kept together with
+// its rows when they fit on a page.
+func (r *pdfRenderer) startTable(title string, cols []column, rows int) error {
+	r.table = nil
+	if err := r.section(title, headRowH+float64(rows)*rowH); err != nil {
+		return err
+	}
+	r.table = cols
+	r.drawTableHeader()
+	return nil
+}
+
+// section draws a bold title with room for keep millimetres below it; a
+// block taller than a page just starts on a fresh one.
+func (r *pdfRenderer) section(title string, keep float64) error {
+	if err := r.ensure(min(10+keep, bodyBottom-marginTop-20)); err != nil {
+		return err
+	}
+	r.pdf.SetXY(marginX, r.pdf.GetY()+3)
+	r.setFont("B", 10)
+	r.textColor(colBrand)
+	r.cell(pageW-2*marginX, 6, title, "L", false, "")
+	r.pdf.SetXY(marginX, r.pdf.GetY()+7)
+	return nil
+}
+
+func (r *pdfRenderer) emptyRow(msg string) error {
+	if err := r.ensure(rowH * 2); err != nil {
+		return err
+	}
+	r.pdf.SetX(marginX)
+	r.setFont("", 9)
+	r.textColor(colMuted)
+	r.cell(pageW-2*marginX, rowH*2, msg, "C", false, "")
+	r.pdf.SetXY(marginX, r.pdf.GetY()+rowH*2)
+	return nil
+}
+
+// keyValues draws label/value lines for the summary block.
+func (r *pdfRenderer) keyValues(lines [][2]string) error {
+	for _, kv := range lines {
+		if err := r.ensure(rowH); err != nil {
+			return err
+		}
+		y := r.pdf.GetY()
+		r.pdf.SetX(marginX)
+		r.setFont("", 8.5)
+		r.textColor(colMuted)
+		r.cell(50, rowH, kv[0], "L", false, "")
+		r.textColor(colInk)
+		r.cell(40, rowH, kv[1], "R", false, "")
+		r.pdf.SetXY(marginX, y+rowH)
+	}
+	return nil
+}
+
+// checkRow honours ctx between rows.
+func (r *pdfRenderer) checkRow(n int, err error) error {
+	if err != nil {
+		return fmt.Errorf("read row %d: %w", n+1, err)
+	}
+	if err := r.ctx.Err(); err != nil {
+		return fmt.Errorf("render pdf: %w", err)
+	}
+	return nil
+}
+
+// currencyTotals adds up one currency. Counts and amounts are int64 and
+// amounts are in minor units; nothing is a float.
+type currencyTotals struct {
+	rows, orders, cancellations, refundedOrders int64
+	total, refunded, gross, refunds, net        int64
+}
+
+func (t *currencyTotals) add(pairs ...*[2]int64) error {
+	for _, p := range pairs {
+		s, err := addCents(p[0], p[1])
+		if err != nil {
+			return err
+		}
+		p[0] = s
+	}
+	return nil
+}
+
+func totalsFor(m map[string]*currencyTotals, cur string) *currencyTotals {
+	t := m[cur]
+	if t == nil {
+		t = &currencyTotals{}
+		m[cur] = t
+	}
+	return t
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (r *pdfRenderer) orders() (int, error) {
+	if err := r.addPage(); err != nil {
+		return 0, err
+	}
+	r.table = orderColumns()
+	r.drawTableHeader()
+
+	byCur := map[string]*currencyTotals{}
+	byStatus := map[string]int64{}
+	n := 0
+	for o, err := range r.doc.Orders {
+		if err := r.checkRow(n, err); err != nil {
+			return n, err
+		}
+		t := totalsFor(byCur, o.Currency)
+		t.orders++
+		if o.RefundedCents != 0 {
+			t.refundedOrders++
+		}
+		var err2 error
+		if t.total, err2 = addCents(t.total, o.TotalCents); err2 == nil {
+			t.refunded, err2 = addCents(t.refunded, o.RefundedCents)
+		}
+		if err2 != nil {
+			return n, fmt.Errorf("total %s: %w", o.Currency, err2)
+		}
+		byStatus[o.Status]++
+
+		shipped := ""
+		switch {
+		case o.ShippedAt != nil && o.Carrier != "":
+			shipped = o.ShippedAt.UTC().Format(dayLayout) + " · " + o.Carrier
+		case o.ShippedAt != nil:
+			shipped = o.ShippedAt.UTC().Format(dayLayout)
+		default:
+			shipped = o.Carrier
+		}
+		refunded := "—"
+		if o.RefundedCents != 0 {
+			refunded = FormatAmount(o.RefundedCents, o.Currency)
+		}
+		cells := []string{
+			o.OrderID, o.PlacedAt.UTC().Format(dayLayout), statusLabel(o.Status), strconv.Itoa(o.ItemCount),
+			o.Currency, FormatAmount(o.TotalCents, o.Currency), refunded, shipped,
+		}
+		if err := r.row(cells, n%2 == 1, false, ""); err != nil {
+			return n, err
+		}
+		n++
+	}
+	r.table = nil
+	if n == 0 {
+		return 0, r.emptyRow("No orders in this period.")
+	}
+
+	curs := sortedKeys(byCur)
+	if err := r.startTable("Totals by currency", orderTotalsColumns(), len(curs)+1); err != nil {
+		return n, err
+	}
+	var all int64
+	for i, cur := range curs {
+		t := byCur[cur]
+		all += t.orders
+		net, err := addCents(t.total, -t.refunded)
+		if err != nil {
+			return n, fmt.Errorf("net %s: %w", cur, err)
+		}
+		cells := []string{cur, formatCount(t.orders), FormatMoney(t.total, cur), FormatMoney(t.refunded, cur), FormatMoney(net, cur)}
+		if err := r.row(cells, i%2 == 1, false, ""); err != nil {
+			return n, err
+		}
+	}
+	if len(curs) > 1 {
+		// Amounts in different currencies do not add up; the count does.
+		if err := r.row([]string{"All currencies", formatCount(all), "", "", ""}, false, true, "T"); err != nil {
+			return n, err
+		}
+	}
+	r.table = nil
+
+	lines := [][2]string{{"Orders", formatCount(all)}}
+	for _, s := range orderedStatuses(byStatus) {
+		lines = append(lines, [2]string{"   " + statusLabel(s), formatCount(byStatus[s])})
+	}
+	var refundedOrders int64
+	for _, cur := range curs {
+		refundedOrders += byCur[cur].refundedOrders
+	}
+	lines = append(lines, [2]string{"Orders with a refund", formatCount(refundedOrders)})
+	for _, cur := range curs {
+		if t := byCur[cur]; t.refunded != 0 {
+			lines = append(lines, [2]string{"   Refunded in " + cur, FormatMoney(t.refunded, cur)})
+		}
+	}
+	if err := r.section("Summary", float64(len(lines))*rowH); err != nil {
+		return n, err
+	}
+	return n, r.keyValues(lines)
+}
+
+func (r *pdfRenderer) merchantDays() (int, error) {
+	if err := r.addPage(); err != nil {
+		return 0, err
+	}
+	r.table = merchantColumns()
+	r.drawTableHeader()
+
+	byCur := map[string]*currencyTotals{}
+	days := map[string]struct{}{} // distinct days; at most one per day of the period
+	n := 0
+	for d, err := range r.doc.MerchantDays {
+		if err := r.checkRow(n, err); err != nil {
+			return n, err
+		}
+		t := totalsFor(byCur, d.Currency)
+		t.rows++
+		t.orders += int64(d.Orders)
+		t.cancellations += int64(d.Cancellations)
+		g, rf, nt := [2]int64{t.gross, d.GrossCents}, [2]int64{t.refunds, d.RefundsCents}, [2]int64{t.net, d.NetCents}
+		if err := t.add(&g, &rf, &nt); err != nil {
+			return n, fmt.Errorf("total %s: %w", d.Currency, err)
+		}
+		t.gross, t.refunds, t.net = g[0], rf[0], nt[0]
+		day := d.Day.UTC().Format(dayLayout)
+		days[day] = struct{}{}
+
+		cells := []string{
+			day, d.Currency, formatCount(int64(d.Orders)), formatCount(int64(d.Cancellations)),
+			FormatAmount(d.GrossCents, d.Currency), FormatAmount(d.RefundsCents, d.Currency), FormatAmount(d.NetCents, d.Currency),
+		}
+		if err := r.row(cells, n%2 == 1, false, ""); err != nil {
+			return n, err
+		}
+		n++
+	}
+	r.table = nil
+	if n == 0 {
+		return 0, r.emptyRow("No sales in this period.")
+	}
+
+	curs := sortedKeys(byCur)
+	if err := r.startTable("Totals by currency", merchantTotalsColumns(), len(curs)+1); err != nil {
+		return n, err
+	}
+	var orders, cancellations int64
+	for i, cur := range curs {
+		t := byCur[cur]
+		orders += t.orders
+		cancellations += t.cancellations
+		cells := []string{cur, formatCount(t.rows), formatCount(t.orders), formatCount(t.cancellations),
+			FormatMoney(t.gross, cur), FormatMoney(t.refunds, cur), FormatMoney(t.net, cur)}
+		if err := r.row(cells, i%2 == 1, false, ""); err != nil {
+			return n, err
+		}
+	}
+	if len(curs) > 1 {
+		cells := []string{"All", formatCount(int64(len(days))), formatCount(orders), formatCount(cancellations), "", "", ""}
+		if err := r.row(cells, false, true, "T"); err != nil {
+			return n, err
+		}
+	}
+	r.table = nil
+
+	lines := [][2]string{
+		{"Days with sales", formatCount(int64(len(days)))},
+		{"Orders", formatCount(orders)},
+		{"Cancellations", formatCount(cancellations)},
+	}
+	for _, cur := range curs {
+		lines = append(lines, [2]string{"Net sales in " + cur, FormatMoney(byCur[cur].net, cur)})
+	}
+	if err := r.section("Summary", float64(len(lines))*rowH); err != nil {
+		return n, err
+	}
+	return n, r.keyValues(lines)
+}
+
+// orderedStatuses lists the lifecycle statuses first, then any others.
+func orderedStatuses(m map[string]int64) []string {
+	known := []string{"placed", "paid", "shipped", "cancelled", "refunded"}
+	var out []string
+	for _, s := range known {
+		if _, ok := m[s]; ok {
+			out = append(out, s)
+		}
+	}
+	for _, s := range sortedKeys(m) {
+		if !slices.Contains(known, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func statusLabel(s string) string {
+	if s == "" {
+		return "—"
+	}
+	c, size := utf8.DecodeRuneInString(s)
+	return strings.ToUpper(string(c)) + s[size:]
+}

@@ -1,0 +1,104 @@
+package report
+
+import (
+	"errors"
+	"iter"
+	"time"
+)
+
+// Type names a kind of report. Each type has its own params and rows.
+type Type string
+
+const (
+	TypeOrderHistory  Type = "order_history"  // one customer's orders
+	TypeMerchantSales Type = "merchant_sales" // one merchant's daily sales
+)
+
+// Format is the file format of a rendered report.
+type Format string
+
+const (
+	FormatPDF Format = "pdf"
+	FormatCSV Format = "csv"
+)
+
+// ErrUnknownSubject means the customer or merchant a report names has no
+// data at all; such a report fails at once instead of retrying.
+var ErrUnknownSubject = errors.New("unknown report subject")
+
+// Params are the type-specific inputs of a report, as the client sent them.
+// From and To are whole days (UTC), both inclusive.
+type Params struct {
+	CustomerID string `json:"customer_id,omitempty"`
+	MerchantID string `json:"merchant_id,omitempty"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+}
+
+// Header is what the report says about itself at the top of the document.
+type Header struct {
+	ReportID     string
+	Title        string // e.g. "Order history"
+	ClientName   string // the tenant the report is for
+	SubjectLabel string // "Customer" or "Merchant"
+	SubjectID    string // cus_42 or mer_7
+	From, To     time.Time
+	GeneratedAt  time.Time
+	DataPosition int64 // the event-log position the data was read at
+}
+
+// OrderRow is one order of the order_history report, in integer cents.
+type OrderRow struct {
+	OrderID        string
+	CustomerID     string
+	MerchantID     string
+	Status         string // placed, paid, shipped, cancelled, refunded
+	PlacedAt       time.Time
+	PaidAt         *time.Time
+	ShippedAt      *time.Time
+	CancelledAt    *time.Time
+	ItemCount      int
+	Currency       string // ISO 4217
+	TotalCents     int64
+	RefundedCents  int64
+	Carrier        string
+	TrackingNumber string
+}
+
+// MerchantDayRow is one merchant-day-currency line of the merchant_sales report.
+type MerchantDayRow struct {
+	MerchantID    string
+	Day           time.Time
+	Currency      string
+	Orders        int
+	Cancellations int
+	GrossCents    int64
+	RefundsCents  int64
+	NetCents      int64
+}
+
+// Document is a report's data, ready to render. Rows stream from the read
+// model, so a renderer must consume them once, in order, and never collect
+// them. RowCount is known up front so that "Page N of M" can be computed
+// before the first row arrives.
+type Document struct {
+	Type         Type
+	Header       Header
+	RowCount     int
+	Orders       iter.Seq2[OrderRow, error]       // set for TypeOrderHistory
+	MerchantDays iter.Seq2[MerchantDayRow, error] // set for TypeMerchantSales
+}
+
+// Stats describe a rendered file.
+type Stats struct {
+	Pages int // 0 for CSV
+	Rows  int
+}
+
+// ContentType returns the MIME type of a format.
+func (f Format) ContentType() string {
+	if f == FormatCSV {
+		return "text/csv; charset=utf-8"
+	}
+	return "application/pdf"
+}
