@@ -1,0 +1,23 @@
+// Package webhook signs, sends and verifies Standard Webhooks v1 messages
+// (https://www.standardwebhooks.com), and decides when a failed delivery is
+// tried again.
+//
+// It has four parts:
+//
+//   - Secrets: [NewSecret] and [DecodeSecret] ("whsec_" + base64 of the key).
+//   - Signing: [Sign] and [SignatureHeader] compute the webhook-signature
+//     header, with one signature per secret while a secret is being rotated.
+//     [Verify] is the receiver side: our tests, the demo receiver and the
+//     README use it, and it matches the reference libraries.
+//   - Delivery: [Client.Send] makes one attempt and classifies it as an
+//     [Outcome]. The client never follows redirects, never uses a proxy, and
+//     refuses to connect to loopback, private, link-local, CGNAT, multicast
+//     and metadata addresses after DNS resolution ([IsBlockedAddr]), so DNS
+//     rebinding cannot get around the guard. [ValidateURL] rejects bad URLs
+//     before they are stored.
+//   - Retries: a [Schedule] lists the delays between attempts and plugs into
+//     asynq's MaxRetry and RetryDelayFunc, with additive jitter so a retry
+//     never comes early.
+//
+// The package is a leaf: it imports only the standard library.
+package webhook
