@@ -27,6 +27,8 @@ type Receiver struct {
 	URL     string
 	Secret  string
 	Respond func(attempt int, d Delivery) int
+	// Headers, when set, adds response headers to an attempt.
+	Headers func(attempt int) http.Header
 
 	mu   sync.Mutex
 	got  []Delivery
@@ -54,7 +56,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	d.Verified = webhook.Verify(r.Secret, req.Header, body, time.Now())
 	r.got = append(r.got, d)
 	attempt := len(r.got)
-	respond := r.Respond
+	respond, headers := r.Respond, r.Headers
 	r.mu.Unlock()
 	select {
 	case r.seen <- struct{}{}:
@@ -63,6 +65,11 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	status := http.StatusNoContent
 	if respond != nil {
 		status = respond(attempt, d)
+	}
+	if headers != nil {
+		for k, v := range headers(attempt) {
+			w.Header()[k] = v
+		}
 	}
 	w.WriteHeader(status)
 }

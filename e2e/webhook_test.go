@@ -1,0 +1,212 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/reportd/reportd/internal/testenv"
+)
+
+// hookEnv is a running reportd with one seeded client whose webhooks go to
+// a programmable receiver.
+type hookEnv struct {
+	env      *testenv.Env
+	client   testenv.Client
+	receiver *testenv.Receiver
+	customer string
+}
+
+func newHookEnv(t *testing.T, vars map[string]string, respond func(attempt int, d testenv.Delivery) int) *hookEnv {
+	t.Helper()
+	env := testenv.New(t, vars)
+	receiver := testenv.NewReceiver(t)
+	receiver.Respond = respond
+	client := env.CreateClient(t, "Hook Test Ltd", receiver.URL)
+	receiver.Secret = client.Secret
+	env.StartAPI(t)
+	env.StartWorker(t)
+	sum := seedOrders(t, env, client.ID, 1, 3)
+	return &hookEnv{env: env, client: client, receiver: receiver, customer: sum.Customers[0]}
+}
+
+func (h *hookEnv) submit(t *testing.T) string {
+	t.Helper()
+	body := fmt.Sprintf(`{"type":"order_history","format":"csv","params":{"customer_id":%q,"from":"2026-01-01","to":"2026-03-31"}}`, h.customer)
+	resp := h.env.Do(t, h.client.APIKey, http.MethodPost, "/v1/reports", body)
+	expectStatus(t, resp, http.StatusAccepted)
+	return decode[reportBody](t, resp).ID
+}
+
+type deliveryBody struct {
+	ID         string `json:"id"`
+	Status     string `json:"status"`
+	Attempts   int    `json:"attempts"`
+	AttemptLog []struct {
+		Attempt      int    `json:"attempt"`
+		StatusCode   *int   `json:"status_code"`
+		Outcome      string `json:"outcome"`
+		Error        string `json:"error"`
+		ResponseBody string `json:"response_body"`
+	} `json:"attempt_log"`
+}
+
+type deliveryList struct {
+	Data []deliveryBody `json:"data"`
+}
+
+// waitDelivery polls the report's deliveries until ok holds.
+func (h *hookEnv) waitDelivery(t *testing.T, reportID string, timeout time.Duration, ok func(deliveryBody) bool) deliveryBody {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last deliveryList
+	for time.Now().Before(deadline) {
+		last = decode[deliveryList](t, h.env.Do(t, h.client.APIKey, http.MethodGet, "/v1/reports/"+reportID+"/deliveries", ""))
+		if len(last.Data) == 1 && ok(last.Data[0]) {
+			return last.Data[0]
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	t.Fatalf("delivery of %s did not reach the expected state within %s; last: %+v", reportID, timeout, last)
+	return deliveryBody{}
+}
+
+func distinctIDs(ds []testenv.Delivery) map[string]int {
+	ids := map[string]int{}
+	for _, d := range ds {
+		ids[d.ID]++
+	}
+	return ids
+}
+
+func TestWebhookRetriesUntilReceiverAccepts(t *testing.T) {
+	t.Parallel()
+	h := newHookEnv(t, map[string]string{"WEBHOOK_RETRY_SCHEDULE": "1s,1s,1s,1s"}, func(attempt int, _ testenv.Delivery) int {
+		if attempt <= 3 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	id := h.submit(t)
+	d := h.waitDelivery(t, id, 60*time.Second, func(d deliveryBody) bool { return d.Status == "delivered" })
+	if d.Attempts != 4 || len(d.AttemptLog) != 4 {
+		t.Fatalf("delivered after %d attempts (%d logged), want 4", d.Attempts, len(d.AttemptLog))
+	}
+	for i, a := range d.AttemptLog[:3] {
+		if a.StatusCode == nil || *a.StatusCode != 500 || a.Outcome != "failed" {
+			t.Errorf("attempt %d: %+v, want a logged 500", i+1, a)
+		}
+	}
+	if ids := distinctIDs(h.receiver.Deliveries()); len(ids) != 1 {
+		t.Fatalf("receiver saw webhook-ids %v, want one stable id", ids)
+	}
+	for _, got := range h.receiver.Deliveries() {
+		if got.Verified != nil {
+			t.Fatalf("a retry did not verify: %v", got.Verified)
+		}
+	}
+}
+
+func TestWebhookDeadLetterThenReplay(t *testing.T) {
+	t.Parallel()
+	var down atomic.Bool
+	down.Store(true)
+	h := newHookEnv(t, map[string]string{"WEBHOOK_RETRY_SCHEDULE": "1s,1s"}, func(int, testenv.Delivery) int {
+		if down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusNoContent
+	})
+	id := h.submit(t)
+	dead := h.waitDelivery(t, id, 60*time.Second, func(d deliveryBody) bool { return d.Status == "dead" })
+	if dead.Attempts != 3 {
+		t.Fatalf("dead after %d attempts, want 3 (1 + 2 retries)", dead.Attempts)
+	}
+	list := decode[deliveryList](t, h.env.Do(t, h.client.APIKey, http.MethodGet, "/v1/deliveries?status=dead", ""))
+	if len(list.Data) != 1 || list.Data[0].ID != dead.ID {
+		t.Fatalf("GET /v1/deliveries?status=dead: %+v", list)
+	}
+
+	down.Store(false)
+	resp := h.env.Do(t, h.client.APIKey, http.MethodPost, "/v1/deliveries/replay", `{"status":"dead"}`)
+	expectStatus(t, resp, http.StatusAccepted)
+	replay := decode[struct {
+		Replayed int `json:"replayed"`
+	}](t, resp)
+	if replay.Replayed != 1 {
+		t.Fatalf("replayed %d, want 1", replay.Replayed)
+	}
+	h.waitDelivery(t, id, 30*time.Second, func(d deliveryBody) bool { return d.Status == "delivered" })
+	got := h.receiver.Deliveries()
+	last := got[len(got)-1]
+	if last.ID != dead.ID || last.Verified != nil {
+		t.Fatalf("replayed delivery: id %s (want %s), verified: %v", last.ID, dead.ID, last.Verified)
+	}
+	if last.Timestamp == got[0].Timestamp {
+		t.Fatal("the replay reused the first attempt's timestamp; it must be re-signed fresh")
+	}
+}
+
+func TestWebhookGoneDisablesURL(t *testing.T) {
+	t.Parallel()
+	h := newHookEnv(t, map[string]string{"WEBHOOK_RETRY_SCHEDULE": "1s,1s"}, func(int, testenv.Delivery) int { return http.StatusGone })
+	id := h.submit(t)
+	d := h.waitDelivery(t, id, 30*time.Second, func(d deliveryBody) bool { return d.Status == "disabled" })
+	time.Sleep(2500 * time.Millisecond) // longer than the whole retry schedule
+	if n := len(h.receiver.Deliveries()); n != 1 || d.Attempts != 1 {
+		t.Fatalf("after 410 the receiver got %d attempts (row says %d), want exactly 1", n, d.Attempts)
+	}
+	next := h.submit(t)
+	rep := decode[reportBody](t, h.env.Do(t, h.client.APIKey, http.MethodGet, "/v1/reports/"+next+"?wait=30s", ""))
+	if rep.Status != "succeeded" || rep.Webhook.Status != "none" {
+		t.Fatalf("report after the URL was disabled: status %s, webhook %+v", rep.Status, rep.Webhook)
+	}
+}
+
+func TestWebhookHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	h := newHookEnv(t, map[string]string{"WEBHOOK_RETRY_SCHEDULE": "1s,1s"}, nil)
+	h.receiver.Respond = func(attempt int, _ testenv.Delivery) int {
+		if attempt == 1 {
+			return http.StatusTooManyRequests
+		}
+		return http.StatusOK
+	}
+	h.receiver.Headers = func(attempt int) http.Header {
+		if attempt == 1 {
+			return http.Header{"Retry-After": []string{strconv.Itoa(2)}}
+		}
+		return nil
+	}
+	id := h.submit(t)
+	h.waitDelivery(t, id, 30*time.Second, func(d deliveryBody) bool { return d.Status == "delivered" })
+	got := h.receiver.Deliveries()
+	if len(got) != 2 {
+		t.Fatalf("got %d attempts, want 2", len(got))
+	}
+	// The schedule says 1s (+ up to 10% jitter); Retry-After asks for 2s, within the cap of 2 × 1s.
+	if gap := got[1].At.Sub(got[0].At); gap < 1900*time.Millisecond {
+		t.Fatalf("second attempt came %s after the 429, want at least the 2s Retry-After", gap)
+	}
+}
+
+func TestWebhookTimeoutCountsAsFailure(t *testing.T) {
+	t.Parallel()
+	h := newHookEnv(t, map[string]string{"WEBHOOK_RETRY_SCHEDULE": "1s,1s", "WEBHOOK_TIMEOUT": "1s"}, nil)
+	h.receiver.Respond = func(attempt int, _ testenv.Delivery) int {
+		if attempt == 1 {
+			time.Sleep(3 * time.Second) // hangs past the 1s timeout
+		}
+		return http.StatusOK
+	}
+	id := h.submit(t)
+	d := h.waitDelivery(t, id, 30*time.Second, func(d deliveryBody) bool { return d.Status == "delivered" })
+	if len(d.AttemptLog) < 2 || d.AttemptLog[0].Outcome != "timeout" {
+		b, _ := json.Marshal(d)
+		t.Fatalf("want a timeout then a success, got %s", b)
+	}
+}
