@@ -1,0 +1,9 @@
+// Package orderevents decodes and validates batches of order events pushed by
+// the upstream order system, so that only well-formed events reach the log.
+//
+// It is pure: types, strict decoding and validation, no database. A batch is
+// accepted whole or rejected whole. Decoding problems (malformed JSON, an
+// unknown field at any level, a value of the wrong JSON type) are a
+// *SyntaxError; values that decode but break a rule are a *ValidationError
+// listing every offending field.
+package orderevents

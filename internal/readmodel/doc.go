@@ -1,0 +1,10 @@
+// Package readmodel is the order read model (CQRS): it appends validated
+// order events to the append-only log in Postgres, projects them into the
+// report tables (customer_order_history, merchant_daily_sales), rebuilds
+// those projections from the log, and streams report rows from them.
+//
+// Every projection keeps its checkpoint in the same transaction as the rows
+// it changes, so each log event is applied exactly once. Each order's events
+// are applied strictly in sequence order; an event that arrives early is held
+// in projection_held until the gap before it fills.
+package readmodel

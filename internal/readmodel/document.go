@@ -1,0 +1,168 @@
+package readmodel
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/reportd/reportd/internal/report"
+)
+
+// OpenDocument runs fn with the data of one report, read in a single
+// REPEATABLE READ, read-only transaction on the read pool so that the
+// checkpoint, the row count and the rows all come from one snapshot. It fills
+// doc.Type, RowCount and Header.From, To, SubjectLabel, SubjectID and
+// DataPosition; the caller fills the rest. The rows stream from the server
+// as fn iterates them and are valid only while fn runs. A customer or
+// merchant with no data at all is an error wrapping report.ErrUnknownSubject.
+func (s *Store) OpenDocument(ctx context.Context, clientID string, t report.Type, p report.Params, fn func(report.Document) error) error {
+	from, to, err := period(p)
+	if err != nil {
+		return fmt.Errorf("open %s report: %w", t, err)
+	}
+	var doc report.Document
+	doc.Type = t
+	doc.Header.From, doc.Header.To = from, to
+	end := to.AddDate(0, 0, 1) // To is inclusive
+
+	var (
+		projection, subject, existsSQL, countSQL string
+	)
+	switch t {
+	case report.TypeOrderHistory:
+		projection, subject = ProjectionCustomerOrderHistory, p.CustomerID
+		doc.Header.SubjectLabel = "Customer"
+		existsSQL = "SELECT EXISTS (SELECT 1 FROM customer_order_history WHERE client_id = $1 AND customer_id = $2)"
+		countSQL = `SELECT count(*) FROM customer_order_history
+			WHERE client_id = $1 AND customer_id = $2 AND placed_at >= $3 AND placed_at < $4`
+	case report.TypeMerchantSales:
+		projection, subject = ProjectionMerchantDailySales, p.MerchantID
+		doc.Header.SubjectLabel = "Merchant"
+		existsSQL = "SELECT EXISTS (SELECT 1 FROM merchant_daily_sales WHERE client_id = $1 AND merchant_id = $2)"
+		countSQL = `SELECT count(*) FROM merchant_daily_sales
+			WHERE client_id = $1 AND merchant_id = $2 AND day >= $3 AND day < $4`
+	default:
+		return fmt.Errorf("open report: unknown type %q", t)
+	}
+	doc.Header.SubjectID = subject
+	if subject == "" {
+		return fmt.Errorf("open %s report: no subject: %w", t, report.ErrUnknownSubject)
+	}
+
+	err = pgx.BeginTxFunc(ctx, s.read, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var exists bool
+		b := &pgx.Batch{}
+		scan := func(dst any) func(pgx.Row) error {
+			return func(r pgx.Row) error { return r.Scan(dst) }
+		}
+		b.Queue("SELECT position FROM projection_checkpoints WHERE name = $1", projection).QueryRow(scan(&doc.Header.DataPosition))
+		b.Queue(existsSQL, clientID, subject).QueryRow(scan(&exists))
+		b.Queue(countSQL, clientID, subject, from, end).QueryRow(scan(&doc.RowCount))
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("read report header: %w", err)
+		}
+		if !exists {
+			return fmt.Errorf("%s %s: %w", doc.Header.SubjectLabel, subject, report.ErrUnknownSubject)
+		}
+		switch t {
+		case report.TypeOrderHistory:
+			doc.Orders = orderRows(ctx, tx, clientID, subject, from, end)
+		case report.TypeMerchantSales:
+			doc.MerchantDays = merchantDayRows(ctx, tx, clientID, subject, from, end)
+		}
+		return fn(doc)
+	})
+	if err != nil {
+		return fmt.Errorf("open %s report for %s: %w", t, subject, err)
+	}
+	return nil
+}
+
+// period parses the inclusive days of a report.
+func period(p report.Params) (from, to time.Time, err error) {
+	from, err = time.Parse(time.DateOnly, p.From)
+	if err != nil {
+		return from, to, fmt.Errorf("parse from %q: %w", p.From, err)
+	}
+	to, err = time.Parse(time.DateOnly, p.To)
+	if err != nil {
+		return from, to, fmt.Errorf("parse to %q: %w", p.To, err)
+	}
+	if to.Before(from) {
+		return from, to, fmt.Errorf("period %s to %s ends before it starts", p.From, p.To)
+	}
+	return from, to, nil
+}
+
+func orderRows(ctx context.Context, tx pgx.Tx, clientID, customerID string, from, end time.Time) iter.Seq2[report.OrderRow, error] {
+	return func(yield func(report.OrderRow, error) bool) {
+		rows, err := tx.Query(ctx, `
+			SELECT order_id, customer_id, merchant_id, status, placed_at, paid_at, shipped_at, cancelled_at,
+			       item_count, currency, total_cents, refunded_cents, carrier, tracking_number
+			FROM customer_order_history
+			WHERE client_id = $1 AND customer_id = $2 AND placed_at >= $3 AND placed_at < $4
+			ORDER BY placed_at, order_id`, clientID, customerID, from, end)
+		if err != nil {
+			yield(report.OrderRow{}, fmt.Errorf("query orders: %w", err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r report.OrderRow
+			if err := rows.Scan(&r.OrderID, &r.CustomerID, &r.MerchantID, &r.Status, &r.PlacedAt, &r.PaidAt,
+				&r.ShippedAt, &r.CancelledAt, &r.ItemCount, &r.Currency, &r.TotalCents, &r.RefundedCents,
+				&r.Carrier, &r.TrackingNumber); err != nil {
+				yield(report.OrderRow{}, fmt.Errorf("scan order: %w", err))
+				return
+			}
+			r.PlacedAt = r.PlacedAt.UTC()
+			utc(r.PaidAt)
+			utc(r.ShippedAt)
+			utc(r.CancelledAt)
+			if !yield(r, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(report.OrderRow{}, fmt.Errorf("read orders: %w", err))
+		}
+	}
+}
+
+func merchantDayRows(ctx context.Context, tx pgx.Tx, clientID, merchantID string, from, end time.Time) iter.Seq2[report.MerchantDayRow, error] {
+	return func(yield func(report.MerchantDayRow, error) bool) {
+		rows, err := tx.Query(ctx, `
+			SELECT merchant_id, day, currency, orders, cancellations, gross_cents, refunds_cents, net_cents
+			FROM merchant_daily_sales
+			WHERE client_id = $1 AND merchant_id = $2 AND day >= $3 AND day < $4
+			ORDER BY day, currency`, clientID, merchantID, from, end)
+		if err != nil {
+			yield(report.MerchantDayRow{}, fmt.Errorf("query merchant days: %w", err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r report.MerchantDayRow
+			if err := rows.Scan(&r.MerchantID, &r.Day, &r.Currency, &r.Orders, &r.Cancellations,
+				&r.GrossCents, &r.RefundsCents, &r.NetCents); err != nil {
+				yield(report.MerchantDayRow{}, fmt.Errorf("scan merchant day: %w", err))
+				return
+			}
+			if !yield(r, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(report.MerchantDayRow{}, fmt.Errorf("read merchant days: %w", err))
+		}
+	}
+}
+
+func utc(t *time.Time) {
+	if t != nil {
+		*t = t.UTC()
+	}
+}

@@ -1,0 +1,584 @@
+package readmodel
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+)
+
+// Projection names, as the checkpoints, Status and Rebuild know them.
+const (
+	ProjectionCustomerOrderHistory = "customer_order_history"
+	ProjectionMerchantDailySales   = "merchant_daily_sales"
+)
+
+// projection is one consumer of the log. Each keeps its own per-order fold
+// in stateTable; merchant_daily_sales also turns fold changes into deltas.
+type projection struct {
+	name       string
+	stateTable string
+	daily      bool
+}
+
+func projections() []projection {
+	return []projection{
+		{name: ProjectionCustomerOrderHistory, stateTable: "customer_order_history"},
+		{name: ProjectionMerchantDailySales, stateTable: "merchant_sales_orders", daily: true},
+	}
+}
+
+func findProjection(name string) ([]projection, error) {
+	all := projections()
+	if name == "" {
+		return all, nil
+	}
+	for _, p := range all {
+		if p.name == name {
+			return []projection{p}, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown projection %q", name)
+}
+
+const stateColumns = `client_id, order_id, last_sequence, customer_id, merchant_id, status,
+	placed_at, paid_at, shipped_at, cancelled_at, item_count, currency,
+	total_cents, refunded_cents, carrier, tracking_number`
+
+type orderKey struct {
+	ClientID, OrderID string
+}
+
+// ProjectOnce catches every projection up with the log, a few thousand
+// events per transaction. applied is the number of log events the furthest
+// projection moved past. A projection another process is working on (or
+// rebuilding) is skipped.
+func (s *Store) ProjectOnce(ctx context.Context) (applied int, err error) {
+	// Projections are independent, so they catch up side by side, each on
+	// its own connection.
+	ps := projections()
+	counts := make([]int, len(ps))
+	errs := make([]error, len(ps))
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Go(func() { counts[i], errs[i] = s.catchUp(ctx, p) })
+	}
+	wg.Wait()
+	return slices.Max(counts), errors.Join(errs...)
+}
+
+func (s *Store) catchUp(ctx context.Context, p projection) (int, error) {
+	total := 0
+	for {
+		n, busy := 0, false
+		err := pgx.BeginFunc(ctx, s.write, func(tx pgx.Tx) error {
+			var cp int64
+			err := tx.QueryRow(ctx, "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED", p.name).Scan(&cp)
+			if errors.Is(err, pgx.ErrNoRows) {
+				busy = true
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("lock checkpoint: %w", err)
+			}
+			n, _, err = s.pass(ctx, tx, p, cp, s.batchSize)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("project %s: %w", p.name, err)
+		}
+		total += n
+		if busy || n < s.batchSize {
+			return total, nil
+		}
+	}
+}
+
+// pass applies up to limit log events after checkpoint cp to projection p
+// inside tx, which must hold p's checkpoint row lock, and moves the
+// checkpoint past them. It returns how many log events it consumed and the
+// new checkpoint.
+func (s *Store) pass(ctx context.Context, tx pgx.Tx, p projection, cp int64, limit int) (int, int64, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT position, client_id, order_id, sequence, type, occurred_at, data
+		FROM order_events WHERE position > $1 ORDER BY position LIMIT $2`, cp, limit)
+	if err != nil {
+		return 0, cp, fmt.Errorf("read log after %d: %w", cp, err)
+	}
+	events, err := scanEvents(rows, limit)
+	if err != nil {
+		return 0, cp, fmt.Errorf("read log after %d: %w", cp, err)
+	}
+	if len(events) == 0 {
+		return 0, cp, nil
+	}
+	last := events[len(events)-1].Position
+
+	// Group by order, in order of first appearance (keeps writes deterministic).
+	byOrder := make(map[orderKey][]*logEvent)
+	var keys []orderKey
+	for i := range events {
+		e := &events[i]
+		k := orderKey{e.ClientID, e.OrderID}
+		if _, ok := byOrder[k]; !ok {
+			keys = append(keys, k)
+		}
+		byOrder[k] = append(byOrder[k], e)
+	}
+	clientIDs := make([]string, len(keys))
+	orderIDs := make([]string, len(keys))
+	for i, k := range keys {
+		clientIDs[i], orderIDs[i] = k.ClientID, k.OrderID
+	}
+
+	states, held, err := s.loadOrders(ctx, tx, p, clientIDs, orderIDs)
+	if err != nil {
+		return 0, cp, err
+	}
+
+	var w writes
+	deltas := make(map[dayKey]*dayDelta)
+	for _, k := range keys {
+		st, existed := states[k]
+		if !existed {
+			st = &orderState{ClientID: k.ClientID, OrderID: k.OrderID}
+		}
+		before := *st
+		heldHere := held[k]
+		pending := make([]*logEvent, 0, len(heldHere)+len(byOrder[k]))
+		pending = append(pending, heldHere...)
+		pending = append(pending, byOrder[k]...)
+		slices.SortFunc(pending, func(a, b *logEvent) int { return cmp.Compare(a.Sequence, b.Sequence) })
+		wasHeld := make(map[int64]bool, len(heldHere))
+		for _, e := range heldHere {
+			wasHeld[e.Position] = true
+		}
+		applied := 0
+		for _, e := range pending {
+			switch {
+			case e.Sequence == st.LastSequence+1:
+				if err := st.apply(e); err != nil {
+					// Validation makes this impossible; skipping keeps the
+					// projector from stalling on one bad row.
+					s.logger.ErrorContext(ctx, "skip undecodable order event", "projection", p.name, "position", e.Position, "error", err)
+				}
+				applied++
+				if wasHeld[e.Position] {
+					w.release(e)
+				}
+			case e.Sequence <= st.LastSequence:
+				// (order_id, sequence) is unique in the log, so this cannot
+				// happen; drop it rather than apply it twice.
+				s.logger.WarnContext(ctx, "drop order event behind its order", "projection", p.name, "position", e.Position)
+				if wasHeld[e.Position] {
+					w.release(e)
+				}
+			case !wasHeld[e.Position]:
+				w.hold(e)
+			}
+		}
+		if applied == 0 {
+			continue
+		}
+		w.state(st)
+		if p.daily {
+			if existed {
+				if dk, d, ok := before.contribution(); ok {
+					addDelta(deltas, dk, d, -1)
+				}
+			}
+			if dk, d, ok := st.contribution(); ok {
+				addDelta(deltas, dk, d, 1)
+			}
+		}
+	}
+	w.days(deltas)
+
+	b := &pgx.Batch{}
+	w.queue(b, p)
+	b.Queue("UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1", p.name, last)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, cp, fmt.Errorf("write projection up to %d: %w", last, err)
+	}
+	return len(events), last, nil
+}
+
+func scanEvents(rows pgx.Rows, capacity int) ([]logEvent, error) {
+	defer rows.Close()
+	events := make([]logEvent, 0, capacity)
+	for rows.Next() {
+		var e logEvent
+		if err := rows.Scan(&e.Position, &e.ClientID, &e.OrderID, &e.Sequence, &e.Type, &e.OccurredAt, &e.Data); err != nil {
+			return nil, err
+		}
+		events = append(events, e)
+	}
+	return events, rows.Err()
+}
+
+// loadOrders reads the current fold and the held events of the given orders.
+func (s *Store) loadOrders(ctx context.Context, tx pgx.Tx, p projection, clientIDs, orderIDs []string) (map[orderKey]*orderState, map[orderKey][]*logEvent, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+stateColumnsOf("s")+` FROM `+p.stateTable+` s
+		JOIN unnest($1::text[], $2::text[]) AS k (client_id, order_id)
+		  ON s.client_id = k.client_id AND s.order_id = k.order_id`, clientIDs, orderIDs)
+	b.Queue(`SELECT e.position, e.client_id, e.order_id, e.sequence, e.type, e.occurred_at, e.data
+		FROM projection_held h
+		JOIN unnest($2::text[], $3::text[]) AS k (client_id, order_id)
+		  ON h.client_id = k.client_id AND h.order_id = k.order_id
+		JOIN order_events e ON e.position = h.position
+		WHERE h.projection = $1`, p.name, clientIDs, orderIDs)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+
+	states := make(map[orderKey]*orderState, len(clientIDs))
+	rows, err := br.Query()
+	if err != nil {
+		return nil, nil, fmt.Errorf("load order folds: %w", err)
+	}
+	for rows.Next() {
+		st := &orderState{}
+		if err := rows.Scan(&st.ClientID, &st.OrderID, &st.LastSequence, &st.CustomerID, &st.MerchantID, &st.Status,
+			&st.PlacedAt, &st.PaidAt, &st.ShippedAt, &st.CancelledAt, &st.ItemCount, &st.Currency,
+			&st.TotalCents, &st.RefundedCents, &st.Carrier, &st.TrackingNumber); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("load order folds: %w", err)
+		}
+		states[orderKey{st.ClientID, st.OrderID}] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("load order folds: %w", err)
+	}
+
+	rows, err = br.Query()
+	if err != nil {
+		return nil, nil, fmt.Errorf("load held events: %w", err)
+	}
+	heldEvents, err := scanEvents(rows, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load held events: %w", err)
+	}
+	held := make(map[orderKey][]*logEvent)
+	for i := range heldEvents {
+		e := &heldEvents[i]
+		k := orderKey{e.ClientID, e.OrderID}
+		held[k] = append(held[k], e)
+	}
+	return states, held, br.Close()
+}
+
+func stateColumnsOf(alias string) string {
+	cols := []string{"client_id", "order_id", "last_sequence", "customer_id", "merchant_id", "status",
+		"placed_at", "paid_at", "shipped_at", "cancelled_at", "item_count", "currency",
+		"total_cents", "refunded_cents", "carrier", "tracking_number"}
+	out := ""
+	for i, c := range cols {
+		if i > 0 {
+			out += ", "
+		}
+		out += alias + "." + c
+	}
+	return out
+}
+
+func addDelta(m map[dayKey]*dayDelta, k dayKey, d dayDelta, sign int) {
+	cur, ok := m[k]
+	if !ok {
+		cur = &dayDelta{}
+		m[k] = cur
+	}
+	cur.add(d, sign)
+}
+
+// writes collects one pass's changes as columns, sent as set-based statements.
+type writes struct {
+	// folds
+	sClient, sOrder, sCustomer, sMerchant, sStatus, sCurrency, sCarrier, sTracking []string
+	sSeq, sTotal, sRefunded                                                        []int64
+	sPlaced, sPaid, sShipped, sCancelled                                           []*time.Time
+	sItems                                                                         []int32
+	// held events released and newly held
+	rClient, rOrder []string
+	rSeq            []int64
+	hClient, hOrder []string
+	hSeq, hPos      []int64
+	// merchant_daily_sales deltas
+	dClient, dMerchant, dCurrency []string
+	dDay                          []time.Time
+	dOrders, dCancellations       []int32
+	dGross, dRefunds, dNet        []int64
+	dShrinks                      bool // some delta removes an order from a day
+}
+
+func (w *writes) state(st *orderState) {
+	w.sClient = append(w.sClient, st.ClientID)
+	w.sOrder = append(w.sOrder, st.OrderID)
+	w.sSeq = append(w.sSeq, st.LastSequence)
+	w.sCustomer = append(w.sCustomer, st.CustomerID)
+	w.sMerchant = append(w.sMerchant, st.MerchantID)
+	w.sStatus = append(w.sStatus, st.Status)
+	w.sPlaced = append(w.sPlaced, st.PlacedAt)
+	w.sPaid = append(w.sPaid, st.PaidAt)
+	w.sShipped = append(w.sShipped, st.ShippedAt)
+	w.sCancelled = append(w.sCancelled, st.CancelledAt)
+	w.sItems = append(w.sItems, st.ItemCount)
+	w.sCurrency = append(w.sCurrency, st.Currency)
+	w.sTotal = append(w.sTotal, st.TotalCents)
+	w.sRefunded = append(w.sRefunded, st.RefundedCents)
+	w.sCarrier = append(w.sCarrier, st.Carrier)
+	w.sTracking = append(w.sTracking, st.TrackingNumber)
+}
+
+func (w *writes) release(e *logEvent) {
+	w.rClient = append(w.rClient, e.ClientID)
+	w.rOrder = append(w.rOrder, e.OrderID)
+	w.rSeq = append(w.rSeq, e.Sequence)
+}
+
+func (w *writes) hold(e *logEvent) {
+	w.hClient = append(w.hClient, e.ClientID)
+	w.hOrder = append(w.hOrder, e.OrderID)
+	w.hSeq = append(w.hSeq, e.Sequence)
+	w.hPos = append(w.hPos, e.Position)
+}
+
+func (w *writes) days(deltas map[dayKey]*dayDelta) {
+	for k, d := range deltas {
+		if d.zero() {
+			continue
+		}
+		w.dClient = append(w.dClient, k.ClientID)
+		w.dMerchant = append(w.dMerchant, k.MerchantID)
+		w.dDay = append(w.dDay, k.Day)
+		w.dCurrency = append(w.dCurrency, k.Currency)
+		w.dOrders = append(w.dOrders, d.Orders)
+		w.dCancellations = append(w.dCancellations, d.Cancellations)
+		w.dGross = append(w.dGross, d.Gross)
+		w.dRefunds = append(w.dRefunds, d.Refunds)
+		w.dNet = append(w.dNet, d.Net)
+		if d.Orders < 0 {
+			w.dShrinks = true
+		}
+	}
+}
+
+func (w *writes) queue(b *pgx.Batch, p projection) {
+	if len(w.sClient) > 0 {
+		b.Queue(`INSERT INTO `+p.stateTable+` (`+stateColumns+`)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+				$7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::int[], $12::text[],
+				$13::bigint[], $14::bigint[], $15::text[], $16::text[])
+			ON CONFLICT (client_id, order_id) DO UPDATE SET
+				last_sequence = EXCLUDED.last_sequence, customer_id = EXCLUDED.customer_id,
+				merchant_id = EXCLUDED.merchant_id, status = EXCLUDED.status,
+				placed_at = EXCLUDED.placed_at, paid_at = EXCLUDED.paid_at,
+				shipped_at = EXCLUDED.shipped_at, cancelled_at = EXCLUDED.cancelled_at,
+				item_count = EXCLUDED.item_count, currency = EXCLUDED.currency,
+				total_cents = EXCLUDED.total_cents, refunded_cents = EXCLUDED.refunded_cents,
+				carrier = EXCLUDED.carrier, tracking_number = EXCLUDED.tracking_number`,
+			w.sClient, w.sOrder, w.sSeq, w.sCustomer, w.sMerchant, w.sStatus,
+			w.sPlaced, w.sPaid, w.sShipped, w.sCancelled, w.sItems, w.sCurrency,
+			w.sTotal, w.sRefunded, w.sCarrier, w.sTracking)
+	}
+	if len(w.rClient) > 0 {
+		b.Queue(`DELETE FROM projection_held h
+			USING unnest($2::text[], $3::text[], $4::bigint[]) AS r (client_id, order_id, sequence)
+			WHERE h.projection = $1 AND h.client_id = r.client_id AND h.order_id = r.order_id AND h.sequence = r.sequence`,
+			p.name, w.rClient, w.rOrder, w.rSeq)
+	}
+	if len(w.hClient) > 0 {
+		b.Queue(`INSERT INTO projection_held (projection, client_id, order_id, sequence, position)
+			SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[])`,
+			p.name, w.hClient, w.hOrder, w.hSeq, w.hPos)
+	}
+	if len(w.dClient) > 0 {
+		b.Queue(`INSERT INTO merchant_daily_sales AS m
+				(client_id, merchant_id, day, currency, orders, cancellations, gross_cents, refunds_cents, net_cents)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::int[], $6::int[],
+				$7::bigint[], $8::bigint[], $9::bigint[])
+			ON CONFLICT (client_id, merchant_id, day, currency) DO UPDATE SET
+				orders = m.orders + EXCLUDED.orders,
+				cancellations = m.cancellations + EXCLUDED.cancellations,
+				gross_cents = m.gross_cents + EXCLUDED.gross_cents,
+				refunds_cents = m.refunds_cents + EXCLUDED.refunds_cents,
+				net_cents = m.net_cents + EXCLUDED.net_cents`,
+			w.dClient, w.dMerchant, w.dDay, w.dCurrency, w.dOrders, w.dCancellations, w.dGross, w.dRefunds, w.dNet)
+		if w.dShrinks {
+			// A day left with no orders has nothing in it; removing it keeps
+			// the table a function of the log, however passes were cut.
+			b.Queue(`DELETE FROM merchant_daily_sales m
+				USING unnest($1::text[], $2::text[], $3::date[], $4::text[]) AS k (client_id, merchant_id, day, currency)
+				WHERE m.client_id = k.client_id AND m.merchant_id = k.merchant_id AND m.day = k.day
+				  AND m.currency = k.currency AND m.orders = 0`,
+				w.dClient, w.dMerchant, w.dDay, w.dCurrency)
+		}
+	}
+}
+
+// RunProjector keeps the projections caught up until ctx ends. It wakes on
+// NOTIFY from Append, on a dedicated connection, and also polls every few
+// seconds in case a notification was lost (e.g. across a reconnect).
+func (s *Store) RunProjector(ctx context.Context) error {
+	for {
+		err := s.listenAndProject(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.logger.ErrorContext(ctx, "projector stopped; restarting", "error", err, "pause", s.retryPause)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(s.retryPause):
+		}
+	}
+}
+
+func (s *Store) listenAndProject(ctx context.Context) error {
+	cfg := s.write.Config().ConnConfig.Copy()
+	// A timed-out wait must leave the connection usable: set a deadline
+	// instead of sending the server a cancel request.
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect projector listener: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return fmt.Errorf("listen %s: %w", notifyChannel, err)
+	}
+	s.logger.InfoContext(ctx, "projector listening", "channel", notifyChannel)
+	for {
+		n, err := s.ProjectOnce(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			s.logger.DebugContext(ctx, "projected order events", "events", n)
+		}
+		wctx, cancel := context.WithTimeout(ctx, s.safetyPoll)
+		_, err = conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil && !pgconn.Timeout(err):
+			return fmt.Errorf("wait for order events: %w", err)
+		}
+	}
+}
+
+// ProjectionStatus is one projection's checkpoint and lag.
+type ProjectionStatus struct {
+	Name       string  `json:"name"`
+	Position   int64   `json:"position"`    // last log position applied or held
+	Head       int64   `json:"head"`        // last log position
+	LagEvents  int64   `json:"lag_events"`  // log events not yet consumed
+	LagSeconds float64 `json:"lag_seconds"` // age of the oldest of them
+	HeldEvents int64   `json:"held_events"` // consumed, waiting for an earlier sequence
+	HeldOrders int64   `json:"held_orders"` // orders with a gap
+}
+
+// Status reports every projection's checkpoint, lag and held events.
+func (s *Store) Status(ctx context.Context) ([]ProjectionStatus, error) {
+	rows, err := s.write.Query(ctx, `
+		SELECT c.name, c.position, h.head,
+		       (SELECT count(*) FROM order_events e WHERE e.position > c.position),
+		       coalesce((SELECT extract(epoch FROM now() - e.recorded_at)::float8 FROM order_events e
+		                 WHERE e.position > c.position ORDER BY e.position LIMIT 1), 0),
+		       (SELECT count(*) FROM projection_held p WHERE p.projection = c.name),
+		       (SELECT count(*) FROM (SELECT DISTINCT client_id, order_id FROM projection_held p WHERE p.projection = c.name) o)
+		FROM projection_checkpoints c,
+		     (SELECT coalesce(max(position), 0) AS head FROM order_events) h
+		ORDER BY c.name`)
+	if err != nil {
+		return nil, fmt.Errorf("read projection status: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ProjectionStatus])
+	if err != nil {
+		return nil, fmt.Errorf("read projection status: %w", err)
+	}
+	return out, nil
+}
+
+// Position is the log position every projection has reached, read where
+// reports are read (the replica, if any).
+func (s *Store) Position(ctx context.Context) (int64, error) {
+	var pos int64
+	if err := s.read.QueryRow(ctx, "SELECT coalesce(min(position), 0) FROM projection_checkpoints").Scan(&pos); err != nil {
+		return 0, fmt.Errorf("read projection position: %w", err)
+	}
+	return pos, nil
+}
+
+// Rebuild rebuilds one projection (or all, for "") from the log. Each
+// projection is rebuilt in one transaction that holds its checkpoint row
+// lock: it deletes the rows, replays the log and commits. Readers keep
+// seeing the old rows (MVCC) until the commit swaps in the new ones at once,
+// so the projection is never visibly empty or double-counted; appends go on
+// meanwhile, and the live projector skips the locked projection, then
+// catches up after the commit. progress is called after each step.
+func (s *Store) Rebuild(ctx context.Context, name string, progress func(done, total int64)) error {
+	ps, err := findProjection(name)
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	for _, p := range ps {
+		if err := s.rebuild(ctx, p, progress); err != nil {
+			return fmt.Errorf("rebuild %s: %w", p.name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) rebuild(ctx context.Context, p projection, progress func(done, total int64)) error {
+	start := time.Now()
+	var done, total int64
+	err := pgx.BeginFunc(ctx, s.write, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM projection_checkpoints WHERE name = $1 FOR UPDATE", p.name); err != nil {
+			return fmt.Errorf("lock checkpoint: %w", err)
+		}
+		b := &pgx.Batch{}
+		b.Queue("DELETE FROM " + p.stateTable)
+		if p.daily {
+			b.Queue("DELETE FROM merchant_daily_sales")
+		}
+		b.Queue("DELETE FROM projection_held WHERE projection = $1", p.name)
+		b.Queue("UPDATE projection_checkpoints SET position = 0, updated_at = now() WHERE name = $1", p.name)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("clear projection: %w", err)
+		}
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM order_events").Scan(&total); err != nil {
+			return fmt.Errorf("count log: %w", err)
+		}
+		var cp int64
+		for {
+			n, next, err := s.pass(ctx, tx, p, cp, s.rebuildSize)
+			if err != nil {
+				return err
+			}
+			cp = next
+			if n == 0 {
+				return nil
+			}
+			done += int64(n)
+			total = max(total, done)
+			if progress != nil {
+				progress(done, total)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	s.logger.InfoContext(ctx, "projection rebuilt", "projection", p.name, "events", done, "duration", time.Since(start))
+	return nil
+}
