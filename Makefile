@@ -1,0 +1,93 @@
+# reportd — run `make help` for the list of targets.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Go may be installed but not on PATH (fresh machines, CI).
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+GOBIN := $(shell PATH="$(PATH)" $(GO) env GOPATH 2>/dev/null)/bin
+export PATH := $(PATH):$(GOBIN)
+
+BINARIES := api worker reportctl
+GOLANGCI_LINT_VERSION := v2.15.0
+FUZZTIME ?= 10s
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target>\n"} \
+		/^## ---- / {printf "\n%s:\n", substr($$0, 9)} \
+		/^[a-zA-Z0-9_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+## ---- run locally
+
+.PHONY: run
+run: ## Start services, build, migrate, seed a demo client, run API + worker + webhook receiver; print curl lines.
+	@bash scripts/run-dev.sh start
+
+.PHONY: stop
+stop: ## Stop the API, worker and webhook receiver started by `make run`.
+	@bash scripts/run-dev.sh stop
+
+.PHONY: status
+status: ## Show the local services and the processes started by `make run`.
+	@bash scripts/dev-services.sh status
+	@bash scripts/run-dev.sh status
+
+.PHONY: services
+services: ## Start (or install and start) Redis, PostgreSQL and the S3 gateway on 127.0.0.1.
+	@bash scripts/dev-services.sh up
+
+.PHONY: services-down
+services-down: ## Stop the S3 gateway started by `make services` (Redis and PostgreSQL stay up).
+	@bash scripts/dev-services.sh down
+
+## ---- build
+
+.PHONY: build
+build: ## Build bin/api, bin/worker and bin/reportctl.
+	$(GO) build -trimpath -o bin/ $(addprefix ./cmd/,$(BINARIES))
+
+.PHONY: docker
+docker: ## Build the container image reportd:dev (needs a Docker engine).
+	docker build -t reportd:dev .
+
+## ---- test and check
+
+.PHONY: test
+test: ## The whole test run (CI runs this): services, test deps, vet, go test -race, short fuzz runs.
+	@bash scripts/test.sh
+
+.PHONY: test-deps
+test-deps: ## Install what the tests need: pdftotext, qpdf, node packages of testdata.
+	@bash scripts/test-deps.sh
+
+.PHONY: vet
+vet: ## Run go vet.
+	$(GO) vet ./...
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
+	@FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+.PHONY: bench
+bench: services ## Run the benchmarks (go test -bench) against the local services.
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+.PHONY: lint
+lint: ## Run golangci-lint (install it with `make tools`).
+	@command -v golangci-lint >/dev/null || { echo "golangci-lint is not installed: run make tools" >&2; exit 1; }
+	golangci-lint run ./...
+
+.PHONY: fmt
+fmt: ## Format the code with gofmt.
+	gofmt -w $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.dev/*')
+
+.PHONY: tools
+tools: ## Install the developer tools (golangci-lint).
+	cd / && $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+.PHONY: clean
+clean: ## Remove bin/ (the .dev/ data of the services stays; delete it by hand).
+	rm -rf bin/
