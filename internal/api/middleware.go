@@ -145,9 +145,9 @@ func errUnauthenticated() *Problem {
 	return problem(http.StatusUnauthorized, "unauthenticated", "Unauthenticated", "Send a valid API key as 'Authorization: Bearer <key>'.")
 }
 
-// requireKey authenticates the bearer key and checks it carries scope. The
-// key id finds the row; the hashes are compared in constant time.
-func requireKey(logger *slog.Logger, keys KeyStore, scope string) mux.MiddlewareFunc {
+// authenticate resolves the bearer key to its client. The key id finds the
+// row; the hashes are compared in constant time.
+func authenticate(logger *slog.Logger, keys KeyStore) mux.MiddlewareFunc {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			plain, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -175,14 +175,21 @@ func requireKey(logger *slog.Logger, keys KeyStore, scope string) mux.Middleware
 				writeProblem(w, errUnauthenticated())
 				return
 			}
-			if scope != "" && !slices.Contains(p.Scopes, scope) {
-				writeProblem(w, problem(http.StatusForbidden, "insufficient-scope", "Insufficient scope",
-					fmt.Sprintf("This API key lacks the %q scope.", scope)))
-				return
-			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
 		})
 	}
+}
+
+// requireScope answers 403 unless the authenticated key carries scope.
+func requireScope(scope string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slices.Contains(principalFrom(r.Context()).Scopes, scope) {
+			writeProblem(w, problem(http.StatusForbidden, "insufficient-scope", "Insufficient scope",
+				fmt.Sprintf("This API key lacks the %q scope.", scope)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func isNotFound(err error) bool { return errors.Is(err, reports.ErrNotFound) }

@@ -11,10 +11,11 @@ func routes(d Deps, queueState *latencyCache) http.Handler {
 	r := mux.NewRouter()
 	r.Use(withLogging(d.Logger, d.Observer), withRecovery(d.Logger))
 	// mux runs no middleware for these two, so they log nothing; they are cheap and reveal nothing.
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeProblem(w, errNotFound) })
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeProblem(w, errNotFound) })
+	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, problem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", "This path does not accept that method."))
 	})
+	r.NotFoundHandler, r.MethodNotAllowedHandler = notFound, notAllowed
 
 	r.Handle("/healthz", handleHealthz()).Methods(http.MethodGet)
 	r.Handle("/readyz", handleReadyz(d)).Methods(http.MethodGet)
@@ -26,24 +27,26 @@ func routes(d Deps, queueState *latencyCache) http.Handler {
 		r.PathPrefix("/monitoring/").Handler(d.Monitoring)
 	}
 
-	reportsAPI := r.PathPrefix("/v1").Subrouter()
-	reportsAPI.Use(requireKey(d.Logger, d.Store, ScopeReports))
-	reportsAPI.Handle("/reports", handleCreateReport(d, queueState)).Methods(http.MethodPost)
-	reportsAPI.Handle("/reports", handleListReports(d)).Methods(http.MethodGet)
-	reportsAPI.Handle("/reports/{id}", handleGetReport(d)).Methods(http.MethodGet)
-	reportsAPI.Handle("/reports/{id}/download", handleDownload(d)).Methods(http.MethodGet)
-	reportsAPI.Handle("/reports/{id}/cancel", handleCancelReport(d)).Methods(http.MethodPost)
-	reportsAPI.Handle("/reports/{id}/deliveries", handleReportDeliveries(d)).Methods(http.MethodGet)
-	reportsAPI.Handle("/deliveries", handleListDeliveries(d)).Methods(http.MethodGet)
-	reportsAPI.Handle("/deliveries/replay", handleReplayDeliveries(d)).Methods(http.MethodPost)
-	reportsAPI.Handle("/deliveries/{id}/redeliver", handleRedeliver(d)).Methods(http.MethodPost)
-
-	eventsAPI := r.PathPrefix("/v1").Subrouter()
-	eventsAPI.Use(requireKey(d.Logger, d.Store, ScopeEventsWrite))
-	eventsAPI.Handle("/order-events", handleAppendEvents(d)).Methods(http.MethodPost)
-
-	anyKey := r.PathPrefix("/v1").Subrouter()
-	anyKey.Use(requireKey(d.Logger, d.Store, ""))
-	anyKey.Handle("/projections", handleProjections(d)).Methods(http.MethodGet)
+	// /v1 routes sit on the main router (a mux subrouter turns a wrong method
+	// into a 404 instead of a 405). Every one needs a valid key and names the
+	// scope it needs.
+	auth := authenticate(d.Logger, d.Store)
+	v1 := func(method, path, scope string, h http.Handler) {
+		if scope != "" {
+			h = requireScope(scope, h)
+		}
+		r.Handle("/v1"+path, auth(h)).Methods(method)
+	}
+	v1(http.MethodPost, "/reports", ScopeReports, handleCreateReport(d, queueState))
+	v1(http.MethodGet, "/reports", ScopeReports, handleListReports(d))
+	v1(http.MethodGet, "/reports/{id}", ScopeReports, handleGetReport(d))
+	v1(http.MethodGet, "/reports/{id}/download", ScopeReports, handleDownload(d))
+	v1(http.MethodPost, "/reports/{id}/cancel", ScopeReports, handleCancelReport(d))
+	v1(http.MethodGet, "/reports/{id}/deliveries", ScopeReports, handleReportDeliveries(d))
+	v1(http.MethodGet, "/deliveries", ScopeReports, handleListDeliveries(d))
+	v1(http.MethodPost, "/deliveries/replay", ScopeReports, handleReplayDeliveries(d))
+	v1(http.MethodPost, "/deliveries/{id}/redeliver", ScopeReports, handleRedeliver(d))
+	v1(http.MethodPost, "/order-events", ScopeEventsWrite, handleAppendEvents(d))
+	v1(http.MethodGet, "/projections", "", handleProjections(d))
 	return r
 }
