@@ -47,14 +47,17 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		Store: svc.Store, Sender: sender, Schedule: cfg.WebhookSchedule, Logger: logger, Now: time.Now,
 	}
 	srv := asynq.NewServerFromRedisClient(svc.Redis, asynq.Config{
-		Concurrency:     cfg.WorkerConcurrency,
-		Queues:          jobs.Queues(),
-		RetryDelayFunc:  jobs.RetryDelay,
-		IsFailure:       jobs.IsFailure,
-		ErrorHandler:    jobs.ErrorHandler(logger),
-		Logger:          jobs.SlogAdapter{Logger: logger},
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		BaseContext:     func() context.Context { return context.WithoutCancel(ctx) },
+		Concurrency: cfg.WorkerConcurrency,
+		// Idle queues are polled this often; the 1s default adds up to a
+		// second to every report and every webhook.
+		TaskCheckInterval: 200 * time.Millisecond,
+		Queues:            jobs.Queues(),
+		RetryDelayFunc:    jobs.RetryDelay,
+		IsFailure:         jobs.IsFailure,
+		ErrorHandler:      jobs.ErrorHandler(logger),
+		Logger:            jobs.SlogAdapter{Logger: logger},
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		BaseContext:       func() context.Context { return context.WithoutCancel(ctx) },
 	})
 	if err := srv.Start(jobs.NewServeMux(logger, gen, del)); err != nil {
 		return fmt.Errorf("start task server: %w", err)

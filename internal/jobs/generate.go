@@ -103,7 +103,7 @@ func (g *Generator) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 
-	err = g.build(ctx, r, log)
+	err = g.build(ctx, r, p.RequestID, log)
 	if err == nil || errors.Is(err, errNotYet) {
 		return err
 	}
@@ -124,13 +124,13 @@ func (g *Generator) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		code, msg = perm.code, perm.err.Error()
 	}
 	log.ErrorContext(ctx, "report failed", "code", code, "err", err)
-	if ferr := g.fail(ctx, r, code, msg); ferr != nil {
+	if ferr := g.fail(ctx, r, code, msg, p.RequestID); ferr != nil {
 		return fmt.Errorf("record failure of report %s: %w", r.ID, ferr)
 	}
 	return fmt.Errorf("build report %s: %w: %w", r.ID, err, asynq.SkipRetry)
 }
 
-func (g *Generator) build(ctx context.Context, r reports.Report, log *slog.Logger) error {
+func (g *Generator) build(ctx context.Context, r reports.Report, requestID string, log *slog.Logger) error {
 	if r.MinPosition != nil {
 		pos, err := g.Orders.Position(ctx)
 		if err != nil {
@@ -206,7 +206,7 @@ func (g *Generator) build(ctx context.Context, r reports.Report, log *slog.Logge
 	}
 	log.InfoContext(ctx, "report succeeded", "size_bytes", res.SizeBytes, "pages", res.Pages, "rows", res.Rows,
 		"data_position", res.DataPosition, "delivery_id", deliveryID)
-	return g.queueDelivery(ctx, deliveryID, r)
+	return g.queueDelivery(ctx, deliveryID, r, requestID)
 }
 
 // renderAndUpload streams the renderer's output straight into the upload,
@@ -244,7 +244,7 @@ func (g *Generator) renderAndUpload(ctx context.Context, key string, f report.Fo
 	return out.stats, size, sum, nil
 }
 
-func (g *Generator) fail(ctx context.Context, r reports.Report, code, msg string) error {
+func (g *Generator) fail(ctx context.Context, r reports.Report, code, msg, requestID string) error {
 	r.Status = reports.StatusFailed
 	r.ErrorCode, r.ErrorMessage = code, msg
 	now := g.Now().UTC()
@@ -264,7 +264,7 @@ func (g *Generator) fail(ctx context.Context, r reports.Report, code, msg string
 	if g.Observer != nil {
 		g.Observer.ReportFinished(r.Type, r.Format, reports.StatusFailed)
 	}
-	return g.queueDelivery(ctx, deliveryID, r)
+	return g.queueDelivery(ctx, deliveryID, r, requestID)
 }
 
 // newDelivery freezes the webhook body now, so every retry and replay sends
@@ -281,11 +281,11 @@ func (g *Generator) newDelivery(r reports.Report, event string) (*reports.NewDel
 	return &reports.NewDelivery{ID: ids.New("msg"), EventType: event, URL: r.WebhookURL, Body: body}, nil
 }
 
-func (g *Generator) queueDelivery(ctx context.Context, deliveryID string, r reports.Report) error {
+func (g *Generator) queueDelivery(ctx context.Context, deliveryID string, r reports.Report, requestID string) error {
 	if deliveryID == "" {
 		return nil
 	}
-	err := g.Deliveries.EnqueueDelivery(ctx, DeliveryPayload{DeliveryID: deliveryID, ReportID: r.ID, ClientID: r.ClientID})
+	err := g.Deliveries.EnqueueDelivery(ctx, DeliveryPayload{DeliveryID: deliveryID, ReportID: r.ID, ClientID: r.ClientID, RequestID: requestID})
 	if err != nil {
 		// The row is written; the sweeper will queue it. The report itself is done.
 		g.Logger.WarnContext(ctx, "queue webhook delivery; the sweeper will retry", "delivery_id", deliveryID, "err", err)

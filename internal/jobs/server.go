@@ -73,4 +73,6 @@ func (a SlogAdapter) Debug(args ...any) { a.Logger.Debug(fmt.Sprint(args...), "c
 func (a SlogAdapter) Info(args ...any)  { a.Logger.Info(fmt.Sprint(args...), "component", "asynq") }
 func (a SlogAdapter) Warn(args ...any)  { a.Logger.Warn(fmt.Sprint(args...), "component", "asynq") }
 func (a SlogAdapter) Error(args ...any) { a.Logger.Error(fmt.Sprint(args...), "component", "asynq") }
-func (a SlogAdapter) Fatal(args ...any) { a.Logger.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true) }
+func (a SlogAdapter) Fatal(args ...any) {
+	a.Logger.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
+}
