@@ -157,7 +157,8 @@ start() {
 	customer=$(first_customer "$SEED_JSON")
 	[[ -n $key && -n $secret && -n $customer ]] ||
 		die "could not read api_key, webhook_secret and a customer from ${CLIENT_JSON#"$ROOT"/} and ${SEED_JSON#"$ROOT"/}"
-	start_proc webhook "$BIN/reportctl" webhook listen --addr "$HOOK_ADDR" --secret "$secret"
+	# The secret goes through the environment, so it never lands in a log line.
+	REPORTD_WEBHOOK_SECRET=$secret start_proc webhook "$BIN/reportctl" webhook listen --addr "$HOOK_ADDR"
 
 	cat <<EOF
 

@@ -20,7 +20,7 @@ import (
 func (c *cli) webhookListen(ctx context.Context, args []string) error {
 	fs := c.flags("webhook listen")
 	addr := fs.String("addr", "127.0.0.1:9999", "address to listen on")
-	secret := fs.String("secret", "", "the client's webhook secret, whsec_... (required)")
+	secret := fs.String("secret", c.getenv("REPORTD_WEBHOOK_SECRET"), "the client's webhook secret, whsec_... (default: $REPORTD_WEBHOOK_SECRET)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -40,7 +40,8 @@ commands:
   projections rebuild [NAME]                rebuild one projection (or all) from the event log
   projections status                        checkpoint, lag and held events per projection
   deliveries replay [--client ID] [--status dead] [--since RFC3339] [--limit N]
-  webhook listen --secret whsec_... [--addr 127.0.0.1:9999]   demo receiver that verifies and prints
+  webhook listen [--secret whsec_...] [--addr 127.0.0.1:9999]   demo receiver that verifies and prints
+                                            (the secret may come from $REPORTD_WEBHOOK_SECRET instead)
 
 Every command reads the same environment as the servers (DATABASE_URL, REDIS_URL, ...).
 `
