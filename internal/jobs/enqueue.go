@@ -56,6 +56,34 @@ func (e *Enqueuer) EnqueueDelivery(ctx context.Context, p DeliveryPayload) error
 	return e.enqueue(ctx, task, p.DeliveryID)
 }
 
+// RequeueReport queues a report whose row is unfinished. An archived task
+// with its id means a failure that could not be recorded (Postgres was
+// down on the last retry): it is removed so the report gets another run.
+func (e *Enqueuer) RequeueReport(ctx context.Context, p ReportPayload) error {
+	if err := e.dropFinishedTask(QueueReports, p.ReportID); err != nil {
+		return err
+	}
+	return e.EnqueueReport(ctx, p)
+}
+
+// dropFinishedTask deletes an archived or completed task so its id can be
+// used again; a task that is waiting or running is left alone.
+func (e *Enqueuer) dropFinishedTask(queue, id string) error {
+	info, err := e.inspector.GetTaskInfo(queue, id)
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("inspect task %s: %w", id, err)
+	case info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted:
+		return nil
+	}
+	if err := e.inspector.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return fmt.Errorf("delete finished task %s: %w", id, err)
+	}
+	return nil
+}
+
 // RequeueDelivery starts a delivery over with a fresh retry budget: a dead
 // letter's archived task, or a finished one, is removed first. A task that is
 // still waiting or running is left as it is.
@@ -66,8 +94,8 @@ func (e *Enqueuer) RequeueDelivery(ctx context.Context, p DeliveryPayload) error
 	case err != nil:
 		return fmt.Errorf("inspect delivery task %s: %w", p.DeliveryID, err)
 	case info.State == asynq.TaskStateArchived || info.State == asynq.TaskStateCompleted:
-		if err := e.inspector.DeleteTask(QueueWebhooks, p.DeliveryID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			return fmt.Errorf("delete archived delivery task %s: %w", p.DeliveryID, err)
+		if err := e.dropFinishedTask(QueueWebhooks, p.DeliveryID); err != nil {
+			return err
 		}
 	case info.State == asynq.TaskStateRetry || info.State == asynq.TaskStateScheduled:
 		// Run it now instead of at its backoff time.

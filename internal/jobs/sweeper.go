@@ -23,10 +23,11 @@ type Leader interface {
 	Release(ctx context.Context)
 }
 
-// WorkQueue queues reports and deliveries.
+// WorkQueue queues reports and deliveries again, replacing a task that was
+// archived while its row still says the work is unfinished.
 type WorkQueue interface {
-	EnqueueReport(ctx context.Context, p ReportPayload) error
-	EnqueueDelivery(ctx context.Context, p DeliveryPayload) error
+	RequeueReport(ctx context.Context, p ReportPayload) error
+	RequeueDelivery(ctx context.Context, p DeliveryPayload) error
 }
 
 // Sweeper closes the dual-write gap: a row committed whose enqueue was lost
@@ -88,7 +89,7 @@ func (s *Sweeper) requeueReports(ctx context.Context) {
 		return
 	}
 	for _, ref := range ids {
-		if err := s.Queue.EnqueueReport(ctx, ReportPayload{ReportID: ref.ID, ClientID: ref.ClientID}); err != nil {
+		if err := s.Queue.RequeueReport(ctx, ReportPayload{ReportID: ref.ID, ClientID: ref.ClientID}); err != nil {
 			s.Logger.WarnContext(ctx, "re-enqueue report", "report_id", ref.ID, "err", err)
 			return
 		}
@@ -105,7 +106,7 @@ func (s *Sweeper) requeueDeliveries(ctx context.Context) {
 		return
 	}
 	for _, ref := range ids {
-		if err := s.Queue.EnqueueDelivery(ctx, DeliveryPayload{DeliveryID: ref.ID, ReportID: ref.ReportID, ClientID: ref.ClientID}); err != nil {
+		if err := s.Queue.RequeueDelivery(ctx, DeliveryPayload{DeliveryID: ref.ID, ReportID: ref.ReportID, ClientID: ref.ClientID}); err != nil {
 			s.Logger.WarnContext(ctx, "re-enqueue delivery", "delivery_id", ref.ID, "err", err)
 			return
 		}
