@@ -172,6 +172,44 @@ func TestWholePath(t *testing.T) {
 		t.Fatalf("webhook summary: %+v", rep.Webhook)
 	}
 	checkNoSecretsLogged(t, env, client)
+	checkMetrics(t, env)
+}
+
+// checkMetrics scrapes the API and the worker after a whole run.
+func checkMetrics(t *testing.T, env *testenv.Env) {
+	t.Helper()
+	scrape := func(url string) string {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	apiMetrics := scrape(env.APIURL + "/metrics")
+	for _, want := range []string{
+		`reportd_http_requests_total{method="POST",route="/v1/reports",status="202"} 1`,
+		`reportd_reports_total{format="pdf",status="queued",type="order_history"} 1`,
+		`reportd_http_request_duration_seconds_bucket{method="GET",route="/v1/reports/{id}"`,
+	} {
+		if !strings.Contains(apiMetrics, want) {
+			t.Errorf("API metrics lack %s", want)
+		}
+	}
+	workerMetrics := scrape(env.WorkerMetricsURL)
+	for _, want := range []string{
+		`reportd_reports_total{format="pdf",status="succeeded",type="order_history"} 1`,
+		`reportd_webhook_attempts_total{outcome="2xx"} 1`,
+		`reportd_render_duration_seconds_count{format="pdf",type="order_history"} 1`,
+		`reportd_webhook_delivery_latency_seconds_count 1`,
+		`reportd_queue_size{queue="reports",state="pending"}`,
+		`reportd_projection_lag_events{projection="customer_order_history"}`,
+	} {
+		if !strings.Contains(workerMetrics, want) {
+			t.Errorf("worker metrics lack %s", want)
+		}
+	}
 }
 
 func pdfText(t *testing.T, pdf []byte) string {

@@ -106,7 +106,8 @@ func withLogging(logger *slog.Logger, obs HTTPObserver) mux.MiddlewareFunc {
 				obs.Observe(route, r.Method, rec.status, d)
 			}
 			level := slog.LevelInfo
-			if strings.HasPrefix(route, "/healthz") || strings.HasPrefix(route, "/readyz") || strings.HasPrefix(route, "/metrics") {
+			if strings.HasPrefix(route, "/healthz") || strings.HasPrefix(route, "/readyz") || strings.HasPrefix(route, "/metrics") ||
+				strings.HasPrefix(route, "/monitoring") { // the dashboard polls every few seconds
 				level = slog.LevelDebug
 			}
 			logger.Log(r.Context(), level, "http request", "request_id", RequestID(r.Context()), "method", r.Method,

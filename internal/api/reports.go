@@ -132,6 +132,9 @@ func handleCreateReport(d Deps, queue *latencyCache) http.Handler {
 			writeError(w, r, d.Logger, err)
 			return
 		}
+		if d.Reports != nil {
+			d.Reports.ReportCreated(rep.Type, rep.Format)
+		}
 		// The row is committed: the report exists whatever happens next. If
 		// this enqueue is lost, the sweeper queues the report again.
 		if err := d.Queue.EnqueueReport(ctx, rep.ID, principal.ClientID, RequestID(ctx)); err != nil {
@@ -369,6 +372,9 @@ func handleCancelReport(d Deps) http.Handler {
 		if err != nil {
 			writeError(w, r, d.Logger, err)
 			return
+		}
+		if d.Reports != nil {
+			d.Reports.ReportFinished(rep.Type, rep.Format, reports.StatusCanceled)
 		}
 		// The row says canceled, so a task that still runs will stop at its
 		// next check even if this signal is lost.

@@ -24,6 +24,7 @@ func routes(d Deps, queueState *latencyCache) http.Handler {
 		r.Handle("/metrics", d.Metrics).Methods(http.MethodGet)
 	}
 	if d.Monitoring != nil {
+		r.Handle("/monitoring", http.RedirectHandler("/monitoring/", http.StatusMovedPermanently))
 		r.PathPrefix("/monitoring/").Handler(d.Monitoring)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/reportd/reportd/internal/orderevents"
+	"github.com/reportd/reportd/internal/report"
 	"github.com/reportd/reportd/internal/reports"
 )
 
@@ -76,6 +77,12 @@ type Settings struct {
 	OpenAPI              []byte        // served at /openapi.yaml
 }
 
+// ReportObserver counts reports the API creates and cancels, for metrics.
+type ReportObserver interface {
+	ReportCreated(t report.Type, f report.Format)
+	ReportFinished(t report.Type, f report.Format, status reports.Status)
+}
+
 // Deps is everything the API needs. Metrics and Monitoring may be nil.
 type Deps struct {
 	Logger     *slog.Logger
@@ -84,8 +91,9 @@ type Deps struct {
 	Files      Files
 	Events     Events
 	Observer   HTTPObserver
-	Metrics    http.Handler // served at /metrics
-	Monitoring http.Handler // served at /monitoring/, already guarded
+	Reports    ReportObserver // may be nil
+	Metrics    http.Handler   // served at /metrics
+	Monitoring http.Handler   // served at /monitoring/, already guarded
 	Settings   Settings
 	Now        func() time.Time
 }

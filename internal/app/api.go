@@ -11,6 +11,8 @@ import (
 
 	"github.com/reportd/reportd/internal/api"
 	"github.com/reportd/reportd/internal/config"
+	"github.com/reportd/reportd/internal/metrics"
+	"github.com/reportd/reportd/internal/monitoring"
 )
 
 // APIOptions carry what does not come from the environment.
@@ -30,12 +32,29 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 	}
 	defer svc.Close()
 
+	m := metrics.New(logger)
+	mon, err := monitoring.New(monitoring.Options{
+		RedisConnOpt: svc.RedisOpt, Token: cfg.OperatorToken, ReadOnly: !cfg.MonitoringWrite, Logger: logger,
+	})
+	if err != nil {
+		return fmt.Errorf("configure monitoring: %w", err)
+	}
+	defer func() { _ = mon.Close() }()
+	var dashboard http.Handler
+	if mon != nil { // a nil *Handler in the interface would not be nil
+		dashboard = mon
+	}
+
 	handler := api.NewServer(api.Deps{
-		Logger: logger,
-		Store:  svc.Store,
-		Queue:  queueAdapter{enq: svc.Enqueuer, redis: svc.Redis},
-		Files:  filesAdapter{files: svc.Files, ttl: cfg.PresignTTL},
-		Events: eventsAdapter{rm: svc.ReadModel},
+		Logger:     logger,
+		Observer:   m,
+		Reports:    m,
+		Metrics:    m.Handler(),
+		Monitoring: dashboard,
+		Store:      svc.Store,
+		Queue:      queueAdapter{enq: svc.Enqueuer, redis: svc.Redis},
+		Files:      filesAdapter{files: svc.Files, ttl: cfg.PresignTTL},
+		Events:     eventsAdapter{rm: svc.ReadModel},
 		Settings: api.Settings{
 			MaxReportRange:       cfg.ReportMaxRange,
 			AllowPrivateWebhooks: cfg.WebhookAllowPrivate,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/reportd/reportd/internal/config"
 	"github.com/reportd/reportd/internal/jobs"
+	"github.com/reportd/reportd/internal/metrics"
 	"github.com/reportd/reportd/internal/webhook"
 )
 
@@ -39,12 +40,24 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		Timeout: cfg.WebhookTimeout, AllowPrivateNetworks: cfg.WebhookAllowPrivate, UserAgent: "reportd-webhooks/1",
 	})
 	blobs := blobAdapter{files: svc.Files}
+	m := metrics.New(logger)
+	// Queue and projection gauges come from the worker only, so the API does
+	// not report the same series again.
+	m.WatchQueues(asynq.NewInspectorFromRedisClient(svc.Redis), jobs.QueueReports, jobs.QueueWebhooks)
+	m.WatchProjections(func(ctx context.Context) ([]metrics.ProjectionLag, error) {
+		list, err := svc.ReadModel.Status(ctx)
+		out := make([]metrics.ProjectionLag, len(list))
+		for i, p := range list {
+			out[i] = metrics.ProjectionLag{Name: p.Name, LagEvents: p.LagEvents, LagSeconds: p.LagSeconds, HeldEvents: p.HeldEvents}
+		}
+		return out, err
+	})
 	gen := &jobs.Generator{
 		Store: svc.Store, Orders: svc.ReadModel, Blobs: blobs, Deliveries: svc.Enqueuer,
-		Logger: logger, Retention: cfg.ReportRetention, WaitForData: cfg.ReadYourWritesMax, Now: time.Now,
+		Observer: m, Logger: logger, Retention: cfg.ReportRetention, WaitForData: cfg.ReadYourWritesMax, Now: time.Now,
 	}
 	del := &jobs.Deliverer{
-		Store: svc.Store, Sender: sender, Schedule: cfg.WebhookSchedule, Logger: logger, Now: time.Now,
+		Store: svc.Store, Sender: sender, Schedule: cfg.WebhookSchedule, Observer: m, Logger: logger, Now: time.Now,
 	}
 	srv := asynq.NewServerFromRedisClient(svc.Redis, asynq.Config{
 		Concurrency: cfg.WorkerConcurrency,
@@ -70,7 +83,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 			return fmt.Errorf("listen on WORKER_METRICS_ADDR %s: %w", cfg.WorkerMetricsAddr, err)
 		}
 	}
-	metricsSrv := &http.Server{Handler: workerMux(), ReadHeaderTimeout: 5 * time.Second}
+	metricsSrv := &http.Server{Handler: workerMux(m.Handler()), ReadHeaderTimeout: 5 * time.Second}
 
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -103,8 +116,9 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	return nil
 }
 
-func workerMux() http.Handler {
+func workerMux(metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))

@@ -45,6 +45,7 @@ type DeliveryQueue interface {
 type Observer interface {
 	ReportFinished(t report.Type, f report.Format, status reports.Status)
 	RenderDone(t report.Type, f report.Format, d time.Duration)
+	Uploaded(t report.Type, f report.Format, size int64)
 }
 
 // Generator builds reports: wait for the read model, stream rows, render,
@@ -165,6 +166,7 @@ func (g *Generator) build(ctx context.Context, r reports.Report, requestID strin
 		}
 		if g.Observer != nil {
 			g.Observer.RenderDone(r.Type, r.Format, g.Now().Sub(started))
+			g.Observer.Uploaded(r.Type, r.Format, size)
 		}
 		res = reports.Result{
 			ObjectKey: key, ContentType: r.Format.ContentType(), SizeBytes: size, SHA256: sum,

@@ -79,6 +79,8 @@ type Env struct {
 	Cfg  config.Config
 	// APIURL is set once StartAPI has run.
 	APIURL string
+	// WorkerMetricsURL is set once StartWorker has run.
+	WorkerMetricsURL string
 	Logs   *SafeBuffer
 }
 
@@ -179,6 +181,7 @@ func (e *Env) StartWorker(tb testing.TB) (stop func()) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	e.WorkerMetricsURL = "http://" + ln.Addr().String() + "/metrics"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.RunWorker(ctx, e.Cfg, e.logger(), app.WorkerOptions{MetricsListener: ln}) }()

@@ -1,0 +1,68 @@
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ProjectionLag is one read-model projection's distance from the event log.
+type ProjectionLag struct {
+	Name       string
+	LagEvents  int64   // log events not yet consumed
+	LagSeconds float64 // age of the oldest of them
+	HeldEvents int64   // consumed, waiting for an earlier sequence
+}
+
+// ProjectionFunc reads every projection's lag; the app adapts
+// readmodel.Store.Status to it, so this package stays free of pgx.
+type ProjectionFunc func(ctx context.Context) ([]ProjectionLag, error)
+
+// projectionTimeout bounds one scrape's status query, well under
+// Prometheus' default 10 s scrape timeout.
+const projectionTimeout = 5 * time.Second
+
+type projectionCollector struct {
+	status ProjectionFunc
+	up     upGauge
+
+	lagEvents, lagSeconds, held *prometheus.Desc
+}
+
+// WatchProjections adds the projection collector:
+// reportd_projection_lag_events, reportd_projection_lag_seconds and
+// reportd_projection_held_events, by projection. Register it in one process
+// only (the worker, which runs the projector).
+func (m *Metrics) WatchProjections(status ProjectionFunc) {
+	label := []string{"projection"}
+	m.reg.MustRegister(&projectionCollector{
+		status: status,
+		up:     newUpGauge("projections", m.logger),
+		lagEvents: prometheus.NewDesc(namespace+"_projection_lag_events",
+			"Order events in the log that a projection has not consumed yet.", label, nil),
+		lagSeconds: prometheus.NewDesc(namespace+"_projection_lag_seconds",
+			"Age of the oldest order event a projection has not consumed; 0 when caught up.", label, nil),
+		held: prometheus.NewDesc(namespace+"_projection_held_events",
+			"Order events a projection consumed but holds until an earlier sequence arrives.", label, nil),
+	})
+}
+
+func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.lagEvents
+	ch <- c.lagSeconds
+	ch <- c.held
+	ch <- c.up.desc
+}
+
+func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), projectionTimeout)
+	defer cancel()
+	list, err := c.status(ctx)
+	for _, p := range list {
+		ch <- prometheus.MustNewConstMetric(c.lagEvents, prometheus.GaugeValue, float64(p.LagEvents), p.Name)
+		ch <- prometheus.MustNewConstMetric(c.lagSeconds, prometheus.GaugeValue, p.LagSeconds, p.Name)
+		ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(p.HeldEvents), p.Name)
+	}
+	c.up.collect(ch, err)
+}
