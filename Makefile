@@ -59,6 +59,12 @@ docker: ## Build the container image reportd:dev (needs a Docker engine).
 test: ## The whole test run (CI runs this): services, test deps, vet, go test -race, short fuzz runs.
 	@bash scripts/test.sh
 
+.PHONY: browser-check
+browser-check: ## Load /monitoring/ of `make run`'s API in headless Chromium and screenshot it to docs/monitoring.png.
+	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+	@bash scripts/run-dev.sh start >/dev/null
+	@cd scripts/browser-check && npm ci --no-audit --no-fund >/dev/null && node check-monitoring.mjs ../../docs/monitoring.png
+
 .PHONY: test-deps
 test-deps: ## Install what the tests need: pdftotext, qpdf, node packages of testdata.
 	@bash scripts/test-deps.sh
