@@ -57,7 +57,25 @@ func seedOrders(t *testing.T, env *testenv.Env, clientID string, customers, orde
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sum
+	// Wait for the worker's projector, so tests see the data they seeded.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		status, err := rm.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lag := int64(0)
+		for _, p := range status {
+			lag += p.LagEvents
+		}
+		if lag == 0 {
+			return sum
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the projector is %d events behind after 60s; is a worker running?", lag)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 type reportBody struct {

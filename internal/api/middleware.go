@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -191,6 +192,52 @@ func requireScope(scope string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// keyCache remembers resolved keys briefly, so a busy client does not cost
+// a database round trip per request. A revoked key or a changed client
+// setting is seen within the TTL.
+type keyCache struct {
+	keys KeyStore
+	ttl  time.Duration
+	now  func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]cachedKey
+}
+
+type cachedKey struct {
+	p       reports.Principal
+	expires time.Time
+}
+
+const maxCachedKeys = 10000
+
+func newKeyCache(keys KeyStore, ttl time.Duration, now func() time.Time) *keyCache {
+	if ttl == 0 {
+		ttl = 5 * time.Second
+	}
+	return &keyCache{keys: keys, ttl: ttl, now: now, entries: map[string]cachedKey{}}
+}
+
+func (c *keyCache) LookupKey(ctx context.Context, keyID string) (reports.Principal, error) {
+	c.mu.Lock()
+	e, ok := c.entries[keyID]
+	c.mu.Unlock()
+	if ok && c.now().Before(e.expires) {
+		return e.p, nil
+	}
+	p, err := c.keys.LookupKey(ctx, keyID)
+	if err != nil {
+		return p, err // failures are not cached: a new key works at once
+	}
+	c.mu.Lock()
+	if len(c.entries) >= maxCachedKeys {
+		clear(c.entries)
+	}
+	c.entries[keyID] = cachedKey{p: p, expires: c.now().Add(c.ttl)}
+	c.mu.Unlock()
+	return p, nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, reports.ErrNotFound) }

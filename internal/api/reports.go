@@ -147,20 +147,14 @@ func handleCreateReport(d Deps, queue *latencyCache) http.Handler {
 }
 
 func createReport(ctx context.Context, d Deps, principal reports.Principal, req createReportRequest, key *reports.IdempotencyKey, latency time.Duration) (reports.Report, error) {
-	client, err := d.Store.GetClient(ctx, principal.ClientID)
-	if err != nil {
-		return reports.Report{}, fmt.Errorf("load client: %w", err)
-	}
-	hook := ""
-	switch {
-	case req.WebhookURL != nil:
+	client := principal.Client
+	hook := "" // the store falls back to the client's current default URL
+	if req.WebhookURL != nil {
 		hook = *req.WebhookURL
-	case !client.WebhookDisabled:
-		hook = client.WebhookURL
 	}
-	limit := client.MaxInFlight
-	if d.Settings.MaxInFlight > 0 {
-		limit = min(limit, d.Settings.MaxInFlight)
+	limit := d.Settings.MaxInFlight
+	if client.MaxInFlight >= 0 {
+		limit = client.MaxInFlight
 	}
 	nr := reports.NewReport{
 		ID: ids.New("rep"), ClientID: principal.ClientID, Type: req.Type, Format: req.Format, Params: req.Params,

@@ -15,7 +15,6 @@ import (
 type Store interface {
 	KeyStore
 	Ping(ctx context.Context) error
-	GetClient(ctx context.Context, id string) (reports.Client, error)
 	ClaimKey(ctx context.Context, k reports.IdempotencyKey) (*reports.StoredResponse, error)
 	CompleteKey(ctx context.Context, k reports.IdempotencyKey, status int, body []byte) error
 	ReleaseKey(ctx context.Context, k reports.IdempotencyKey) error
@@ -72,7 +71,8 @@ type Events interface {
 type Settings struct {
 	MaxReportRange       time.Duration // the longest from..to period
 	AllowPrivateWebhooks bool          // dev/test: loopback and private webhook URLs, plain http
-	MaxInFlight          int           // unfinished reports per client
+	MaxInFlight          int           // unfinished reports per client without a limit of its own; 0 = none
+	KeyCacheTTL          time.Duration // how long a resolved API key is reused; 0 = 5s
 	MaxWait              time.Duration // the longest ?wait= long poll
 	OpenAPI              []byte        // served at /openapi.yaml
 }

@@ -53,7 +53,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		return out, err
 	})
 	gen := &jobs.Generator{
-		Store: svc.Store, Orders: svc.ReadModel, Blobs: blobs, Deliveries: svc.Enqueuer,
+		Store: svc.Store, Orders: orderReader{svc.ReadModel}, Blobs: blobs, Deliveries: svc.Enqueuer,
 		Observer: m, Logger: logger, Retention: cfg.ReportRetention, WaitForData: cfg.ReadYourWritesMax, Now: time.Now,
 	}
 	del := &jobs.Deliverer{

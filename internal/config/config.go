@@ -42,7 +42,7 @@ type Config struct {
 	ReportMaxAttempts int           // REPORT_MAX_ATTEMPTS: transient render failures before failed
 	ReadYourWritesMax time.Duration // READ_YOUR_WRITES_TIMEOUT: how long a report waits for min_position
 	PresignTTL        time.Duration // PRESIGN_TTL: lifetime of download URLs
-	MaxInFlight       int           // MAX_IN_FLIGHT: default per-client limit of unfinished reports
+	MaxInFlight       int           // MAX_IN_FLIGHT: unfinished reports per client unless the client has its own limit; 0 = none
 	WorkerConcurrency int           // WORKER_CONCURRENCY
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT
 	SweepInterval     time.Duration // SWEEP_INTERVAL
@@ -102,7 +102,10 @@ func Load(getenv func(string) string) (Config, error) {
 			p.fail(name, "must be an http(s) URL")
 		}
 	}
-	for name, v := range map[string]int{"REPORT_MAX_ATTEMPTS": c.ReportMaxAttempts, "MAX_IN_FLIGHT": c.MaxInFlight, "WORKER_CONCURRENCY": c.WorkerConcurrency} {
+	if c.MaxInFlight < 0 {
+		p.fail("MAX_IN_FLIGHT", "must be 0 (no limit) or more")
+	}
+	for name, v := range map[string]int{"REPORT_MAX_ATTEMPTS": c.ReportMaxAttempts, "WORKER_CONCURRENCY": c.WorkerConcurrency} {
 		if v < 1 {
 			p.fail(name, "must be at least 1")
 		}

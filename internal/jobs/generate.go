@@ -27,6 +27,8 @@ type ReportStore interface {
 // OrderReader opens a report's data on the read model.
 type OrderReader interface {
 	Position(ctx context.Context) (int64, error)
+	// CaughtUp reports whether the projections have applied the whole log.
+	CaughtUp(ctx context.Context) (bool, error)
 	OpenDocument(ctx context.Context, clientID string, t report.Type, p report.Params, fn func(report.Document) error) error
 }
 
@@ -176,6 +178,13 @@ func (g *Generator) build(ctx context.Context, r reports.Report, requestID strin
 		return nil
 	})
 	if errors.Is(err, report.ErrUnknownSubject) {
+		// A subject may be unknown only because its first events are not
+		// projected yet: wait (bounded) until the read model has caught up.
+		caughtUp, cerr := g.Orders.CaughtUp(ctx)
+		if cerr == nil && !caughtUp && g.Now().Sub(r.CreatedAt) < g.WaitForData {
+			log.DebugContext(ctx, "subject unknown while the read model lags; waiting")
+			return errNotYet
+		}
 		return &permanentError{CodeUnknownSubject, err}
 	}
 	if err != nil {

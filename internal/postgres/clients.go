@@ -52,8 +52,11 @@ func insertKey(ctx context.Context, tx pgx.Tx, clientID, keyID string, hash []by
 // hash in constant time.
 func (s *Store) LookupKey(ctx context.Context, keyID string) (reports.Principal, error) {
 	var p reports.Principal
-	err := s.pool.QueryRow(ctx, `SELECT client_id, scopes, hash FROM api_keys WHERE id = $1 AND revoked_at IS NULL`, keyID).
-		Scan(&p.ClientID, &p.Scopes, &p.Hash)
+	err := s.pool.QueryRow(ctx, `SELECT k.client_id, k.scopes, k.hash,
+			c.name, coalesce(c.webhook_url, ''), c.webhook_disabled_at IS NOT NULL, coalesce(c.max_in_flight, -1)
+		FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.id = $1 AND k.revoked_at IS NULL`, keyID).
+		Scan(&p.ClientID, &p.Scopes, &p.Hash, &p.Client.Name, &p.Client.WebhookURL, &p.Client.WebhookDisabled, &p.Client.MaxInFlight)
+	p.Client.ID = p.ClientID
 	if errors.Is(err, pgx.ErrNoRows) {
 		return reports.Principal{}, reports.ErrNotFound
 	}
@@ -93,7 +96,8 @@ type querier interface {
 func (s *Store) getClient(ctx context.Context, q querier, id string) (reports.Client, error) {
 	var c reports.Client
 	var url *string
-	err := q.QueryRow(ctx, `SELECT id, name, webhook_url, webhook_disabled_at IS NOT NULL, max_in_flight FROM clients WHERE id = $1`, id).
+	err := q.QueryRow(ctx, `SELECT id, name, webhook_url, webhook_disabled_at IS NOT NULL, coalesce(max_in_flight, -1)
+		FROM clients WHERE id = $1`, id).
 		Scan(&c.ID, &c.Name, &url, &c.WebhookDisabled, &c.MaxInFlight)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return reports.Client{}, fmt.Errorf("client %s: %w", id, reports.ErrNotFound)

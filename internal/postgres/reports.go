@@ -12,32 +12,42 @@ import (
 	"github.com/reportd/reportd/internal/reports"
 )
 
-// CreateReport inserts a report. When key is set, the response that respond
-// builds from the new row is stored on the claimed idempotency key in the same transaction, so
-// a report never exists without its replayable response.
-func (s *Store) CreateReport(ctx context.Context, r reports.NewReport, maxInFlight int, key *reports.IdempotencyKey, respond func(reports.Report) (status int, body []byte, err error)) (reports.Report, error) {
-	var created reports.Report
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var inFlight int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM reports WHERE client_id = $1 AND status IN ('queued', 'running')`, r.ClientID).
-			Scan(&inFlight); err != nil {
-			return fmt.Errorf("count reports in flight: %w", err)
+// CreateReport inserts a report unless the client already has maxInFlight
+// unfinished reports (0: no limit). When key is set, the response that
+// respond builds from the new row is stored on the claimed idempotency key
+// in the same transaction, so a report never exists without its replayable
+// response. Without a key it is a single statement: the quota check and the
+// insert cost one round trip.
+func (s *Store) CreateReport(ctx context.Context, r reports.NewReport, maxInFlight int, key *reports.IdempotencyKey,
+	respond func(reports.Report) (status int, body []byte, err error)) (reports.Report, error) {
+	params, err := json.Marshal(r.Params)
+	if err != nil {
+		return reports.Report{}, fmt.Errorf("encode params: %w", err)
+	}
+	insert := func(q querier) (reports.Report, error) {
+		// The count stops at the limit, so its cost does not grow with a backlog.
+		created, err := scanReport(q.QueryRow(ctx, `INSERT INTO reports (id, client_id, type, format, params, metadata, webhook_url, min_position)
+			SELECT $1, $2, $3, $4, $5, $6,
+				coalesce(NULLIF($7, ''), (SELECT c.webhook_url FROM clients c WHERE c.id = $2 AND c.webhook_disabled_at IS NULL)), $8
+			WHERE $9 <= 0 OR (SELECT count(*) FROM (SELECT 1 FROM reports
+				WHERE client_id = $2 AND status IN ('queued', 'running') LIMIT $9) AS in_flight) < $9
+			RETURNING `+reportColumns,
+			r.ID, r.ClientID, r.Type, r.Format, params, nullJSON(r.Metadata), r.WebhookURL, r.MinPosition, maxInFlight))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return reports.Report{}, reports.ErrQuotaExceeded
 		}
-		if inFlight >= maxInFlight {
-			return reports.ErrQuotaExceeded
-		}
-		params, err := json.Marshal(r.Params)
 		if err != nil {
-			return fmt.Errorf("encode params: %w", err)
+			return reports.Report{}, classify(fmt.Errorf("insert report: %w", err))
 		}
-		row := tx.QueryRow(ctx, `INSERT INTO reports (id, client_id, type, format, params, metadata, webhook_url, min_position)
-			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8) RETURNING `+reportColumns,
-			r.ID, r.ClientID, r.Type, r.Format, params, nullJSON(r.Metadata), r.WebhookURL, r.MinPosition)
-		if created, err = scanReport(row); err != nil {
-			return fmt.Errorf("insert report: %w", err)
-		}
-		if key == nil {
-			return nil
+		return created, nil
+	}
+	if key == nil {
+		return insert(s.pool)
+	}
+	var created reports.Report
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if created, err = insert(tx); err != nil {
+			return err
 		}
 		status, body, err := respond(created)
 		if err != nil {

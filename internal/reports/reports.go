@@ -236,7 +236,9 @@ type Client struct {
 	Name            string
 	WebhookURL      string
 	WebhookDisabled bool
-	MaxInFlight     int
+	// MaxInFlight is the client's own limit of unfinished reports: -1 when
+	// it has none (the service default applies), 0 for no limit.
+	MaxInFlight int
 }
 
 // WorkRef points at a row whose task the sweeper may need to queue again.
@@ -262,7 +264,7 @@ type NewReport struct {
 	Format      report.Format
 	Params      report.Params
 	Metadata    json.RawMessage
-	WebhookURL  string
+	WebhookURL  string // empty: the client's default URL, unless a 410 disabled it
 	MinPosition *int64
 }
 
@@ -296,11 +298,13 @@ type StoredResponse struct {
 	Body   []byte
 }
 
-// Principal is what an API key resolves to.
+// Principal is what an API key resolves to: the key's scopes and hash, and
+// the settings of the client it belongs to.
 type Principal struct {
 	ClientID string
 	Scopes   []string
 	Hash     []byte
+	Client   Client
 }
 
 // DeliveryFilter narrows GET /v1/deliveries.

@@ -103,7 +103,7 @@ func (v *SpecValidator) check(req *http.Request, reqBody []byte, resp *http.Resp
 		Options: &openapi3filter.Options{
 			MultiError:          true,
 			SkipSettingDefaults: true,
-			AuthenticationFunc:  bearerPresent,
+			AuthenticationFunc:  credentialsPresent,
 		},
 	}
 	var errs []error
@@ -260,11 +260,14 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
-// bearerPresent stands in for authentication: the spec only says a bearer
-// token must be sent; whether it is valid is the server's business.
-func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) error {
-	if !strings.HasPrefix(in.RequestValidationInput.Request.Header.Get("Authorization"), "Bearer ") {
-		return errors.New("no bearer token")
+// credentialsPresent stands in for authentication: the spec only says which
+// kind of credentials must be sent; whether they are valid is the server's
+// business.
+func credentialsPresent(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	auth := in.RequestValidationInput.Request.Header.Get("Authorization")
+	want := in.SecurityScheme.Scheme // "bearer" or "basic"
+	if got, _, ok := strings.Cut(auth, " "); !ok || !strings.EqualFold(got, want) {
+		return fmt.Errorf("no %s credentials", want)
 	}
 	return nil
 }

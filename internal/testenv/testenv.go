@@ -81,7 +81,7 @@ type Env struct {
 	APIURL string
 	// WorkerMetricsURL is set once StartWorker has run.
 	WorkerMetricsURL string
-	Logs   *SafeBuffer
+	Logs             *SafeBuffer
 }
 
 // New prepares the environment; override variables before starting anything.

@@ -5,7 +5,7 @@ CREATE TABLE clients (
     name                text NOT NULL,
     webhook_url         text,
     webhook_disabled_at timestamptz,
-    max_in_flight       integer NOT NULL DEFAULT 100,
+    max_in_flight       integer CHECK (max_in_flight >= 0), -- NULL: MAX_IN_FLIGHT; 0: no limit
     created_at          timestamptz NOT NULL DEFAULT now()
 );
 
