@@ -1,0 +1,65 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsMatchLocalServices(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatalf("Load with no environment: %v", err)
+	}
+	if c.ReadDatabaseURL != c.DatabaseURL || c.S3PublicURL != c.S3Endpoint {
+		t.Errorf("READ_DATABASE_URL and S3_PUBLIC_ENDPOINT must default to their primaries: %+v", c)
+	}
+	if c.WebhookTimeout != 15*time.Second || c.ReportRetention != 30*24*time.Hour || c.WebhookAllowPrivate {
+		t.Errorf("unexpected defaults: %+v", c)
+	}
+	if n := c.WebhookSchedule.MaxRetry(); n != 9 {
+		t.Errorf("default schedule %s has %d retries, want 9 (10 attempts)", c.WebhookSchedule, n)
+	}
+}
+
+func TestEveryBadValueIsNamed(t *testing.T) {
+	_, err := Load(env(map[string]string{
+		"WEBHOOK_TIMEOUT":                "soon",
+		"MAX_IN_FLIGHT":                  "-1",
+		"WORKER_CONCURRENCY":             "zero",
+		"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "maybe",
+		"WEBHOOK_RETRY_SCHEDULE":         "1s,fast",
+		"S3_ENDPOINT":                    "127.0.0.1:7070",
+		"LOG_LEVEL":                      "chatty",
+		"PRESIGN_TTL":                    "200h",
+	}))
+	if err == nil {
+		t.Fatal("Load accepted bad values")
+	}
+	for _, name := range []string{"WEBHOOK_TIMEOUT", "MAX_IN_FLIGHT", "WORKER_CONCURRENCY", "WEBHOOK_ALLOW_PRIVATE_NETWORKS",
+		"WEBHOOK_RETRY_SCHEDULE", "S3_ENDPOINT", "LOG_LEVEL", "PRESIGN_TTL"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("the error does not name %s:\n%v", name, err)
+		}
+	}
+}
+
+func TestLogValueMasksSecrets(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"DATABASE_URL":          "postgres://app:pg-secret@db:5432/reportd",
+		"REDIS_URL":             "redis://:redis-secret@cache:6379/0",
+		"AWS_SECRET_ACCESS_KEY": "s3-secret",
+		"OPERATOR_TOKEN":        "op-secret",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged := c.LogValue().String()
+	for _, secret := range []string{"pg-secret", "redis-secret", "s3-secret", "op-secret"} {
+		if strings.Contains(logged, secret) {
+			t.Errorf("the logged config shows %q: %s", secret, logged)
+		}
+	}
+}
