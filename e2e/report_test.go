@@ -144,6 +144,7 @@ func TestWholePath(t *testing.T) {
 	if ev.Type != "report.succeeded" || ev.Data.ID != created.ID || ev.Data.Result == nil || string(ev.Data.Metadata) != `{"ref":"abc"}` {
 		t.Fatalf("webhook body: %s", d.Body)
 	}
+	testenv.NewSpecValidator(t).CheckWebhook(t, "report.succeeded", d.Header, d.Body)
 	if len(d.Body) > 20<<10 {
 		t.Fatalf("webhook body is %d bytes, want under 20 KB", len(d.Body))
 	}

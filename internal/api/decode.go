@@ -36,9 +36,10 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return body, nil
 }
 
-// decodeJSON reads one strict JSON object into dst: unknown fields and
-// trailing data are errors. Syntax problems are 400; a value of the wrong
-// JSON type is a 422 naming the field.
+// decodeJSON reads one strict JSON object into dst: unknown fields, values
+// of the wrong JSON type and trailing data are 400s that say where, as the
+// order-event parser answers too; values that parse but are invalid are
+// left to validation (422).
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	body, err := readBody(w, r, maxBody)
 	if err != nil {
@@ -66,7 +67,7 @@ func unmarshalStrict(body []byte, dst any) error {
 		if field == "" {
 			return badRequest("The body must be a JSON object.")
 		}
-		return invalid(FieldError{Field: field, Message: fmt.Sprintf("must be of JSON type %s", jsonType(typeErr.Type.Kind().String()))})
+		return badRequest(fmt.Sprintf("The field %s must be a JSON %s.", field, jsonType(typeErr.Type.Kind().String())))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
 		return badRequest(fmt.Sprintf("The body has an unknown field %s.", name))

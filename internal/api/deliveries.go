@@ -106,7 +106,7 @@ func handleRedeliver(d Deps) http.Handler {
 
 type replayRequest struct {
 	Status reports.DeliveryStatus `json:"status"`
-	Since  *time.Time             `json:"since,omitempty"`
+	Since  string                 `json:"since,omitempty"` // RFC 3339; parsed here so a bad one is a 422 naming it
 	Limit  int                    `json:"limit,omitempty"`
 }
 
@@ -138,13 +138,13 @@ func handleReplayDeliveries(d Deps) http.Handler {
 		if req.Limit < 1 || req.Limit > maxReplay {
 			errs = append(errs, FieldError{Field: "limit", Message: "must be from 1 to 1000"})
 		}
+		since, fe := parseSince(req.Since)
+		if fe != nil {
+			errs = append(errs, *fe)
+		}
 		if len(errs) > 0 {
 			writeProblem(w, invalid(errs...))
 			return
-		}
-		var since time.Time
-		if req.Since != nil {
-			since = *req.Since
 		}
 		principal := principalFrom(ctx)
 		ids, err := d.Store.ReplayDeliveries(ctx, principal.ClientID, req.Status, since, req.Limit)

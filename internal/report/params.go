@@ -123,7 +123,7 @@ func idProblem(id string) string {
 		return fmt.Sprintf("must be at most %d characters", maxIDLen)
 	}
 	if !isSafeID(id) {
-		return "must contain only letters, digits, '_' and '-'"
+		return "must contain only letters, digits, '_', '-', '.' and ':'"
 	}
 	return ""
 }
@@ -131,7 +131,8 @@ func idProblem(id string) string {
 func isSafeID(id string) bool {
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+		// The same alphabet as order-event ids, so every ingested subject can be reported on.
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':'
 		if !ok {
 			return false
 		}
@@ -182,7 +183,7 @@ func safeName(s string) string {
 		if b.Len() >= maxIDLen {
 			break
 		}
-		if r < 0x80 && isSafeID(string(r)) {
+		if r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
 			b.WriteRune(r)
 		} else {
 			b.WriteByte('-')

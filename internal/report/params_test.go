@@ -42,12 +42,12 @@ func TestValidateRequest(t *testing.T) {
 		{"merchant sales needs merchant", TypeMerchantSales, FormatPDF, ok, year, []FieldError{
 			{"params.merchant_id", "is required for type merchant_sales"}, {"params.customer_id", "is not allowed for type merchant_sales"}}},
 		{"bad id characters", TypeOrderHistory, FormatPDF, Params{CustomerID: "cus 42/../x", From: "2026-01-01", To: "2026-01-02"}, year,
-			[]FieldError{{"params.customer_id", "must contain only letters, digits, '_' and '-'"}}},
+			[]FieldError{{"params.customer_id", "must contain only letters, digits, '_', '-', '.' and ':'"}}},
 		{"id too long", TypeMerchantSales, FormatPDF, Params{MerchantID: long, From: "2026-01-01", To: "2026-01-02"}, year,
 			[]FieldError{{"params.merchant_id", "must be at most 64 characters"}}},
 		{"id of 64 is fine", TypeMerchantSales, FormatPDF, Params{MerchantID: long[:64], From: "2026-01-01", To: "2026-01-02"}, year, nil},
 		{"non-ascii id", TypeOrderHistory, FormatPDF, Params{CustomerID: "cüs", From: "2026-01-01", To: "2026-01-02"}, year,
-			[]FieldError{{"params.customer_id", "must contain only letters, digits, '_' and '-'"}}},
+			[]FieldError{{"params.customer_id", "must contain only letters, digits, '_', '-', '.' and ':'"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

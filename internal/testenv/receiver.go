@@ -17,6 +17,7 @@ type Delivery struct {
 	Timestamp string
 	Signature string
 	Body      []byte
+	Header    http.Header
 	Verified  error
 	At        time.Time
 }
@@ -51,7 +52,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	d := Delivery{
 		ID: req.Header.Get("webhook-id"), Timestamp: req.Header.Get("webhook-timestamp"),
-		Signature: req.Header.Get("webhook-signature"), Body: body, At: time.Now(),
+		Signature: req.Header.Get("webhook-signature"), Body: body, Header: req.Header.Clone(), At: time.Now(),
 	}
 	d.Verified = webhook.Verify(r.Secret, req.Header, body, time.Now())
 	r.got = append(r.got, d)

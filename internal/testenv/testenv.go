@@ -245,7 +245,8 @@ func (e *Env) Do(tb testing.TB, key, method, path, body string, headers ...strin
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := noRedirect.Do(req)
+	// Every exchange is checked against openapi.yaml.
+	resp, err := NewSpecValidator(tb).Client(tb, noRedirect).Do(req)
 	if err != nil {
 		tb.Fatalf("%s %s: %v", method, path, err)
 	}
