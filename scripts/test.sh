@@ -24,8 +24,9 @@ bash scripts/dev-services.sh up
 section "2/5 test dependencies (scripts/test-deps.sh)"
 bash scripts/test-deps.sh
 
-section "3/5 go vet ./..."
+section "3/5 go vet ./... and the OpenAPI lint"
 go vet ./...
+bash scripts/lint-openapi.sh
 
 section "4/5 go test -race -count=1 ./...  (full log: ${DEV_DIR#"$ROOT"/}/go-test.log)"
 set +e
