@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -52,7 +53,7 @@ func seedOrders(t *testing.T, env *testenv.Env, clientID string, customers, orde
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	rm := readmodel.NewStore(pool, pool, nil)
+	rm := readmodel.NewStore(pool, pool, slog.New(slog.DiscardHandler))
 	sum, err := seed.Run(ctx, rm, clientID, seed.Options{Customers: customers, OrdersPerCustomer: orders, Seed: 7}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
