@@ -16,8 +16,8 @@ import (
 
 // DeliveryStore is what delivering a webhook needs from the system of record.
 type DeliveryStore interface {
-	LoadDelivery(ctx context.Context, id string) (reports.Delivery, error)
-	SigningSecrets(ctx context.Context, clientID string) ([]string, error)
+	// LoadDeliveryToSend returns the delivery and the secrets that sign it now.
+	LoadDeliveryToSend(ctx context.Context, id string) (reports.Delivery, []string, error)
 	RecordAttempt(ctx context.Context, id string, a reports.AttemptRecord, status reports.DeliveryStatus, next time.Time) (int, error)
 	DisableWebhook(ctx context.Context, clientID, url string) error
 }
@@ -64,7 +64,7 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	log := d.Logger.With("delivery_id", p.DeliveryID, "report_id", p.ReportID, "client_id", p.ClientID, "request_id", p.RequestID)
 
-	del, err := d.Store.LoadDelivery(ctx, p.DeliveryID)
+	del, secrets, err := d.Store.LoadDeliveryToSend(ctx, p.DeliveryID)
 	if errors.Is(err, reports.ErrNotFound) {
 		return fmt.Errorf("load delivery %s: %w: %w", p.DeliveryID, err, asynq.SkipRetry)
 	}
@@ -74,10 +74,6 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if del.Status == reports.DeliveryDelivered || del.Status == reports.DeliveryDisabled {
 		log.InfoContext(ctx, "delivery already settled; nothing to send", "status", del.Status)
 		return nil
-	}
-	secrets, err := d.Store.SigningSecrets(ctx, del.ClientID)
-	if err != nil {
-		return fmt.Errorf("load signing secrets: %w", err)
 	}
 	if len(secrets) == 0 {
 		return fmt.Errorf("client %s has no webhook secret: %w", del.ClientID, asynq.SkipRetry)

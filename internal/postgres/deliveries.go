@@ -28,30 +28,42 @@ func (s *Store) LoadDelivery(ctx context.Context, id string) (reports.Delivery, 
 	return d, notFound(err, "delivery", id)
 }
 
-// RecordAttempt logs an attempt and moves the delivery to status, in one
-// transaction. next is when the following attempt is due (for failing).
+// RecordAttempt logs an attempt and moves the delivery to status. One
+// statement does both, so they commit together in a single round trip.
+// next is when the following attempt is due (for failing).
 func (s *Store) RecordAttempt(ctx context.Context, id string, a reports.AttemptRecord, status reports.DeliveryStatus, next time.Time) (attempt int, err error) {
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		var code *int
-		if a.StatusCode != 0 {
-			code = &a.StatusCode
-		}
-		if err := tx.QueryRow(ctx, `UPDATE deliveries SET attempts = attempts + 1, status = $2, last_status_code = $3,
+	var code *int
+	if a.StatusCode != 0 {
+		code = &a.StatusCode
+	}
+	err = s.pool.QueryRow(ctx, `WITH d AS (
+			UPDATE deliveries SET attempts = attempts + 1, status = $2, last_status_code = $3,
 				last_error = NULLIF($4, ''), next_attempt_at = $5, updated_at = now(),
 				delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END,
 				dead_at = CASE WHEN $2 = 'dead' THEN now() ELSE NULL END
-			WHERE id = $1 RETURNING attempts`, id, status, code, a.Error, next).Scan(&attempt); err != nil {
-			return notFound(err, "delivery", id)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO delivery_attempts
-			(delivery_id, attempt, started_at, status_code, latency_ms, outcome, error, response_body)
-			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), NULLIF($8, ''))`,
-			id, attempt, a.StartedAt, code, a.Latency.Milliseconds(), a.Outcome, a.Error, a.ResponseBody); err != nil {
-			return fmt.Errorf("insert attempt of %s: %w", id, err)
-		}
-		return nil
-	})
-	return attempt, err
+			WHERE id = $1 RETURNING attempts)
+		INSERT INTO delivery_attempts (delivery_id, attempt, started_at, status_code, latency_ms, outcome, error, response_body)
+		SELECT $1, d.attempts, $6, $3, $7, $8, NULLIF($4, ''), NULLIF($9, '') FROM d
+		RETURNING attempt`,
+		id, status, code, a.Error, next, a.StartedAt, a.Latency.Milliseconds(), a.Outcome, a.ResponseBody).Scan(&attempt)
+	if err != nil {
+		return 0, notFound(err, "delivery", id)
+	}
+	return attempt, nil
+}
+
+// LoadDeliveryToSend loads a delivery with the secrets that sign it now
+// (current first), in one round trip.
+func (s *Store) LoadDeliveryToSend(ctx context.Context, id string) (reports.Delivery, []string, error) {
+	var secrets []string
+	var d reports.Delivery
+	err := s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+`,
+			coalesce((SELECT array_agg(w.secret ORDER BY w.expires_at DESC NULLS FIRST, w.id DESC) FROM webhook_secrets w
+			          WHERE w.client_id = deliveries.client_id AND (w.expires_at IS NULL OR w.expires_at > now())), '{}')
+		FROM deliveries WHERE id = $1`, id).
+		Scan(&d.ID, &d.ReportID, &d.ClientID, &d.EventType, &d.URL, &d.Body, &d.Status, &d.Attempts,
+			&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.DeliveredAt, &d.DeadAt, &secrets)
+	return d, secrets, notFound(err, "delivery", id)
 }
 
 // ReportDeliveries lists a report's deliveries with every attempt.
