@@ -78,8 +78,12 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
 	@FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 .PHONY: bench
-bench: services ## Run the benchmarks (go test -bench) against the local services.
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+bench: services ## Measure intake, end to end, delivery, projection and the 200k PDF against their ceilings; rewrites BENCHMARKS.md.
+	@bash scripts/bench.sh
+
+.PHONY: chaos
+chaos: services ## The full fault-injection suite (kill the worker, restart Redis/Postgres, stop S3, ...); prints the table.
+	@bash scripts/chaos.sh
 
 .PHONY: lint
 lint: ## Run golangci-lint (install it with `make tools`).

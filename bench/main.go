@@ -1,0 +1,110 @@
+// Command bench is reportd's end-to-end benchmark harness. It runs the real
+// api and worker binaries on the local services and measures every figure
+// next to its ceiling, taken in the same run on the same machine: intake
+// against a bare gorilla/mux handler, submit-to-webhook against render-only,
+// webhook delivery against a bare signed POST loop, projection against pgx
+// CopyFrom (the readmodel benchmarks), and one 200,000-order PDF. It writes
+// BENCHMARKS.md. scripts/bench.sh builds the binaries and runs it:
+//
+//	go run ./bench -api bin/api -worker bin/worker -measure bin/measure -out BENCHMARKS.md
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// config is the harness's flags.
+type config struct {
+	apiBin, workerBin, measureBin string
+	out, logDir, root             string
+	dbParams                      string
+	intakeConns                   int
+	intakeDur                     time.Duration
+	reports, orders, customers    int
+	workerConc                    int
+	halfDur                       time.Duration
+	bigRows                       int
+}
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var c config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&c.apiBin, "api", "bin/api", "the api binary")
+	fs.StringVar(&c.workerBin, "worker", "bin/worker", "the worker binary")
+	fs.StringVar(&c.measureBin, "measure", "", "internal/report/internal/measure built with go build (empty: skip the big PDF)")
+	fs.StringVar(&c.out, "out", "BENCHMARKS.md", "where to write the results")
+	fs.StringVar(&c.logDir, "logs", os.TempDir(), "where the processes' logs go")
+	fs.StringVar(&c.root, "root", ".", "the repository root (for the readmodel benchmarks)")
+	fs.StringVar(&c.dbParams, "db-params", "", "appended to DATABASE_URL of the api and worker, e.g. &pool_max_conns=32")
+	fs.IntVar(&c.intakeConns, "intake-conns", 64, "connections for the intake test")
+	fs.DurationVar(&c.intakeDur, "intake-duration", 10*time.Second, "length of each intake run")
+	fs.IntVar(&c.reports, "reports", 2000, "reports in the peak end-to-end pass")
+	fs.IntVar(&c.orders, "orders", 200, "orders per report")
+	fs.IntVar(&c.customers, "customers", 10, "customers the reports cycle over")
+	fs.IntVar(&c.workerConc, "worker-concurrency", 10, "WORKER_CONCURRENCY, also the render ceiling's goroutines")
+	fs.DurationVar(&c.halfDur, "half-duration", 30*time.Second, "length of the half-peak pass")
+	fs.IntVar(&c.bigRows, "big-rows", 200000, "orders in the big PDF")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, p := range []*string{&c.apiBin, &c.workerBin, &c.measureBin, &c.logDir, &c.root} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return err
+			}
+			*p = abs
+		}
+	}
+	log := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
+	var r results
+	r.Started = time.Now()
+	r.LoadAvg = loadAvg()
+
+	log("intake: %d connections, %s per run", c.intakeConns, c.intakeDur)
+	var err error
+	if r.Intake, err = benchIntake(ctx, c); err != nil {
+		return fmt.Errorf("intake: %w", err)
+	}
+	log("intake: reportd %.0f/s p99 %s; bare %.0f/s p99 %s", r.Intake.Reportd.PerSecond, r.Intake.Reportd.P99, r.Intake.Bare.PerSecond, r.Intake.Bare.P99)
+
+	log("end to end: %d reports × %d orders, WORKER_CONCURRENCY=%d", c.reports, c.orders, c.workerConc)
+	if r.E2E, r.Webhook, err = benchEndToEnd(ctx, c, log); err != nil {
+		return fmt.Errorf("end to end: %w", err)
+	}
+
+	log("projection: go test -bench in internal/readmodel")
+	if r.Projection, err = benchProjection(ctx, c); err != nil {
+		return fmt.Errorf("projection: %w", err)
+	}
+	if c.measureBin != "" {
+		log("big PDF: %d orders under /usr/bin/time -v", c.bigRows)
+		if r.BigPDF, err = benchBigPDF(ctx, c); err != nil {
+			return fmt.Errorf("big pdf: %w", err)
+		}
+	}
+	r.Took = time.Since(r.Started)
+	md := r.markdown(c)
+	if err := os.WriteFile(c.out, []byte(md), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, md)
+	return nil
+}

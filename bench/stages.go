@@ -1,0 +1,460 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/reportd/reportd/internal/readmodel"
+	"github.com/reportd/reportd/internal/report"
+	"github.com/reportd/reportd/internal/seed"
+	"github.com/reportd/reportd/internal/webhook"
+)
+
+// intakeResult holds the shipped configuration, the bare ceiling, and a
+// diagnostic run with a larger Postgres pool (TunedParams).
+type intakeResult struct {
+	Reportd, Bare, Tuned loadResult
+	TunedParams          string
+}
+
+func reportBody(customer string) string {
+	return fmt.Sprintf(`{"type":"order_history","format":"pdf","params":{"customer_id":%q,"from":"2026-01-01","to":"2026-03-31"}}`, customer)
+}
+
+func postReport(url, key, body string) (*http.Request, error) {
+	req, err := http.NewRequest(http.MethodPost, url+"/v1/reports", strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	return req, nil
+}
+
+// benchIntake runs POST /v1/reports with no worker (the queue only grows)
+// and then the same load against a bare gorilla/mux handler.
+func benchIntake(ctx context.Context, c config) (intakeResult, error) {
+	r := intakeResult{TunedParams: "&pool_max_conns=32"}
+	load := func(url, key string, d time.Duration) loadResult {
+		return closedLoop(ctx, c.intakeConns, d, func(i int) (*http.Request, error) {
+			return postReport(url, key, reportBody("cus_"+strconv.Itoa(1+i%50)))
+		})
+	}
+	api := func(params string) (loadResult, error) {
+		in, err := newInstall(ctx, "intake", "http://127.0.0.1:9/hooks", c.logDir, params, nil)
+		if err != nil {
+			return loadResult{}, err
+		}
+		defer in.close()
+		if err := in.startAPI(ctx, c.apiBin); err != nil {
+			return loadResult{}, err
+		}
+		load(in.apiURL, in.client.APIKey, 2*time.Second) // warm-up: connections, pools, caches
+		return load(in.apiURL, in.client.APIKey, c.intakeDur), nil
+	}
+	var err error
+	if r.Reportd, err = api(c.dbParams); err != nil {
+		return r, err
+	}
+	if r.Tuned, err = api(c.dbParams + r.TunedParams); err != nil {
+		return r, err
+	}
+
+	router := mux.NewRouter()
+	router.HandleFunc("/v1/reports", func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"id":"rep_bare","status":"queued"}` + "\n"))
+	}).Methods(http.MethodPost)
+	bare := httptest.NewServer(router)
+	defer bare.Close()
+	load(bare.URL, "x", 2*time.Second)
+	r.Bare = load(bare.URL, "x", c.intakeDur)
+	return r, nil
+}
+
+type e2eResult struct {
+	Reports                    int
+	Elapsed                    time.Duration
+	PerSecond                  float64
+	P50, P95, P99              time.Duration
+	HalfRate                   float64
+	HalfReports                int
+	HalfP50, HalfP95, HalfP99  time.Duration
+	RenderPerSecond            float64
+	RenderCount                int
+	WorkerConcurrency, Orders  int
+	SubmitErrors, HalfRejected int
+}
+
+type webhookResult struct {
+	Deliveries     int
+	PerSecond      float64
+	BarePerSecond  float64
+	BareDeliveries int
+}
+
+// benchEndToEnd measures submit-to-webhook at full speed and at half of
+// that rate, the render-only ceiling, and webhook delivery throughput.
+func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2eResult, webhookResult, error) {
+	r := e2eResult{WorkerConcurrency: c.workerConc, Orders: c.orders}
+	var wr webhookResult
+	hooks := newHookReceiver()
+	recv := httptest.NewServer(hooks)
+	defer recv.Close()
+	in, err := newInstall(ctx, "e2e", recv.URL+"/hooks", c.logDir, c.dbParams, map[string]string{
+		"WORKER_CONCURRENCY": strconv.Itoa(c.workerConc),
+	})
+	if err != nil {
+		return r, wr, err
+	}
+	defer in.close()
+
+	rm := readmodel.NewStore(in.pool, in.pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sum, err := seed.Run(ctx, rm, in.client.ID, seed.Options{Customers: c.customers, OrdersPerCustomer: c.orders, Seed: 3}, io.Discard)
+	if err != nil {
+		return r, wr, err
+	}
+	for {
+		n, err := rm.ProjectOnce(ctx)
+		if err != nil {
+			return r, wr, err
+		}
+		if n == 0 {
+			break
+		}
+	}
+
+	log("render-only ceiling: %d goroutines", c.workerConc)
+	if r.RenderPerSecond, r.RenderCount, err = renderCeiling(ctx, rm, in.client.ID, sum.Customers[0], c); err != nil {
+		return r, wr, err
+	}
+	log("render-only: %.1f reports/s", r.RenderPerSecond)
+
+	if err := in.startAPI(ctx, c.apiBin); err != nil {
+		return r, wr, err
+	}
+	if err := in.startWorker(ctx, c.workerBin); err != nil {
+		return r, wr, err
+	}
+
+	// Peak: everything submitted at once; throughput is reports over the
+	// time from the first submit to the last webhook.
+	submitted := map[string]time.Time{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	submit := func(i int) bool {
+		req, err := postReport(in.apiURL, in.client.APIKey, reportBody(sum.Customers[i%len(sum.Customers)]))
+		if err != nil {
+			return false
+		}
+		t0 := time.Now()
+		resp, err := hc.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var v struct {
+			ID string `json:"id"`
+		}
+		if resp.StatusCode != http.StatusAccepted || json.NewDecoder(resp.Body).Decode(&v) != nil {
+			return false
+		}
+		mu.Lock()
+		submitted[v.ID] = t0
+		mu.Unlock()
+		return true
+	}
+	start := time.Now()
+	next := make(chan int)
+	for range 32 {
+		wg.Go(func() {
+			for i := range next {
+				if !submit(i) {
+					mu.Lock()
+					r.SubmitErrors++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range c.reports {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	log("peak pass: %d submitted in %s; waiting for webhooks", len(submitted), time.Since(start).Round(time.Millisecond))
+	if err := hooks.waitTotal(ctx, len(submitted), 6*time.Minute); err != nil {
+		return r, wr, err
+	}
+	var last time.Time
+	lat := make([]time.Duration, 0, len(submitted))
+	for id, t0 := range submitted {
+		at, _ := hooks.arrival(id)
+		lat = append(lat, at.Sub(t0))
+		if at.After(last) {
+			last = at
+		}
+	}
+	r.Reports = len(submitted)
+	r.Elapsed = last.Sub(start)
+	r.PerSecond = float64(r.Reports) / r.Elapsed.Seconds()
+	r.P50, r.P95, r.P99 = percentile(lat, 50), percentile(lat, 95), percentile(lat, 99)
+	log("peak: %.1f reports/s, p50 %s p99 %s", r.PerSecond, r.P50, r.P99)
+
+	// Half of peak, open loop: latency at a sustainable rate.
+	r.HalfRate = r.PerSecond / 2
+	clear(submitted)
+	base := hooks.count()
+	tick := time.NewTicker(time.Duration(float64(time.Second) / r.HalfRate))
+	end := time.Now().Add(c.halfDur)
+	i := c.reports
+	for time.Now().Before(end) {
+		<-tick.C
+		n := i
+		i++
+		wg.Go(func() {
+			if !submit(n) {
+				mu.Lock()
+				r.HalfRejected++
+				mu.Unlock()
+			}
+		})
+	}
+	tick.Stop()
+	wg.Wait()
+	r.HalfReports = len(submitted)
+	if err := hooks.waitTotal(ctx, base+r.HalfReports, 3*time.Minute); err != nil {
+		return r, wr, err
+	}
+	lat = lat[:0]
+	for id, t0 := range submitted {
+		at, _ := hooks.arrival(id)
+		lat = append(lat, at.Sub(t0))
+	}
+	r.HalfP50, r.HalfP95, r.HalfP99 = percentile(lat, 50), percentile(lat, 95), percentile(lat, 99)
+	log("half peak (%.1f/s): p50 %s p99 %s", r.HalfRate, r.HalfP50, r.HalfP99)
+
+	// Webhook throughput through the worker: every delivery is marked dead
+	// and bulk-replayed, so only the deliver path runs.
+	tag, err := in.pool.Exec(ctx, `UPDATE deliveries SET status = 'dead', dead_at = now() WHERE client_id = $1`, in.client.ID)
+	if err != nil {
+		return r, wr, err
+	}
+	wr.Deliveries = int(tag.RowsAffected())
+	base = hooks.count()
+	t0 := time.Now()
+	for replayed := 0; replayed < wr.Deliveries; {
+		req, _ := http.NewRequest(http.MethodPost, in.apiURL+"/v1/deliveries/replay", strings.NewReader(`{"status":"dead"}`))
+		req.Header.Set("Authorization", "Bearer "+in.client.APIKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return r, wr, err
+		}
+		var v struct {
+			Replayed int `json:"replayed"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		if err != nil || v.Replayed == 0 {
+			return r, wr, fmt.Errorf("replay: status %d, %d replayed of %d, %v", resp.StatusCode, replayed, wr.Deliveries, err)
+		}
+		replayed += v.Replayed
+	}
+	if err := hooks.waitTotal(ctx, base+wr.Deliveries, 3*time.Minute); err != nil {
+		return r, wr, err
+	}
+	wr.PerSecond = float64(wr.Deliveries) / time.Since(t0).Seconds()
+	log("webhook: %.0f deliveries/s through the worker", wr.PerSecond)
+	wr.BareDeliveries, wr.BarePerSecond = bareSignedLoop(ctx, recv.URL+"/hooks", in.client.Secret, hooks, c.workerConc, wr.Deliveries)
+	log("webhook bare signed loop: %.0f/s", wr.BarePerSecond)
+	return r, wr, nil
+}
+
+// renderCeiling renders the same 200-order document that the worker
+// renders, from memory, on workerConc goroutines for a few seconds.
+func renderCeiling(ctx context.Context, rm *readmodel.Store, clientID, customer string, c config) (float64, int, error) {
+	var header report.Header
+	var rows []report.OrderRow
+	err := rm.OpenDocument(ctx, clientID, report.TypeOrderHistory, report.Params{CustomerID: customer, From: "2026-01-01", To: "2026-03-31"},
+		func(doc report.Document) error {
+			header = doc.Header
+			for o, err := range doc.Orders {
+				if err != nil {
+					return err
+				}
+				rows = append(rows, o)
+			}
+			return nil
+		})
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(rows) != c.orders {
+		return 0, 0, fmt.Errorf("customer %s has %d orders in the period, want %d", customer, len(rows), c.orders)
+	}
+	header.ReportID, header.ClientName, header.Title, header.GeneratedAt = "rep_ceiling", "Bench GmbH", "Order history", time.Now().UTC()
+	render := func() error {
+		doc := report.Document{Type: report.TypeOrderHistory, Header: header, RowCount: len(rows),
+			Orders: func(yield func(report.OrderRow, error) bool) {
+				for _, o := range rows {
+					if !yield(o, nil) {
+						return
+					}
+				}
+			}}
+		_, err := report.Render(ctx, io.Discard, report.FormatPDF, doc)
+		return err
+	}
+	if err := render(); err != nil { // warm-up
+		return 0, 0, err
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var firstErr error
+	n := 0
+	start := time.Now()
+	end := start.Add(8 * time.Second)
+	for range c.workerConc {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				err := render()
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				n++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds(), n, firstErr
+}
+
+// bareSignedLoop is the webhook ceiling: sign and POST the same body to the
+// same receiver from conc goroutines, with nothing else around it.
+func bareSignedLoop(ctx context.Context, url, secret string, hooks *hookReceiver, conc, n int) (int, float64) {
+	hooks.mu.Lock()
+	body := bytes.Clone(hooks.sample)
+	hooks.mu.Unlock()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}, Timeout: 15 * time.Second}
+	defer hc.CloseIdleConnections()
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Go(func() {
+			for i := range jobs {
+				id := "msg_bare" + strconv.Itoa(i)
+				now := time.Now()
+				sig, err := webhook.SignatureHeader([]string{secret}, id, now, body)
+				if err != nil {
+					continue
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("webhook-id", id)
+				req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+				req.Header.Set("webhook-signature", sig)
+				if resp, err := hc.Do(req); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		})
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return n, float64(n) / time.Since(start).Seconds()
+}
+
+type projectionResult struct {
+	Project, CopyFrom float64 // events/s
+	Raw               string
+}
+
+var eventsPerSec = regexp.MustCompile(`^(Benchmark\w+)\S*\s+\d+\s+.*?([\d.]+) events/s`)
+
+// benchProjection runs the readmodel package's own benchmarks.
+func benchProjection(ctx context.Context, c config) (projectionResult, error) {
+	var r projectionResult
+	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^(BenchmarkProject|BenchmarkCopyFromCeiling)$",
+		"-benchtime", "5x", "-count", "1", "./internal/readmodel/")
+	cmd.Dir = c.root
+	out, err := cmd.CombinedOutput()
+	r.Raw = string(out)
+	if err != nil {
+		return r, fmt.Errorf("%w\n%s", err, out)
+	}
+	for _, line := range strings.Split(r.Raw, "\n") {
+		m := eventsPerSec.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		v, _ := strconv.ParseFloat(m[2], 64)
+		switch m[1] {
+		case "BenchmarkProject":
+			r.Project = v
+		case "BenchmarkCopyFromCeiling":
+			r.CopyFrom = v
+		}
+	}
+	if r.Project == 0 || r.CopyFrom == 0 {
+		return r, fmt.Errorf("no events/s figures in:\n%s", out)
+	}
+	return r, nil
+}
+
+type bigPDFResult struct {
+	Rows      int
+	Wall      string
+	MaxRSSKiB int
+	Line      string
+}
+
+// benchBigPDF renders one very large PDF under /usr/bin/time -v.
+func benchBigPDF(ctx context.Context, c config) (bigPDFResult, error) {
+	r := bigPDFResult{Rows: c.bigRows}
+	out := filepath.Join(os.TempDir(), "reportd-bench-big.pdf")
+	defer os.Remove(out)
+	cmd := exec.CommandContext(ctx, "/usr/bin/time", "-v", c.measureBin, "-rows", strconv.Itoa(c.bigRows), "-out", out)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return r, fmt.Errorf("%w\n%s%s", err, stdout.String(), stderr.String())
+	}
+	r.Line = strings.TrimSpace(stdout.String())
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "Elapsed (wall clock) time (h:mm:ss or m:ss): "); ok {
+			r.Wall = v
+		}
+		if v, ok := strings.CutPrefix(line, "Maximum resident set size (kbytes): "); ok {
+			r.MaxRSSKiB, _ = strconv.Atoi(v)
+		}
+	}
+	return r, nil
+}

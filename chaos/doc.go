@@ -1,0 +1,12 @@
+// Package chaos is reportd's fault-injection suite: it runs the real api and
+// worker binaries as separate processes against real Redis, Postgres and the
+// S3 gateway, breaks one of them on purpose (SIGKILL, restarts, outages,
+// duplicate storms) and checks that no accepted report is lost and that each
+// report's webhook arrives under exactly one webhook-id.
+//
+// The package holds only tests. `go test ./chaos/` runs the short form
+// (worker SIGKILL, webhook outages and duplicate storms, about 40 reports);
+// CHAOS_FULL=1 (or -chaos.full) runs every scenario at full size. Redis,
+// Postgres and the S3 gateway that a scenario restarts are private instances
+// on ports of their own, so the suite never disturbs other tests.
+package chaos

@@ -1,0 +1,136 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reportd/reportd/internal/webhook"
+)
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// receiver is a webhook endpoint on a fixed address that can go down (the
+// port refuses connections) and come back, and that records every delivery.
+type receiver struct {
+	addr string
+
+	mu            sync.Mutex
+	secret        string
+	srv           *http.Server
+	byReport      map[string]map[string]int // report id → webhook-id → deliveries
+	perID         map[string]int
+	total         int
+	badSignatures int
+}
+
+type hookSnapshot struct {
+	byReport      map[string]map[string]int
+	total         int
+	duplicates    int
+	badSignatures int
+}
+
+func newReceiver(t *testing.T) *receiver {
+	t.Helper()
+	r := &receiver{addr: freeAddr(t), byReport: map[string]map[string]int{}, perID: map[string]int{}}
+	r.up(t)
+	t.Cleanup(r.down)
+	return r
+}
+
+func (r *receiver) url() string { return "http://" + r.addr + "/hooks" }
+
+func (r *receiver) setSecret(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secret = s
+}
+
+// up starts listening on the receiver's address again.
+func (r *receiver) up(t *testing.T) {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	// The port was just released; another process could grab it, but the
+	// kernel lets us rebind at once in practice.
+	for range 50 {
+		if ln, err = net.Listen("tcp", r.addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("receiver: listen on %s: %v", r.addr, err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
+	r.mu.Lock()
+	r.srv = srv
+	r.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+}
+
+// down closes the listener and every open connection.
+func (r *receiver) down() {
+	r.mu.Lock()
+	srv := r.srv
+	r.srv = nil
+	r.mu.Unlock()
+	if srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		_ = srv.Close()
+	}
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	var ev struct {
+		Data struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	_ = json.Unmarshal(body, &ev)
+	id := req.Header.Get("webhook-id")
+	r.mu.Lock()
+	verr := webhook.Verify(r.secret, req.Header, body, time.Now())
+	r.total++
+	if verr != nil {
+		r.badSignatures++
+	}
+	if r.byReport[ev.Data.ID] == nil {
+		r.byReport[ev.Data.ID] = map[string]int{}
+	}
+	r.byReport[ev.Data.ID][id]++
+	r.perID[id]++
+	r.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (r *receiver) snapshot() hookSnapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := hookSnapshot{byReport: map[string]map[string]int{}, total: r.total, badSignatures: r.badSignatures}
+	for rep, m := range r.byReport {
+		c := make(map[string]int, len(m))
+		for k, v := range m {
+			c[k] = v
+		}
+		s.byReport[rep] = c
+	}
+	for _, n := range r.perID {
+		s.duplicates += n - 1
+	}
+	return s
+}

@@ -1,0 +1,314 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reportd/reportd/internal/orderevents"
+	"github.com/reportd/reportd/internal/seed"
+)
+
+// TestWorkerSIGKILL kills the worker with SIGKILL while most reports are
+// queued or running, then starts a new one: asynq hands the orphaned tasks
+// back once their lease ends and the sweeper covers anything else.
+func TestWorkerSIGKILL(t *testing.T) {
+	n := size(40, 200)
+	s := newStack(t, stackOptions{Customers: 20, Orders: 10})
+	in := newIntake()
+	s.submitMany(in, 0, n, 16)
+	in.check(t)
+	ids := in.ids()
+	if len(ids) != n {
+		t.Fatalf("accepted %d of %d reports: %s", len(ids), n, in.summary())
+	}
+	// Kill as soon as a tenth have finished, so the rest are in flight.
+	done := s.waitCount(t, ids, "succeeded", n/10, 60*time.Second)
+	s.worker.kill(t)
+	inFlight := n - s.countStatus(t, ids, "succeeded")
+	t.Logf("SIGKILL with %d reports finished (saw %d at the trigger) and %d in flight", n-inFlight, done, inFlight)
+	time.Sleep(time.Second)
+
+	restarted := time.Now()
+	s.startWorker(t)
+	st := s.waitSettled(t, ids, 3*time.Minute)
+	recovery := time.Since(restarted)
+	checkInvariant(t, st)
+	s.checkNo500(t)
+	record(resultRow{Scenario: "1 worker SIGKILL mid-run, restart", Reports: n, Lost: st.lost(), Duplicates: st.Duplicates,
+		Recovery: recovery, Note: fmt.Sprintf("%d in flight at the kill", inFlight)})
+}
+
+// TestWebhookReceiverOutage takes the receiver down (connection refused)
+// for less than the retry schedule, then brings it back.
+func TestWebhookReceiverOutage(t *testing.T) {
+	n := size(40, 200)
+	// The schedule gives 1+1+2+2+2+2+2 = 12 s of retries; the outage lasts 4 s.
+	s := newStack(t, stackOptions{Customers: 20, Orders: 5, Vars: map[string]string{"WEBHOOK_RETRY_SCHEDULE": "1s,1s,2s,2s,2s,2s,2s"}})
+	s.recv.down()
+	downAt := time.Now()
+	in := newIntake()
+	s.submitMany(in, 0, n, 16)
+	in.check(t)
+	ids := in.ids()
+	s.waitCount(t, ids, "succeeded", n, 60*time.Second)
+	time.Sleep(time.Until(downAt.Add(4 * time.Second)))
+	s.recv.up(t)
+	back := time.Now()
+	st := s.waitSettled(t, ids, 2*time.Minute)
+	recovery := time.Since(back)
+	checkInvariant(t, st)
+	if dead := s.deliveryCount(t, ids, "dead"); dead > 0 {
+		t.Errorf("%d deliveries went dead during a 4 s outage with a 12 s retry schedule", dead)
+	}
+	s.checkNo500(t)
+	record(resultRow{Scenario: "5a webhook receiver down 4 s, back", Reports: n, Lost: st.lost(), Duplicates: st.Duplicates, Recovery: recovery})
+}
+
+// TestWebhookReceiverDeadThenReplay keeps the receiver down until every
+// delivery is dead, then replays them all with one bulk call per 1,000.
+func TestWebhookReceiverDeadThenReplay(t *testing.T) {
+	n := size(40, 200)
+	s := newStack(t, stackOptions{Customers: 20, Orders: 5, Vars: map[string]string{"WEBHOOK_RETRY_SCHEDULE": "500ms,500ms,1s"}})
+	s.recv.down()
+	in := newIntake()
+	s.submitMany(in, 0, n, 16)
+	in.check(t)
+	ids := in.ids()
+	s.waitCount(t, ids, "succeeded", n, 60*time.Second)
+	deadline := time.Now().Add(90 * time.Second)
+	for s.deliveryCount(t, ids, "dead") < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d deliveries are dead after 90 s", s.deliveryCount(t, ids, "dead"), n)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if got := s.recv.snapshot().total; got != 0 {
+		t.Fatalf("the receiver was down yet recorded %d deliveries", got)
+	}
+	s.recv.up(t)
+	replayAt := time.Now()
+	replayed := 0
+	for {
+		status, _, body, err := s.call(http.MethodPost, "/v1/deliveries/replay", `{"status":"dead"}`)
+		if err != nil || status != http.StatusAccepted {
+			t.Fatalf("replay: %d %s %v", status, body, err)
+		}
+		var v struct {
+			Replayed int `json:"replayed"`
+		}
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatal(err)
+		}
+		replayed += v.Replayed
+		if v.Replayed < 1000 {
+			break
+		}
+	}
+	if replayed != n {
+		t.Errorf("bulk replay answered %d replayed, want %d", replayed, n)
+	}
+	st := s.waitSettled(t, ids, 2*time.Minute)
+	recovery := time.Since(replayAt)
+	checkInvariant(t, st)
+	if got := s.deliveryCount(t, ids, "delivered"); got != n {
+		t.Errorf("%d of %d deliveries are delivered after the replay", got, n)
+	}
+	s.checkNo500(t)
+	record(resultRow{Scenario: "5b webhook receiver down for good, replay", Reports: n, Lost: st.lost(), Duplicates: st.Duplicates,
+		Recovery: recovery, Note: fmt.Sprintf("%d dead, %d replayed", n, replayed)})
+}
+
+// TestDuplicateStorms sends one Idempotency-Key from 50 goroutines at once,
+// and one order-event batch twice (then from 10 goroutines at once).
+func TestDuplicateStorms(t *testing.T) {
+	s := newStack(t, stackOptions{Customers: 5, Orders: 5})
+	const storm = 50
+	body := s.reportBody(0)
+	type answer struct {
+		status   int
+		id       string
+		replayed bool
+		err      error
+	}
+	answers := make([]answer, storm)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range storm {
+		wg.Go(func() {
+			<-start
+			status, h, b, err := s.call(http.MethodPost, "/v1/reports", body, "Idempotency-Key", "storm-key-1")
+			var v struct {
+				ID string `json:"id"`
+			}
+			_ = json.Unmarshal(b, &v)
+			answers[i] = answer{status: status, id: v.ID, replayed: h.Get("Idempotent-Replayed") == "true", err: err}
+		})
+	}
+	close(start)
+	wg.Wait()
+	ids := map[string]int{}
+	counts := map[string]int{}
+	for _, a := range answers {
+		switch {
+		case a.err != nil:
+			t.Errorf("storm request: %v", a.err)
+		case a.status == http.StatusAccepted && a.replayed:
+			counts["202 replayed"]++
+			ids[a.id]++
+		case a.status == http.StatusAccepted:
+			counts["202 first"]++
+			ids[a.id]++
+		case a.status == http.StatusConflict:
+			counts["409"]++
+		default:
+			t.Errorf("storm answer %d; want 202 or 409", a.status)
+		}
+	}
+	t.Logf("idempotency storm: %v", counts)
+	if counts["202 first"] != 1 || len(ids) != 1 {
+		t.Fatalf("storm of %d: %v, report ids %v; want exactly one first 202 and one report id", storm, counts, ids)
+	}
+	var rows int
+	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM reports WHERE client_id = $1`, s.client.ID).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 {
+		t.Errorf("the storm created %d reports, want 1", rows)
+	}
+	var reportIDs []string
+	for id := range ids {
+		reportIDs = append(reportIDs, id)
+	}
+	st := s.waitSettled(t, reportIDs, time.Minute)
+	checkInvariant(t, st)
+
+	// The same order-event batch twice: the second is all duplicates.
+	events, _ := seed.Events(seed.Options{Customers: 10, OrdersPerCustomer: 10, Seed: 99})
+	batch := wireBatch(t, events[:min(len(events), orderevents.MaxBatch)])
+	first := s.postEvents(t, batch)
+	second := s.postEvents(t, batch)
+	if first.Accepted != len(events[:min(len(events), orderevents.MaxBatch)]) || first.Duplicates != 0 {
+		t.Errorf("first batch: %+v", first)
+	}
+	if second.Accepted != 0 || second.Duplicates != first.Accepted {
+		t.Errorf("second post of the same batch: %+v, want 0 accepted and %d duplicates", second, first.Accepted)
+	}
+	// And a fresh batch from 10 goroutines at once: accepted exactly once in total.
+	events2, _ := seed.Events(seed.Options{Customers: 10, OrdersPerCustomer: 10, Seed: 100})
+	batch2 := wireBatch(t, events2[:min(len(events2), orderevents.MaxBatch)])
+	var mu sync.Mutex
+	accepted, dups := 0, 0
+	for range 10 {
+		wg.Go(func() {
+			r := s.postEvents(t, batch2)
+			mu.Lock()
+			accepted += r.Accepted
+			dups += r.Duplicates
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if want := min(len(events2), orderevents.MaxBatch); accepted != want || dups != 9*want {
+		t.Errorf("10 concurrent posts of one %d-event batch: %d accepted, %d duplicates; want %d and %d", want, accepted, dups, want, 9*want)
+	}
+	s.checkNo500(t)
+	record(resultRow{Scenario: "6 duplicate storms (50× one key, batch ×2)", Reports: 1, Lost: st.lost(), Duplicates: st.Duplicates,
+		Note: fmt.Sprintf("%v; batch ×2: %d then %d dup", counts, first.Accepted, second.Duplicates)})
+}
+
+type appendAnswer struct {
+	Accepted   int   `json:"accepted"`
+	Duplicates int   `json:"duplicates"`
+	Position   int64 `json:"position"`
+}
+
+// postEvents posts a batch, retrying 503s the way a client honouring
+// Retry-After would.
+func (s *stack) postEvents(t *testing.T, batch string) appendAnswer {
+	t.Helper()
+	for range 30 {
+		status, _, body, err := s.call(http.MethodPost, "/v1/order-events", batch)
+		if err == nil && status == http.StatusServiceUnavailable {
+			time.Sleep(time.Second)
+			continue
+		}
+		if err != nil || status != http.StatusOK && status != http.StatusAccepted {
+			t.Errorf("post events: %d %s %v", status, body, err)
+			return appendAnswer{}
+		}
+		var a appendAnswer
+		if err := json.Unmarshal(body, &a); err != nil {
+			t.Errorf("post events: %v: %s", err, body)
+		}
+		return a
+	}
+	t.Errorf("post events: still 503 after 30 tries")
+	return appendAnswer{}
+}
+
+// wireBatch renders events in the API's JSON shape.
+func wireBatch(t *testing.T, events []orderevents.Event) string {
+	t.Helper()
+	type wire struct {
+		EventID    string          `json:"event_id"`
+		OrderID    string          `json:"order_id"`
+		Sequence   int64           `json:"sequence"`
+		Type       string          `json:"type"`
+		OccurredAt time.Time       `json:"occurred_at"`
+		Data       json.RawMessage `json:"data"`
+	}
+	out := struct {
+		Events []wire `json:"events"`
+	}{Events: make([]wire, len(events))}
+	for i, e := range events {
+		out.Events[i] = wire{e.EventID, e.OrderID, e.Sequence, e.Type, e.OccurredAt, e.Data}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// countStatus counts the reports among ids in status.
+func (s *stack) countStatus(t *testing.T, ids []string, status string) int {
+	t.Helper()
+	var n int
+	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM reports WHERE id = ANY($1) AND status = $2`, ids, status).Scan(&n); err != nil {
+		t.Logf("count reports: %v", err)
+		return 0
+	}
+	return n
+}
+
+// waitCount waits until at least want reports are in status.
+func (s *stack) waitCount(t *testing.T, ids []string, status string, want int, timeout time.Duration) int {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		n := s.countStatus(t, ids, status)
+		if n >= want {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d reports reached %s within %s", n, want, status, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// deliveryCount counts the deliveries of ids' reports in status.
+func (s *stack) deliveryCount(t *testing.T, ids []string, status string) int {
+	t.Helper()
+	var n int
+	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM deliveries WHERE report_id = ANY($1) AND status = $2`, ids, status).Scan(&n); err != nil {
+		t.Logf("count deliveries: %v", err)
+		return 0
+	}
+	return n
+}

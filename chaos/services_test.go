@@ -1,0 +1,177 @@
+package chaos
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The private services below run on ports of their own, so restarting them
+// never disturbs the shared dev services or other engineers' tests.
+
+// waitTCP waits until addr accepts connections.
+func waitTCP(t *testing.T, what, addr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s on %s did not come up within %s: %v", what, addr, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// privateRedis is a redis-server child process with no persistence, so a
+// restart loses every queued task: the worst case for the dual write.
+type privateRedis struct {
+	addr string
+	p    *proc
+}
+
+func startRedis(t *testing.T) *privateRedis {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal("redis-server is not installed: run scripts/dev-services.sh up (it installs it)")
+	}
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	dir := t.TempDir()
+	r := &privateRedis{addr: addr}
+	r.p = &proc{name: "redis", bin: bin, logPath: filepath.Join(dir, "redis.log"),
+		args: []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
+			"--maxmemory-policy", "noeviction"}}
+	r.p.start(t)
+	t.Cleanup(func() { r.p.kill(t) })
+	waitTCP(t, "private redis", addr, 20*time.Second)
+	return r
+}
+
+func (r *privateRedis) url() string { return "redis://" + r.addr + "/0" }
+
+// privatePostgres is a throwaway cluster made with initdb, trust auth.
+type privatePostgres struct {
+	dir, bindir, port string
+	asPostgres        bool
+}
+
+func pgBindir(t *testing.T) string {
+	t.Helper()
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(dirs) == 0 {
+		t.Fatal("no /usr/lib/postgresql/*/bin/initdb: run scripts/dev-services.sh up (it installs PostgreSQL)")
+	}
+	sort.Slice(dirs, func(i, j int) bool {
+		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(dirs[i]))))
+		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(dirs[j]))))
+		return vi < vj
+	})
+	return filepath.Dir(dirs[len(dirs)-1])
+}
+
+func startPostgres(t *testing.T) *privatePostgres {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "reportd-chaos-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	pg := &privatePostgres{dir: dir, bindir: pgBindir(t), port: port, asPostgres: os.Geteuid() == 0}
+	if pg.asPostgres {
+		// initdb refuses to run as root.
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("look up user postgres: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pg.run(t, "initdb", "-D", filepath.Join(dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync")
+	t.Cleanup(func() { pg.stop(t, "immediate") })
+	pg.start(t)
+	return pg
+}
+
+func (pg *privatePostgres) run(t *testing.T, tool string, args ...string) {
+	t.Helper()
+	name := filepath.Join(pg.bindir, tool)
+	if pg.asPostgres {
+		args = append([]string{"-u", "postgres", "--", name}, args...)
+		name = "runuser"
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Dir = pg.dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", tool, strings.Join(args, " "), err, out)
+	}
+}
+
+func (pg *privatePostgres) start(t *testing.T) {
+	t.Helper()
+	opts := fmt.Sprintf("-p %s -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", pg.port, pg.dir)
+	pg.run(t, "pg_ctl", "-D", filepath.Join(pg.dir, "data"), "-o", opts, "-l", filepath.Join(pg.dir, "log"), "-w", "-t", "60", "start")
+}
+
+// stop stops the cluster; mode "immediate" is a crash, "fast" a clean stop.
+func (pg *privatePostgres) stop(t *testing.T, mode string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(pg.bindir, "pg_ctl"), "-D", filepath.Join(pg.dir, "data"), "-m", mode, "-w", "stop")
+	if pg.asPostgres {
+		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--"}, cmd.Args...)...)
+	}
+	_ = cmd.Run() // already stopped is fine
+}
+
+func (pg *privatePostgres) url() string {
+	return "postgres://postgres@127.0.0.1:" + pg.port + "/postgres?sslmode=disable"
+}
+
+// privateS3 is a Versity S3 gateway child process on its own port and directory.
+type privateS3 struct {
+	addr string
+	p    *proc
+}
+
+func startS3(t *testing.T, accessKey, secretKey string) *privateS3 {
+	t.Helper()
+	bin, err := exec.LookPath("versitygw")
+	if err != nil {
+		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
+		bin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatal("versitygw is not installed: run scripts/dev-services.sh up (it installs it)")
+		}
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := &privateS3{addr: freeAddr(t)}
+	s.p = &proc{name: "versitygw", bin: bin, logPath: filepath.Join(dir, "versitygw.log"),
+		args: []string{"--port", s.addr, "--quiet", "posix", data},
+		env:  append(os.Environ(), "ROOT_ACCESS_KEY="+accessKey, "ROOT_SECRET_KEY="+secretKey)}
+	s.p.start(t)
+	t.Cleanup(func() { s.p.stop(t) })
+	waitTCP(t, "private versitygw", s.addr, 30*time.Second)
+	return s
+}
+
+func (s *privateS3) url() string { return "http://" + s.addr }
