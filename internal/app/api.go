@@ -32,6 +32,7 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 	}
 	defer svc.Close()
 
+	servePprof(ctx, cfg.PprofAddr, logger)
 	m := metrics.New(logger)
 	mon, err := monitoring.New(monitoring.Options{
 		RedisConnOpt: svc.RedisOpt, Token: cfg.OperatorToken, ReadOnly: !cfg.MonitoringWrite, Logger: logger,

@@ -40,6 +40,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		Timeout: cfg.WebhookTimeout, AllowPrivateNetworks: cfg.WebhookAllowPrivate, UserAgent: "reportd-webhooks/1",
 	})
 	blobs := blobAdapter{files: svc.Files}
+	servePprof(ctx, cfg.PprofAddr, logger)
 	m := metrics.New(logger)
 	// Queue and projection gauges come from the worker only, so the API does
 	// not report the same series again.
@@ -59,27 +60,49 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	del := &jobs.Deliverer{
 		Store: svc.Store, Sender: sender, Schedule: cfg.WebhookSchedule, Observer: m, Logger: logger, Now: time.Now,
 	}
-	srv := asynq.NewServerFromRedisClient(svc.Redis, asynq.Config{
-		Concurrency: cfg.WorkerConcurrency,
-		// Idle queues are polled this often; the 1s default adds up to a
-		// second to every report and every webhook.
-		TaskCheckInterval: 200 * time.Millisecond,
-		Queues:            jobs.Queues(),
-		RetryDelayFunc:    jobs.RetryDelay,
-		IsFailure:         jobs.IsFailure,
-		ErrorHandler:      jobs.ErrorHandler(logger),
-		Logger:            jobs.SlogAdapter{Logger: logger},
-		ShutdownTimeout:   cfg.ShutdownTimeout,
-		BaseContext:       func() context.Context { return context.WithoutCancel(ctx) },
-	})
-	if err := srv.Start(jobs.NewServeMux(logger, gen, del)); err != nil {
-		return fmt.Errorf("start task server: %w", err)
+	// Two task servers: rendering is CPU-bound and deliveries wait on other
+	// people's servers (up to WEBHOOK_TIMEOUT each), so each gets its own
+	// concurrency and slow receivers can never starve report builds.
+	mux := jobs.NewServeMux(logger, gen, del)
+	newServer := func(queue string, concurrency int) *asynq.Server {
+		return asynq.NewServerFromRedisClient(svc.Redis, asynq.Config{
+			Concurrency: concurrency,
+			Queues:      map[string]int{queue: 1},
+			// Idle queues are polled this often; the 1s default adds up to a
+			// second to every report and every webhook.
+			TaskCheckInterval: 200 * time.Millisecond,
+			RetryDelayFunc:    jobs.RetryDelay,
+			IsFailure:         jobs.IsFailure,
+			ErrorHandler:      jobs.ErrorHandler(logger),
+			Logger:            jobs.SlogAdapter{Logger: logger},
+			ShutdownTimeout:   cfg.ShutdownTimeout,
+			BaseContext:       func() context.Context { return context.WithoutCancel(ctx) },
+		})
+	}
+	servers := []*asynq.Server{
+		newServer(jobs.QueueReports, cfg.WorkerConcurrency),
+		newServer(jobs.QueueWebhooks, cfg.WebhookConcurrency),
+	}
+	shutdown := func() {
+		var wg sync.WaitGroup
+		for _, srv := range servers {
+			wg.Go(srv.Shutdown) // each waits up to ShutdownTimeout, then requeues what is still active
+		}
+		wg.Wait()
+	}
+	for i, srv := range servers {
+		if err := srv.Start(mux); err != nil {
+			for _, started := range servers[:i] {
+				started.Shutdown()
+			}
+			return fmt.Errorf("start task server: %w", err)
+		}
 	}
 
 	metricsLn := opts.MetricsListener
 	if metricsLn == nil {
 		if metricsLn, err = net.Listen("tcp", cfg.WorkerMetricsAddr); err != nil {
-			srv.Shutdown()
+			shutdown()
 			return fmt.Errorf("listen on WORKER_METRICS_ADDR %s: %w", cfg.WorkerMetricsAddr, err)
 		}
 	}
@@ -102,11 +125,12 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		Logger: logger, Interval: cfg.SweepInterval, StaleAfter: 2 * cfg.SweepInterval,
 	}
 	wg.Go(func() { sweeper.Run(bg) })
-	logger.InfoContext(ctx, "worker running", "concurrency", cfg.WorkerConcurrency, "metrics_addr", metricsLn.Addr().String())
+	logger.InfoContext(ctx, "worker running", "report_concurrency", cfg.WorkerConcurrency,
+		"webhook_concurrency", cfg.WebhookConcurrency, "metrics_addr", metricsLn.Addr().String())
 
 	<-ctx.Done()
 	logger.Info("worker shutting down; finishing active tasks", "timeout", cfg.ShutdownTimeout)
-	srv.Shutdown() // waits up to ShutdownTimeout, then requeues what is still active
+	shutdown()
 	stopBG()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -31,22 +31,24 @@ type Config struct {
 	APIAddr           string // API_ADDR
 	WorkerMetricsAddr string // WORKER_METRICS_ADDR
 	OperatorToken     string // OPERATOR_TOKEN: guards /monitoring/; empty disables it
+	PprofAddr         string // PPROF_ADDR: serves net/http/pprof there when set (keep it on loopback)
 	MonitoringWrite   bool   // MONITORING_READ_WRITE: let asynqmon change tasks
 
 	WebhookSchedule     webhook.Schedule // WEBHOOK_RETRY_SCHEDULE
 	WebhookTimeout      time.Duration    // WEBHOOK_TIMEOUT
 	WebhookAllowPrivate bool             // WEBHOOK_ALLOW_PRIVATE_NETWORKS
 
-	ReportRetention   time.Duration // REPORT_RETENTION: objects are deleted after this
-	ReportMaxRange    time.Duration // REPORT_MAX_RANGE: the longest from..to period
-	ReportMaxAttempts int           // REPORT_MAX_ATTEMPTS: transient render failures before failed
-	ReadYourWritesMax time.Duration // READ_YOUR_WRITES_TIMEOUT: how long a report waits for min_position
-	PresignTTL        time.Duration // PRESIGN_TTL: lifetime of download URLs
-	MaxInFlight       int           // MAX_IN_FLIGHT: unfinished reports per client unless the client has its own limit; 0 = none
-	WorkerConcurrency int           // WORKER_CONCURRENCY
-	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT
-	SweepInterval     time.Duration // SWEEP_INTERVAL
-	LogLevel          slog.Level    // LOG_LEVEL
+	ReportRetention    time.Duration // REPORT_RETENTION: objects are deleted after this
+	ReportMaxRange     time.Duration // REPORT_MAX_RANGE: the longest from..to period
+	ReportMaxAttempts  int           // REPORT_MAX_ATTEMPTS: transient render failures before failed
+	ReadYourWritesMax  time.Duration // READ_YOUR_WRITES_TIMEOUT: how long a report waits for min_position
+	PresignTTL         time.Duration // PRESIGN_TTL: lifetime of download URLs
+	MaxInFlight        int           // MAX_IN_FLIGHT: unfinished reports per client unless the client has its own limit; 0 = none
+	WorkerConcurrency  int           // WORKER_CONCURRENCY: reports built at once per worker
+	WebhookConcurrency int           // WEBHOOK_CONCURRENCY: deliveries in flight at once per worker
+	ShutdownTimeout    time.Duration // SHUTDOWN_TIMEOUT
+	SweepInterval      time.Duration // SWEEP_INTERVAL
+	LogLevel           slog.Level    // LOG_LEVEL
 }
 
 // Load reads the environment through getenv and validates every value. An
@@ -64,21 +66,23 @@ func Load(getenv func(string) string) (Config, error) {
 		APIAddr:           p.str("API_ADDR", "127.0.0.1:8080"),
 		WorkerMetricsAddr: p.str("WORKER_METRICS_ADDR", "127.0.0.1:9091"),
 		OperatorToken:     p.str("OPERATOR_TOKEN", ""),
+		PprofAddr:         p.str("PPROF_ADDR", ""),
 		MonitoringWrite:   p.boolean("MONITORING_READ_WRITE", false),
 
 		WebhookTimeout:      p.duration("WEBHOOK_TIMEOUT", 15*time.Second),
 		WebhookAllowPrivate: p.boolean("WEBHOOK_ALLOW_PRIVATE_NETWORKS", false),
 
-		ReportRetention:   p.duration("REPORT_RETENTION", 30*24*time.Hour),
-		ReportMaxRange:    p.duration("REPORT_MAX_RANGE", 366*24*time.Hour*3),
-		ReportMaxAttempts: p.integer("REPORT_MAX_ATTEMPTS", 8),
-		ReadYourWritesMax: p.duration("READ_YOUR_WRITES_TIMEOUT", 2*time.Minute),
-		PresignTTL:        p.duration("PRESIGN_TTL", 15*time.Minute),
-		MaxInFlight:       p.integer("MAX_IN_FLIGHT", 100),
-		WorkerConcurrency: p.integer("WORKER_CONCURRENCY", 10),
-		ShutdownTimeout:   p.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
-		SweepInterval:     p.duration("SWEEP_INTERVAL", 30*time.Second),
-		LogLevel:          p.level("LOG_LEVEL", slog.LevelInfo),
+		ReportRetention:    p.duration("REPORT_RETENTION", 30*24*time.Hour),
+		ReportMaxRange:     p.duration("REPORT_MAX_RANGE", 366*24*time.Hour*3),
+		ReportMaxAttempts:  p.integer("REPORT_MAX_ATTEMPTS", 8),
+		ReadYourWritesMax:  p.duration("READ_YOUR_WRITES_TIMEOUT", 2*time.Minute),
+		PresignTTL:         p.duration("PRESIGN_TTL", 15*time.Minute),
+		MaxInFlight:        p.integer("MAX_IN_FLIGHT", 100),
+		WorkerConcurrency:  p.integer("WORKER_CONCURRENCY", 10),
+		WebhookConcurrency: p.integer("WEBHOOK_CONCURRENCY", 50),
+		ShutdownTimeout:    p.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+		SweepInterval:      p.duration("SWEEP_INTERVAL", 30*time.Second),
+		LogLevel:           p.level("LOG_LEVEL", slog.LevelInfo),
 	}
 	c.ReadDatabaseURL = cmp.Or(getenv("READ_DATABASE_URL"), c.DatabaseURL)
 	c.S3PublicURL = cmp.Or(getenv("S3_PUBLIC_ENDPOINT"), c.S3Endpoint)
@@ -105,7 +109,8 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.MaxInFlight < 0 {
 		p.fail("MAX_IN_FLIGHT", "must be 0 (no limit) or more")
 	}
-	for name, v := range map[string]int{"REPORT_MAX_ATTEMPTS": c.ReportMaxAttempts, "WORKER_CONCURRENCY": c.WorkerConcurrency} {
+	for name, v := range map[string]int{"REPORT_MAX_ATTEMPTS": c.ReportMaxAttempts, "WORKER_CONCURRENCY": c.WorkerConcurrency,
+		"WEBHOOK_CONCURRENCY": c.WebhookConcurrency} {
 		if v < 1 {
 			p.fail(name, "must be at least 1")
 		}
@@ -138,6 +143,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("api_addr", c.APIAddr),
 		slog.String("worker_metrics_addr", c.WorkerMetricsAddr),
 		slog.Bool("operator_token_set", c.OperatorToken != ""),
+		slog.String("pprof_addr", c.PprofAddr),
 		slog.Bool("monitoring_read_write", c.MonitoringWrite),
 		slog.Any("webhook_retry_schedule", c.WebhookSchedule),
 		slog.Duration("webhook_timeout", c.WebhookTimeout),
@@ -148,6 +154,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("presign_ttl", c.PresignTTL),
 		slog.Int("max_in_flight", c.MaxInFlight),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
+		slog.Int("webhook_concurrency", c.WebhookConcurrency),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.String("log_level", c.LogLevel.String()),
 	)

@@ -14,17 +14,11 @@ const (
 	TypeDeliverWebhook = "webhook:deliver"
 )
 
-// Queues, with the weights the worker gives them: webhooks first, because a
-// delivery is cheap and a receiver is waiting.
+// Queues. The worker serves each with its own concurrency.
 const (
 	QueueReports  = "reports"
 	QueueWebhooks = "webhooks"
 )
-
-// Queues returns the worker's queue weights.
-func Queues() map[string]int {
-	return map[string]int{QueueWebhooks: 6, QueueReports: 4}
-}
 
 // ReportPayload asks for one report to be built.
 type ReportPayload struct {
