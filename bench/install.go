@@ -116,7 +116,7 @@ func newInstall(ctx context.Context, name, webhookURL, logDir, dbParams string, 
 		"API_ADDR":                       apiAddr,
 		"WORKER_METRICS_ADDR":            metricsAddr,
 		"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
-		"MAX_IN_FLIGHT":                  "1000000",
+		"MAX_IN_FLIGHT":                  "0",
 		"LOG_LEVEL":                      "warn",
 		"SWEEP_INTERVAL":                 "5s",
 	}
@@ -139,7 +139,7 @@ func newInstall(ctx context.Context, name, webhookURL, logDir, dbParams string, 
 	}
 	// MAX_IN_FLIGHT only lowers the client's own limit (default 100), so the
 	// benchmark client's row is raised too.
-	if _, err := in.pool.Exec(ctx, `UPDATE clients SET max_in_flight = 1000000 WHERE id = $1`, in.client.ID); err != nil {
+	if _, err := in.pool.Exec(ctx, `UPDATE clients SET max_in_flight = 0 WHERE id = $1`, in.client.ID); err != nil {
 		return nil, err
 	}
 	ok = true

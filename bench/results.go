@@ -109,7 +109,7 @@ func (r results) markdown(c config) string {
 	p("")
 	p("### Intake")
 	p("Closed loop, %d connections, %s per run after a 2 s warm-up, no worker running (the queue only grows;", c.intakeConns, c.intakeDur)
-	p("the benchmark client's in-flight limit is raised to 1,000,000). Each 202 is a committed reports row in Postgres")
+	p("the benchmark client's in-flight quota is off: with a limit, the check reads at most that many index entries). Each 202 is a committed reports row in Postgres")
 	p("plus an asynq enqueue in Redis. The bare handler is a gorilla/mux route that reads the body and answers 202.")
 	p("")
 	p("| | requests | req/s | p50 | p99 | statuses | errors |")

@@ -66,7 +66,9 @@ func (c *cli) webhookListen(ctx context.Context, args []string) error {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		_ = json.NewEncoder(c.stdout).Encode(line)
+		if err := json.NewEncoder(c.stdout).Encode(line); err != nil {
+			fmt.Fprintln(c.stderr, "webhook listen: print:", err)
+		}
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	fmt.Fprintf(c.stderr, "webhook listen: verifying webhooks on http://%s/\n", ln.Addr())

@@ -51,7 +51,7 @@ func handleAppendEvents(d Deps) http.Handler {
 		if keyValue != "" {
 			fp := sha256.Sum256(body)
 			key = &reports.IdempotencyKey{ClientID: principal.ClientID, Endpoint: "POST /v1/order-events", Key: keyValue, Fingerprint: fp[:]}
-			stored, err := d.Store.ClaimKey(ctx, *key)
+			stored, err := d.Idempotency.ClaimKey(ctx, *key)
 			if err != nil {
 				writeError(w, r, d.Logger, err)
 				return
@@ -65,7 +65,7 @@ func handleAppendEvents(d Deps) http.Handler {
 		res, err := d.Events.Append(ctx, principal.ClientID, events)
 		if err != nil {
 			if key != nil {
-				_ = d.Store.ReleaseKey(context.WithoutCancel(ctx), *key)
+				_ = d.Idempotency.ReleaseKey(context.WithoutCancel(ctx), *key)
 			}
 			if errors.Is(err, ErrSequenceConflict) {
 				writeProblem(w, problem(http.StatusConflict, "sequence-conflict", "Sequence conflict", err.Error()))
@@ -78,7 +78,7 @@ func handleAppendEvents(d Deps) http.Handler {
 		if key != nil {
 			// Ingestion is idempotent on event_id anyway; a lost store here only
 			// means a repeat answers with duplicates instead of a replay.
-			if err := d.Store.CompleteKey(context.WithoutCancel(ctx), *key, http.StatusOK, out); err != nil {
+			if err := d.Idempotency.CompleteKey(context.WithoutCancel(ctx), *key, http.StatusOK, out); err != nil {
 				d.Logger.WarnContext(ctx, "store idempotent response", "err", err)
 			}
 		}

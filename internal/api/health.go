@@ -22,7 +22,7 @@ type readiness struct {
 // and names the ones that fail.
 func handleReadyz(d Deps) http.Handler {
 	checks := map[string]func(context.Context) error{
-		"postgres": d.Store.Ping,
+		"postgres": d.Database.Ping,
 		"redis":    d.Queue.Ping,
 		"s3":       d.Files.Ping,
 	}

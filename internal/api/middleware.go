@@ -61,6 +61,7 @@ func withRequestID(next http.Handler) http.Handler {
 // statusRecorder remembers the status code for logs and metrics.
 type statusRecorder struct {
 	http.ResponseWriter
+
 	status int
 }
 
@@ -125,8 +126,8 @@ func withRecovery(logger *slog.Logger) mux.MiddlewareFunc {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			defer func() {
 				if v := recover(); v != nil {
-					if v == http.ErrAbortHandler {
-						panic(v)
+					if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+						panic(v) // net/http's own way to abort a response
 					}
 					logger.ErrorContext(r.Context(), "handler panicked", "request_id", RequestID(r.Context()),
 						"panic", fmt.Sprint(v), "stack", string(debug.Stack()))

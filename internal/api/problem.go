@@ -18,7 +18,7 @@ type FieldError struct {
 }
 
 // Problem is an RFC 9457 problem details body.
-type Problem struct {
+type Problem struct { //nolint:errname // RFC 9457 names it a problem; it is an error only so handlers can return it
 	Type   string       `json:"type"`
 	Title  string       `json:"title"`
 	Status int          `json:"status"`
@@ -91,7 +91,9 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
-	_ = json.NewEncoder(w).Encode(p)
+	if err := json.NewEncoder(w).Encode(p); err != nil {
+		return // the client went away mid-answer; nobody is left to tell
+	}
 }
 
 // writeJSON answers with a JSON body.

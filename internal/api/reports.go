@@ -77,6 +77,7 @@ func idempotencyKey(r *http.Request) (string, error) {
 // createdReport is the 202 body: the report plus when work should start.
 type createdReport struct {
 	reports.Resource
+
 	EstimatedStartAt time.Time `json:"estimated_start_at"`
 }
 
@@ -109,7 +110,7 @@ func handleCreateReport(d Deps, queue *latencyCache) http.Handler {
 			canonical, _ := json.Marshal(req) // re-encoded, so spacing and key order don't matter
 			fp := sha256.Sum256(canonical)
 			key = &reports.IdempotencyKey{ClientID: principal.ClientID, Endpoint: "POST /v1/reports", Key: keyValue, Fingerprint: fp[:]}
-			stored, err := d.Store.ClaimKey(ctx, *key)
+			stored, err := d.Idempotency.ClaimKey(ctx, *key)
 			if err != nil {
 				writeError(w, r, d.Logger, err)
 				return
@@ -125,15 +126,15 @@ func handleCreateReport(d Deps, queue *latencyCache) http.Handler {
 		rep, err := createReport(ctx, d, principal, req, key, latency)
 		if err != nil {
 			if key != nil {
-				if rerr := d.Store.ReleaseKey(context.WithoutCancel(ctx), *key); rerr != nil {
+				if rerr := d.Idempotency.ReleaseKey(context.WithoutCancel(ctx), *key); rerr != nil {
 					d.Logger.WarnContext(ctx, "release idempotency key", "err", rerr)
 				}
 			}
 			writeError(w, r, d.Logger, err)
 			return
 		}
-		if d.Reports != nil {
-			d.Reports.ReportCreated(rep.Type, rep.Format)
+		if d.ReportMetrics != nil {
+			d.ReportMetrics.ReportCreated(rep.Type, rep.Format)
 		}
 		// The row is committed: the report exists whatever happens next. If
 		// this enqueue is lost, the sweeper queues the report again.
@@ -160,7 +161,7 @@ func createReport(ctx context.Context, d Deps, principal reports.Principal, req 
 		ID: ids.New("rep"), ClientID: principal.ClientID, Type: req.Type, Format: req.Format, Params: req.Params,
 		Metadata: req.Metadata, WebhookURL: hook, MinPosition: req.MinPosition,
 	}
-	return d.Store.CreateReport(ctx, nr, limit, key, func(rep reports.Report) (int, []byte, error) {
+	return d.Reports.CreateReport(ctx, nr, limit, key, func(rep reports.Report) (int, []byte, error) {
 		body, err := json.Marshal(createdReport{Resource: rep.ToResource("", time.Time{}), EstimatedStartAt: rep.CreatedAt.Add(latency)})
 		return http.StatusAccepted, body, err
 	})
@@ -185,7 +186,7 @@ func handleGetReport(d Deps) http.Handler {
 			writeError(w, r, d.Logger, err)
 			return
 		}
-		rep, err := d.Store.GetReport(ctx, principalFrom(ctx).ClientID, id)
+		rep, err := d.Reports.GetReport(ctx, principalFrom(ctx).ClientID, id)
 		deadline := time.NewTimer(wait)
 		defer deadline.Stop()
 		poll := time.NewTicker(250 * time.Millisecond)
@@ -198,7 +199,7 @@ func handleGetReport(d Deps) http.Handler {
 			case <-deadline.C:
 				break wait
 			case <-poll.C:
-				rep, err = d.Store.GetReport(ctx, principalFrom(ctx).ClientID, id)
+				rep, err = d.Reports.GetReport(ctx, principalFrom(ctx).ClientID, id)
 			}
 		}
 		if err != nil {
@@ -241,7 +242,7 @@ func resource(ctx context.Context, d Deps, rep reports.Report) reports.Resource 
 func handleDownload(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		rep, err := d.Store.GetReport(ctx, principalFrom(ctx).ClientID, mux.Vars(r)["id"])
+		rep, err := d.Reports.GetReport(ctx, principalFrom(ctx).ClientID, mux.Vars(r)["id"])
 		if err != nil {
 			writeError(w, r, d.Logger, err)
 			return
@@ -303,7 +304,7 @@ func handleListReports(d Deps) http.Handler {
 			return
 		}
 		f.Limit = limit + 1 // one extra row tells whether there is a next page
-		list, err := d.Store.ListReports(ctx, principalFrom(ctx).ClientID, f)
+		list, err := d.Reports.ListReports(ctx, principalFrom(ctx).ClientID, f)
 		if err != nil {
 			writeError(w, r, d.Logger, err)
 			return
@@ -358,7 +359,7 @@ func decodeCursor(c string) (time.Time, string, error) {
 func handleCancelReport(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		rep, err := d.Store.CancelReport(ctx, principalFrom(ctx).ClientID, mux.Vars(r)["id"])
+		rep, err := d.Reports.CancelReport(ctx, principalFrom(ctx).ClientID, mux.Vars(r)["id"])
 		if errors.Is(err, reports.ErrConflict) {
 			writeProblem(w, problem(http.StatusConflict, "report-finished", "Report already finished", "Only a queued or running report can be canceled."))
 			return
@@ -367,8 +368,8 @@ func handleCancelReport(d Deps) http.Handler {
 			writeError(w, r, d.Logger, err)
 			return
 		}
-		if d.Reports != nil {
-			d.Reports.ReportFinished(rep.Type, rep.Format, reports.StatusCanceled)
+		if d.ReportMetrics != nil {
+			d.ReportMetrics.ReportFinished(rep.Type, rep.Format, reports.StatusCanceled)
 		}
 		// The row says canceled, so a task that still runs will stop at its
 		// next check even if this signal is lost.

@@ -31,7 +31,7 @@ func routes(d Deps, queueState *latencyCache) http.Handler {
 	// /v1 routes sit on the main router (a mux subrouter turns a wrong method
 	// into a 404 instead of a 405). Every one needs a valid key and names the
 	// scope it needs.
-	auth := authenticate(d.Logger, newKeyCache(d.Store, d.Settings.KeyCacheTTL, d.Now))
+	auth := authenticate(d.Logger, newKeyCache(d.Keys, d.Settings.KeyCacheTTL, d.Now))
 	v1 := func(method, path, scope string, h http.Handler) {
 		if scope != "" {
 			h = requireScope(scope, h)

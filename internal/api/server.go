@@ -11,22 +11,33 @@ import (
 	"github.com/reportd/reportd/internal/reports"
 )
 
-// Store is the system of record, as the API uses it.
-type Store interface {
-	KeyStore
-	Ping(ctx context.Context) error
-	ClaimKey(ctx context.Context, k reports.IdempotencyKey) (*reports.StoredResponse, error)
-	CompleteKey(ctx context.Context, k reports.IdempotencyKey, status int, body []byte) error
-	ReleaseKey(ctx context.Context, k reports.IdempotencyKey) error
+// ReportStore holds the reports.
+type ReportStore interface {
 	CreateReport(ctx context.Context, r reports.NewReport, maxInFlight int, key *reports.IdempotencyKey,
 		respond func(reports.Report) (int, []byte, error)) (reports.Report, error)
 	GetReport(ctx context.Context, clientID, id string) (reports.Report, error)
 	ListReports(ctx context.Context, clientID string, f reports.ListFilter) ([]reports.Report, error)
 	CancelReport(ctx context.Context, clientID, id string) (reports.Report, error)
+}
+
+// IdempotencyStore keeps Idempotency-Key claims and their first answers.
+type IdempotencyStore interface {
+	ClaimKey(ctx context.Context, k reports.IdempotencyKey) (*reports.StoredResponse, error)
+	CompleteKey(ctx context.Context, k reports.IdempotencyKey, status int, body []byte) error
+	ReleaseKey(ctx context.Context, k reports.IdempotencyKey) error
+}
+
+// DeliveryStore holds webhook deliveries and their attempts.
+type DeliveryStore interface {
 	ReportDeliveries(ctx context.Context, clientID, reportID string) ([]reports.Delivery, error)
 	ListDeliveries(ctx context.Context, clientID string, f reports.DeliveryFilter) ([]reports.Delivery, error)
 	Redeliver(ctx context.Context, clientID, id string) (reports.Delivery, error)
 	ReplayDeliveries(ctx context.Context, clientID string, status reports.DeliveryStatus, since time.Time, limit int) ([]string, error)
+}
+
+// Pinger is a dependency /readyz checks.
+type Pinger interface {
+	Ping(ctx context.Context) error
 }
 
 // Queue carries work to the workers.
@@ -83,19 +94,25 @@ type ReportObserver interface {
 	ReportFinished(t report.Type, f report.Format, status reports.Status)
 }
 
-// Deps is everything the API needs. Metrics and Monitoring may be nil.
+// Deps is everything the API needs. Metrics and Monitoring may be nil. One
+// Postgres store usually fills Keys, Reports, Idempotency, Deliveries and
+// Database.
 type Deps struct {
-	Logger     *slog.Logger
-	Store      Store
-	Queue      Queue
-	Files      Files
-	Events     Events
-	Observer   HTTPObserver
-	Reports    ReportObserver // may be nil
-	Metrics    http.Handler   // served at /metrics
-	Monitoring http.Handler   // served at /monitoring/, already guarded
-	Settings   Settings
-	Now        func() time.Time
+	Logger        *slog.Logger
+	Keys          KeyStore
+	Reports       ReportStore
+	Idempotency   IdempotencyStore
+	Deliveries    DeliveryStore
+	Database      Pinger
+	Queue         Queue
+	Files         Files
+	Events        Events
+	Observer      HTTPObserver
+	ReportMetrics ReportObserver // may be nil
+	Metrics       http.Handler   // served at /metrics
+	Monitoring    http.Handler   // served at /monitoring/, already guarded
+	Settings      Settings
+	Now           func() time.Time
 }
 
 // NewServer builds the API's handler.

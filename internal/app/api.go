@@ -47,15 +47,19 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 	}
 
 	handler := api.NewServer(api.Deps{
-		Logger:     logger,
-		Observer:   m,
-		Reports:    m,
-		Metrics:    m.Handler(),
-		Monitoring: dashboard,
-		Store:      svc.Store,
-		Queue:      queueAdapter{enq: svc.Enqueuer, redis: svc.Redis},
-		Files:      filesAdapter{files: svc.Files, ttl: cfg.PresignTTL},
-		Events:     eventsAdapter{rm: svc.ReadModel},
+		Logger:        logger,
+		Observer:      m,
+		ReportMetrics: m,
+		Metrics:       m.Handler(),
+		Monitoring:    dashboard,
+		Keys:          svc.Store,
+		Reports:       svc.Store,
+		Idempotency:   svc.Store,
+		Deliveries:    svc.Store,
+		Database:      svc.Store,
+		Queue:         queueAdapter{enq: svc.Enqueuer, redis: svc.Redis},
+		Files:         filesAdapter{files: svc.Files, ttl: cfg.PresignTTL},
+		Events:        eventsAdapter{rm: svc.ReadModel},
 		Settings: api.Settings{
 			MaxReportRange:       cfg.ReportMaxRange,
 			AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
@@ -83,7 +87,7 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 		return fmt.Errorf("serve api: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("api shutting down; draining requests", "timeout", cfg.ShutdownTimeout)
+	logger.InfoContext(ctx, "api shutting down; draining requests", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -92,6 +96,6 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 	if err := <-errs; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve api: %w", err)
 	}
-	logger.Info("api stopped")
+	logger.InfoContext(ctx, "api stopped")
 	return nil
 }

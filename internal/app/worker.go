@@ -112,12 +112,12 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := metricsSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("serve worker metrics", "err", err)
+			logger.ErrorContext(ctx, "serve worker metrics", "err", err)
 		}
 	})
 	wg.Go(func() {
 		if err := svc.ReadModel.RunProjector(bg); err != nil && !errors.Is(err, context.Canceled) {
-			logger.Error("projector stopped", "err", err)
+			logger.ErrorContext(ctx, "projector stopped", "err", err)
 		}
 	})
 	sweeper := &jobs.Sweeper{
@@ -129,14 +129,14 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		"webhook_concurrency", cfg.WebhookConcurrency, "metrics_addr", metricsLn.Addr().String())
 
 	<-ctx.Done()
-	logger.Info("worker shutting down; finishing active tasks", "timeout", cfg.ShutdownTimeout)
+	logger.InfoContext(ctx, "worker shutting down; finishing active tasks", "timeout", cfg.ShutdownTimeout)
 	shutdown()
 	stopBG()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = metricsSrv.Shutdown(sctx)
 	wg.Wait()
-	logger.Info("worker stopped")
+	logger.InfoContext(ctx, "worker stopped")
 	return nil
 }
 

@@ -123,6 +123,8 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 	case webhook.OutcomeBlocked:
 		last = true // the URL will not become allowed by waiting
+	default:
+		// failed and timeout: retry on the schedule unless this was the last attempt
 	}
 	if errors.Is(res.Err, webhook.ErrInvalidSecret) {
 		last = true // a broken secret does not heal by waiting

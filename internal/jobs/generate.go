@@ -240,7 +240,7 @@ func (g *Generator) renderAndUpload(ctx context.Context, key string, f report.Fo
 	size, sum, upErr := g.Blobs.Put(ctx, key, f.ContentType(), disposition, pr)
 	if upErr != nil {
 		cancel()
-		pr.CloseWithError(upErr) // unblock the renderer
+		_ = pr.CloseWithError(upErr) // unblock the renderer; CloseWithError always returns nil
 	}
 	out := <-done
 	if out.err != nil {
@@ -282,7 +282,7 @@ func (g *Generator) fail(ctx context.Context, r reports.Report, code, msg, reque
 // the same bytes under the same webhook-id.
 func (g *Generator) newDelivery(r reports.Report, event string) (*reports.NewDelivery, error) {
 	if r.WebhookURL == "" {
-		return nil, nil
+		return nil, nil //nolint:nilnil // no URL, no delivery: not an error
 	}
 	r.WebhookStatus = "pending"
 	body, err := json.Marshal(reports.Event{Type: event, Timestamp: g.Now().UTC(), Data: r.ToResource("", time.Time{})})

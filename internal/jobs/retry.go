@@ -17,7 +17,7 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 		return ra.delay
 	}
 	if errors.Is(err, errNotYet) {
-		return 500*time.Millisecond + rand.N(500*time.Millisecond)
+		return 500*time.Millisecond + rand.N(500*time.Millisecond) //nolint:gosec // jitter needs no cryptographic randomness
 	}
 	return ReportBackoff(n)
 }
@@ -26,7 +26,7 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 func ReportBackoff(n int) time.Duration {
 	d := time.Second << min(n, 9)
 	d = min(d, 5*time.Minute)
-	return d + rand.N(d/4+1)
+	return d + rand.N(d/4+1) //nolint:gosec // jitter needs no cryptographic randomness
 }
 
 // IsFailure is the worker's asynq IsFailure: waiting for the read model to

@@ -66,13 +66,22 @@ func ErrorHandler(logger *slog.Logger) asynq.ErrorHandlerFunc {
 	}
 }
 
-// SlogAdapter lets asynq log through slog.
+// SlogAdapter lets asynq log through slog. Its methods implement asynq.Logger.
 type SlogAdapter struct{ Logger *slog.Logger }
 
+// Debug logs at debug level.
 func (a SlogAdapter) Debug(args ...any) { a.Logger.Debug(fmt.Sprint(args...), "component", "asynq") }
-func (a SlogAdapter) Info(args ...any)  { a.Logger.Info(fmt.Sprint(args...), "component", "asynq") }
-func (a SlogAdapter) Warn(args ...any)  { a.Logger.Warn(fmt.Sprint(args...), "component", "asynq") }
+
+// Info logs at info level.
+func (a SlogAdapter) Info(args ...any) { a.Logger.Info(fmt.Sprint(args...), "component", "asynq") }
+
+// Warn logs at warn level.
+func (a SlogAdapter) Warn(args ...any) { a.Logger.Warn(fmt.Sprint(args...), "component", "asynq") }
+
+// Error logs at error level.
 func (a SlogAdapter) Error(args ...any) { a.Logger.Error(fmt.Sprint(args...), "component", "asynq") }
+
+// Fatal logs at error level; asynq calls it for conditions it cannot recover from.
 func (a SlogAdapter) Fatal(args ...any) {
 	a.Logger.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
 }

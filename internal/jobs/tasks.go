@@ -60,7 +60,7 @@ func NewDeliverTask(p DeliveryPayload, maxRetry int, timeout time.Duration) (*as
 func decode[T any](t *asynq.Task) (T, error) {
 	var p T
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
-		return p, fmt.Errorf("decode %s payload: %v: %w", t.Type(), err, asynq.SkipRetry)
+		return p, fmt.Errorf("decode %s payload: %w: %w", t.Type(), err, asynq.SkipRetry)
 	}
 	return p, nil
 }

@@ -7,9 +7,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func NewURL(tb testing.TB) string {
 		tb.Fatalf("pgtest: %v", err)
 	}
 	defer pool.Close()
-	if err := postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if err := postgres.Migrate(ctx, pool, slog.New(slog.DiscardHandler)); err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}
 	return url
@@ -96,5 +97,5 @@ func withDatabase(tb testing.TB, url, name string) string {
 	if i := strings.IndexByte(url, '?'); i >= 0 {
 		q = url[i:]
 	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s%s", cfg.User, cfg.Host, cfg.Port, name, q)
+	return fmt.Sprintf("postgres://%s@%s/%s%s", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), name, q)
 }

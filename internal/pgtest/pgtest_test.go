@@ -2,14 +2,15 @@ package pgtest_test
 
 import (
 	"context"
-	"github.com/reportd/reportd/internal/pgtest"
 	"testing"
+
+	"github.com/reportd/reportd/internal/pgtest"
 )
 
-func TestNew(t *testing.T) {
-	p := pgtest.New(t)
+func TestNewGivesAMigratedDatabase(t *testing.T) {
+	pool := pgtest.New(t)
 	var n int
-	if err := p.QueryRow(context.Background(), "select count(*) from reports").Scan(&n); err != nil {
-		t.Fatal(err)
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM reports").Scan(&n); err != nil {
+		t.Fatalf("the reports table is missing: %v", err)
 	}
 }

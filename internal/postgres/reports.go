@@ -72,17 +72,19 @@ const reportColumns = `id, client_id, type, format, params, metadata, coalesce(w
 	coalesce(object_key, ''), coalesce(content_type, ''), coalesce(size_bytes, 0), coalesce(sha256, ''),
 	coalesce(pages, 0), coalesce(rows, 0), coalesce(data_position, 0),
 	created_at, started_at, completed_at, expires_at,
-	(SELECT d.status || ':' || d.attempts FROM deliveries d WHERE d.report_id = reports.id ORDER BY d.created_at DESC LIMIT 1)`
+	(SELECT d.status FROM deliveries d WHERE d.report_id = reports.id ORDER BY d.created_at DESC LIMIT 1),
+	(SELECT d.attempts FROM deliveries d WHERE d.report_id = reports.id ORDER BY d.created_at DESC LIMIT 1)`
 
 func scanReport(row pgx.Row) (reports.Report, error) {
 	var r reports.Report
 	var params []byte
 	var metadata []byte
-	var webhook *string
+	var webhookStatus *string
+	var webhookAttempts *int
 	err := row.Scan(&r.ID, &r.ClientID, &r.Type, &r.Format, &params, &metadata, &r.WebhookURL, &r.MinPosition,
 		&r.Status, &r.Attempts, &r.ErrorCode, &r.ErrorMessage,
 		&r.ObjectKey, &r.ContentType, &r.SizeBytes, &r.SHA256, &r.Pages, &r.Rows, &r.DataPosition,
-		&r.CreatedAt, &r.StartedAt, &r.CompletedAt, &r.ExpiresAt, &webhook)
+		&r.CreatedAt, &r.StartedAt, &r.CompletedAt, &r.ExpiresAt, &webhookStatus, &webhookAttempts)
 	if err != nil {
 		return reports.Report{}, err
 	}
@@ -92,33 +94,24 @@ func scanReport(row pgx.Row) (reports.Report, error) {
 	if len(metadata) > 0 {
 		r.Metadata = metadata
 	}
-	r.WebhookStatus, r.WebhookAttempts = webhookSummary(r, webhook)
+	r.WebhookStatus, r.WebhookAttempts = webhookSummary(r, webhookStatus, webhookAttempts)
 	return r, nil
 }
 
-func webhookSummary(r reports.Report, newest *string) (string, int) {
-	if newest == nil {
+// webhookSummary turns the newest delivery into the report's webhook
+// status: none (no URL, or the URL was disabled), pending, delivered,
+// failing or dead.
+func webhookSummary(r reports.Report, status *string, attempts *int) (string, int) {
+	if status == nil || attempts == nil {
 		if r.WebhookURL == "" {
 			return "none", 0
 		}
 		return "pending", 0
 	}
-	var status string
-	var attempts int
-	for i := len(*newest) - 1; i >= 0; i-- {
-		if (*newest)[i] == ':' {
-			status = (*newest)[:i]
-			_, _ = fmt.Sscan((*newest)[i+1:], &attempts)
-			break
-		}
+	if reports.DeliveryStatus(*status) == reports.DeliveryDisabled {
+		return "none", *attempts
 	}
-	switch reports.DeliveryStatus(status) {
-	case reports.DeliveryDisabled:
-		return "none", attempts
-	case reports.DeliveryPending:
-		return "pending", attempts
-	}
-	return status, attempts
+	return *status, *attempts
 }
 
 // GetReport loads a client's report; another client's report is ErrNotFound.
@@ -247,7 +240,7 @@ func (s *Store) CancelReport(ctx context.Context, clientID, id string) (reports.
 // StaleReports lists unfinished reports untouched for longer than age; the
 // sweeper re-enqueues them in case their task was lost.
 func (s *Store) StaleReports(ctx context.Context, age time.Duration, limit int) ([]reports.WorkRef, error) {
-	return s.refs(ctx, `SELECT id, id, client_id FROM reports WHERE status IN ('queued', 'running') AND updated_at < now() - $1::interval
+	return s.refs(ctx, `SELECT id, id AS report_id, client_id FROM reports WHERE status IN ('queued', 'running') AND updated_at < now() - $1::interval
 		ORDER BY updated_at LIMIT $2`, age, limit)
 }
 

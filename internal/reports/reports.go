@@ -13,6 +13,8 @@ import (
 // Status is where a report is in its lifecycle.
 type Status string
 
+// The lifecycle: queued → running → succeeded | failed; queued or running →
+// canceled; succeeded → expired once the file is deleted.
 const (
 	StatusQueued    Status = "queued"
 	StatusRunning   Status = "running"
@@ -172,6 +174,7 @@ type Event struct {
 // DeliveryStatus is where a webhook delivery is.
 type DeliveryStatus string
 
+// Delivery statuses.
 const (
 	DeliveryPending   DeliveryStatus = "pending"   // not yet attempted
 	DeliveryDelivered DeliveryStatus = "delivered" // a 2xx came back

@@ -247,9 +247,17 @@ func TestPutCancelUnblocksPipeWriter(t *testing.T) {
 			return
 		}
 		cancel() // the producer stalls; the caller gives up
-		// Without Put closing the pipe, this Write would block forever.
-		_, err := pw.Write(make([]byte, 1<<20))
-		writeErr <- err
+		// Without Put closing the pipe, a Write would block forever. The
+		// uploader may still drain a buffer or two that were in flight, so
+		// keep writing until the pipe refuses (well before 64 MiB).
+		chunk := make([]byte, 1<<20)
+		for range 64 {
+			if _, err := pw.Write(chunk); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+		writeErr <- nil
 	}()
 
 	_, err := s.Put(ctx, "reports/cli_1/rep_cancel.csv", pr, ObjectInfo{})

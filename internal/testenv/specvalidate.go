@@ -197,6 +197,7 @@ func (v *SpecValidator) checkWebhook(event string, header http.Header, body []by
 // exchange through it is checked against the spec. Callers still read the
 // whole response body as usual.
 func (v *SpecValidator) Transport(tb testing.TB, base http.RoundTripper) http.RoundTripper {
+	tb.Helper()
 	if base == nil {
 		base = http.DefaultTransport
 	}
@@ -222,6 +223,7 @@ func (v *SpecValidator) Transport(tb testing.TB, base http.RoundTripper) http.Ro
 
 // Client returns a copy of base whose transport checks every exchange.
 func (v *SpecValidator) Client(tb testing.TB, base *http.Client) *http.Client {
+	tb.Helper()
 	c := *base
 	c.Transport = v.Transport(tb, base.Transport)
 	return &c
@@ -273,9 +275,9 @@ func credentialsPresent(_ context.Context, in *openapi3filter.AuthenticationInpu
 }
 
 func clip(b []byte) string {
-	const max = 2 << 10
-	if len(b) > max {
-		return string(b[:max]) + "…"
+	const limit = 2 << 10
+	if len(b) > limit {
+		return string(b[:limit]) + "…"
 	}
 	return string(b)
 }
