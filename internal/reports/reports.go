@@ -1,5 +1,3 @@
-// Package reports is the report resource: its lifecycle, its webhook
-// deliveries, and the JSON shape that the API returns and webhooks carry.
 package reports
 
 import (
