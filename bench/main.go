@@ -94,6 +94,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if r.Projection, err = benchProjection(ctx, c); err != nil {
 		return fmt.Errorf("projection: %w", err)
 	}
+	log("render: go test -bench in internal/report")
+	if r.Render, err = benchRender(ctx, c); err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
 	if c.measureBin != "" {
 		log("big PDF: %d orders under /usr/bin/time -v", c.bigRows)
 		if r.BigPDF, err = benchBigPDF(ctx, c); err != nil {

@@ -18,6 +18,7 @@ type results struct {
 	E2E        e2eResult
 	Webhook    webhookResult
 	Projection projectionResult
+	Render     renderResult
 	BigPDF     bigPDFResult
 }
 
@@ -101,6 +102,11 @@ func (r results) markdown(c config) string {
 		w.PerSecond, e.WorkerConcurrency, w.BarePerSecond, 100*hookRatio, verdict(hookOK))
 	p("| projection (BenchmarkProject) | %.0f events/s | pgx CopyFrom into a plain table: %.0f events/s | %.1f%% | (reported) | — |",
 		pr.Project, pr.CopyFrom, 100*projRatio)
+	if rr := r.Render; rr.Bare > 0 {
+		ratio := float64(rr.Render) / float64(rr.Bare)
+		p("| render one 200-order PDF (BenchmarkRenderPDF200) | %s | bare fpdf table of the same rows: %s | %.2f× | ≤ 1.5× | %s |",
+			ms(rr.Render), ms(rr.Bare), ratio, verdict(ratio <= 1.5))
+	}
 	if big.Rows > 0 {
 		p("| one %d-order PDF | wall %s, peak RSS %.0f MiB | — | — | bounded memory | — |", big.Rows, big.Wall, float64(big.MaxRSSKiB)/1024)
 	}
@@ -163,6 +169,7 @@ func (r results) markdown(c config) string {
 	p("go run ./bench -api $TMP/api -worker $TMP/worker -measure $TMP/measure -out BENCHMARKS.md")
 	p("#   which itself runs:")
 	p("go test -run '^$' -bench '^(BenchmarkProject|BenchmarkCopyFromCeiling)$' -benchtime 5x -count 1 ./internal/readmodel/")
+	p("go test -run '^$' -bench '^(BenchmarkRenderPDF200|BenchmarkBareFpdf200)$' -benchtime 40x -count 1 ./internal/report/")
 	p("/usr/bin/time -v $TMP/measure -rows %d -out $TMP/reportd-bench-big.pdf", c.bigRows)
 	p("```")
 	return b.String()

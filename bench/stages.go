@@ -428,6 +428,44 @@ func benchProjection(ctx context.Context, c config) (projectionResult, error) {
 	return r, nil
 }
 
+type renderResult struct {
+	Render, Bare time.Duration // per 200-order PDF
+	Raw          string
+}
+
+var nsPerOp = regexp.MustCompile(`^(Benchmark\w+)\S*\s+\d+\s+(\d+) ns/op`)
+
+// benchRender runs the report package's own pair: 200 orders through
+// report.Render against a bare fpdf table of the same rows.
+func benchRender(ctx context.Context, c config) (renderResult, error) {
+	var r renderResult
+	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^(BenchmarkRenderPDF200|BenchmarkBareFpdf200)$",
+		"-benchtime", "40x", "-count", "1", "./internal/report/")
+	cmd.Dir = c.root
+	out, err := cmd.CombinedOutput()
+	r.Raw = string(out)
+	if err != nil {
+		return r, fmt.Errorf("%w\n%s", err, out)
+	}
+	for line := range strings.SplitSeq(r.Raw, "\n") {
+		m := nsPerOp.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		ns, _ := strconv.ParseInt(m[2], 10, 64)
+		switch m[1] {
+		case "BenchmarkRenderPDF200":
+			r.Render = time.Duration(ns)
+		case "BenchmarkBareFpdf200":
+			r.Bare = time.Duration(ns)
+		}
+	}
+	if r.Render == 0 || r.Bare == 0 {
+		return r, fmt.Errorf("no ns/op figures in:\n%s", out)
+	}
+	return r, nil
+}
+
 type bigPDFResult struct {
 	Rows      int
 	Wall      string

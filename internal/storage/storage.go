@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -63,6 +64,7 @@ type Store struct {
 	uploader *manager.Uploader //nolint:staticcheck // SA1019: manager is deprecated in favour of transfermanager, which is not a dependency yet; manager is stable and streams non-seekable bodies.
 	bucket   string
 	region   string
+	partSize int64
 }
 
 // ObjectInfo is the HTTP metadata stored with an object and returned on
@@ -120,8 +122,9 @@ func New(_ context.Context, cfg Config) (*Store, error) {
 			u.Concurrency = uploadConcurrency
 			u.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		}),
-		bucket: cfg.Bucket,
-		region: region,
+		bucket:   cfg.Bucket,
+		region:   region,
+		partSize: partSize,
 	}, nil
 }
 
@@ -204,6 +207,49 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader, info Object
 }
 
 func (s *Store) put(ctx context.Context, key string, body io.Reader, info ObjectInfo) (PutResult, error) {
+	// Most reports fit in one part. Reading that much first costs no more
+	// memory than the uploader's own part buffer, and a body that ends
+	// inside it goes up in one PutObject that already carries its sha256.
+	first := make([]byte, s.partSize)
+	n, err := io.ReadFull(body, first)
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return s.putSmall(ctx, key, first[:n], info)
+	case err != nil:
+		return PutResult{}, s.uploadError(ctx, key, err)
+	}
+	return s.putLarge(ctx, key, io.MultiReader(bytes.NewReader(first), body), info)
+}
+
+func (s *Store) putSmall(ctx context.Context, key string, data []byte, info ObjectInfo) (PutResult, error) {
+	sum := sha256.Sum256(data)
+	res := PutResult{Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:             aws.String(s.bucket),
+		Key:                aws.String(key),
+		Body:               bytes.NewReader(data),
+		ContentLength:      aws.Int64(res.Size),
+		ContentType:        optional(info.ContentType),
+		ContentDisposition: optional(info.ContentDisposition),
+		Metadata:           map[string]string{metaSHA256: res.SHA256},
+	})
+	if err != nil {
+		return PutResult{}, s.uploadError(ctx, key, err)
+	}
+	return res, nil
+}
+
+func (s *Store) uploadError(ctx context.Context, key string, err error) error {
+	if cause := context.Cause(ctx); cause != nil {
+		// Closing the pipe on cancel makes the read fail with a generic
+		// "closed pipe"; the cancellation is the real reason.
+		return fmt.Errorf("upload object %s: %w", key, cause)
+	}
+	return fmt.Errorf("upload object %s: %w", key, err)
+}
+
+// putLarge streams a multi-part body, then records its sha256.
+func (s *Store) putLarge(ctx context.Context, key string, body io.Reader, info ObjectInfo) (PutResult, error) {
 	h := sha256.New()
 	counted := &countingReader{r: io.TeeReader(body, h)}
 	_, err := s.uploader.Upload(ctx, &s3.PutObjectInput{ //nolint:staticcheck // SA1019: see Store.uploader.
@@ -214,12 +260,7 @@ func (s *Store) put(ctx context.Context, key string, body io.Reader, info Object
 		ContentDisposition: optional(info.ContentDisposition),
 	})
 	if err != nil {
-		if cause := context.Cause(ctx); cause != nil {
-			// Closing the pipe on cancel makes the read fail with a generic
-			// "closed pipe"; the cancellation is the real reason.
-			return PutResult{}, fmt.Errorf("upload object %s: %w", key, cause)
-		}
-		return PutResult{}, fmt.Errorf("upload object %s: %w", key, err)
+		return PutResult{}, s.uploadError(ctx, key, err)
 	}
 	res := PutResult{Size: counted.n, SHA256: hex.EncodeToString(h.Sum(nil))}
 
