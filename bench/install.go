@@ -4,14 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,8 +51,9 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func freeAddr(ctx context.Context) (string, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
@@ -91,7 +94,7 @@ func newInstall(ctx context.Context, name, webhookURL, logDir, dbParams string, 
 	if in.pool, err = postgres.Connect(ctx, dbURL); err != nil {
 		return nil, err
 	}
-	if err := postgres.Migrate(ctx, in.pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if err := postgres.Migrate(ctx, in.pool, slog.New(slog.DiscardHandler)); err != nil {
 		return nil, err
 	}
 	redisDB, err := leaseRedis(ctx, name)
@@ -100,11 +103,11 @@ func newInstall(ctx context.Context, name, webhookURL, logDir, dbParams string, 
 	}
 	in.cleanup = append(in.cleanup, func() { releaseRedis(redisDB) })
 
-	apiAddr, err := freeAddr()
+	apiAddr, err := freeAddr(ctx)
 	if err != nil {
 		return nil, err
 	}
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := freeAddr(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -120,9 +123,7 @@ func newInstall(ctx context.Context, name, webhookURL, logDir, dbParams string, 
 		"LOG_LEVEL":                      "warn",
 		"SWEEP_INTERVAL":                 "5s",
 	}
-	for k, v := range extra {
-		in.vars[k] = v
-	}
+	maps.Copy(in.vars, extra)
 	in.apiURL = "http://" + apiAddr
 
 	key := apikey.New()
@@ -164,7 +165,7 @@ func leaseRedis(ctx context.Context, who string) (int, error) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return 0, fmt.Errorf("lease a redis database: none free for two minutes")
+	return 0, errors.New("lease a redis database: none free for two minutes")
 }
 
 func releaseRedis(db int) {
@@ -192,7 +193,8 @@ func (in *install) start(ctx context.Context, bin, healthURL string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(bin)
+	// close stops the process (SIGINT, then kill), not ctx.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), bin)
 	cmd.Env = in.environ()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -201,9 +203,13 @@ func (in *install) start(ctx context.Context, bin, healthURL string) error {
 	}
 	in.procs = append(in.procs, cmd)
 	in.cleanup = append(in.cleanup, func() { logf.Close() })
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, healthURL, nil)
+	if err != nil {
+		return fmt.Errorf("build health check %s: %w", healthURL, err)
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(healthURL); err == nil {
+		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
@@ -241,7 +247,7 @@ func (in *install) close() {
 	if in.pool != nil {
 		in.pool.Close()
 	}
-	for i := len(in.cleanup) - 1; i >= 0; i-- {
-		in.cleanup[i]()
+	for _, f := range slices.Backward(in.cleanup) {
+		f()
 	}
 }

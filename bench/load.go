@@ -103,12 +103,11 @@ func percentile(d []time.Duration, p float64) time.Duration {
 
 // hookReceiver records when each report's first webhook arrived.
 type hookReceiver struct {
-	mu       sync.Mutex
-	arrived  map[string]time.Time // report id → first arrival
-	total    int
-	notify   chan struct{}
-	wantBody bool
-	sample   []byte
+	mu      sync.Mutex
+	arrived map[string]time.Time // report id → first arrival
+	total   int
+	notify  chan struct{}
+	sample  []byte
 }
 
 func newHookReceiver() *hookReceiver {
@@ -162,9 +161,8 @@ func (h *hookReceiver) waitTotal(ctx context.Context, want int, timeout time.Dur
 	return nil
 }
 
-func (h *hookReceiver) arrival(id string) (time.Time, bool) {
+func (h *hookReceiver) arrival(id string) time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	t, ok := h.arrived[id]
-	return t, ok
+	return h.arrived[id]
 }

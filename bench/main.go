@@ -105,8 +105,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	r.Took = time.Since(r.Started)
-	md := r.markdown(c)
-	if err := os.WriteFile(c.out, []byte(md), 0o644); err != nil {
+	md := r.markdown(ctx, c)
+	if err := os.WriteFile(c.out, []byte(md), 0o644); err != nil { //nolint:gosec // BENCHMARKS.md is a world-readable file of the repository
 		return err
 	}
 	fmt.Fprint(stdout, md)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -37,7 +38,7 @@ func statuses(m map[int]int) string {
 		codes = append(codes, c)
 	}
 	sort.Ints(codes)
-	var parts []string
+	parts := make([]string, 0, len(codes))
 	for _, c := range codes {
 		parts = append(parts, fmt.Sprintf("%d×%d", m[c], c))
 	}
@@ -56,15 +57,15 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
-func goVersion() string {
-	out, err := exec.Command("go", "version").Output()
+func goVersion(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "go", "version").Output()
 	if err != nil {
 		return runtime.Version()
 	}
 	return strings.TrimSpace(string(out))
 }
 
-func (r results) markdown(c config) string {
+func (r results) markdown(ctx context.Context, c config) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	in, e, w, pr, big := r.Intake, r.E2E, r.Webhook, r.Projection, r.BigPDF
@@ -85,7 +86,7 @@ func (r results) markdown(c config) string {
 	p("- Date: %s (run took %s)", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Took.Round(time.Second))
 	p("- Machine: %d cores (nproc), %s/%s; load average at the start: %s (anything well above 0 is other work", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, r.LoadAvg)
 	p("  competing for the cores, and every figure below is lower for it)")
-	p("- Go: %s", goVersion())
+	p("- Go: %s", goVersion(ctx))
 	p("- Services: PostgreSQL, Redis and the Versity S3 gateway on 127.0.0.1 (scripts/dev-services.sh); the load generator,")
 	p("  the api, the worker and the services all share these %d cores.", runtime.NumCPU())
 	p("")
@@ -145,7 +146,7 @@ func (r results) markdown(c config) string {
 	p("")
 	p("### Projection")
 	p("```")
-	for _, line := range strings.Split(pr.Raw, "\n") {
+	for line := range strings.SplitSeq(pr.Raw, "\n") {
 		if strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, "cpu:") {
 			p("%s", line)
 		}

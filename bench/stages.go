@@ -37,8 +37,8 @@ func reportBody(customer string) string {
 	return fmt.Sprintf(`{"type":"order_history","format":"pdf","params":{"customer_id":%q,"from":"2026-01-01","to":"2026-03-31"}}`, customer)
 }
 
-func postReport(url, key, body string) (*http.Request, error) {
-	req, err := http.NewRequest(http.MethodPost, url+"/v1/reports", strings.NewReader(body))
+func postReport(ctx context.Context, url, key, body string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/reports", strings.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func benchIntake(ctx context.Context, c config) (intakeResult, error) {
 	r := intakeResult{TunedParams: "&pool_max_conns=32"}
 	load := func(url, key string, d time.Duration) loadResult {
 		return closedLoop(ctx, c.intakeConns, d, func(i int) (*http.Request, error) {
-			return postReport(url, key, reportBody("cus_"+strconv.Itoa(1+i%50)))
+			return postReport(ctx, url, key, reportBody("cus_"+strconv.Itoa(1+i%50)))
 		})
 	}
 	api := func(params string) (loadResult, error) {
@@ -127,7 +127,7 @@ func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2e
 	}
 	defer in.close()
 
-	rm := readmodel.NewStore(in.pool, in.pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rm := readmodel.NewStore(in.pool, in.pool, slog.New(slog.DiscardHandler))
 	sum, err := seed.Run(ctx, rm, in.client.ID, seed.Options{Customers: c.customers, OrdersPerCustomer: c.orders, Seed: 3}, io.Discard)
 	if err != nil {
 		return r, wr, err
@@ -162,7 +162,7 @@ func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2e
 	var wg sync.WaitGroup
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 	submit := func(i int) bool {
-		req, err := postReport(in.apiURL, in.client.APIKey, reportBody(sum.Customers[i%len(sum.Customers)]))
+		req, err := postReport(ctx, in.apiURL, in.client.APIKey, reportBody(sum.Customers[i%len(sum.Customers)]))
 		if err != nil {
 			return false
 		}
@@ -208,7 +208,7 @@ func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2e
 	var last time.Time
 	lat := make([]time.Duration, 0, len(submitted))
 	for id, t0 := range submitted {
-		at, _ := hooks.arrival(id)
+		at := hooks.arrival(id)
 		lat = append(lat, at.Sub(t0))
 		if at.After(last) {
 			last = at
@@ -247,7 +247,7 @@ func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2e
 	}
 	lat = lat[:0]
 	for id, t0 := range submitted {
-		at, _ := hooks.arrival(id)
+		at := hooks.arrival(id)
 		lat = append(lat, at.Sub(t0))
 	}
 	r.HalfP50, r.HalfP95, r.HalfP99 = percentile(lat, 50), percentile(lat, 95), percentile(lat, 99)
@@ -263,7 +263,7 @@ func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2e
 	base = hooks.count()
 	t0 := time.Now()
 	for replayed := 0; replayed < wr.Deliveries; {
-		req, _ := http.NewRequest(http.MethodPost, in.apiURL+"/v1/deliveries/replay", strings.NewReader(`{"status":"dead"}`))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, in.apiURL+"/v1/deliveries/replay", strings.NewReader(`{"status":"dead"}`))
 		req.Header.Set("Authorization", "Bearer "+in.client.APIKey)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := hc.Do(req)
@@ -276,7 +276,7 @@ func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2e
 		err = json.NewDecoder(resp.Body).Decode(&v)
 		resp.Body.Close()
 		if err != nil || v.Replayed == 0 {
-			return r, wr, fmt.Errorf("replay: status %d, %d replayed of %d, %v", resp.StatusCode, replayed, wr.Deliveries, err)
+			return r, wr, fmt.Errorf("replay: status %d, %d replayed of %d, %v", resp.StatusCode, replayed, wr.Deliveries, err) //nolint:errorlint // err may be nil here (nothing replayed); %w would print %!w(<nil>)
 		}
 		replayed += v.Replayed
 	}
@@ -409,7 +409,7 @@ func benchProjection(ctx context.Context, c config) (projectionResult, error) {
 	if err != nil {
 		return r, fmt.Errorf("%w\n%s", err, out)
 	}
-	for _, line := range strings.Split(r.Raw, "\n") {
+	for line := range strings.SplitSeq(r.Raw, "\n") {
 		m := eventsPerSec.FindStringSubmatch(line)
 		if m == nil {
 			continue
@@ -478,14 +478,14 @@ func benchBigPDF(ctx context.Context, c config) (bigPDFResult, error) {
 	r := bigPDFResult{Rows: c.bigRows}
 	out := filepath.Join(os.TempDir(), "reportd-bench-big.pdf")
 	defer os.Remove(out)
-	cmd := exec.CommandContext(ctx, "/usr/bin/time", "-v", c.measureBin, "-rows", strconv.Itoa(c.bigRows), "-out", out)
+	cmd := exec.CommandContext(ctx, "/usr/bin/time", "-v", c.measureBin, "-rows", strconv.Itoa(c.bigRows), "-out", out) //nolint:gosec // the binary is the -measure flag of whoever runs the harness
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return r, fmt.Errorf("%w\n%s%s", err, stdout.String(), stderr.String())
 	}
 	r.Line = strings.TrimSpace(stdout.String())
-	for _, line := range strings.Split(stderr.String(), "\n") {
+	for line := range strings.SplitSeq(stderr.String(), "\n") {
 		line = strings.TrimSpace(line)
 		if v, ok := strings.CutPrefix(line, "Elapsed (wall clock) time (h:mm:ss or m:ss): "); ok {
 			r.Wall = v

@@ -97,6 +97,7 @@ func TestRedisRestart(t *testing.T) {
 		name: "2 Redis restart (shutdown nosave) mid-run", rate: 20,
 		before: 3 * time.Second, down: 5 * time.Second, after: 3 * time.Second, want503: true, settleIn: 3 * time.Minute,
 		breakIt: func(t *testing.T) {
+			t.Helper()
 			if out, err := exec.Command("redis-cli", "-p", port, "shutdown", "nosave").CombinedOutput(); err != nil && !r.p.exited() {
 				t.Fatalf("redis-cli shutdown: %v %s", err, out)
 			}
@@ -105,6 +106,7 @@ func TestRedisRestart(t *testing.T) {
 			}
 		},
 		fixIt: func(t *testing.T) {
+			t.Helper()
 			r.p.start(t)
 			waitTCP(t, "private redis", r.addr, 20*time.Second)
 		},
@@ -120,8 +122,8 @@ func TestPostgresRestart(t *testing.T) {
 	runOutage(t, s, outage{
 		name: "3 Postgres restart (immediate) mid-run", rate: 20,
 		before: 3 * time.Second, down: 5 * time.Second, after: 3 * time.Second, want503: true, settleIn: 3 * time.Minute,
-		breakIt: func(t *testing.T) { pg.stop(t, "immediate") },
-		fixIt:   func(t *testing.T) { pg.start(t) },
+		breakIt: func(t *testing.T) { t.Helper(); pg.stop(t, "immediate") },
+		fixIt:   func(t *testing.T) { t.Helper(); pg.start(t) },
 	})
 }
 
@@ -137,8 +139,9 @@ func TestS3Outage(t *testing.T) {
 	runOutage(t, s, outage{
 		name: "4 S3 gateway stopped for 30 s", rate: 6,
 		before: 3 * time.Second, down: 30 * time.Second, after: 3 * time.Second, settleIn: 4 * time.Minute,
-		breakIt: func(t *testing.T) { s3.p.stop(t) },
+		breakIt: func(t *testing.T) { t.Helper(); s3.p.stop(t) },
 		fixIt: func(t *testing.T) {
+			t.Helper()
 			s3.p.start(t)
 			waitTCP(t, "private versitygw", s3.addr, 30*time.Second)
 		},

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -124,11 +125,11 @@ func printTable(w io.Writer) {
 }
 
 // freeAddr returns a loopback address nobody listens on right now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer ln.Close()
 	return ln.Addr().String()
@@ -146,26 +147,26 @@ type proc struct {
 	done chan struct{}
 }
 
-func startProc(t testing.TB, name, bin string, env []string, logDir string) *proc {
-	t.Helper()
+func startProc(tb testing.TB, name, bin string, env []string, logDir string) *proc {
+	tb.Helper()
 	p := &proc{name: name, bin: bin, env: env, logPath: filepath.Join(logDir, name+".log")}
-	p.start(t)
-	t.Cleanup(func() { p.stop(t) })
+	p.start(tb)
+	tb.Cleanup(func() { p.stop(tb) })
 	return p
 }
 
-func (p *proc) start(t testing.TB) {
-	t.Helper()
+func (p *proc) start(tb testing.TB) {
+	tb.Helper()
 	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		t.Fatalf("start %s: %v", p.name, err)
+		tb.Fatalf("start %s: %v", p.name, err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -178,8 +179,8 @@ func (p *proc) start(t testing.TB) {
 	p.mu.Unlock()
 }
 
-func (p *proc) signal(t testing.TB, sig syscall.Signal, wait time.Duration) {
-	t.Helper()
+func (p *proc) signal(tb testing.TB, sig syscall.Signal, wait time.Duration) {
+	tb.Helper()
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
 	p.mu.Unlock()
@@ -197,15 +198,21 @@ func (p *proc) signal(t testing.TB, sig syscall.Signal, wait time.Duration) {
 	case <-time.After(wait):
 		_ = cmd.Process.Kill()
 		<-done
-		t.Errorf("%s did not exit within %s of %s; killed", p.name, wait, sig)
+		tb.Errorf("%s did not exit within %s of %s; killed", p.name, wait, sig)
 	}
 }
 
 // kill ends the process at once, as a crash or an OOM kill would.
-func (p *proc) kill(t testing.TB) { p.signal(t, syscall.SIGKILL, 10*time.Second) }
+func (p *proc) kill(tb testing.TB) {
+	tb.Helper()
+	p.signal(tb, syscall.SIGKILL, 10*time.Second)
+}
 
 // stop asks for a graceful shutdown.
-func (p *proc) stop(t testing.TB) { p.signal(t, syscall.SIGTERM, 30*time.Second) }
+func (p *proc) stop(tb testing.TB) {
+	tb.Helper()
+	p.signal(tb, syscall.SIGTERM, 30*time.Second)
+}
 
 // exited tells whether the process has ended.
 func (p *proc) exited() bool {
@@ -241,16 +248,15 @@ type stackOptions struct {
 // stack is the api and the worker as processes, with their client, a webhook
 // receiver and a pool on their database for checks.
 type stack struct {
-	env      *testenv.Env
-	api      *proc
-	worker   *proc
-	apiURL   string
-	client   testenv.Client
-	recv     *receiver
-	pool     *pgxpool.Pool
-	summary  seed.Summary
-	logDir   string
-	workerOn bool
+	env     *testenv.Env
+	api     *proc
+	worker  *proc
+	apiURL  string
+	client  testenv.Client
+	recv    *receiver
+	pool    *pgxpool.Pool
+	summary seed.Summary
+	logDir  string
 }
 
 func newStack(t *testing.T, opt stackOptions) *stack {
@@ -265,9 +271,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 		"SHUTDOWN_TIMEOUT":       "10s",
 		"LOG_LEVEL":              "info",
 	}
-	for k, v := range opt.Vars {
-		vars[k] = v
-	}
+	maps.Copy(vars, opt.Vars)
 	env := testenv.New(t, vars)
 	s := &stack{env: env, logDir: logDir(t)}
 	ctx := context.Background()
@@ -309,6 +313,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 
 // logDir keeps process logs past the test when CHAOS_LOG_DIR is set.
 func logDir(t *testing.T) string {
+	t.Helper()
 	base := os.Getenv("CHAOS_LOG_DIR")
 	if base == "" {
 		return t.TempDir()
@@ -332,12 +337,12 @@ func (s *stack) startWorker(t *testing.T) {
 	waitHTTP(t, s.worker, "http://"+s.env.Vars["WORKER_METRICS_ADDR"]+"/healthz", 60*time.Second)
 }
 
-func waitHTTP(t testing.TB, p *proc, url string, timeout time.Duration) {
-	t.Helper()
+func waitHTTP(tb testing.TB, p *proc, url string, timeout time.Duration) {
+	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if p.exited() {
-			t.Fatalf("%s exited at start-up:\n%s", p.name, p.tail(30))
+			tb.Fatalf("%s exited at start-up:\n%s", p.name, p.tail(30))
 		}
 		resp, err := http.Get(url)
 		if err == nil {
@@ -348,7 +353,7 @@ func waitHTTP(t testing.TB, p *proc, url string, timeout time.Duration) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s did not answer %s within %s:\n%s", p.name, url, timeout, p.tail(30))
+	tb.Fatalf("%s did not answer %s within %s:\n%s", p.name, url, timeout, p.tail(30))
 }
 
 // seed loads orders through the event path and waits for the projector.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
@@ -14,7 +15,7 @@ import (
 	"github.com/reportd/reportd/internal/webhook"
 )
 
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // receiver is a webhook endpoint on a fixed address that can go down (the
 // port refuses connections) and come back, and that records every delivery.
@@ -124,9 +125,7 @@ func (r *receiver) snapshot() hookSnapshot {
 	s := hookSnapshot{byReport: map[string]map[string]int{}, total: r.total, badSignatures: r.badSignatures}
 	for rep, m := range r.byReport {
 		c := make(map[string]int, len(m))
-		for k, v := range m {
-			c[k] = v
-		}
+		maps.Copy(c, m)
 		s.byReport[rep] = c
 	}
 	for _, n := range r.perID {

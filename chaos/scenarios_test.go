@@ -180,7 +180,7 @@ func TestDuplicateStorms(t *testing.T) {
 	if rows != 1 {
 		t.Errorf("the storm created %d reports, want 1", rows)
 	}
-	var reportIDs []string
+	reportIDs := make([]string, 0, len(ids))
 	for id := range ids {
 		reportIDs = append(reportIDs, id)
 	}

@@ -84,7 +84,7 @@ func pgBindir(t *testing.T) string {
 
 func startPostgres(t *testing.T) *privatePostgres {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "reportd-chaos-pg-")
+	dir, err := os.MkdirTemp("", "reportd-chaos-pg-") //nolint:usetesting // chowned to user postgres, who cannot enter t.TempDir's 0700 root-owned parent
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,7 +113,7 @@ func TestAPIStatusCodes(t *testing.T) {
 	}
 
 	t.Run("unsupported media type", func(t *testing.T) {
-		req, _ := http.NewRequest("POST", env.APIURL+"/v1/reports", strings.NewReader(validReport))
+		req, _ := http.NewRequest(http.MethodPost, env.APIURL+"/v1/reports", strings.NewReader(validReport))
 		req.Header.Set("Authorization", "Bearer "+a.APIKey)
 		req.Header.Set("Content-Type", "text/plain")
 		resp, err := http.DefaultClient.Do(req)
@@ -238,7 +238,7 @@ func TestInFlightQuotaAnd429(t *testing.T) {
 
 func TestCancelAndList(t *testing.T) {
 	env, a := apiEnv(t, nil)
-	var ids []string
+	ids := make([]string, 0, 5)
 	for range 5 {
 		resp := env.Do(t, a.APIKey, "POST", "/v1/reports", validReport)
 		expectStatus(t, resp, http.StatusAccepted)
@@ -309,7 +309,7 @@ func TestRedisDownAnswers503(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", env.APIURL+"/v1/reports", strings.NewReader(validReport))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, env.APIURL+"/v1/reports", strings.NewReader(validReport))
 	req.Header.Set("Authorization", "Bearer "+a.APIKey)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -258,7 +257,7 @@ func checkNoSecretsLogged(t *testing.T, env *testenv.Env, c testenv.Client) {
 	}
 	secretPart := strings.TrimPrefix(c.Secret, "whsec_")
 	for name, s := range map[string]string{"api key": c.APIKey, "webhook secret": secretPart} {
-		if bytes.Contains([]byte(logs), []byte(s)) {
+		if strings.Contains(logs, s) {
 			t.Errorf("the logs contain the %s", name)
 		}
 	}

@@ -30,7 +30,8 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		return err
 	}
 	logger := app.NewLogger(stderr, cfg.LogLevel)
-	ln, err := net.Listen("tcp", cfg.APIAddr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.APIAddr)
 	if err != nil {
 		return fmt.Errorf("listen on API_ADDR %s: %w", cfg.APIAddr, err)
 	}

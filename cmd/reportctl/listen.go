@@ -27,7 +27,8 @@ func (c *cli) webhookListen(ctx context.Context, args []string) error {
 	if _, err := webhook.DecodeSecret(*secret); err != nil {
 		return fmt.Errorf("webhook listen: --secret: %w", err)
 	}
-	ln, err := net.Listen("tcp", *addr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("webhook listen: %w", err)
 	}

@@ -25,8 +25,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 			"Send the body as application/json.")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
+	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 		return nil, problem(http.StatusRequestEntityTooLarge, "body-too-large", "Body too large",
 			fmt.Sprintf("The body must be at most %d bytes.", limit))
 	}

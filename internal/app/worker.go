@@ -101,7 +101,8 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 
 	metricsLn := opts.MetricsListener
 	if metricsLn == nil {
-		if metricsLn, err = net.Listen("tcp", cfg.WorkerMetricsAddr); err != nil {
+		var lc net.ListenConfig
+		if metricsLn, err = lc.Listen(ctx, "tcp", cfg.WorkerMetricsAddr); err != nil {
 			shutdown()
 			return fmt.Errorf("listen on WORKER_METRICS_ADDR %s: %w", cfg.WorkerMetricsAddr, err)
 		}

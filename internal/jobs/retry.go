@@ -12,8 +12,7 @@ import (
 // delay its handler recorded; a report waiting for the read model polls
 // quickly; other report failures back off exponentially with jitter.
 func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
-	var ra *retryAfterError
-	if errors.As(err, &ra) {
+	if ra, ok := errors.AsType[*retryAfterError](err); ok {
 		return ra.delay
 	}
 	if errors.Is(err, errNotYet) {

@@ -36,7 +36,7 @@ func series(t *testing.T, g prometheus.Gatherer, prefix string) map[string]float
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			var labels []string
+			labels := make([]string, 0, len(m.GetLabel()))
 			for _, l := range m.GetLabel() {
 				labels = append(labels, l.GetName()+"="+l.GetValue())
 			}
@@ -200,7 +200,7 @@ func TestCollectorsFailSoftly(t *testing.T) {
 	m := metrics.New(nil)
 	m.WatchQueues(fakeInspector{
 		QueuesFunc:       func() ([]string, error) { return nil, errors.New("redis: connection refused") },
-		GetQueueInfoFunc: func(string) (*asynq.QueueInfo, error) { t.Error("GetQueueInfo called"); return nil, nil },
+		GetQueueInfoFunc: func(string) (*asynq.QueueInfo, error) { t.Error("GetQueueInfo called"); return nil, nil }, //nolint:nilnil // never meant to run: calling it fails the test
 	}, "reports")
 	m.WatchProjections(func(context.Context) ([]metrics.ProjectionLag, error) {
 		return nil, errors.New("postgres: connection refused")

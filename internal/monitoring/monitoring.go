@@ -43,7 +43,7 @@ type Handler struct {
 // caller mounts it at RootPath + "/" and calls Close on shutdown.
 func New(opts Options) (*Handler, error) {
 	if opts.Token == "" {
-		return nil, nil
+		return nil, nil //nolint:nilnil // a nil *Handler is the disabled dashboard, as documented
 	}
 	if opts.RedisConnOpt == nil {
 		return nil, errors.New("monitoring: RedisConnOpt is required")

@@ -37,7 +37,7 @@ func serve(t *testing.T, readOnly bool) string {
 		t.Fatalf("enqueue: %v", err)
 	}
 	h, err := monitoring.New(monitoring.Options{RedisConnOpt: opt, Token: token, ReadOnly: readOnly,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -463,9 +463,9 @@ func (v *validator) id(field string, s *string) string {
 	return ""
 }
 
-// text checks free text: valid UTF-8, no control characters, at most max
-// characters.
-func (v *validator) text(field string, s *string, required bool, max int) string {
+// text checks free text: valid UTF-8, no control characters, at most
+// maxLen characters.
+func (v *validator) text(field string, s *string, required bool, maxLen int) string {
 	switch {
 	case s == nil || *s == "":
 		if required {
@@ -473,8 +473,8 @@ func (v *validator) text(field string, s *string, required bool, max int) string
 		}
 	case !utf8.ValidString(*s):
 		v.add(field, "must be valid UTF-8")
-	case utf8.RuneCountInString(*s) > max:
-		v.add(field, fmt.Sprintf("must be at most %d characters", max))
+	case utf8.RuneCountInString(*s) > maxLen:
+		v.add(field, fmt.Sprintf("must be at most %d characters", maxLen))
 	case strings.IndexFunc(*s, unicode.IsControl) >= 0:
 		v.add(field, "must not contain control characters")
 	default:
@@ -484,7 +484,7 @@ func (v *validator) text(field string, s *string, required bool, max int) string
 }
 
 func isID(s string) bool {
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		c := s[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
@@ -500,7 +500,7 @@ func isCurrency(s string) bool {
 	if len(s) != 3 {
 		return false
 	}
-	for i := 0; i < 3; i++ {
+	for i := range 3 {
 		if s[i] < 'A' || s[i] > 'Z' {
 			return false
 		}
@@ -544,8 +544,8 @@ func exactKeys(raw []byte, v any, path string) error {
 	}
 	t := reflect.TypeOf(v).Elem()
 	known := make(map[string]bool, t.NumField())
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		known[name] = true
 	}
 	for k := range obj {
@@ -617,6 +617,7 @@ func jsonKind(t reflect.Type) string {
 		return "array"
 	case reflect.Struct, reflect.Map:
 		return "object"
+	default:
+		return t.String()
 	}
-	return t.String()
 }

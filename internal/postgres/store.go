@@ -35,8 +35,7 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
 		// 57P0x: the server is shutting down or restarting; 08xxx: connection exceptions.
 		if len(pgErr.Code) == 5 && (pgErr.Code[:2] == "08" || pgErr.Code[:3] == "57P") {
 			return fmt.Errorf("%w: %w", reports.ErrUnavailable, err)
@@ -55,8 +54,7 @@ func classify(err error) error {
 // isConnError matches failures to reach the server. pgx has no exported type
 // for a dropped connection, so the message is the only signal left.
 func isConnError(err error) bool {
-	var connErr *pgconn.ConnectError
-	if errors.As(err, &connErr) {
+	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
 		return true
 	}
 	msg := err.Error()

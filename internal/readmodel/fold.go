@@ -115,7 +115,7 @@ func (o *orderState) contribution() (dayKey, dayDelta, bool) {
 }
 
 func (d *dayDelta) add(o dayDelta, sign int) {
-	s32, s64 := int32(sign), int64(sign)
+	s32, s64 := int32(sign), int64(sign) //nolint:gosec // sign is +1 or -1
 	d.Orders += s32 * o.Orders
 	d.Cancellations += s32 * o.Cancellations
 	d.Gross += s64 * o.Gross
@@ -123,4 +123,4 @@ func (d *dayDelta) add(o dayDelta, sign int) {
 	d.Net += s64 * o.Net
 }
 
-func (d dayDelta) zero() bool { return d == dayDelta{} }
+func (d *dayDelta) zero() bool { return *d == dayDelta{} }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -278,14 +279,11 @@ func stateColumnsOf(alias string) string {
 	cols := []string{"client_id", "order_id", "last_sequence", "customer_id", "merchant_id", "status",
 		"placed_at", "paid_at", "shipped_at", "cancelled_at", "item_count", "currency",
 		"total_cents", "refunded_cents", "carrier", "tracking_number"}
-	out := ""
+	out := make([]string, len(cols))
 	for i, c := range cols {
-		if i > 0 {
-			out += ", "
-		}
-		out += alias + "." + c
+		out[i] = alias + "." + c
 	}
-	return out
+	return strings.Join(out, ", ")
 }
 
 func addDelta(m map[dayKey]*dayDelta, k dayKey, d dayDelta, sign int) {
@@ -371,6 +369,7 @@ func (w *writes) days(deltas map[dayKey]*dayDelta) {
 
 func (w *writes) queue(b *pgx.Batch, p projection) {
 	if len(w.sClient) > 0 {
+		//nolint:unqueryvet // SELECT * FROM unnest of the batch's own arrays; the INSERT names the columns
 		b.Queue(`INSERT INTO `+p.stateTable+` (`+stateColumns+`)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
 				$7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::int[], $12::text[],
@@ -399,6 +398,7 @@ func (w *writes) queue(b *pgx.Batch, p projection) {
 			p.name, w.hClient, w.hOrder, w.hSeq, w.hPos)
 	}
 	if len(w.dClient) > 0 {
+		//nolint:unqueryvet // SELECT * FROM unnest of the batch's own arrays; the INSERT names the columns
 		b.Queue(`INSERT INTO merchant_daily_sales AS m
 				(client_id, merchant_id, day, currency, orders, cancellations, gross_cents, refunds_cents, net_cents)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::int[], $6::int[],
@@ -429,7 +429,7 @@ func (s *Store) RunProjector(ctx context.Context) error {
 	for {
 		err := s.listenAndProject(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // ctx ended: a shutdown, and err is only its echo
 		}
 		s.logger.ErrorContext(ctx, "projector stopped; restarting", "error", err, "pause", s.retryPause)
 		select {

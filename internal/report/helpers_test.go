@@ -17,11 +17,12 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 
 // seq streams fixed rows the way the read model does, and fails the test if
 // a renderer ranges over it twice.
-func seq[T any](t testing.TB, rows []T) iter.Seq2[T, error] {
+func seq[T any](tb testing.TB, rows []T) iter.Seq2[T, error] {
+	tb.Helper()
 	used := false
 	return func(yield func(T, error) bool) {
 		if used {
-			t.Errorf("rows consumed twice")
+			tb.Errorf("rows consumed twice")
 			return
 		}
 		used = true
@@ -101,21 +102,23 @@ func testDays(n int) []MerchantDayRow {
 	return out
 }
 
-func orderDoc(t testing.TB, rows []OrderRow) Document {
-	return Document{Type: TypeOrderHistory, Header: testHeader(TypeOrderHistory), RowCount: len(rows), Orders: seq(t, rows)}
+func orderDoc(tb testing.TB, rows []OrderRow) Document {
+	tb.Helper()
+	return Document{Type: TypeOrderHistory, Header: testHeader(TypeOrderHistory), RowCount: len(rows), Orders: seq(tb, rows)}
 }
 
-func merchantDoc(t testing.TB, rows []MerchantDayRow) Document {
-	return Document{Type: TypeMerchantSales, Header: testHeader(TypeMerchantSales), RowCount: len(rows), MerchantDays: seq(t, rows)}
+func merchantDoc(tb testing.TB, rows []MerchantDayRow) Document {
+	tb.Helper()
+	return Document{Type: TypeMerchantSales, Header: testHeader(TypeMerchantSales), RowCount: len(rows), MerchantDays: seq(tb, rows)}
 }
 
 // renderPDFBytes renders with a chosen chunk size.
-func renderPDFBytes(t testing.TB, doc Document, chunkPages int) ([]byte, Stats) {
-	t.Helper()
+func renderPDFBytes(tb testing.TB, doc Document, chunkPages int) ([]byte, Stats) {
+	tb.Helper()
 	var buf bytes.Buffer
 	st, err := renderPDF(context.Background(), &buf, doc, chunkPages)
 	if err != nil {
-		t.Fatalf("render pdf: %v", err)
+		tb.Fatalf("render pdf: %v", err)
 	}
 	return buf.Bytes(), st
 }
@@ -123,14 +126,14 @@ func renderPDFBytes(t testing.TB, doc Document, chunkPages int) ([]byte, Stats) 
 // tool runs a poppler/qpdf command on a PDF (at the "PDF" argument, or
 // last) and returns its stdout. The
 // tests need these tools; they fail, not skip, without them.
-func tool(t testing.TB, pdf []byte, name string, args ...string) string {
-	t.Helper()
+func tool(tb testing.TB, pdf []byte, name string, args ...string) string {
+	tb.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		t.Fatalf("%s is not installed; install it with: apt-get install -y poppler-utils qpdf", name)
+		tb.Fatalf("%s is not installed; install it with: apt-get install -y poppler-utils qpdf", name)
 	}
-	path := filepath.Join(t.TempDir(), "doc.pdf")
+	path := filepath.Join(tb.TempDir(), "doc.pdf")
 	if err := os.WriteFile(path, pdf, 0o644); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	full := make([]string, 0, len(args)+1)
 	placed := false
@@ -145,12 +148,12 @@ func tool(t testing.TB, pdf []byte, name string, args ...string) string {
 	}
 	out, err := exec.Command(name, full...).Output()
 	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		tb.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
 	return string(out)
 }
 
-func textOf(t testing.TB, pdf []byte) string {
-	t.Helper()
-	return tool(t, pdf, "pdftotext", "-layout", "-enc", "UTF-8", "PDF", "-")
+func textOf(tb testing.TB, pdf []byte) string {
+	tb.Helper()
+	return tool(tb, pdf, "pdftotext", "-layout", "-enc", "UTF-8", "PDF", "-")
 }

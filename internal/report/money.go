@@ -33,7 +33,7 @@ func minorUnits(currency string) int {
 // fraction digits. It works on the unsigned magnitude so that math.MinInt64
 // cannot overflow.
 func splitMinor(cents int64, currency string) (neg bool, whole uint64, frac string) {
-	mag := uint64(cents)
+	mag := uint64(cents) //nolint:gosec // two's complement on purpose: negated below, so math.MinInt64 keeps its magnitude
 	if cents < 0 {
 		neg = true
 		mag = -mag

@@ -91,7 +91,7 @@ func ValidateRequest(t Type, f Format, p Params, maxRange time.Duration) []Field
 		case to.Before(from):
 			add("params.to", "must not be before params.from")
 		case maxRange > 0 && span > maxRange:
-			add("params.to", fmt.Sprintf("period must not exceed %s", describeRange(maxRange)))
+			add("params.to", "period must not exceed "+describeRange(maxRange))
 		}
 	}
 
@@ -129,7 +129,7 @@ func idProblem(id string) string {
 }
 
 func isSafeID(id string) bool {
-	for i := 0; i < len(id); i++ {
+	for i := range len(id) {
 		c := id[i]
 		// The same alphabet as order-event ids, so every ingested subject can be reported on.
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':'

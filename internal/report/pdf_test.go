@@ -19,10 +19,10 @@ func TestRenderPDFGolden(t *testing.T) {
 		name string
 		doc  func(t *testing.T) Document
 	}{
-		{"order_history", func(t *testing.T) Document { return orderDoc(t, testOrders(70)) }},
-		{"merchant_sales", func(t *testing.T) Document { return merchantDoc(t, testDays(30)) }},
-		{"order_history_empty", func(t *testing.T) Document { return orderDoc(t, nil) }},
-		{"merchant_sales_empty", func(t *testing.T) Document { return merchantDoc(t, nil) }},
+		{"order_history", func(t *testing.T) Document { t.Helper(); return orderDoc(t, testOrders(70)) }},
+		{"merchant_sales", func(t *testing.T) Document { t.Helper(); return merchantDoc(t, testDays(30)) }},
+		{"order_history_empty", func(t *testing.T) Document { t.Helper(); return orderDoc(t, nil) }},
+		{"merchant_sales_empty", func(t *testing.T) Document { t.Helper(); return merchantDoc(t, nil) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,10 +59,10 @@ func TestRenderPDFEmptyIsOnePage(t *testing.T) {
 	}
 }
 
-func pdfInfo(t testing.TB, pdf []byte) map[string]string {
-	t.Helper()
+func pdfInfo(tb testing.TB, pdf []byte) map[string]string {
+	tb.Helper()
 	out := map[string]string{}
-	for line := range strings.Lines(tool(t, pdf, "pdfinfo", "-isodates")) {
+	for line := range strings.Lines(tool(tb, pdf, "pdfinfo", "-isodates")) {
 		k, v, ok := strings.Cut(line, ":")
 		if ok {
 			out[k] = strings.TrimSpace(v)
@@ -127,9 +127,9 @@ func TestRenderPDFChunked(t *testing.T) {
 	}
 }
 
-func info(t testing.TB, pdf []byte, key string) string {
-	t.Helper()
-	return pdfInfo(t, pdf)[key]
+func info(tb testing.TB, pdf []byte, key string) string {
+	tb.Helper()
+	return pdfInfo(tb, pdf)[key]
 }
 
 func TestRenderPDFDeterministic(t *testing.T) {

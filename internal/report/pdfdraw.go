@@ -324,7 +324,7 @@ func (r *pdfRenderer) orders() (int, error) {
 		}
 		byStatus[o.Status]++
 
-		shipped := ""
+		var shipped string
 		switch {
 		case o.ShippedAt != nil && o.Carrier != "":
 			shipped = o.ShippedAt.UTC().Format(dayLayout) + " · " + o.Carrier

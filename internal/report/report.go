@@ -9,6 +9,7 @@ import (
 // Type names a kind of report. Each type has its own params and rows.
 type Type string
 
+// The report types.
 const (
 	TypeOrderHistory  Type = "order_history"  // one customer's orders
 	TypeMerchantSales Type = "merchant_sales" // one merchant's daily sales
@@ -17,6 +18,7 @@ const (
 // Format is the file format of a rendered report.
 type Format string
 
+// The file formats.
 const (
 	FormatPDF Format = "pdf"
 	FormatCSV Format = "csv"

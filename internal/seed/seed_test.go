@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -95,7 +94,7 @@ func TestRunProjectsEverything(t *testing.T) {
 	if _, err := pool.Exec(ctx, "INSERT INTO clients (id, name) VALUES ('cli_demo', 'Demo')"); err != nil {
 		t.Fatal(err)
 	}
-	store := readmodel.NewStore(pool, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	store := readmodel.NewStore(pool, pool, slog.New(slog.DiscardHandler))
 	opt := seed.Options{Customers: 30, OrdersPerCustomer: 12, Merchants: 9, Seed: 11}
 	var progress strings.Builder
 	sum, err := seed.Run(ctx, store, "cli_demo", opt, &progress)

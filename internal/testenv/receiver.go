@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -68,9 +69,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		status = respond(attempt, d)
 	}
 	if headers != nil {
-		for k, v := range headers(attempt) {
-			w.Header()[k] = v
-		}
+		maps.Copy(w.Header(), headers(attempt))
 	}
 	w.WriteHeader(status)
 }

@@ -3,6 +3,7 @@ package testenv
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +17,7 @@ import (
 // errorRecorder is a testing.TB that collects Errorf calls instead of failing.
 type errorRecorder struct {
 	testing.TB
+
 	errs []string
 }
 
@@ -30,9 +32,7 @@ const validReport = `{"id":"rep_abc","object":"report","status":"queued","type":
 
 func exchange(method, target, reqBody string, reqHeader http.Header, status int, respHeader http.Header, respBody string) (*http.Request, *http.Response) {
 	req := httptest.NewRequest(method, target, strings.NewReader(reqBody))
-	for k, vs := range reqHeader {
-		req.Header[k] = vs
-	}
+	maps.Copy(req.Header, reqHeader)
 	resp := &http.Response{StatusCode: status, Header: respHeader, Body: io.NopCloser(strings.NewReader(respBody)), Request: req}
 	return req, resp
 }

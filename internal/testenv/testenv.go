@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -100,9 +101,7 @@ func New(tb testing.TB, overrides map[string]string) *Env {
 		"SHUTDOWN_TIMEOUT":               "10s",
 		"LOG_LEVEL":                      "debug",
 	}
-	for k, v := range overrides {
-		vars[k] = v
-	}
+	maps.Copy(vars, overrides)
 	e := &Env{Vars: vars, Logs: &SafeBuffer{}}
 	cfg, err := config.Load(e.Getenv)
 	if err != nil {
@@ -142,7 +141,8 @@ func (e *Env) logger() *slog.Logger {
 // StartAPI runs the API in this process until the test ends.
 func (e *Env) StartAPI(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -174,7 +174,8 @@ func (e *Env) StartAPI(tb testing.TB) string {
 // StartWorker runs a worker in this process until the test ends or stop is called.
 func (e *Env) StartWorker(tb testing.TB) (stop func()) {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -229,7 +230,7 @@ func (e *Env) CreateClient(tb testing.TB, name, webhookURL string, scopes ...str
 // Do sends an authenticated JSON request to the API.
 func (e *Env) Do(tb testing.TB, key, method, path, body string, headers ...string) *http.Response {
 	tb.Helper()
-	req, err := http.NewRequest(method, e.APIURL+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(context.Background(), method, e.APIURL+path, strings.NewReader(body))
 	if err != nil {
 		tb.Fatal(err)
 	}
