@@ -103,6 +103,15 @@ func New(tb testing.TB, overrides map[string]string) *Env {
 	}
 	maps.Copy(vars, overrides)
 	e := &Env{Vars: vars, Logs: &SafeBuffer{}}
+	// Whatever a test sends, the API must never answer 500 or panic.
+	tb.Cleanup(func() {
+		logs := e.Logs.String()
+		for _, bad := range []string{`"status":500`, `"msg":"handler panicked"`, `"msg":"internal error"`} {
+			if strings.Contains(logs, bad) {
+				tb.Errorf("the API logged %s during this test", bad)
+			}
+		}
+	})
 	cfg, err := config.Load(e.Getenv)
 	if err != nil {
 		tb.Fatalf("testenv: config: %v", err)
