@@ -398,32 +398,35 @@ type projectionResult struct {
 
 var eventsPerSec = regexp.MustCompile(`^(Benchmark\w+)\S*\s+\d+\s+.*?([\d.]+) events/s`)
 
+// goBench runs one package's benchmarks matching pattern and returns, per
+// benchmark name, the figure that re matches (its second group).
+func goBench(ctx context.Context, c config, pkg, pattern, benchtime string, re *regexp.Regexp) (map[string]float64, string, error) {
+	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", pattern, "-benchtime", benchtime, "-count", "1", pkg)
+	cmd.Dir = c.root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, string(out), fmt.Errorf("%w\n%s", err, out)
+	}
+	figures := map[string]float64{}
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if m := re.FindStringSubmatch(line); m != nil {
+			figures[m[1]], _ = strconv.ParseFloat(m[2], 64)
+		}
+	}
+	return figures, string(out), nil
+}
+
 // benchProjection runs the readmodel package's own benchmarks.
 func benchProjection(ctx context.Context, c config) (projectionResult, error) {
 	var r projectionResult
-	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^(BenchmarkProject|BenchmarkCopyFromCeiling)$",
-		"-benchtime", "5x", "-count", "1", "./internal/readmodel/")
-	cmd.Dir = c.root
-	out, err := cmd.CombinedOutput()
-	r.Raw = string(out)
+	figures, raw, err := goBench(ctx, c, "./internal/readmodel/", "^(BenchmarkProject|BenchmarkCopyFromCeiling)$", "5x", eventsPerSec)
+	r.Raw = raw
 	if err != nil {
-		return r, fmt.Errorf("%w\n%s", err, out)
+		return r, err
 	}
-	for line := range strings.SplitSeq(r.Raw, "\n") {
-		m := eventsPerSec.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		v, _ := strconv.ParseFloat(m[2], 64)
-		switch m[1] {
-		case "BenchmarkProject":
-			r.Project = v
-		case "BenchmarkCopyFromCeiling":
-			r.CopyFrom = v
-		}
-	}
+	r.Project, r.CopyFrom = figures["BenchmarkProject"], figures["BenchmarkCopyFromCeiling"]
 	if r.Project == 0 || r.CopyFrom == 0 {
-		return r, fmt.Errorf("no events/s figures in:\n%s", out)
+		return r, fmt.Errorf("no events/s figures in:\n%s", raw)
 	}
 	return r, nil
 }
@@ -439,29 +442,14 @@ var nsPerOp = regexp.MustCompile(`^(Benchmark\w+)\S*\s+\d+\s+(\d+) ns/op`)
 // report.Render against a bare fpdf table of the same rows.
 func benchRender(ctx context.Context, c config) (renderResult, error) {
 	var r renderResult
-	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^(BenchmarkRenderPDF200|BenchmarkBareFpdf200)$",
-		"-benchtime", "40x", "-count", "1", "./internal/report/")
-	cmd.Dir = c.root
-	out, err := cmd.CombinedOutput()
-	r.Raw = string(out)
+	figures, raw, err := goBench(ctx, c, "./internal/report/", "^(BenchmarkRenderPDF200|BenchmarkBareFpdf200)$", "40x", nsPerOp)
+	r.Raw = raw
 	if err != nil {
-		return r, fmt.Errorf("%w\n%s", err, out)
+		return r, err
 	}
-	for line := range strings.SplitSeq(r.Raw, "\n") {
-		m := nsPerOp.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		ns, _ := strconv.ParseInt(m[2], 10, 64)
-		switch m[1] {
-		case "BenchmarkRenderPDF200":
-			r.Render = time.Duration(ns)
-		case "BenchmarkBareFpdf200":
-			r.Bare = time.Duration(ns)
-		}
-	}
+	r.Render, r.Bare = time.Duration(figures["BenchmarkRenderPDF200"]), time.Duration(figures["BenchmarkBareFpdf200"])
 	if r.Render == 0 || r.Bare == 0 {
-		return r, fmt.Errorf("no ns/op figures in:\n%s", out)
+		return r, fmt.Errorf("no ns/op figures in:\n%s", raw)
 	}
 	return r, nil
 }

@@ -109,11 +109,7 @@ func TestTwoAPIsTwoWorkers(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, env.Cfg.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := env.DB(t)
 	var builtTwice int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM reports WHERE attempts > 1`).Scan(&builtTwice); err != nil {
 		t.Fatal(err)
@@ -172,11 +168,7 @@ func TestSecretRotationSignsWithBoth(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, env.Cfg.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := env.DB(t)
 	if err := postgres.NewStore(pool).RotateSecret(ctx, client.ID, newSecret, time.Hour); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reportd/reportd/internal/postgres"
 	"github.com/reportd/reportd/internal/report"
 	"github.com/reportd/reportd/internal/testenv"
 )
@@ -138,11 +137,7 @@ func TestMerchantSalesMoneyMatchesSQL(t *testing.T) {
 	merchant := sum.Merchants[0]
 
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, env.Cfg.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := env.DB(t)
 	// Wait for the projector before asking SQL for the truth.
 	var head int64
 	if err := pool.QueryRow(ctx, `SELECT max(position) FROM order_events`).Scan(&head); err != nil {

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reportd/reportd/internal/postgres"
 	"github.com/reportd/reportd/internal/readmodel"
 	"github.com/reportd/reportd/internal/seed"
 	"github.com/reportd/reportd/internal/testenv"
@@ -47,11 +46,7 @@ func expectStatus(t *testing.T, resp *http.Response, want int) {
 func seedOrders(t *testing.T, env *testenv.Env, clientID string, customers, orders int) seed.Summary {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, env.Cfg.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := env.DB(t)
 	rm := readmodel.NewStore(pool, pool, slog.New(slog.DiscardHandler))
 	sum, err := seed.Run(ctx, rm, clientID, seed.Options{Customers: customers, OrdersPerCustomer: orders, Seed: 7}, io.Discard)
 	if err != nil {

@@ -2,13 +2,11 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/reportd/reportd/internal/orderevents"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 // ErrSequenceConflict is what Events.Append returns when an event reuses an
@@ -47,20 +45,9 @@ func handleAppendEvents(d Deps) http.Handler {
 			return
 		}
 		principal := principalFrom(ctx)
-		var key *reports.IdempotencyKey
-		if keyValue != "" {
-			fp := sha256.Sum256(body)
-			key = &reports.IdempotencyKey{ClientID: principal.ClientID, Endpoint: "POST /v1/order-events", Key: keyValue, Fingerprint: fp[:]}
-			stored, err := d.Idempotency.ClaimKey(ctx, *key)
-			if err != nil {
-				writeError(w, r, d.Logger, err)
-				return
-			}
-			if stored != nil {
-				w.Header().Set("Idempotent-Replayed", "true")
-				writeRaw(w, stored.Status, stored.Body)
-				return
-			}
+		key, done := claimIdempotencyKey(w, r, d, principal.ClientID, keyValue, body)
+		if done {
+			return
 		}
 		res, err := d.Events.Append(ctx, principal.ClientID, events)
 		if err != nil {

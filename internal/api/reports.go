@@ -105,22 +105,10 @@ func handleCreateReport(d Deps, queue *latencyCache) http.Handler {
 			return
 		}
 
-		var key *reports.IdempotencyKey
-		if keyValue != "" {
-			canonical, _ := json.Marshal(req) // re-encoded, so spacing and key order don't matter
-			fp := sha256.Sum256(canonical)
-			key = &reports.IdempotencyKey{ClientID: principal.ClientID, Endpoint: "POST /v1/reports", Key: keyValue, Fingerprint: fp[:]}
-			stored, err := d.Idempotency.ClaimKey(ctx, *key)
-			if err != nil {
-				writeError(w, r, d.Logger, err)
-				return
-			}
-			if stored != nil {
-				w.Header().Set("Idempotent-Replayed", "true")
-				replayLocation(w, stored.Body)
-				writeRaw(w, stored.Status, stored.Body)
-				return
-			}
+		canonical, _ := json.Marshal(req) // re-encoded, so spacing and key order don't matter
+		key, done := claimIdempotencyKey(w, r, d, principal.ClientID, keyValue, canonical)
+		if done {
+			return
 		}
 
 		rep, err := createReport(ctx, d, principal, req, key, latency)
@@ -165,6 +153,30 @@ func createReport(ctx context.Context, d Deps, principal reports.Principal, req 
 		body, err := json.Marshal(createdReport{Resource: rep.ToResource("", time.Time{}), EstimatedStartAt: rep.CreatedAt.Add(latency)})
 		return http.StatusAccepted, body, err
 	})
+}
+
+// claimIdempotencyKey claims an Idempotency-Key for this request. done means
+// the answer has been written: the replay of the first answer, or the error
+// (422 for a reused key, 409 while another request holds it). A nil key
+// means the request carried none.
+func claimIdempotencyKey(w http.ResponseWriter, r *http.Request, d Deps, clientID, value string, request []byte) (key *reports.IdempotencyKey, done bool) {
+	if value == "" {
+		return nil, false
+	}
+	fp := sha256.Sum256(request)
+	key = &reports.IdempotencyKey{ClientID: clientID, Endpoint: r.Method + " " + r.URL.Path, Key: value, Fingerprint: fp[:]}
+	stored, err := d.Idempotency.ClaimKey(r.Context(), *key)
+	if err != nil {
+		writeError(w, r, d.Logger, err)
+		return nil, true
+	}
+	if stored != nil {
+		w.Header().Set("Idempotent-Replayed", "true")
+		replayLocation(w, stored.Body)
+		writeRaw(w, stored.Status, stored.Body)
+		return nil, true
+	}
+	return key, false
 }
 
 // replayLocation restores the Location header of a replayed 202.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reportd/reportd"
@@ -205,6 +206,17 @@ func (e *Env) StartWorker(tb testing.TB) (stop func()) {
 	return stop
 }
 
+// DB opens a pool on the environment's database, closed when the test ends.
+func (e *Env) DB(tb testing.TB) *pgxpool.Pool {
+	tb.Helper()
+	pool, err := postgres.Connect(context.Background(), e.Cfg.DatabaseURL)
+	if err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
+}
+
 // Client is a tenant created straight in the database, as reportctl does.
 type Client struct {
 	ID, APIKey, Secret string
@@ -217,11 +229,7 @@ func (e *Env) CreateClient(tb testing.TB, name, webhookURL string, scopes ...str
 		scopes = []string{"reports", "events:write"}
 	}
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, e.Cfg.DatabaseURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer pool.Close()
+	pool := e.DB(tb)
 	key := apikey.New()
 	secret, err := webhook.NewSecret()
 	if err != nil {
