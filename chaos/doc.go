@@ -6,7 +6,9 @@
 //
 // The package holds only tests. `go test ./chaos/` runs the short form
 // (worker SIGKILL, webhook outages and duplicate storms, about 40 reports);
-// CHAOS_FULL=1 (or -chaos.full) runs every scenario at full size. Redis,
+// make chaos (scripts/chaos.sh) builds with -tags chaosfull, which adds the
+// Redis, Postgres and S3 outages and the out-of-order events scenario, and
+// sets CHAOS_FULL=1 (or -chaos.full) to run every scenario at full size. Redis,
 // Postgres and the S3 gateway that a scenario restarts are private instances
 // on ports of their own, so the suite never disturbs other tests.
 package chaos

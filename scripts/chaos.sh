@@ -19,4 +19,4 @@ export CHAOS_LOG_DIR=${CHAOS_LOG_DIR:-$ROOT/.dev/chaos-logs}
 rm -rf "$CHAOS_LOG_DIR"
 mkdir -p "$CHAOS_LOG_DIR"
 echo "chaos: full suite; process logs in ${CHAOS_LOG_DIR#"$ROOT"/}" >&2
-go test -count=1 -timeout="${GO_TEST_TIMEOUT:-20m}" -v ./chaos/
+go test -tags chaosfull -count=1 -timeout="${GO_TEST_TIMEOUT:-20m}" -v ./chaos/
