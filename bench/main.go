@@ -80,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	log("intake: %d connections, %s per run", c.intakeConns, c.intakeDur)
 	var err error
+	r.IntakeConns = c.intakeConns
 	if r.Intake, err = benchIntake(ctx, c); err != nil {
 		return fmt.Errorf("intake: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/reportd/reportd/internal/readmodel"
 	"github.com/reportd/reportd/internal/report"
@@ -31,6 +32,11 @@ import (
 type intakeResult struct {
 	Reportd, Bare, Tuned loadResult
 	TunedParams          string
+	// InsertCeiling is pgbench's rate for the same one-row INSERT into an
+	// indexed table from as many connections, with nothing else running:
+	// what Postgres alone can commit durably on this machine.
+	InsertCeiling float64
+	InsertRaw     string
 }
 
 func reportBody(customer string) string {
@@ -87,7 +93,56 @@ func benchIntake(ctx context.Context, c config) (intakeResult, error) {
 	defer bare.Close()
 	load(bare.URL, "x", 2*time.Second)
 	r.Bare = load(bare.URL, "x", c.intakeDur)
-	return r, nil
+	r.InsertCeiling, r.InsertRaw, err = insertCeiling(ctx, c)
+	return r, err
+}
+
+var pgbenchTPS = regexp.MustCompile(`tps = ([\d.]+)`)
+
+// insertCeiling runs pgbench with the intake's INSERT (a reports-like row,
+// its indexes, a synchronous commit) on a scratch database.
+func insertCeiling(ctx context.Context, c config) (float64, string, error) {
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return 0, "", fmt.Errorf("insert ceiling: %w", err)
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	db := "bench_insert_" + randomHex(4)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+		return 0, "", fmt.Errorf("insert ceiling: %w", err)
+	}
+	defer func() { _, _ = admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)") }()
+	conn, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/"+db+"?sslmode=disable")
+	if err != nil {
+		return 0, "", fmt.Errorf("insert ceiling: %w", err)
+	}
+	_, err = conn.Exec(ctx, `CREATE TABLE reports (id text PRIMARY KEY, client_id text NOT NULL, type text, format text,
+		params jsonb, status text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+		CREATE INDEX ON reports (client_id, created_at DESC, id DESC);
+		CREATE INDEX ON reports (client_id) WHERE status IN ('queued', 'running')`)
+	conn.Close(ctx)
+	if err != nil {
+		return 0, "", fmt.Errorf("insert ceiling: %w", err)
+	}
+	script := filepath.Join(os.TempDir(), "reportd-bench-insert.sql")
+	if err := os.WriteFile(script, []byte(`INSERT INTO reports (id, client_id, type, format, params, status) VALUES
+		('rep_' || md5(random()::text), 'cli_bench', 'order_history', 'pdf',
+		 '{"customer_id":"cus_1","from":"2026-01-01","to":"2026-03-31"}', 'queued');`+"\n"), 0o600); err != nil {
+		return 0, "", fmt.Errorf("insert ceiling: %w", err)
+	}
+	defer os.Remove(script)
+	secs := strconv.Itoa(int(c.intakeDur.Seconds()))
+	out, err := exec.CommandContext(ctx, "pgbench", "-h", //nolint:gosec // fixed program; the arguments are ours "127.0.0.1", "-U", "postgres", "-n", "-c", strconv.Itoa(c.intakeConns),
+		"-j", "2", "-T", secs, "-f", script, db).CombinedOutput()
+	if err != nil {
+		return 0, string(out), fmt.Errorf("pgbench: %w\n%s", err, out)
+	}
+	m := pgbenchTPS.FindStringSubmatch(string(out))
+	if m == nil {
+		return 0, string(out), fmt.Errorf("pgbench printed no tps:\n%s", out)
+	}
+	tps, _ := strconv.ParseFloat(m[1], 64)
+	return tps, string(out), nil
 }
 
 type e2eResult struct {
