@@ -132,8 +132,9 @@ func insertCeiling(ctx context.Context, c config) (float64, string, error) {
 	}
 	defer os.Remove(script)
 	secs := strconv.Itoa(int(c.intakeDur.Seconds()))
-	out, err := exec.CommandContext(ctx, "pgbench", "-h", //nolint:gosec // fixed program; the arguments are ours "127.0.0.1", "-U", "postgres", "-n", "-c", strconv.Itoa(c.intakeConns),
-		"-j", "2", "-T", secs, "-f", script, db).CombinedOutput()
+	pgbench := exec.CommandContext(ctx, "pgbench", "-h", "127.0.0.1", "-U", "postgres", "-n", //nolint:gosec // a fixed program; every argument is ours
+		"-c", strconv.Itoa(c.intakeConns), "-j", "2", "-T", secs, "-f", script, db)
+	out, err := pgbench.CombinedOutput()
 	if err != nil {
 		return 0, string(out), fmt.Errorf("pgbench: %w\n%s", err, out)
 	}
