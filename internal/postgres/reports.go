@@ -16,8 +16,9 @@ import (
 // unfinished reports (0: no limit). When key is set, the response that
 // respond builds from the new row is stored on the claimed idempotency key
 // in the same transaction, so a report never exists without its replayable
-// response. Without a key it is a single statement: the quota check and the
-// insert cost one round trip.
+// response. Without a key, concurrent inserts are batched into one
+// statement: the quota check and the insert of many reports share one round
+// trip and one commit.
 func (s *Store) CreateReport(ctx context.Context, r reports.NewReport, maxInFlight int, key *reports.IdempotencyKey,
 	respond func(reports.Report) (status int, body []byte, err error)) (reports.Report, error) {
 	params, err := json.Marshal(r.Params)
@@ -42,7 +43,7 @@ func (s *Store) CreateReport(ctx context.Context, r reports.NewReport, maxInFlig
 		return created, nil
 	}
 	if key == nil {
-		return insert(s.pool)
+		return s.inserts.insert(ctx, &insertRequest{r: r, params: string(params), maxInFlight: maxInFlight})
 	}
 	var created reports.Report
 	err = s.inTx(ctx, func(tx pgx.Tx) error {

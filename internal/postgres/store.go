@@ -16,11 +16,14 @@ import (
 // Store is the system of record for clients, reports, deliveries and
 // idempotency keys.
 type Store struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	inserts *insertBatcher
 }
 
 // NewStore wraps a pool on the primary.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, inserts: &insertBatcher{pool: pool}}
+}
 
 // Ping checks that Postgres answers, for /readyz.
 func (s *Store) Ping(ctx context.Context) error {
