@@ -288,3 +288,22 @@ func queryStrings(ctx context.Context, pool *pgxpool.Pool, q string) ([]string, 
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
+
+// submitUntil keeps posting reports at about rate per second until stop closes.
+func (s *stack) submitUntil(in *intake, stop <-chan struct{}, from, perSecond int) int {
+	tick := time.NewTicker(time.Second / time.Duration(perSecond))
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	i := from
+	for {
+		select {
+		case <-stop:
+			wg.Wait()
+			return i - from
+		case <-tick.C:
+			n := i
+			wg.Go(func() { s.submit(in, n) })
+			i++
+		}
+	}
+}

@@ -525,25 +525,6 @@ func (s *stack) submitMany(in *intake, from, n, conc int) {
 	wg.Wait()
 }
 
-// submitUntil keeps posting reports at about rate per second until stop closes.
-func (s *stack) submitUntil(in *intake, stop <-chan struct{}, from, perSecond int) int {
-	tick := time.NewTicker(time.Second / time.Duration(perSecond))
-	defer tick.Stop()
-	var wg sync.WaitGroup
-	i := from
-	for {
-		select {
-		case <-stop:
-			wg.Wait()
-			return i - from
-		case <-tick.C:
-			n := i
-			wg.Go(func() { s.submit(in, n) })
-			i++
-		}
-	}
-}
-
 // settlement is the state of a set of reports and their webhooks.
 type settlement struct {
 	Statuses   map[string]int

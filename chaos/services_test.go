@@ -1,3 +1,5 @@
+//go:build chaosfull
+
 package chaos
 
 import (

@@ -14,14 +14,20 @@ import (
 	"github.com/reportd/reportd/internal/testenv"
 )
 
+const (
+	csvType = "text/csv; charset=utf-8"
+	pdfType = "application/pdf"
+)
+
 type appendBody struct {
 	Accepted   int   `json:"accepted"`
 	Duplicates int   `json:"duplicates"`
 	Position   int64 `json:"position"`
 }
 
-// download fetches a succeeded report's file through /download.
-func download(t *testing.T, env *testenv.Env, key, id string) []byte {
+// download fetches a succeeded report's file through /download (a 303 to a
+// presigned URL) and checks its Content-Type.
+func download(t *testing.T, env *testenv.Env, key, id, contentType string) []byte {
 	t.Helper()
 	dl := env.Do(t, key, http.MethodGet, "/v1/reports/"+id+"/download", "")
 	expectStatus(t, dl, http.StatusSeeOther)
@@ -32,8 +38,8 @@ func download(t *testing.T, env *testenv.Env, key, id string) []byte {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("download %s: %d %s", id, resp.StatusCode, b)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != contentType {
+		t.Fatalf("download %s: %d %q %s", id, resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
 	return b
 }
@@ -89,7 +95,7 @@ func TestReadYourWrites(t *testing.T) {
 	if rep.Status != "succeeded" || rep.Result.DataPosition < first.Position || rep.Result.Rows != 1 {
 		t.Fatalf("report: %+v", rep)
 	}
-	if body := string(download(t, env, client.APIKey, id)); !strings.Contains(body, "ord_ryw") || !strings.Contains(body, ",paid,") {
+	if body := string(download(t, env, client.APIKey, id, csvType)); !strings.Contains(body, "ord_ryw") || !strings.Contains(body, ",paid,") {
 		t.Fatalf("CSV lacks the paid order:\n%s", body)
 	}
 
@@ -171,7 +177,7 @@ func TestMerchantSalesMoneyMatchesSQL(t *testing.T) {
 		t.Fatalf("no SQL sums for %s: %v", merchant, rows.Err())
 	}
 
-	records, err := csv.NewReader(strings.NewReader(string(download(t, env, client.APIKey, csvID)))).ReadAll()
+	records, err := csv.NewReader(strings.NewReader(string(download(t, env, client.APIKey, csvID, csvType)))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +190,7 @@ func TestMerchantSalesMoneyMatchesSQL(t *testing.T) {
 			t.Errorf("%s net: CSV sums to %d, SQL to %d", cur, got[cur], net)
 		}
 	}
-	text := pdfText(t, download(t, env, client.APIKey, pdfID))
+	text := pdfText(t, download(t, env, client.APIKey, pdfID, pdfType))
 	for cur, net := range want {
 		if s := report.FormatMoney(net, cur); !strings.Contains(text, s) {
 			t.Errorf("the PDF lacks the %s net total %q", cur, s)

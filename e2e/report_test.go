@@ -114,8 +114,11 @@ func TestWholePath(t *testing.T) {
 	customer := sum.Customers[0]
 
 	body := fmt.Sprintf(`{"type":"order_history","format":"pdf","params":{"customer_id":%q,"from":"2026-01-01","to":"2026-03-31"},"metadata":{"ref":"abc"}}`, customer)
-	resp := env.Do(t, client.APIKey, http.MethodPost, "/v1/reports", body)
+	resp := env.Do(t, client.APIKey, http.MethodPost, "/v1/reports", body, "X-Request-ID", "req-whole-path-1")
 	expectStatus(t, resp, http.StatusAccepted)
+	if resp.Header.Get("X-Request-ID") != "req-whole-path-1" {
+		t.Fatalf("X-Request-ID was not echoed: %q", resp.Header.Get("X-Request-ID"))
+	}
 	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "/v1/reports/rep_") {
 		t.Fatalf("Location = %q", loc)
 	}
@@ -152,21 +155,9 @@ func TestWholePath(t *testing.T) {
 		t.Fatalf("result: %+v (webhook sha256 %s)", rep.Result, ev.Data.Result.SHA256)
 	}
 
-	// /download answers 303 to a fresh presigned URL; the file's bytes match
-	// the sha256 the signed webhook vouched for.
-	dl := env.Do(t, client.APIKey, http.MethodGet, "/v1/reports/"+created.ID+"/download", "")
-	expectStatus(t, dl, http.StatusSeeOther)
-	fileResp, err := http.Get(dl.Header.Get("Location"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pdf, _ := io.ReadAll(fileResp.Body)
-	fileResp.Body.Close()
-	if fileResp.StatusCode != http.StatusOK || fileResp.Header.Get("Content-Type") != "application/pdf" {
-		t.Fatalf("download: %d %s", fileResp.StatusCode, fileResp.Header.Get("Content-Type"))
-	}
-	sum256 := sha256.Sum256(pdf)
-	if hex.EncodeToString(sum256[:]) != ev.Data.Result.SHA256 || int64(len(pdf)) != ev.Data.Result.SizeBytes {
+	// The file's bytes match the sha256 and size the signed webhook vouched for.
+	pdf := download(t, env, client.APIKey, created.ID, pdfType)
+	if sum := sha256.Sum256(pdf); hex.EncodeToString(sum[:]) != ev.Data.Result.SHA256 || int64(len(pdf)) != ev.Data.Result.SizeBytes {
 		t.Fatalf("downloaded file does not match the webhook's sha256/size")
 	}
 	text := pdfText(t, pdf)
@@ -187,6 +178,12 @@ func TestWholePath(t *testing.T) {
 	}
 	checkNoSecretsLogged(t, env, client)
 	checkMetrics(t, env)
+	// The request id travels from the API through both tasks into the worker's logs.
+	for _, msg := range []string{"report succeeded", "webhook delivered"} {
+		if !logLineHas(env.Logs.String(), msg, `"request_id":"req-whole-path-1"`) {
+			t.Errorf("the worker's %q log line does not carry the request id", msg)
+		}
+	}
 }
 
 // checkMetrics scrapes the API and the worker after a whole run.
@@ -224,6 +221,16 @@ func checkMetrics(t *testing.T, env *testenv.Env) {
 			t.Errorf("worker metrics lack %s", want)
 		}
 	}
+}
+
+// logLineHas reports whether a JSON log line with msg also contains want.
+func logLineHas(logs, msg, want string) bool {
+	for line := range strings.SplitSeq(logs, "\n") {
+		if strings.Contains(line, `"msg":"`+msg+`"`) && strings.Contains(line, want) {
+			return true
+		}
+	}
+	return false
 }
 
 func pdfText(t *testing.T, pdf []byte) string {

@@ -124,11 +124,8 @@ func handleCreateReport(d Deps, queue *latencyCache) http.Handler {
 		if d.ReportMetrics != nil {
 			d.ReportMetrics.ReportCreated(rep.Type, rep.Format)
 		}
-		// The row is committed: the report exists whatever happens next. If
-		// this enqueue is lost, the sweeper queues the report again.
-		if err := d.Queue.EnqueueReport(ctx, rep.ID, principal.ClientID, RequestID(ctx)); err != nil {
-			d.Logger.WarnContext(ctx, "enqueue report; the sweeper will retry", "report_id", rep.ID, "err", err)
-		}
+		// The committed row is the whole promise: the workers' dispatcher
+		// queues it (a transactional outbox), so no Redis round trip here.
 		body, _ := json.Marshal(createdReport{Resource: rep.ToResource("", time.Time{}), EstimatedStartAt: rep.CreatedAt.Add(latency)})
 		w.Header().Set("Location", "/v1/reports/"+rep.ID)
 		writeRaw(w, http.StatusAccepted, body)
@@ -147,7 +144,7 @@ func createReport(ctx context.Context, d Deps, principal reports.Principal, req 
 	}
 	nr := reports.NewReport{
 		ID: ids.New("rep"), ClientID: principal.ClientID, Type: req.Type, Format: req.Format, Params: req.Params,
-		Metadata: req.Metadata, WebhookURL: hook, MinPosition: req.MinPosition,
+		Metadata: req.Metadata, WebhookURL: hook, MinPosition: req.MinPosition, RequestID: RequestID(ctx),
 	}
 	return d.Reports.CreateReport(ctx, nr, limit, key, func(rep reports.Report) (int, []byte, error) {
 		body, err := json.Marshal(createdReport{Resource: rep.ToResource("", time.Time{}), EstimatedStartAt: rep.CreatedAt.Add(latency)})

@@ -43,7 +43,6 @@ type Pinger interface {
 // Queue carries work to the workers.
 type Queue interface {
 	Ping(ctx context.Context) error
-	EnqueueReport(ctx context.Context, reportID, clientID, requestID string) error
 	RequeueDelivery(ctx context.Context, deliveryID, reportID, clientID string) error
 	CancelReport(ctx context.Context, reportID string) error
 	QueueLatency(ctx context.Context) (time.Duration, error)

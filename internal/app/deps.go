@@ -127,10 +127,6 @@ type queueAdapter struct {
 
 func (q queueAdapter) Ping(ctx context.Context) error { return q.redis.Ping(ctx).Err() }
 
-func (q queueAdapter) EnqueueReport(ctx context.Context, reportID, clientID, requestID string) error {
-	return q.enq.EnqueueReport(ctx, jobs.ReportPayload{ReportID: reportID, ClientID: clientID, RequestID: requestID})
-}
-
 func (q queueAdapter) RequeueDelivery(ctx context.Context, deliveryID, reportID, clientID string) error {
 	return q.enq.RequeueDelivery(ctx, jobs.DeliveryPayload{DeliveryID: deliveryID, ReportID: reportID, ClientID: clientID})
 }

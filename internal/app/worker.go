@@ -126,6 +126,8 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		Logger: logger, Interval: cfg.SweepInterval, StaleAfter: 2 * cfg.SweepInterval,
 	}
 	wg.Go(func() { sweeper.Run(bg) })
+	dispatcher := &jobs.Dispatcher{Store: svc.Store, Queue: svc.Enqueuer, Logger: logger, Interval: 50 * time.Millisecond}
+	wg.Go(func() { dispatcher.Run(bg) })
 	logger.InfoContext(ctx, "worker running", "report_concurrency", cfg.WorkerConcurrency,
 		"webhook_concurrency", cfg.WebhookConcurrency, "metrics_addr", metricsLn.Addr().String())
 

@@ -27,13 +27,13 @@ func (s *Store) CreateReport(ctx context.Context, r reports.NewReport, maxInFlig
 	}
 	insert := func(q querier) (reports.Report, error) {
 		// The count stops at the limit, so its cost does not grow with a backlog.
-		created, err := scanReport(q.QueryRow(ctx, `INSERT INTO reports (id, client_id, type, format, params, metadata, webhook_url, min_position)
+		created, err := scanReport(q.QueryRow(ctx, `INSERT INTO reports (id, client_id, type, format, params, metadata, webhook_url, min_position, request_id)
 			SELECT $1, $2, $3, $4, $5, $6,
-				coalesce(NULLIF($7, ''), (SELECT c.webhook_url FROM clients c WHERE c.id = $2 AND c.webhook_disabled_at IS NULL)), $8
+				coalesce(NULLIF($7, ''), (SELECT c.webhook_url FROM clients c WHERE c.id = $2 AND c.webhook_disabled_at IS NULL)), $8, NULLIF($10, '')
 			WHERE $9 <= 0 OR (SELECT count(*) FROM (SELECT 1 FROM reports
 				WHERE client_id = $2 AND status IN ('queued', 'running') LIMIT $9) AS in_flight) < $9
 			RETURNING `+reportColumns,
-			r.ID, r.ClientID, r.Type, r.Format, params, nullJSON(r.Metadata), r.WebhookURL, r.MinPosition, maxInFlight))
+			r.ID, r.ClientID, r.Type, r.Format, params, nullJSON(r.Metadata), r.WebhookURL, r.MinPosition, maxInFlight, r.RequestID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return reports.Report{}, reports.ErrQuotaExceeded
 		}
@@ -243,6 +243,32 @@ func (s *Store) CancelReport(ctx context.Context, clientID, id string) (reports.
 func (s *Store) StaleReports(ctx context.Context, age time.Duration, limit int) ([]reports.WorkRef, error) {
 	return s.refs(ctx, `SELECT id, id AS report_id, client_id FROM reports WHERE status IN ('queued', 'running') AND updated_at < now() - $1::interval
 		ORDER BY updated_at LIMIT $2`, age, limit)
+}
+
+// ClaimReportsToEnqueue marks up to limit new reports as handed to the queue
+// and returns them: the transactional outbox. Several workers may claim at
+// once; SKIP LOCKED gives each its own rows.
+func (s *Store) ClaimReportsToEnqueue(ctx context.Context, limit int) ([]reports.QueuedReport, error) {
+	rows, err := s.pool.Query(ctx, `UPDATE reports SET enqueued_at = now()
+		WHERE id IN (SELECT id FROM reports WHERE status = 'queued' AND enqueued_at IS NULL
+		             ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+		RETURNING id, client_id, coalesce(request_id, '')`, limit)
+	if err != nil {
+		return nil, classify(fmt.Errorf("claim reports to enqueue: %w", err))
+	}
+	refs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[reports.QueuedReport])
+	if err != nil {
+		return nil, classify(fmt.Errorf("claim reports to enqueue: %w", err))
+	}
+	return refs, nil
+}
+
+// UnclaimReports hands reports whose enqueue failed back to the outbox.
+func (s *Store) UnclaimReports(ctx context.Context, ids []string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE reports SET enqueued_at = NULL WHERE id = ANY($1) AND status = 'queued'`, ids); err != nil {
+		return classify(fmt.Errorf("unclaim reports: %w", err))
+	}
+	return nil
 }
 
 // ExpiringReports lists succeeded reports whose retention has ended.

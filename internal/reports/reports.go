@@ -249,6 +249,9 @@ type WorkRef struct {
 	ClientID string
 }
 
+// QueuedReport is a new report the dispatcher hands to the queue.
+type QueuedReport struct{ ID, ClientID, RequestID string }
+
 // ExpiredFile is a stored report whose retention has ended.
 type ExpiredFile struct{ ID, ObjectKey string }
 
@@ -267,6 +270,7 @@ type NewReport struct {
 	Metadata    json.RawMessage
 	WebhookURL  string // empty: the client's default URL, unless a 410 disabled it
 	MinPosition *int64
+	RequestID   string // carried into the task's logs
 }
 
 // ListFilter narrows and pages GET /v1/reports.

@@ -57,10 +57,13 @@ CREATE TABLE reports (
     started_at      timestamptz,
     completed_at    timestamptz,
     expires_at      timestamptz,
-    updated_at      timestamptz NOT NULL DEFAULT now()
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    request_id      text,        -- the X-Request-ID that created it, for logs downstream
+    enqueued_at     timestamptz  -- when the dispatcher handed it to the queue (transactional outbox)
 );
 CREATE INDEX reports_client_created ON reports (client_id, created_at DESC, id DESC);
 CREATE INDEX reports_unfinished ON reports (updated_at) WHERE status IN ('queued', 'running');
+CREATE INDEX reports_to_enqueue ON reports (created_at) WHERE status = 'queued' AND enqueued_at IS NULL;
 CREATE INDEX reports_client_in_flight ON reports (client_id) WHERE status IN ('queued', 'running');
 CREATE INDEX reports_expiring ON reports (expires_at) WHERE status = 'succeeded';
 
