@@ -75,9 +75,7 @@ func checkExactlyOnce(t *testing.T, env *testenv.Env, key string, receiver *test
 func TestShutdownLosesNothing(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t, map[string]string{"SHUTDOWN_TIMEOUT": "2s", "WORKER_CONCURRENCY": "2"})
-	receiver := testenv.NewReceiver(t)
-	client := env.CreateClient(t, "Shutdown Co", receiver.URL)
-	receiver.Secret = client.Secret
+	client, receiver := env.CreateClientWithReceiver(t, "Shutdown Co")
 	env.StartAPI(t)
 	stop := env.StartWorker(t)
 	customer := seedOrders(t, env, client.ID, 1, 300).Customers[0]
@@ -94,9 +92,7 @@ func TestShutdownLosesNothing(t *testing.T) {
 func TestTwoAPIsTwoWorkers(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t, nil)
-	receiver := testenv.NewReceiver(t)
-	client := env.CreateClient(t, "Scale Co", receiver.URL)
-	receiver.Secret = client.Secret
+	client, receiver := env.CreateClientWithReceiver(t, "Scale Co")
 	apis := []string{env.StartAPI(t), env.StartAPI(t)}
 	env.StartWorker(t)
 	env.StartWorker(t)
@@ -156,9 +152,7 @@ func TestRetentionExpiresReports(t *testing.T) {
 func TestSecretRotationSignsWithBoth(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t, nil)
-	receiver := testenv.NewReceiver(t)
-	client := env.CreateClient(t, "Rotating Ltd", receiver.URL)
-	receiver.Secret = client.Secret
+	client, receiver := env.CreateClientWithReceiver(t, "Rotating Ltd")
 	env.StartAPI(t)
 	env.StartWorker(t)
 	customer := seedOrders(t, env, client.ID, 1, 2).Customers[0]

@@ -115,9 +115,7 @@ func TestReadYourWrites(t *testing.T) {
 func TestUnknownCustomerFailsAtOnce(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t, nil)
-	receiver := testenv.NewReceiver(t)
-	client := env.CreateClient(t, "Shop", receiver.URL)
-	receiver.Secret = client.Secret
+	client, receiver := env.CreateClientWithReceiver(t, "Shop")
 	env.StartAPI(t)
 	env.StartWorker(t)
 	id := submit(t, env, client.APIKey, `{"type":"order_history","format":"pdf","params":{"customer_id":"cus_nobody","from":"2026-01-01","to":"2026-01-31"}}`)

@@ -105,9 +105,7 @@ type webhookEvent struct {
 // signed webhook, on real Postgres, Redis and the S3 gateway.
 func TestWholePath(t *testing.T) {
 	env := testenv.New(t, nil)
-	receiver := testenv.NewReceiver(t)
-	client := env.CreateClient(t, "Acme Corp", receiver.URL)
-	receiver.Secret = client.Secret
+	client, receiver := env.CreateClientWithReceiver(t, "Acme Corp")
 	env.StartAPI(t)
 	env.StartWorker(t)
 	sum := seedOrders(t, env, client.ID, 3, 12)

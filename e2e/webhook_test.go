@@ -24,10 +24,8 @@ type hookEnv struct {
 func newHookEnv(t *testing.T, vars map[string]string, respond func(attempt int, d testenv.Delivery) int) *hookEnv {
 	t.Helper()
 	env := testenv.New(t, vars)
-	receiver := testenv.NewReceiver(t)
+	client, receiver := env.CreateClientWithReceiver(t, "Hook Test Ltd")
 	receiver.Respond = respond
-	client := env.CreateClient(t, "Hook Test Ltd", receiver.URL)
-	receiver.Secret = client.Secret
 	env.StartAPI(t)
 	env.StartWorker(t)
 	sum := seedOrders(t, env, client.ID, 1, 3)

@@ -97,3 +97,13 @@ func (r *Receiver) WaitFor(tb testing.TB, timeout time.Duration, what string, ok
 		}
 	}
 }
+
+// CreateClientWithReceiver makes a tenant whose default webhook URL is a new
+// receiver that verifies with the tenant's secret.
+func (e *Env) CreateClientWithReceiver(tb testing.TB, name string) (Client, *Receiver) {
+	tb.Helper()
+	r := NewReceiver(tb)
+	c := e.CreateClient(tb, name, r.URL)
+	r.Secret = c.Secret
+	return c, r
+}
