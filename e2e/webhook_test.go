@@ -2,13 +2,18 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
+	"github.com/reportd/reportd/internal/jobs"
 	"github.com/reportd/reportd/internal/testenv"
 )
 
@@ -206,5 +211,103 @@ func TestWebhookTimeoutCountsAsFailure(t *testing.T) {
 	if len(d.AttemptLog) < 2 || d.AttemptLog[0].Outcome != "timeout" {
 		b, _ := json.Marshal(d)
 		t.Fatalf("want a timeout then a success, got %s", b)
+	}
+}
+
+// archivedTaskState is the asynq state of the task with a delivery's id in
+// the webhook queue, or "" when there is none.
+func archivedTaskState(t *testing.T, env *testenv.Env, deliveryID string) string {
+	t.Helper()
+	opt, err := asynq.ParseRedisURI(env.Vars["REDIS_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := asynq.NewInspector(opt)
+	defer in.Close()
+	info, err := in.GetTaskInfo(jobs.QueueWebhooks, deliveryID)
+	if errors.Is(err, asynq.ErrTaskNotFound) {
+		return ""
+	}
+	if err != nil {
+		t.Fatalf("inspect task %s: %v", deliveryID, err)
+	}
+	return info.State.String()
+}
+
+func TestWebhookBulkReplaySendsInBatchesAndRetriesAlone(t *testing.T) {
+	t.Parallel()
+	var phase atomic.Int32 // 0: receiver down; 1: it fails one delivery once more
+	var unlucky atomic.Value
+	unlucky.Store("")
+	var failedOnce atomic.Bool
+	h := newHookEnv(t, map[string]string{"WEBHOOK_RETRY_SCHEDULE": "1s,1s"}, func(_ int, d testenv.Delivery) int {
+		if phase.Load() == 0 || (d.ID == unlucky.Load() && !failedOnce.Swap(true)) {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusNoContent
+	})
+	reportIDs := []string{h.submit(t), h.submit(t), h.submit(t)}
+	deliveryIDs := make([]string, len(reportIDs))
+	for i, id := range reportIDs {
+		deliveryIDs[i] = h.waitDelivery(t, id, 60*time.Second, func(d deliveryBody) bool { return d.Status == "dead" }).ID
+	}
+	for _, id := range deliveryIDs {
+		if state := archivedTaskState(t, h.env, id); state != "archived" {
+			t.Fatalf("dead letter %s: asynq task state %q, want archived", id, state)
+		}
+	}
+
+	unlucky.Store(deliveryIDs[0])
+	phase.Store(1)
+	resp := h.env.Do(t, h.client.APIKey, http.MethodPost, "/v1/deliveries/replay", `{"status":"dead"}`)
+	expectStatus(t, resp, http.StatusAccepted)
+	if n := decode[struct {
+		Replayed int `json:"replayed"`
+	}](t, resp).Replayed; n != 3 {
+		t.Fatalf("replayed %d, want 3", n)
+	}
+	for i, id := range reportIDs {
+		d := h.waitDelivery(t, id, 30*time.Second, func(d deliveryBody) bool { return d.Status == "delivered" })
+		want := 4 // three before the replay, then the batch's
+		if i == 0 {
+			want = 5 // the batch's attempt failed; its own task's next one succeeded
+		}
+		if d.Attempts != want || len(d.AttemptLog) != want {
+			t.Errorf("delivery %s: delivered after %d attempts (%d logged), want %d", d.ID, d.Attempts, len(d.AttemptLog), want)
+		}
+	}
+	for id, n := range distinctIDs(h.receiver.Deliveries()) {
+		if !slices.Contains(deliveryIDs, id) {
+			t.Errorf("receiver saw webhook-id %s (%d times), not one of %v", id, n, deliveryIDs)
+		}
+	}
+	// The sweeper prunes the archived tasks of what the replay delivered.
+	deadline := time.Now().Add(15 * time.Second)
+	for _, id := range deliveryIDs {
+		for archivedTaskState(t, h.env, id) == "archived" {
+			if time.Now().After(deadline) {
+				t.Fatalf("the archived task of replayed delivery %s is still there", id)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
+
+func TestWebhookBulkReplayWhileStillDownDeadLettersAgain(t *testing.T) {
+	t.Parallel()
+	h := newHookEnv(t, map[string]string{"WEBHOOK_RETRY_SCHEDULE": "1s,1s"}, func(int, testenv.Delivery) int {
+		return http.StatusServiceUnavailable
+	})
+	id := h.submit(t)
+	dead := h.waitDelivery(t, id, 60*time.Second, func(d deliveryBody) bool { return d.Status == "dead" })
+	expectStatus(t, h.env.Do(t, h.client.APIKey, http.MethodPost, "/v1/deliveries/replay", `{"status":"dead"}`), http.StatusAccepted)
+	// The replay starts the schedule over: the batch's attempt and then two
+	// retries on the delivery's own task.
+	again := h.waitDelivery(t, id, 60*time.Second, func(d deliveryBody) bool { return d.Status == "dead" && d.Attempts > dead.Attempts })
+	if again.Attempts != 6 {
+		t.Fatalf("dead again after %d attempts in all, want 6 (3 + 3)", again.Attempts)
+	}
+	if state := archivedTaskState(t, h.env, dead.ID); state != "archived" {
+		t.Fatalf("dead letter %s: asynq task state %q, want archived", dead.ID, state)
 	}
 }

@@ -329,29 +329,47 @@ func (c *cli) deliveriesReplay(ctx context.Context, args []string) error {
 		DeliveryMaxRetry: cfg.WebhookSchedule.MaxRetry(), DeliveryTimeout: cfg.WebhookTimeout + 30*time.Second,
 	})
 	store := postgres.NewStore(pool)
-	ids, err := store.ReplayDeliveries(ctx, *client, reports.DeliveryStatus(*status), sinceTime, *limit)
+	refs, err := store.ReplayDeliveries(ctx, *client, reports.DeliveryStatus(*status), sinceTime, *limit)
 	if err != nil {
 		return err
 	}
-	var failed, done atomic.Int64
-	var g errgroup.Group
-	g.SetLimit(16) // a few Redis round trips each; side by side they go much faster
-	for _, id := range ids {
-		g.Go(func() error {
-			d, err := store.LoadDelivery(ctx, id)
-			if err == nil {
-				err = enq.RequeueDelivery(ctx, jobs.DeliveryPayload{DeliveryID: d.ID, ReportID: d.ReportID, ClientID: d.ClientID})
-			}
-			if err != nil {
-				failed.Add(1)
-				fmt.Fprintf(c.stderr, "replay %s: %v (the sweeper will queue it)\n", id, err)
-			}
-			if n := done.Add(1); n%100 == 0 || n == int64(len(ids)) {
-				fmt.Fprintf(c.stderr, "replay: %d/%d deliveries queued\n", n, len(ids))
-			}
-			return nil
-		})
+	ids := make([]string, len(refs))
+	for i, r := range refs {
+		ids[i] = r.ID
 	}
-	_ = g.Wait() // every Go returns nil; failures are counted above
+	report := func(n int) { fmt.Fprintf(c.stderr, "replay: %d/%d deliveries queued\n", n, len(refs)) }
+	var failed atomic.Int64
+	if *status == string(reports.DeliveryDead) {
+		// Dead letters have no task left: they go out in batches.
+		queued, shown := 0, 0
+		err := enq.ReplayDead(ctx, refs, "", func(n int) {
+			queued = n
+			if n-shown >= 500 || n == len(refs) {
+				report(n)
+				shown = n
+			}
+		})
+		if err != nil {
+			failed.Store(int64(len(refs) - queued))
+			fmt.Fprintf(c.stderr, "replay: %v (the sweeper will queue the rest)\n", err)
+		}
+	} else {
+		var done atomic.Int64
+		var g errgroup.Group
+		g.SetLimit(16) // a few Redis round trips each; side by side they go much faster
+		for _, r := range refs {
+			g.Go(func() error {
+				if err := enq.RequeueDelivery(ctx, jobs.DeliveryPayload{DeliveryID: r.ID, ReportID: r.ReportID, ClientID: r.ClientID}); err != nil {
+					failed.Add(1)
+					fmt.Fprintf(c.stderr, "replay %s: %v (the sweeper will queue it)\n", r.ID, err)
+				}
+				if n := done.Add(1); n%100 == 0 || n == int64(len(refs)) {
+					report(int(n))
+				}
+				return nil
+			})
+		}
+		_ = g.Wait() // every Go returns nil; failures are counted above
+	}
 	return c.printJSON(map[string]any{"replayed": len(ids), "enqueue_failed": failed.Load(), "delivery_ids": ids})
 }

@@ -151,27 +151,34 @@ func handleReplayDeliveries(d Deps) http.Handler {
 			return
 		}
 		principal := principalFrom(ctx)
-		ids, err := d.Deliveries.ReplayDeliveries(ctx, principal.ClientID, req.Status, since, req.Limit)
+		refs, err := d.Deliveries.ReplayDeliveries(ctx, principal.ClientID, req.Status, since, req.Limit)
 		if err != nil {
 			writeError(w, r, d.Logger, err)
 			return
 		}
-		// Each requeue is a few Redis round trips; doing them side by side
-		// makes a thousand-delivery replay take a fraction of a second.
-		var g errgroup.Group
-		g.SetLimit(replayParallelism)
-		for _, id := range ids {
-			g.Go(func() error {
-				// The report id only labels logs, so it is left out here.
-				if err := d.Queue.RequeueDelivery(ctx, id, "", principal.ClientID); err != nil {
-					d.Logger.WarnContext(ctx, "requeue delivery; the sweeper will retry", "delivery_id", id, "err", err)
-				}
-				return nil
-			})
+		ids := make([]string, len(refs))
+		for i, ref := range refs {
+			ids[i] = ref.ID
 		}
-		_ = g.Wait() // every Go returns nil; failures are logged and left to the sweeper
-		if ids == nil {
-			ids = []string{}
+		if req.Status == reports.DeliveryDead {
+			// Dead letters have no task left: they go out in batches.
+			if err := d.Queue.ReplayDead(ctx, refs, RequestID(ctx)); err != nil {
+				d.Logger.WarnContext(ctx, "queue replayed deliveries; the sweeper will queue the rest", "err", err)
+			}
+		} else {
+			// A failing delivery has a task waiting for its retry: it is
+			// run now. Each is a few Redis round trips, done side by side.
+			var g errgroup.Group
+			g.SetLimit(replayParallelism)
+			for _, ref := range refs {
+				g.Go(func() error {
+					if err := d.Queue.RequeueDelivery(ctx, ref.ID, ref.ReportID, ref.ClientID); err != nil {
+						d.Logger.WarnContext(ctx, "requeue delivery; the sweeper will retry", "delivery_id", ref.ID, "err", err)
+					}
+					return nil
+				})
+			}
+			_ = g.Wait() // every Go returns nil; failures are logged and left to the sweeper
 		}
 		writeJSON(w, http.StatusAccepted, replayResponse{Replayed: len(ids), DeliveryIDs: ids})
 	})

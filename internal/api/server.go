@@ -32,7 +32,7 @@ type DeliveryStore interface {
 	ReportDeliveries(ctx context.Context, clientID, reportID string) ([]reports.Delivery, error)
 	ListDeliveries(ctx context.Context, clientID string, f reports.DeliveryFilter) ([]reports.Delivery, error)
 	Redeliver(ctx context.Context, clientID, id string) (reports.Delivery, error)
-	ReplayDeliveries(ctx context.Context, clientID string, status reports.DeliveryStatus, since time.Time, limit int) ([]string, error)
+	ReplayDeliveries(ctx context.Context, clientID string, status reports.DeliveryStatus, since time.Time, limit int) ([]reports.WorkRef, error)
 }
 
 // Pinger is a dependency /readyz checks.
@@ -44,6 +44,8 @@ type Pinger interface {
 type Queue interface {
 	Ping(ctx context.Context) error
 	RequeueDelivery(ctx context.Context, deliveryID, reportID, clientID string) error
+	// ReplayDead queues replayed dead letters, several to a task.
+	ReplayDead(ctx context.Context, deliveries []reports.WorkRef, requestID string) error
 	CancelReport(ctx context.Context, reportID string) error
 	QueueLatency(ctx context.Context) (time.Duration, error)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/reportd/reportd/internal/orderevents"
 	"github.com/reportd/reportd/internal/postgres"
 	"github.com/reportd/reportd/internal/readmodel"
+	"github.com/reportd/reportd/internal/reports"
 	"github.com/reportd/reportd/internal/storage"
 )
 
@@ -129,6 +130,10 @@ func (q queueAdapter) Ping(ctx context.Context) error { return q.redis.Ping(ctx)
 
 func (q queueAdapter) RequeueDelivery(ctx context.Context, deliveryID, reportID, clientID string) error {
 	return q.enq.RequeueDelivery(ctx, jobs.DeliveryPayload{DeliveryID: deliveryID, ReportID: reportID, ClientID: clientID})
+}
+
+func (q queueAdapter) ReplayDead(ctx context.Context, deliveries []reports.WorkRef, requestID string) error {
+	return q.enq.ReplayDead(ctx, deliveries, requestID, nil)
 }
 
 func (q queueAdapter) CancelReport(ctx context.Context, reportID string) error {

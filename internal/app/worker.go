@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/reportd/reportd/internal/config"
 	"github.com/reportd/reportd/internal/jobs"
@@ -58,7 +59,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		Observer: m, Logger: logger, Retention: cfg.ReportRetention, WaitForData: cfg.ReadYourWritesMax, Now: time.Now,
 	}
 	del := &jobs.Deliverer{
-		Store: svc.Store, Sender: sender, Schedule: cfg.WebhookSchedule, Observer: m, Logger: logger, Now: time.Now,
+		Store: svc.Store, Retries: svc.Enqueuer, Sender: sender, OnTheWire: semaphore.NewWeighted(int64(cfg.WebhookConcurrency)), Schedule: cfg.WebhookSchedule, Observer: m, Logger: logger, Now: time.Now,
 	}
 	// Two task servers: rendering is CPU-bound and deliveries wait on other
 	// people's servers (up to WEBHOOK_TIMEOUT each), so each gets its own

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/reportd/reportd/internal/reports"
 	"github.com/reportd/reportd/internal/webhook"
@@ -20,6 +21,15 @@ type DeliveryStore interface {
 	LoadDeliveryToSend(ctx context.Context, id string) (reports.Delivery, []string, error)
 	RecordAttempt(ctx context.Context, id string, a reports.AttemptRecord, status reports.DeliveryStatus, next time.Time) (int, error)
 	DisableWebhook(ctx context.Context, clientID, url string) error
+	// LoadDeliveriesToSend and RecordAttempts serve batches: one query
+	// and one statement for all of them.
+	LoadDeliveriesToSend(ctx context.Context, clientID string, ids []string) ([]reports.Delivery, []string, error)
+	RecordAttempts(ctx context.Context, outcomes []reports.AttemptOutcome) error
+}
+
+// RetryScheduler continues a delivery that failed in a batch on its own task.
+type RetryScheduler interface {
+	ScheduleDeliveryRetry(ctx context.Context, p DeliveryPayload, delay time.Duration) error
 }
 
 // Sender makes one signed delivery attempt.
@@ -38,12 +48,17 @@ type DeliveryObserver interface {
 // then asynq retries on the webhook schedule until the last attempt, after
 // which the delivery is dead and its task archived.
 type Deliverer struct {
-	Store    DeliveryStore
-	Sender   Sender
-	Schedule webhook.Schedule
-	Observer DeliveryObserver
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Store   DeliveryStore
+	Retries RetryScheduler
+	Sender  Sender
+	// OnTheWire, if set, bounds the attempts in flight across tasks, so a
+	// bulk replay's batches open no more connections to a receiver than
+	// as many single tasks would.
+	OnTheWire *semaphore.Weighted
+	Schedule  webhook.Schedule
+	Observer  DeliveryObserver
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // retryAfterError carries the delay the handler chose (schedule plus jitter,
@@ -79,7 +94,10 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("client %s has no webhook secret: %w", del.ClientID, asynq.SkipRetry)
 	}
 
-	res := d.Sender.Send(ctx, webhook.Message{ID: del.ID, URL: del.URL, Body: del.Body, Secrets: secrets})
+	res, err := d.send(ctx, del, secrets)
+	if err != nil {
+		return fmt.Errorf("deliver %s: %w", del.ID, err)
+	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	last := retried >= maxRetry
@@ -143,7 +161,7 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 
 	// A receiver's Retry-After may push the retry later, up to a cap, never earlier.
-	delay := d.Schedule.DelayWithRetryAfter(retried, res.RetryAfter)
+	delay := d.Schedule.DelayWithRetryAfter(retried+p.PriorAttempts, res.RetryAfter)
 	next := d.Now().Add(delay)
 	n, err := d.Store.RecordAttempt(rctx, del.ID, rec, reports.DeliveryFailing, next)
 	if err != nil {
@@ -151,6 +169,17 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	log.WarnContext(ctx, "webhook attempt failed; will retry", "attempt", n, "next_attempt_at", next, "err", rec.Error)
 	return &retryAfterError{delay: delay, err: fmt.Errorf("deliver %s: attempt %d: %s", del.ID, n, rec.Error)}
+}
+
+// send makes one attempt once a place on the wire is free.
+func (d *Deliverer) send(ctx context.Context, del reports.Delivery, secrets []string) (webhook.Result, error) {
+	if d.OnTheWire != nil {
+		if err := d.OnTheWire.Acquire(ctx, 1); err != nil {
+			return webhook.Result{}, fmt.Errorf("wait to send: %w", err)
+		}
+		defer d.OnTheWire.Release(1)
+	}
+	return d.Sender.Send(ctx, webhook.Message{ID: del.ID, URL: del.URL, Body: del.Body, Secrets: secrets}), nil
 }
 
 func validUTF8(b []byte) string {

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/reportd/reportd/internal/reports"
 )
 
 // Enqueuer puts work on the queues. Every task has a TaskID taken from its
@@ -54,6 +58,115 @@ func (e *Enqueuer) EnqueueDelivery(ctx context.Context, p DeliveryPayload) error
 		return err
 	}
 	return e.enqueue(ctx, task, p.DeliveryID)
+}
+
+// batchRetries bounds how often a batch task itself is retried (Postgres or
+// Redis away); past that its unsent deliveries are left to the sweeper.
+const batchRetries = 10
+
+// EnqueueDeliveryBatch queues one attempt at each of a client's replayed
+// dead letters (at most [MaxBatch]). Their archived tasks stay until the
+// sweeper prunes them ([Enqueuer.ArchivedDeliveries]): deleting them here
+// would cost a Redis round trip per delivery on the replay's path.
+func (e *Enqueuer) EnqueueDeliveryBatch(ctx context.Context, p DeliveryBatchPayload) error {
+	if len(p.DeliveryIDs) == 0 || len(p.DeliveryIDs) > MaxBatch {
+		return fmt.Errorf("delivery batch of %d: want 1 to %d", len(p.DeliveryIDs), MaxBatch)
+	}
+	waves := (len(p.DeliveryIDs) + batchParallelism - 1) / batchParallelism
+	task, err := NewDeliverBatchTask(p, batchRetries, time.Duration(waves)*e.deliveryTimeout)
+	if err != nil {
+		return err
+	}
+	if _, err := e.client.EnqueueContext(ctx, task); err != nil {
+		return fmt.Errorf("enqueue batch of %d deliveries: %w", len(p.DeliveryIDs), err)
+	}
+	return nil
+}
+
+// ArchivedDeliveries lists the ids of archived delivery tasks on one page
+// (0-based, of size tasks) of asynq's archive; more says whether later
+// pages may hold more.
+func (e *Enqueuer) ArchivedDeliveries(_ context.Context, page, size int) (ids []string, more bool, err error) {
+	infos, err := e.inspector.ListArchivedTasks(QueueWebhooks, asynq.Page(page+1), asynq.PageSize(size))
+	if errors.Is(err, asynq.ErrQueueNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("list archived delivery tasks: %w", err)
+	}
+	for _, t := range infos {
+		if t.Type == TypeDeliverWebhook {
+			ids = append(ids, t.ID)
+		}
+	}
+	return ids, len(infos) == size, nil
+}
+
+// DropArchivedDelivery deletes a delivery's archived task; one that is no
+// longer archived is left alone.
+func (e *Enqueuer) DropArchivedDelivery(_ context.Context, id string) error {
+	return e.dropFinishedTask(QueueWebhooks, id)
+}
+
+// replayParallelism is how many batch enqueues a replay runs side by side.
+const replayParallelism = 16
+
+// ReplayDead queues replayed dead letters in batches of one client's
+// deliveries, in the order given, calling progress (if not nil) with the
+// count queued so far. A batch that cannot be queued is reported in the
+// error; its deliveries stay pending and the sweeper queues them later.
+func (e *Enqueuer) ReplayDead(ctx context.Context, refs []reports.WorkRef, requestID string, progress func(queued int)) error {
+	var batches []DeliveryBatchPayload
+	open := map[string]int{} // client → index of its batch being filled
+	for _, r := range refs {
+		i, ok := open[r.ClientID]
+		if !ok || len(batches[i].DeliveryIDs) == MaxBatch {
+			i = len(batches)
+			open[r.ClientID] = i
+			batches = append(batches, DeliveryBatchPayload{ClientID: r.ClientID, RequestID: requestID})
+		}
+		batches[i].DeliveryIDs = append(batches[i].DeliveryIDs, r.ID)
+	}
+	var g errgroup.Group
+	g.SetLimit(replayParallelism)
+	var mu sync.Mutex
+	var errs []error
+	queued := 0
+	for _, b := range batches {
+		g.Go(func() error {
+			err := e.EnqueueDeliveryBatch(ctx, b)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return nil
+			}
+			queued += len(b.DeliveryIDs)
+			if progress != nil {
+				progress(queued)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // every Go returns nil; errors are collected
+	return errors.Join(errs...)
+}
+
+// ScheduleDeliveryRetry continues a delivery that failed in a batch on its
+// own task, due after delay, with the rest of the schedule's retries.
+func (e *Enqueuer) ScheduleDeliveryRetry(ctx context.Context, p DeliveryPayload, delay time.Duration) error {
+	if err := e.dropFinishedTask(QueueWebhooks, p.DeliveryID); err != nil {
+		return err
+	}
+	task, err := NewDeliverTask(p, max(e.deliveryRetries-p.PriorAttempts, 0), e.deliveryTimeout)
+	if err != nil {
+		return err
+	}
+	_, err = e.client.EnqueueContext(ctx, task, asynq.ProcessIn(delay))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("schedule retry of delivery %s: %w", p.DeliveryID, err)
+	}
+	return nil
 }
 
 // RequeueReport queues a report whose row is unfinished. An archived task

@@ -17,6 +17,7 @@ func NewServeMux(logger *slog.Logger, gen *Generator, del *Deliverer) *asynq.Ser
 	mux.Use(recoverPanics(logger), logTasks(logger))
 	mux.Handle(TypeGenerateReport, gen)
 	mux.Handle(TypeDeliverWebhook, del)
+	mux.HandleFunc(TypeDeliverBatch, del.ProcessBatch)
 	return mux
 }
 

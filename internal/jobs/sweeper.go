@@ -15,6 +15,8 @@ type SweepStore interface {
 	ExpiringReports(ctx context.Context, limit int) ([]reports.ExpiredFile, error)
 	ExpireReport(ctx context.Context, id string) error
 	DeleteExpiredKeys(ctx context.Context) (int64, error)
+	// LiveDeliveries returns those of ids that are not dead letters.
+	LiveDeliveries(ctx context.Context, ids []string) ([]string, error)
 }
 
 // Leader tells whether this process runs the sweepers now.
@@ -28,6 +30,8 @@ type Leader interface {
 type WorkQueue interface {
 	RequeueReport(ctx context.Context, p ReportPayload) error
 	RequeueDelivery(ctx context.Context, p DeliveryPayload) error
+	ArchivedDeliveries(ctx context.Context, page, size int) (ids []string, more bool, err error)
+	DropArchivedDelivery(ctx context.Context, id string) error
 }
 
 // Sweeper closes the dual-write gap: a row committed whose enqueue was lost
@@ -43,6 +47,8 @@ type Sweeper struct {
 	Interval time.Duration
 	// StaleAfter is how long a row may wait before its task counts as lost.
 	StaleAfter time.Duration
+
+	archivePage int // where pruneArchive goes on next time
 }
 
 // Run sweeps every Interval until ctx ends.
@@ -72,6 +78,7 @@ func (s *Sweeper) SweepOnce(ctx context.Context) {
 	}
 	s.requeueReports(ctx)
 	s.requeueDeliveries(ctx)
+	s.pruneArchive(ctx)
 	s.expireFiles(ctx)
 	if n, err := s.Store.DeleteExpiredKeys(ctx); err != nil {
 		s.Logger.WarnContext(ctx, "delete expired idempotency keys", "err", err)
@@ -113,6 +120,50 @@ func (s *Sweeper) requeueDeliveries(ctx context.Context) {
 	}
 	if len(ids) > 0 {
 		s.Logger.InfoContext(ctx, "sweeper checked due deliveries", "count", len(ids))
+	}
+}
+
+// archivePages is how many pages of asynq's archive one sweep checks; it
+// goes on from there on the next sweep, and starts over at the end.
+const (
+	archivePages    = 5
+	archivePageSize = 100
+)
+
+// pruneArchive deletes the archived tasks of dead letters that have been
+// replayed since, so asynqmon's archive lists only what is still dead. A
+// bulk replay leaves them behind rather than spend a Redis round trip per
+// delivery on its path.
+func (s *Sweeper) pruneArchive(ctx context.Context) {
+	pruned := 0
+	for range archivePages {
+		ids, more, err := s.Queue.ArchivedDeliveries(ctx, s.archivePage, archivePageSize)
+		if err != nil {
+			s.Logger.WarnContext(ctx, "list archived deliveries", "err", err)
+			return
+		}
+		live, err := s.Store.LiveDeliveries(ctx, ids)
+		if err != nil {
+			s.Logger.WarnContext(ctx, "check archived deliveries", "err", err)
+			return
+		}
+		for _, id := range live {
+			if err := s.Queue.DropArchivedDelivery(ctx, id); err != nil {
+				s.Logger.WarnContext(ctx, "drop archived delivery task", "delivery_id", id, "err", err)
+				return
+			}
+		}
+		pruned += len(live)
+		// Deleting shifts later tasks to earlier pages; whatever that skips
+		// is met on the next round.
+		s.archivePage++
+		if !more {
+			s.archivePage = 0
+			break
+		}
+	}
+	if pruned > 0 {
+		s.Logger.InfoContext(ctx, "pruned archived tasks of replayed deliveries", "count", pruned)
 	}
 }
 

@@ -12,7 +12,14 @@ import (
 const (
 	TypeGenerateReport = "report:generate"
 	TypeDeliverWebhook = "webhook:deliver"
+	// TypeDeliverBatch makes the first attempt of a bulk replay for up to
+	// [MaxBatch] of one client's deliveries in one task; each that fails
+	// continues on its own TypeDeliverWebhook task.
+	TypeDeliverBatch = "webhook:deliver-batch"
 )
+
+// MaxBatch is the most deliveries one TypeDeliverBatch task carries.
+const MaxBatch = 32
 
 // Queues. The worker serves each with its own concurrency.
 const (
@@ -33,6 +40,16 @@ type DeliveryPayload struct {
 	ReportID   string `json:"report_id"`
 	ClientID   string `json:"client_id"`
 	RequestID  string `json:"request_id,omitempty"`
+	// PriorAttempts is how many attempts of this run a batch already made;
+	// the task's retries continue the schedule from there.
+	PriorAttempts int `json:"prior_attempts,omitempty"`
+}
+
+// DeliveryBatchPayload asks for one attempt at each of a client's deliveries.
+type DeliveryBatchPayload struct {
+	ClientID    string   `json:"client_id"`
+	DeliveryIDs []string `json:"delivery_ids"`
+	RequestID   string   `json:"request_id,omitempty"`
 }
 
 // NewGenerateTask builds the task for a report. Its TaskID is the report id,
@@ -55,6 +72,17 @@ func NewDeliverTask(p DeliveryPayload, maxRetry int, timeout time.Duration) (*as
 	}
 	return asynq.NewTask(TypeDeliverWebhook, b, asynq.TaskID(p.DeliveryID), asynq.Queue(QueueWebhooks),
 		asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)), nil
+}
+
+// NewDeliverBatchTask builds a batch's task. Its retries cover failures
+// of the batch itself (Postgres or Redis away); a receiver's failure is
+// retried on the delivery's own task.
+func NewDeliverBatchTask(p DeliveryBatchPayload, maxRetry int, timeout time.Duration) (*asynq.Task, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode delivery batch payload: %w", err)
+	}
+	return asynq.NewTask(TypeDeliverBatch, b, asynq.Queue(QueueWebhooks), asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)), nil
 }
 
 func decode[T any](t *asynq.Task) (T, error) {

@@ -66,6 +66,61 @@ func (s *Store) LoadDeliveryToSend(ctx context.Context, id string) (reports.Deli
 	return d, secrets, notFound(err, "delivery", id)
 }
 
+// LoadDeliveriesToSend loads some of a client's deliveries with the secrets
+// that sign them now, in one round trip. Ids that are not the client's are
+// left out.
+func (s *Store) LoadDeliveriesToSend(ctx context.Context, clientID string, ids []string) ([]reports.Delivery, []string, error) {
+	var secrets []string
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(secret ORDER BY expires_at DESC NULLS FIRST, id DESC), '{}') FROM webhook_secrets
+		WHERE client_id = $1 AND (expires_at IS NULL OR expires_at > now())`, clientID).Scan(&secrets)
+	if err != nil {
+		return nil, nil, classify(fmt.Errorf("load secrets of %s: %w", clientID, err))
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ANY($1) AND client_id = $2 ORDER BY created_at, id`, ids, clientID)
+	if err != nil {
+		return nil, nil, classify(fmt.Errorf("load %d deliveries: %w", len(ids), err))
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (reports.Delivery, error) { return scanDelivery(r) })
+	if err != nil {
+		return nil, nil, classify(fmt.Errorf("load %d deliveries: %w", len(ids), err))
+	}
+	return list, secrets, nil
+}
+
+// RecordAttempts is RecordAttempt for many deliveries in one statement:
+// every attempt row and status change commits together.
+func (s *Store) RecordAttempts(ctx context.Context, outcomes []reports.AttemptOutcome) error {
+	n := len(outcomes)
+	ids, statuses, errs, bodies, kinds := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	codes, latencies := make([]*int32, n), make([]int64, n)
+	next, started := make([]time.Time, n), make([]time.Time, n)
+	for i, o := range outcomes {
+		ids[i], statuses[i], next[i] = o.DeliveryID, string(o.Status), o.Next
+		a := o.Attempt
+		started[i], latencies[i], kinds[i], errs[i], bodies[i] = a.StartedAt, a.Latency.Milliseconds(), a.Outcome, a.Error, a.ResponseBody
+		if a.StatusCode != 0 {
+			code := int32(a.StatusCode) //nolint:gosec // an HTTP status code
+			codes[i] = &code
+		}
+	}
+	_, err := s.pool.Exec(ctx, `WITH o AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::bigint[], $8::text[], $9::text[])
+			       AS o(id, status, code, error, next, started, latency, outcome, body)),
+		d AS (
+			UPDATE deliveries SET attempts = attempts + 1, status = o.status, last_status_code = o.code,
+				last_error = NULLIF(o.error, ''), next_attempt_at = o.next, updated_at = now(),
+				delivered_at = CASE WHEN o.status = 'delivered' THEN now() ELSE delivered_at END,
+				dead_at = CASE WHEN o.status = 'dead' THEN now() ELSE NULL END
+			FROM o WHERE deliveries.id = o.id RETURNING deliveries.id, deliveries.attempts)
+		INSERT INTO delivery_attempts (delivery_id, attempt, started_at, status_code, latency_ms, outcome, error, response_body)
+		SELECT o.id, d.attempts, o.started, o.code, o.latency, o.outcome, NULLIF(o.error, ''), NULLIF(o.body, '') FROM o JOIN d USING (id)`,
+		ids, statuses, codes, errs, next, started, latencies, kinds, bodies)
+	if err != nil {
+		return classify(fmt.Errorf("record %d attempts: %w", n, err))
+	}
+	return nil
+}
+
 // ReportDeliveries lists a report's deliveries with every attempt.
 func (s *Store) ReportDeliveries(ctx context.Context, clientID, reportID string) ([]reports.Delivery, error) {
 	if _, err := s.GetReport(ctx, clientID, reportID); err != nil {
@@ -130,12 +185,24 @@ func (s *Store) Redeliver(ctx context.Context, clientID, id string) (reports.Del
 }
 
 // ReplayDeliveries makes every delivery in status, created since, due again
-// ("" clientID: every client). It returns their ids.
-func (s *Store) ReplayDeliveries(ctx context.Context, clientID string, status reports.DeliveryStatus, since time.Time, limit int) ([]string, error) {
-	return s.ids(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = now(), dead_at = NULL, updated_at = now()
-		WHERE id IN (SELECT id FROM deliveries WHERE ($1 = '' OR client_id = $1) AND status = $2 AND created_at >= $3
-		             ORDER BY created_at LIMIT $4)
-		RETURNING id`, clientID, string(status), since, limit)
+// ("" clientID: every client), oldest first.
+func (s *Store) ReplayDeliveries(ctx context.Context, clientID string, status reports.DeliveryStatus, since time.Time, limit int) ([]reports.WorkRef, error) {
+	return s.refs(ctx, `WITH r AS (
+			UPDATE deliveries SET status = 'pending', next_attempt_at = now(), dead_at = NULL, updated_at = now()
+			WHERE id IN (SELECT id FROM deliveries WHERE ($1 = '' OR client_id = $1) AND status = $2 AND created_at >= $3
+			             ORDER BY created_at LIMIT $4)
+			RETURNING id, report_id, client_id, created_at)
+		SELECT id, report_id, client_id FROM r ORDER BY created_at, id`, clientID, string(status), since, limit)
+}
+
+// LiveDeliveries returns those of ids that are not dead letters (an id
+// with no row counts as live: nothing keeps it dead).
+func (s *Store) LiveDeliveries(ctx context.Context, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return s.ids(ctx, `SELECT id FROM unnest($1::text[]) AS u(id)
+		WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = u.id AND d.status = 'dead')`, ids)
 }
 
 // StaleDeliveries lists deliveries that should have been attempted more than

@@ -231,6 +231,15 @@ type AttemptRecord struct {
 	ResponseBody string
 }
 
+// AttemptOutcome is one attempt and where it leaves its delivery: Next is
+// when the following attempt is due (for failing).
+type AttemptOutcome struct {
+	DeliveryID string
+	Attempt    AttemptRecord
+	Status     DeliveryStatus
+	Next       time.Time
+}
+
 // Client is the part of a tenant's settings that report work needs.
 type Client struct {
 	ID              string

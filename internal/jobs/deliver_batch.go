@@ -1,0 +1,163 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/webhook"
+)
+
+// batchParallelism is how many of a batch's deliveries are on the wire at
+// once. A batch is one client's, so this is also what one batch asks of a
+// receiver.
+const batchParallelism = 8
+
+// sentDelivery is one batch member's attempt.
+type sentDelivery struct {
+	del reports.Delivery
+	res webhook.Result
+	err error // the attempt was not made: the task ended first
+}
+
+// ProcessBatch is the handler of [TypeDeliverBatch]: the first attempt at
+// each of a client's replayed deliveries, with one load and one write for
+// the whole batch instead of a task, a query and a commit each. Those that
+// fail go on to their own task with the rest of the schedule. A member is
+// sent only while it is pending, so a batch that runs again after a crash
+// skips what it already recorded; what it sent but did not record goes
+// out again with the same webhook-id.
+func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
+	p, err := decode[DeliveryBatchPayload](t)
+	if err != nil {
+		return err
+	}
+	log := d.Logger.With("client_id", p.ClientID, "request_id", p.RequestID)
+	list, secrets, err := d.Store.LoadDeliveriesToSend(ctx, p.ClientID, p.DeliveryIDs)
+	if err != nil {
+		return fmt.Errorf("load batch of %d deliveries: %w", len(p.DeliveryIDs), err)
+	}
+	if len(secrets) == 0 {
+		return fmt.Errorf("client %s has no webhook secret: %w", p.ClientID, asynq.SkipRetry)
+	}
+	sent := make([]sentDelivery, 0, len(list))
+	for _, del := range list {
+		if del.Status == reports.DeliveryPending {
+			sent = append(sent, sentDelivery{del: del})
+		}
+	}
+	if len(sent) == 0 {
+		return nil
+	}
+	var g errgroup.Group
+	g.SetLimit(batchParallelism)
+	for i := range sent {
+		g.Go(func() error {
+			sent[i].res, sent[i].err = d.send(ctx, sent[i].del, secrets)
+			return nil
+		})
+	}
+	_ = g.Wait() // every Go returns nil: an attempt's failure is its Result
+	// Attempts never made (the task ended first) stay pending for the
+	// batch's retry, which skips what is recorded below.
+	planned := len(sent)
+	sent = slices.DeleteFunc(sent, func(s sentDelivery) bool { return s.err != nil })
+	var errs []error
+	if unsent := planned - len(sent); unsent > 0 {
+		errs = append(errs, fmt.Errorf("%d of %d deliveries not sent: %w", unsent, planned, context.Cause(ctx)))
+		if len(sent) == 0 {
+			return errors.Join(errs...)
+		}
+	}
+
+	now := d.Now()
+	outcomes := make([]reports.AttemptOutcome, len(sent))
+	retries := make([]time.Duration, len(sent)) // -1: no retry task
+	for i, s := range sent {
+		outcomes[i], retries[i] = d.batchOutcome(s.del.ID, s.res, now)
+	}
+	// Recorded even if the task's context has ended: what happened on the
+	// wire must not be lost.
+	rctx := context.WithoutCancel(ctx)
+	if err := d.Store.RecordAttempts(rctx, outcomes); err != nil {
+		return fmt.Errorf("record batch of %d attempts: %w", len(outcomes), err)
+	}
+	disabled := map[string]bool{}
+	for i, s := range sent {
+		o, res := outcomes[i], s.res
+		mlog := log.With("delivery_id", s.del.ID, "report_id", s.del.ReportID, "outcome", res.Outcome,
+			"status_code", res.StatusCode, "latency_ms", res.Latency.Milliseconds())
+		if d.Observer != nil {
+			d.Observer.AttemptDone(string(res.Outcome), res.StatusCode)
+		}
+		switch {
+		case o.Status == reports.DeliveryDelivered:
+			if d.Observer != nil {
+				d.Observer.Delivered(now.Sub(s.del.CreatedAt))
+			}
+			mlog.InfoContext(ctx, "webhook delivered", "attempt", s.del.Attempts+1, "batch", true)
+		case o.Status == reports.DeliveryDisabled:
+			if !disabled[s.del.URL] {
+				disabled[s.del.URL] = true
+				if err := d.Store.DisableWebhook(rctx, p.ClientID, s.del.URL); err != nil {
+					errs = append(errs, fmt.Errorf("disable webhook url: %w", err))
+				}
+			}
+			mlog.WarnContext(ctx, "receiver answered 410 Gone; webhook URL disabled")
+		case o.Status == reports.DeliveryDead:
+			if d.Observer != nil {
+				d.Observer.DeadLettered()
+			}
+			mlog.ErrorContext(ctx, "webhook delivery is dead", "attempt", s.del.Attempts+1, "err", o.Attempt.Error)
+		default:
+			err := d.Retries.ScheduleDeliveryRetry(rctx, DeliveryPayload{
+				DeliveryID: s.del.ID, ReportID: s.del.ReportID, ClientID: p.ClientID, RequestID: p.RequestID, PriorAttempts: 1,
+			}, retries[i])
+			if err != nil {
+				// The delivery is failing with no task: the sweeper finds it.
+				errs = append(errs, err)
+			}
+			mlog.WarnContext(ctx, "webhook attempt failed; will retry", "next_attempt_at", o.Next, "err", o.Attempt.Error)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// batchOutcome decides where one attempt leaves its delivery, as
+// ProcessTask does for an attempt on the delivery's own task, and how long
+// its retry task waits.
+func (d *Deliverer) batchOutcome(id string, res webhook.Result, now time.Time) (reports.AttemptOutcome, time.Duration) {
+	o := reports.AttemptOutcome{DeliveryID: id, Next: now, Attempt: reports.AttemptRecord{
+		StartedAt: res.StartedAt, StatusCode: res.StatusCode, Latency: res.Latency,
+		Outcome: string(res.Outcome), ResponseBody: validUTF8(res.Body),
+	}}
+	if res.Err != nil {
+		o.Attempt.Error = res.Err.Error()
+	}
+	switch {
+	case res.Outcome == webhook.OutcomeDelivered:
+		o.Status = reports.DeliveryDelivered
+		return o, -1
+	case res.Outcome == webhook.OutcomeGone:
+		o.Status = reports.DeliveryDisabled
+		return o, -1
+	case d.Schedule.MaxRetry() == 0:
+		o.Status = reports.DeliveryDead // a one-attempt schedule: this was the last
+		return o, -1
+	case res.Outcome == webhook.OutcomeBlocked || errors.Is(res.Err, webhook.ErrInvalidSecret):
+		// Waiting will not help: the retry task runs at once, fails the
+		// same way and dead-letters the delivery, archived in asynq like
+		// every other dead letter.
+		o.Status = reports.DeliveryFailing
+		return o, 0
+	}
+	delay := d.Schedule.DelayWithRetryAfter(0, res.RetryAfter)
+	o.Status, o.Next = reports.DeliveryFailing, now.Add(delay)
+	return o, delay
+}
