@@ -187,7 +187,7 @@ func (in *install) environ() []string {
 }
 
 // start runs a binary until close, and waits for its /healthz.
-func (in *install) start(ctx context.Context, bin, healthURL string) error {
+func (in *install) start(ctx context.Context, bin, healthURL string, env ...string) error {
 	name := filepath.Base(bin)
 	logf, err := os.Create(filepath.Join(in.logDir, in.name+"-"+name+".log"))
 	if err != nil {
@@ -195,7 +195,7 @@ func (in *install) start(ctx context.Context, bin, healthURL string) error {
 	}
 	// close stops the process (SIGINT, then kill), not ctx.
 	cmd := exec.CommandContext(context.WithoutCancel(ctx), bin)
-	cmd.Env = in.environ()
+	cmd.Env = append(in.environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -224,15 +224,32 @@ func (in *install) start(ctx context.Context, bin, healthURL string) error {
 	return fmt.Errorf("%s did not answer %s within 60s (log: %s)", name, healthURL, logf.Name())
 }
 
+// pprofAPI and pprofWorker, when set, are the PPROF_ADDR of the next api and
+// worker started (-pprof-api, -pprof-worker: profiling a stage).
+var pprofAPI, pprofWorker string
+
 func (in *install) startAPI(ctx context.Context, bin string) error {
-	return in.start(ctx, bin, in.apiURL+"/healthz")
+	return in.start(ctx, bin, in.apiURL+"/healthz", "PPROF_ADDR="+pprofAPI)
 }
 
 func (in *install) startWorker(ctx context.Context, bin string) error {
-	return in.start(ctx, bin, "http://"+in.vars["WORKER_METRICS_ADDR"]+"/healthz")
+	return in.start(ctx, bin, "http://"+in.vars["WORKER_METRICS_ADDR"]+"/healthz", "PPROF_ADDR="+pprofWorker)
 }
 
+// close stops the processes and removes what the install created.
 func (in *install) close() {
+	in.stop()
+	if in.pool != nil {
+		in.pool.Close()
+	}
+	for _, f := range slices.Backward(in.cleanup) {
+		f()
+	}
+}
+
+// stop ends the api and worker processes (SIGINT, then kill), so that a
+// ceiling measured afterwards has the machine to itself.
+func (in *install) stop() {
 	for _, cmd := range in.procs {
 		_ = cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
@@ -244,10 +261,5 @@ func (in *install) close() {
 			<-done
 		}
 	}
-	if in.pool != nil {
-		in.pool.Close()
-	}
-	for _, f := range slices.Backward(in.cleanup) {
-		f()
-	}
+	in.procs = nil
 }

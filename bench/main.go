@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -32,7 +34,14 @@ type config struct {
 	workerConc                    int
 	halfDur                       time.Duration
 	bigRows                       int
+	deliveries                    int
+	only                          map[string]bool // stages to run; empty: all
 }
+
+// stages, in the order they run.
+var stages = []string{"intake", "e2e", "webhook", "projection", "render", "bigpdf"}
+
+func (c config) runs(stage string) bool { return len(c.only) == 0 || c.only[stage] }
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -61,8 +70,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.workerConc, "worker-concurrency", 10, "WORKER_CONCURRENCY, also the render ceiling's goroutines")
 	fs.DurationVar(&c.halfDur, "half-duration", 30*time.Second, "length of the half-peak pass")
 	fs.IntVar(&c.bigRows, "big-rows", 200000, "orders in the big PDF")
+	fs.IntVar(&c.deliveries, "deliveries", 20000, "deliveries in each webhook pass")
+	fs.StringVar(&pprofAPI, "pprof-api", "", "PPROF_ADDR of the api processes (profile a stage with go tool pprof)")
+	fs.StringVar(&pprofWorker, "pprof-worker", "", "PPROF_ADDR of the worker processes")
+	only := fs.String("only", "", "run only these stages, comma-separated ("+strings.Join(stages, ", ")+"); prints the log and writes no file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *only != "" {
+		c.only = map[string]bool{}
+		for s := range strings.SplitSeq(*only, ",") {
+			if !slices.Contains(stages, s) {
+				return fmt.Errorf("-only: unknown stage %q (have %s)", s, strings.Join(stages, ", "))
+			}
+			c.only[s] = true
+		}
 	}
 	for _, p := range []*string{&c.apiBin, &c.workerBin, &c.measureBin, &c.logDir, &c.root} {
 		if *p != "" {
@@ -78,32 +100,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	r.Started = time.Now()
 	r.LoadAvg = loadAvg()
 
-	log("intake: %d connections, %s per run", c.intakeConns, c.intakeDur)
 	var err error
 	r.IntakeConns = c.intakeConns
-	if r.Intake, err = benchIntake(ctx, c); err != nil {
-		return fmt.Errorf("intake: %w", err)
+	if c.runs("intake") {
+		log("intake: %d connections, %s per run", c.intakeConns, c.intakeDur)
+		if r.Intake, err = benchIntake(ctx, c); err != nil {
+			return fmt.Errorf("intake: %w", err)
+		}
+		log("intake: reportd %.0f/s p99 %s; bare %.0f/s p99 %s (%.1f%%)", r.Intake.Reportd.PerSecond, r.Intake.Reportd.P99,
+			r.Intake.Bare.PerSecond, r.Intake.Bare.P99, 100*r.Intake.Reportd.PerSecond/r.Intake.Bare.PerSecond)
 	}
-	log("intake: reportd %.0f/s p99 %s; bare %.0f/s p99 %s", r.Intake.Reportd.PerSecond, r.Intake.Reportd.P99, r.Intake.Bare.PerSecond, r.Intake.Bare.P99)
-
-	log("end to end: %d reports × %d orders, WORKER_CONCURRENCY=%d", c.reports, c.orders, c.workerConc)
-	if r.E2E, r.Webhook, err = benchEndToEnd(ctx, c, log); err != nil {
-		return fmt.Errorf("end to end: %w", err)
+	if c.runs("e2e") {
+		log("end to end: %d reports × %d orders, WORKER_CONCURRENCY=%d", c.reports, c.orders, c.workerConc)
+		if r.E2E, err = benchEndToEnd(ctx, c, log); err != nil {
+			return fmt.Errorf("end to end: %w", err)
+		}
 	}
-
-	log("projection: go test -bench in internal/readmodel")
-	if r.Projection, err = benchProjection(ctx, c); err != nil {
-		return fmt.Errorf("projection: %w", err)
+	if c.runs("webhook") {
+		if r.Webhook, err = benchWebhook(ctx, c, log); err != nil {
+			return fmt.Errorf("webhook: %w", err)
+		}
+		log("webhook: bulk replay %.1f%%, one task each %.1f%% of bare", 100*r.Webhook.PerSecond/r.Webhook.BarePerSecond,
+			100*r.Webhook.SinglePerSecond/r.Webhook.BarePerSecond)
 	}
-	log("render: go test -bench in internal/report")
-	if r.Render, err = benchRender(ctx, c); err != nil {
-		return fmt.Errorf("render: %w", err)
+	if c.runs("projection") {
+		log("projection: go test -bench in internal/readmodel")
+		if r.Projection, err = benchProjection(ctx, c); err != nil {
+			return fmt.Errorf("projection: %w", err)
+		}
 	}
-	if c.measureBin != "" {
+	if c.runs("render") {
+		log("render: go test -bench in internal/report")
+		if r.Render, err = benchRender(ctx, c); err != nil {
+			return fmt.Errorf("render: %w", err)
+		}
+	}
+	if c.measureBin != "" && c.runs("bigpdf") {
 		log("big PDF: %d orders under /usr/bin/time -v", c.bigRows)
 		if r.BigPDF, err = benchBigPDF(ctx, c); err != nil {
 			return fmt.Errorf("big pdf: %w", err)
 		}
+	}
+	if len(c.only) > 0 {
+		return nil
 	}
 	r.Took = time.Since(r.Started)
 	md := r.markdown(ctx, c)

@@ -160,18 +160,10 @@ type e2eResult struct {
 	SubmitErrors, HalfRejected int
 }
 
-type webhookResult struct {
-	Deliveries     int
-	PerSecond      float64
-	BarePerSecond  float64
-	BareDeliveries int
-}
-
 // benchEndToEnd measures submit-to-webhook at full speed and at half of
-// that rate, the render-only ceiling, and webhook delivery throughput.
-func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2eResult, webhookResult, error) {
+// that rate, and the render-only ceiling.
+func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2eResult, error) {
 	r := e2eResult{WorkerConcurrency: c.workerConc, Orders: c.orders}
-	var wr webhookResult
 	hooks := newHookReceiver()
 	recv := httptest.NewServer(hooks)
 	defer recv.Close()
@@ -179,19 +171,19 @@ func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2e
 		"WORKER_CONCURRENCY": strconv.Itoa(c.workerConc),
 	})
 	if err != nil {
-		return r, wr, err
+		return r, err
 	}
 	defer in.close()
 
 	rm := readmodel.NewStore(in.pool, in.pool, slog.New(slog.DiscardHandler))
 	sum, err := seed.Run(ctx, rm, in.client.ID, seed.Options{Customers: c.customers, OrdersPerCustomer: c.orders, Seed: 3}, io.Discard)
 	if err != nil {
-		return r, wr, err
+		return r, err
 	}
 	for {
 		n, err := rm.ProjectOnce(ctx)
 		if err != nil {
-			return r, wr, err
+			return r, err
 		}
 		if n == 0 {
 			break
@@ -200,15 +192,15 @@ func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2e
 
 	log("render-only ceiling: %d goroutines", c.workerConc)
 	if r.RenderPerSecond, r.RenderCount, err = renderCeiling(ctx, rm, in.client.ID, sum.Customers[0], c); err != nil {
-		return r, wr, err
+		return r, err
 	}
 	log("render-only: %.1f reports/s", r.RenderPerSecond)
 
 	if err := in.startAPI(ctx, c.apiBin); err != nil {
-		return r, wr, err
+		return r, err
 	}
 	if err := in.startWorker(ctx, c.workerBin); err != nil {
-		return r, wr, err
+		return r, err
 	}
 
 	// Peak: everything submitted at once; throughput is reports over the
@@ -259,7 +251,7 @@ func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2e
 	wg.Wait()
 	log("peak pass: %d submitted in %s; waiting for webhooks", len(submitted), time.Since(start).Round(time.Millisecond))
 	if err := hooks.waitTotal(ctx, len(submitted), 6*time.Minute); err != nil {
-		return r, wr, err
+		return r, err
 	}
 	var last time.Time
 	lat := make([]time.Duration, 0, len(submitted))
@@ -299,7 +291,7 @@ func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2e
 	wg.Wait()
 	r.HalfReports = len(submitted)
 	if err := hooks.waitTotal(ctx, base+r.HalfReports, 3*time.Minute); err != nil {
-		return r, wr, err
+		return r, err
 	}
 	lat = lat[:0]
 	for id, t0 := range submitted {
@@ -309,41 +301,7 @@ func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2e
 	r.HalfP50, r.HalfP95, r.HalfP99 = percentile(lat, 50), percentile(lat, 95), percentile(lat, 99)
 	log("half peak (%.1f/s): p50 %s p99 %s", r.HalfRate, r.HalfP50, r.HalfP99)
 
-	// Webhook throughput through the worker: every delivery is marked dead
-	// and bulk-replayed, so only the deliver path runs.
-	tag, err := in.pool.Exec(ctx, `UPDATE deliveries SET status = 'dead', dead_at = now() WHERE client_id = $1`, in.client.ID)
-	if err != nil {
-		return r, wr, err
-	}
-	wr.Deliveries = int(tag.RowsAffected())
-	base = hooks.count()
-	t0 := time.Now()
-	for replayed := 0; replayed < wr.Deliveries; {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, in.apiURL+"/v1/deliveries/replay", strings.NewReader(`{"status":"dead"}`))
-		req.Header.Set("Authorization", "Bearer "+in.client.APIKey)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := hc.Do(req)
-		if err != nil {
-			return r, wr, err
-		}
-		var v struct {
-			Replayed int `json:"replayed"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&v)
-		resp.Body.Close()
-		if err != nil || v.Replayed == 0 {
-			return r, wr, fmt.Errorf("replay: status %d, %d replayed of %d, %v", resp.StatusCode, replayed, wr.Deliveries, err) //nolint:errorlint // err may be nil here (nothing replayed); %w would print %!w(<nil>)
-		}
-		replayed += v.Replayed
-	}
-	if err := hooks.waitTotal(ctx, base+wr.Deliveries, 3*time.Minute); err != nil {
-		return r, wr, err
-	}
-	wr.PerSecond = float64(wr.Deliveries) / time.Since(t0).Seconds()
-	log("webhook: %.0f deliveries/s through the worker", wr.PerSecond)
-	wr.BareDeliveries, wr.BarePerSecond = bareSignedLoop(ctx, recv.URL+"/hooks", in.client.Secret, hooks, c.workerConc, wr.Deliveries)
-	log("webhook bare signed loop: %.0f/s", wr.BarePerSecond)
-	return r, wr, nil
+	return r, nil
 }
 
 // renderCeiling renders the same 200-order document that the worker
