@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -129,7 +130,7 @@ func benchWebhook(ctx context.Context, c config, log func(string, ...any)) (webh
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		return fmt.Errorf("deliveries not all recorded as delivered")
+		return errors.New("deliveries not all recorded as delivered")
 	}
 
 	log("webhook: bulk replay of %d dead letters", c.deliveries)

@@ -96,13 +96,13 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 		if d.Observer != nil {
 			d.Observer.AttemptDone(string(res.Outcome), res.StatusCode)
 		}
-		switch {
-		case o.Status == reports.DeliveryDelivered:
+		switch o.Status {
+		case reports.DeliveryDelivered:
 			if d.Observer != nil {
 				d.Observer.Delivered(now.Sub(s.del.CreatedAt))
 			}
 			mlog.InfoContext(ctx, "webhook delivered", "attempt", s.del.Attempts+1, "batch", true)
-		case o.Status == reports.DeliveryDisabled:
+		case reports.DeliveryDisabled:
 			if !disabled[s.del.URL] {
 				disabled[s.del.URL] = true
 				if err := d.Store.DisableWebhook(rctx, p.ClientID, s.del.URL); err != nil {
@@ -110,7 +110,7 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 				}
 			}
 			mlog.WarnContext(ctx, "receiver answered 410 Gone; webhook URL disabled")
-		case o.Status == reports.DeliveryDead:
+		case reports.DeliveryDead:
 			if d.Observer != nil {
 				d.Observer.DeadLettered()
 			}

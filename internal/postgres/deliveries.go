@@ -104,8 +104,9 @@ func (s *Store) RecordAttempts(ctx context.Context, outcomes []reports.AttemptOu
 		}
 	}
 	_, err := s.pool.Exec(ctx, `WITH o AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::bigint[], $8::text[], $9::text[])
-			       AS o(id, status, code, error, next, started, latency, outcome, body)),
+			SELECT id, status, code, error, next, started, latency, outcome, body
+			FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::bigint[], $8::text[], $9::text[])
+			       AS u(id, status, code, error, next, started, latency, outcome, body)),
 		d AS (
 			UPDATE deliveries SET attempts = attempts + 1, status = o.status, last_status_code = o.code,
 				last_error = NULLIF(o.error, ''), next_attempt_at = o.next, updated_at = now(),
