@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -56,6 +57,31 @@ func loadAvg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// cpuTimes reads the machine's busy and total jiffies from /proc/stat.
+func cpuTimes() (busy, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseUint(f, 10, 64)
+		total += v
+		if i != 3 && i != 4 { // idle and iowait
+			busy += v
+		}
+	}
+	return busy, total
+}
+
+// cpuBusy is the share of the machine's CPU time in use between two readings.
+func cpuBusy(busy0, total0, busy1, total1 uint64) float64 {
+	if total1 <= total0 {
+		return 0
+	}
+	return float64(busy1-busy0) / float64(total1-total0)
 }
 
 func goVersion(ctx context.Context) string {
@@ -153,10 +179,11 @@ func (r results) markdown(ctx context.Context, c config) string {
 	p("- **Bulk replay**: all marked dead, then `POST /v1/deliveries/replay` (1000 a call) until all are queued. Dead letters")
 	p("  go out in batch tasks of up to 32 of one client's deliveries: one query loads them with the signing secrets, they")
 	p("  are sent %d at a time, one statement records every attempt and status, and at most WEBHOOK_CONCURRENCY attempts", 8)
-	p("  are on the wire per worker. One that fails continues on its own task with the schedule.")
+	p("  are on the wire per worker. One that fails continues on its own task with the schedule. The machine's CPU was")
+	p("  %.0f%% busy during this pass (from /proc/stat).", 100*w.BusyBatch)
 	p("- **One task per delivery**: all marked failing, then replayed with `{\"status\":\"failing\"}`: each is queued on its")
 	p("  own task, the path of every first attempt after a report and of every retry: an asynq dequeue and completion, a")
-	p("  query and a commit per delivery.")
+	p("  query and a commit per delivery. CPU %.0f%% busy.", 100*w.BusySingle)
 	p("- **Ceilings**, measured after the api and worker have stopped: the bare loop signs (webhook.SignatureHeader) and")
 	p("  POSTs the same body to the same receiver from %d goroutines, %d times; asynq alone enqueues %d tasks and runs", c.workerConc, w.Deliveries, w.Deliveries)
 	p("  them through an empty handler at concurrency %d on the same Redis.", w.Concurrency)

@@ -25,7 +25,9 @@ type webhookResult struct {
 	SinglePerSecond float64 // replay of failing deliveries: one task each
 	BarePerSecond   float64
 	AsynqPerSecond  float64 // asynq alone: empty handler, same concurrency
-	Concurrency     int     // WEBHOOK_CONCURRENCY
+	BusyBatch       float64 // the machine's CPU in use during each pass
+	BusySingle      float64
+	Concurrency     int // WEBHOOK_CONCURRENCY
 	BodyBytes       int
 }
 
@@ -88,8 +90,9 @@ func benchWebhook(ctx context.Context, c config, log func(string, ...any)) (webh
 	}
 
 	hc := &http.Client{Timeout: 30 * time.Second}
-	pass := func(status reports.DeliveryStatus) (float64, error) {
+	pass := func(status reports.DeliveryStatus, busy *float64) (float64, error) {
 		base := hooks.count()
+		busy0, total0 := cpuTimes()
 		t0 := time.Now()
 		for replayed := 0; replayed < c.deliveries; {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, in.apiURL+"/v1/deliveries/replay",
@@ -115,6 +118,9 @@ func benchWebhook(ctx context.Context, c config, log func(string, ...any)) (webh
 		if err := hooks.waitTotal(ctx, base+c.deliveries, 5*time.Minute); err != nil {
 			return 0, err
 		}
+		busy1, total1 := cpuTimes()
+		*busy = cpuBusy(busy0, total0, busy1, total1)
+		log("webhook: %s pass: machine CPU %.0f%% busy", status, 100**busy)
 		return float64(c.deliveries) / time.Since(t0).Seconds(), nil
 	}
 	// Wait for the deliveries' final writes: the receiver counts a delivery
@@ -134,7 +140,7 @@ func benchWebhook(ctx context.Context, c config, log func(string, ...any)) (webh
 	}
 
 	log("webhook: bulk replay of %d dead letters", c.deliveries)
-	if wr.PerSecond, err = pass(reports.DeliveryDead); err != nil {
+	if wr.PerSecond, err = pass(reports.DeliveryDead, &wr.BusyBatch); err != nil {
 		return wr, err
 	}
 	log("webhook: bulk replay %.0f deliveries/s", wr.PerSecond)
@@ -147,7 +153,7 @@ func benchWebhook(ctx context.Context, c config, log func(string, ...any)) (webh
 		return wr, err
 	}
 	log("webhook: replay of %d failing deliveries, one task each", c.deliveries)
-	if wr.SinglePerSecond, err = pass(reports.DeliveryFailing); err != nil {
+	if wr.SinglePerSecond, err = pass(reports.DeliveryFailing, &wr.BusySingle); err != nil {
 		return wr, err
 	}
 	log("webhook: one task per delivery %.0f deliveries/s", wr.SinglePerSecond)
