@@ -105,7 +105,10 @@ func handleCreateReport(d Deps, queue *latencyCache) http.Handler {
 			return
 		}
 
-		canonical, _ := json.Marshal(req) // re-encoded, so spacing and key order don't matter
+		var canonical []byte
+		if keyValue != "" {
+			canonical, _ = json.Marshal(req) // re-encoded, so spacing and key order don't matter
+		}
 		key, done := claimIdempotencyKey(w, r, d, principal.ClientID, keyValue, canonical)
 		if done {
 			return
