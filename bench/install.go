@@ -245,6 +245,7 @@ func (in *install) close() {
 	for _, f := range slices.Backward(in.cleanup) {
 		f()
 	}
+	in.cleanup, in.pool = nil, nil // closing twice is harmless
 }
 
 // stop ends the api and worker processes (SIGINT, then kill), so that a

@@ -21,6 +21,28 @@ type loadResult struct {
 	P50, P99   time.Duration
 	PerSecond  float64
 	FirstError string
+	latencies  []time.Duration // every request's, for merging runs
+}
+
+// merge adds run b to a: rates over the summed time, percentiles over every
+// request of both.
+func (r loadResult) merge(b loadResult) loadResult {
+	if r.Statuses == nil {
+		r.Statuses = map[int]int{}
+	}
+	r.Requests += b.Requests
+	r.Elapsed += b.Elapsed
+	r.Errors += b.Errors
+	for k, v := range b.Statuses {
+		r.Statuses[k] += v
+	}
+	if r.FirstError == "" {
+		r.FirstError = b.FirstError
+	}
+	r.latencies = append(r.latencies, b.latencies...)
+	r.PerSecond = float64(r.Requests) / r.Elapsed.Seconds()
+	r.P50, r.P99 = percentile(r.latencies, 50), percentile(r.latencies, 99)
+	return r
 }
 
 func (r loadResult) allStatus(code int) bool {
@@ -88,6 +110,7 @@ func closedLoop(ctx context.Context, conns int, d time.Duration, newRequest func
 	res.Requests = len(lat)
 	res.PerSecond = float64(len(lat)) / res.Elapsed.Seconds()
 	res.P50, res.P99 = percentile(lat, 50), percentile(lat, 99)
+	res.latencies = lat
 	return res
 }
 

@@ -30,6 +30,7 @@ type config struct {
 	dbParams                      string
 	intakeConns                   int
 	intakeDur                     time.Duration
+	intakeRounds                  int
 	reports, orders, customers    int
 	workerConc                    int
 	halfDur                       time.Duration
@@ -63,7 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.root, "root", ".", "the repository root (for the readmodel benchmarks)")
 	fs.StringVar(&c.dbParams, "db-params", "", "appended to DATABASE_URL of the api and worker, e.g. &pool_max_conns=32")
 	fs.IntVar(&c.intakeConns, "intake-conns", 64, "connections for the intake test")
-	fs.DurationVar(&c.intakeDur, "intake-duration", 10*time.Second, "length of each intake run")
+	fs.DurationVar(&c.intakeDur, "intake-duration", 12*time.Second, "measured time of reportd's intake, and of the bare handler's")
+	fs.IntVar(&c.intakeRounds, "intake-rounds", 3, "rounds the intake time is split into, reportd and the bare handler alternating")
 	fs.IntVar(&c.reports, "reports", 2000, "reports in the peak end-to-end pass")
 	fs.IntVar(&c.orders, "orders", 200, "orders per report")
 	fs.IntVar(&c.customers, "customers", 10, "customers the reports cycle over")
