@@ -89,19 +89,22 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("record batch of %d attempts: %w", len(outcomes), err)
 	}
 	disabled := map[string]bool{}
+	var delivered []string
 	for i, s := range sent {
 		o, res := outcomes[i], s.res
-		mlog := log.With("delivery_id", s.del.ID, "report_id", s.del.ReportID, "outcome", res.Outcome,
-			"status_code", res.StatusCode, "latency_ms", res.Latency.Milliseconds())
 		if d.Observer != nil {
 			d.Observer.AttemptDone(string(res.Outcome), res.StatusCode)
 		}
-		switch o.Status {
-		case reports.DeliveryDelivered:
+		if o.Status == reports.DeliveryDelivered {
 			if d.Observer != nil {
 				d.Observer.Delivered(now.Sub(s.del.CreatedAt))
 			}
-			mlog.InfoContext(ctx, "webhook delivered", "attempt", s.del.Attempts+1, "batch", true)
+			delivered = append(delivered, s.del.ID) // logged together below
+			continue
+		}
+		mlog := log.With("delivery_id", s.del.ID, "report_id", s.del.ReportID, "outcome", res.Outcome,
+			"status_code", res.StatusCode, "latency_ms", res.Latency.Milliseconds(), "attempt", s.del.Attempts+1)
+		switch o.Status {
 		case reports.DeliveryDisabled:
 			if !disabled[s.del.URL] {
 				disabled[s.del.URL] = true
@@ -114,7 +117,7 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 			if d.Observer != nil {
 				d.Observer.DeadLettered()
 			}
-			mlog.ErrorContext(ctx, "webhook delivery is dead", "attempt", s.del.Attempts+1, "err", o.Attempt.Error)
+			mlog.ErrorContext(ctx, "webhook delivery is dead", "err", o.Attempt.Error)
 		default:
 			err := d.Retries.ScheduleDeliveryRetry(rctx, DeliveryPayload{
 				DeliveryID: s.del.ID, ReportID: s.del.ReportID, ClientID: p.ClientID, RequestID: p.RequestID, PriorAttempts: 1,
@@ -125,6 +128,10 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 			}
 			mlog.WarnContext(ctx, "webhook attempt failed; will retry", "next_attempt_at", o.Next, "err", o.Attempt.Error)
 		}
+	}
+	if len(delivered) > 0 {
+		// One line for the batch: its attempts are each in Postgres's log.
+		log.InfoContext(ctx, "webhooks delivered", "count", len(delivered), "delivery_ids", delivered, "batch", true)
 	}
 	return errors.Join(errs...)
 }
