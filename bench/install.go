@@ -120,7 +120,7 @@ func newInstall(ctx context.Context, name, webhookURL, logDir, dbParams string, 
 		"WORKER_METRICS_ADDR":            metricsAddr,
 		"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
 		"MAX_IN_FLIGHT":                  "0",
-		"LOG_LEVEL":                      "warn",
+		"LOG_LEVEL":                      "info",
 		"SWEEP_INTERVAL":                 "5s",
 	}
 	maps.Copy(in.vars, extra)

@@ -379,10 +379,7 @@ func renderCeiling(ctx context.Context, rm *readmodel.Store, clientID, customer 
 
 // bareSignedLoop is the webhook ceiling: sign and POST the same body to the
 // same receiver from conc goroutines, with nothing else around it.
-func bareSignedLoop(ctx context.Context, url, secret string, hooks *hookReceiver, conc, n int) (int, float64) {
-	hooks.mu.Lock()
-	body := bytes.Clone(hooks.sample)
-	hooks.mu.Unlock()
+func bareSignedLoop(ctx context.Context, url, secret string, body []byte, conc, n int) time.Duration {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}, Timeout: 15 * time.Second}
 	defer hc.CloseIdleConnections()
 	jobs := make(chan int)
@@ -414,7 +411,7 @@ func bareSignedLoop(ctx context.Context, url, secret string, hooks *hookReceiver
 	}
 	close(jobs)
 	wg.Wait()
-	return n, float64(n) / time.Since(start).Seconds()
+	return time.Since(start)
 }
 
 type projectionResult struct {
