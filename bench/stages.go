@@ -27,11 +27,10 @@ import (
 	"github.com/reportd/reportd/internal/webhook"
 )
 
-// intakeResult holds the shipped configuration, the bare ceiling, and a
-// diagnostic run with a larger Postgres pool (TunedParams).
+// intakeResult holds reportd's intake as shipped, the bare ceiling, and
+// Postgres's own one-row INSERT rate.
 type intakeResult struct {
-	Reportd, Bare, Tuned loadResult
-	TunedParams          string
+	Reportd, Bare loadResult
 	// InsertCeiling is pgbench's rate for the same one-row INSERT into an
 	// indexed table from as many connections, with nothing else running:
 	// what Postgres alone can commit durably on this machine.
@@ -56,7 +55,7 @@ func postReport(ctx context.Context, url, key, body string) (*http.Request, erro
 // benchIntake runs POST /v1/reports with no worker (the queue only grows)
 // and then the same load against a bare gorilla/mux handler.
 func benchIntake(ctx context.Context, c config) (intakeResult, error) {
-	r := intakeResult{TunedParams: "&pool_max_conns=32"}
+	var r intakeResult
 	load := func(url, key string, d time.Duration) loadResult {
 		return closedLoop(ctx, c.intakeConns, d, func(i int) (*http.Request, error) {
 			return postReport(ctx, url, key, reportBody("cus_"+strconv.Itoa(1+i%50)))
@@ -98,13 +97,6 @@ func benchIntake(ctx context.Context, c config) (intakeResult, error) {
 		r.Bare = r.Bare.merge(load(bare.URL, "x", round))
 	}
 	in.close()
-
-	tuned, err := start(c.dbParams + r.TunedParams)
-	if err != nil {
-		return r, err
-	}
-	r.Tuned = load(tuned.apiURL, tuned.client.APIKey, round)
-	tuned.close()
 	r.InsertCeiling, r.InsertRaw, err = insertCeiling(ctx, c)
 	return r, err
 }
