@@ -10,7 +10,9 @@ import (
 
 // shownFields are the payload fields an operator may see: opaque ids that
 // lead to the report, client and delivery, and nothing about their content.
-func shownFields() []string { return []string{"report_id", "delivery_id", "client_id", "request_id"} }
+func shownFields() []string {
+	return []string{"report_id", "delivery_id", "client_id", "request_id", "delivery_ids"}
+}
 
 const (
 	maxShown   = 200 // characters of a formatted payload
@@ -37,12 +39,12 @@ func Redact(b []byte) string {
 		if !ok {
 			continue
 		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil || !isID(s) {
-			hidden++ // an id field holding anything but an id is not shown
+		shown, ok := formatIDs(raw)
+		if !ok {
+			hidden++ // an id field holding anything but ids is not shown
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%q:%q", k, truncate(s, maxIDShown)))
+		parts = append(parts, fmt.Sprintf("%q:%s", k, shown))
 	}
 	for k := range obj {
 		if !slices.Contains(shown, k) {
@@ -54,6 +56,27 @@ func Redact(b []byte) string {
 		parts = append(parts, fmt.Sprintf(`"hidden_fields":%d`, hidden))
 	}
 	return truncate("{"+strings.Join(parts, ",")+"}", maxShown)
+}
+
+// formatIDs formats an id, or a list of ids (a delivery batch's), each
+// cut to maxIDShown; ok is false for anything else.
+func formatIDs(raw json.RawMessage) (string, bool) {
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return fmt.Sprintf("%q", truncate(one, maxIDShown)), isID(one)
+	}
+	var many []string
+	if json.Unmarshal(raw, &many) != nil {
+		return "", false
+	}
+	quoted := make([]string, len(many))
+	for i, id := range many {
+		if !isID(id) {
+			return "", false
+		}
+		quoted[i] = fmt.Sprintf("%q", truncate(id, maxIDShown))
+	}
+	return "[" + strings.Join(quoted, ",") + "]", true
 }
 
 // isID accepts what our ids look like: printable, no spaces or quotes.
