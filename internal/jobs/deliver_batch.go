@@ -31,8 +31,10 @@ type sentDelivery struct {
 // the whole batch instead of a task, a query and a commit each. Those that
 // fail go on to their own task with the rest of the schedule. A member is
 // sent only while it is pending, so a batch that runs again after a crash
-// skips what it already recorded; what it sent but did not record goes
-// out again with the same webhook-id.
+// skips what it already recorded, and a member the sweeper queued on its
+// own task while the batch waited goes out on whichever runs first (both
+// only if they overlap); what was sent but not recorded goes out again with
+// the same webhook-id.
 func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 	p, err := decode[DeliveryBatchPayload](t)
 	if err != nil {
