@@ -42,7 +42,7 @@ func TestDeliveryBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
+	got := make([]string, 0, len(list))
 	for _, d := range list {
 		got = append(got, d.ID)
 	}
