@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/reportd/reportd/internal/apikey"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/sync/errgroup"
 )
 
 // database loads the config, connects to the primary and migrates.
@@ -337,39 +335,16 @@ func (c *cli) deliveriesReplay(ctx context.Context, args []string) error {
 	for i, r := range refs {
 		ids[i] = r.ID
 	}
-	report := func(n int) { fmt.Fprintf(c.stderr, "replay: %d/%d deliveries queued\n", n, len(refs)) }
-	var failed atomic.Int64
-	if *status == string(reports.DeliveryDead) {
-		// Dead letters have no task left: they go out in batches.
-		queued, shown := 0, 0
-		err := enq.ReplayDead(ctx, refs, "", func(n int) {
-			queued = n
-			if n-shown >= 500 || n == len(refs) {
-				report(n)
-				shown = n
-			}
-		})
-		if err != nil {
-			failed.Store(int64(len(refs) - queued))
-			fmt.Fprintf(c.stderr, "replay: %v (the sweeper will queue the rest)\n", err)
+	queued, shown := 0, 0
+	err = enq.Replay(ctx, refs, *status == string(reports.DeliveryDead), "", func(n int) {
+		queued = n
+		if n-shown >= 500 || n == len(refs) {
+			fmt.Fprintf(c.stderr, "replay: %d/%d deliveries queued\n", n, len(refs))
+			shown = n
 		}
-	} else {
-		var done atomic.Int64
-		var g errgroup.Group
-		g.SetLimit(16) // a few Redis round trips each; side by side they go much faster
-		for _, r := range refs {
-			g.Go(func() error {
-				if err := enq.RequeueDelivery(ctx, jobs.DeliveryPayload{DeliveryID: r.ID, ReportID: r.ReportID, ClientID: r.ClientID}); err != nil {
-					failed.Add(1)
-					fmt.Fprintf(c.stderr, "replay %s: %v (the sweeper will queue it)\n", r.ID, err)
-				}
-				if n := done.Add(1); n%100 == 0 || n == int64(len(refs)) {
-					report(int(n))
-				}
-				return nil
-			})
-		}
-		_ = g.Wait() // every Go returns nil; failures are counted above
+	})
+	if err != nil {
+		fmt.Fprintf(c.stderr, "replay: %v (the sweeper will queue the rest)\n", err)
 	}
-	return c.printJSON(map[string]any{"replayed": len(ids), "enqueue_failed": failed.Load(), "delivery_ids": ids})
+	return c.printJSON(map[string]any{"replayed": len(ids), "enqueue_failed": len(refs) - queued, "delivery_ids": ids})
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/reportd/reportd/internal/reports"
 )
@@ -116,10 +115,7 @@ type replayResponse struct {
 	DeliveryIDs []string `json:"delivery_ids"`
 }
 
-const (
-	maxReplay         = 1000
-	replayParallelism = 16
-)
+const maxReplay = 1000
 
 func handleReplayDeliveries(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -160,25 +156,8 @@ func handleReplayDeliveries(d Deps) http.Handler {
 		for i, ref := range refs {
 			ids[i] = ref.ID
 		}
-		if req.Status == reports.DeliveryDead {
-			// Dead letters have no task left: they go out in batches.
-			if err := d.Queue.ReplayDead(ctx, refs, RequestID(ctx)); err != nil {
-				d.Logger.WarnContext(ctx, "queue replayed deliveries; the sweeper will queue the rest", "err", err)
-			}
-		} else {
-			// A failing delivery has a task waiting for its retry: it is
-			// run now. Each is a few Redis round trips, done side by side.
-			var g errgroup.Group
-			g.SetLimit(replayParallelism)
-			for _, ref := range refs {
-				g.Go(func() error {
-					if err := d.Queue.RequeueDelivery(ctx, ref.ID, ref.ReportID, ref.ClientID); err != nil {
-						d.Logger.WarnContext(ctx, "requeue delivery; the sweeper will retry", "delivery_id", ref.ID, "err", err)
-					}
-					return nil
-				})
-			}
-			_ = g.Wait() // every Go returns nil; failures are logged and left to the sweeper
+		if err := d.Queue.Replay(ctx, refs, req.Status == reports.DeliveryDead, RequestID(ctx)); err != nil {
+			d.Logger.WarnContext(ctx, "queue replayed deliveries; the sweeper will queue the rest", "err", err)
 		}
 		writeJSON(w, http.StatusAccepted, replayResponse{Replayed: len(ids), DeliveryIDs: ids})
 	})

@@ -44,8 +44,9 @@ type Pinger interface {
 type Queue interface {
 	Ping(ctx context.Context) error
 	RequeueDelivery(ctx context.Context, deliveryID, reportID, clientID string) error
-	// ReplayDead queues replayed dead letters, several to a task.
-	ReplayDead(ctx context.Context, deliveries []reports.WorkRef, requestID string) error
+	// Replay queues replayed deliveries: dead letters several to a task,
+	// failing ones by running their waiting task now.
+	Replay(ctx context.Context, deliveries []reports.WorkRef, dead bool, requestID string) error
 	CancelReport(ctx context.Context, reportID string) error
 	QueueLatency(ctx context.Context) (time.Duration, error)
 }

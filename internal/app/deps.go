@@ -132,8 +132,8 @@ func (q queueAdapter) RequeueDelivery(ctx context.Context, deliveryID, reportID,
 	return q.enq.RequeueDelivery(ctx, jobs.DeliveryPayload{DeliveryID: deliveryID, ReportID: reportID, ClientID: clientID})
 }
 
-func (q queueAdapter) ReplayDead(ctx context.Context, deliveries []reports.WorkRef, requestID string) error {
-	return q.enq.ReplayDead(ctx, deliveries, requestID, nil)
+func (q queueAdapter) Replay(ctx context.Context, deliveries []reports.WorkRef, dead bool, requestID string) error {
+	return q.enq.Replay(ctx, deliveries, dead, requestID, nil)
 }
 
 func (q queueAdapter) CancelReport(ctx context.Context, reportID string) error {

@@ -108,14 +108,57 @@ func (e *Enqueuer) DropArchivedDelivery(_ context.Context, id string) error {
 	return e.dropFinishedTask(QueueWebhooks, id)
 }
 
-// replayParallelism is how many batch enqueues a replay runs side by side.
+// replayParallelism is how many enqueues a replay runs side by side: each
+// is a Redis round trip or a few.
 const replayParallelism = 16
 
-// ReplayDead queues replayed dead letters in batches of one client's
-// deliveries, in the order given, calling progress (if not nil) with the
-// count queued so far. A batch that cannot be queued is reported in the
-// error; its deliveries stay pending and the sweeper queues them later.
-func (e *Enqueuer) ReplayDead(ctx context.Context, refs []reports.WorkRef, requestID string, progress func(queued int)) error {
+// Replay queues deliveries that ReplayDeliveries made due again, in the
+// order given, calling progress (if not nil) with the count queued so far.
+// Dead letters have no live task: they go out in batches of one client's
+// deliveries. A failing delivery has a task waiting for its retry, which is
+// run now. What cannot be queued is reported in the error; those
+// deliveries stay due and the sweeper queues them later.
+func (e *Enqueuer) Replay(ctx context.Context, refs []reports.WorkRef, dead bool, requestID string, progress func(queued int)) error {
+	var jobs []func() (int, error)
+	if dead {
+		for _, b := range batchesByClient(refs, requestID) {
+			jobs = append(jobs, func() (int, error) { return len(b.DeliveryIDs), e.EnqueueDeliveryBatch(ctx, b) })
+		}
+	} else {
+		for _, r := range refs {
+			jobs = append(jobs, func() (int, error) {
+				return 1, e.RequeueDelivery(ctx, DeliveryPayload{DeliveryID: r.ID, ReportID: r.ReportID, ClientID: r.ClientID, RequestID: requestID})
+			})
+		}
+	}
+	var g errgroup.Group
+	g.SetLimit(replayParallelism)
+	var mu sync.Mutex
+	var errs []error
+	queued := 0
+	for _, job := range jobs {
+		g.Go(func() error {
+			n, err := job()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return nil
+			}
+			queued += n
+			if progress != nil {
+				progress(queued)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // every Go returns nil; errors are collected
+	return errors.Join(errs...)
+}
+
+// batchesByClient splits deliveries into batches of at most MaxBatch of one
+// client's, keeping their order.
+func batchesByClient(refs []reports.WorkRef, requestID string) []DeliveryBatchPayload {
 	var batches []DeliveryBatchPayload
 	open := map[string]int{} // client → index of its batch being filled
 	for _, r := range refs {
@@ -127,29 +170,7 @@ func (e *Enqueuer) ReplayDead(ctx context.Context, refs []reports.WorkRef, reque
 		}
 		batches[i].DeliveryIDs = append(batches[i].DeliveryIDs, r.ID)
 	}
-	var g errgroup.Group
-	g.SetLimit(replayParallelism)
-	var mu sync.Mutex
-	var errs []error
-	queued := 0
-	for _, b := range batches {
-		g.Go(func() error {
-			err := e.EnqueueDeliveryBatch(ctx, b)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return nil
-			}
-			queued += len(b.DeliveryIDs)
-			if progress != nil {
-				progress(queued)
-			}
-			return nil
-		})
-	}
-	_ = g.Wait() // every Go returns nil; errors are collected
-	return errors.Join(errs...)
+	return batches
 }
 
 // ScheduleDeliveryRetry continues a delivery that failed in a batch on its
