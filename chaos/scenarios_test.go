@@ -254,21 +254,7 @@ func (s *stack) postEvents(t *testing.T, batch string) appendAnswer {
 // wireBatch renders events in the API's JSON shape.
 func wireBatch(t *testing.T, events []orderevents.Event) string {
 	t.Helper()
-	type wire struct {
-		EventID    string          `json:"event_id"`
-		OrderID    string          `json:"order_id"`
-		Sequence   int64           `json:"sequence"`
-		Type       string          `json:"type"`
-		OccurredAt time.Time       `json:"occurred_at"`
-		Data       json.RawMessage `json:"data"`
-	}
-	out := struct {
-		Events []wire `json:"events"`
-	}{Events: make([]wire, len(events))}
-	for i, e := range events {
-		out.Events[i] = wire{e.EventID, e.OrderID, e.Sequence, e.Type, e.OccurredAt, e.Data}
-	}
-	b, err := json.Marshal(out)
+	b, err := orderevents.EncodeBatch(events)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,6 +149,30 @@ type wireCancelled struct {
 	Reason *string `json:"reason"`
 }
 
+// EncodeBatch renders events as a request body, {"events":[...]}, the
+// shape ParseBatch reads back.
+func EncodeBatch(events []Event) ([]byte, error) {
+	type outEvent struct {
+		EventID    string          `json:"event_id"`
+		OrderID    string          `json:"order_id"`
+		Sequence   int64           `json:"sequence"`
+		Type       string          `json:"type"`
+		OccurredAt time.Time       `json:"occurred_at"`
+		Data       json.RawMessage `json:"data"`
+	}
+	out := struct {
+		Events []outEvent `json:"events"`
+	}{Events: make([]outEvent, len(events))}
+	for i, e := range events {
+		out.Events[i] = outEvent(e)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("encode %d order events: %w", len(events), err)
+	}
+	return b, nil
+}
+
 // ParseBatch decodes a request body strictly and validates every event. It
 // returns a *SyntaxError or a *ValidationError; on any error no event is
 // returned.

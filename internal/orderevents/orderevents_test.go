@@ -219,21 +219,7 @@ func FuzzParseBatch(f *testing.F) {
 		default:
 			t.Fatalf("unexpected error type %T: %v", err, err)
 		}
-		type wire struct {
-			EventID    string          `json:"event_id"`
-			OrderID    string          `json:"order_id"`
-			Sequence   int64           `json:"sequence"`
-			Type       string          `json:"type"`
-			OccurredAt time.Time       `json:"occurred_at"`
-			Data       json.RawMessage `json:"data"`
-		}
-		var out struct {
-			Events []wire `json:"events"`
-		}
-		for _, e := range events {
-			out.Events = append(out.Events, wire{e.EventID, e.OrderID, e.Sequence, e.Type, e.OccurredAt, e.Data})
-		}
-		b, err := json.Marshal(out)
+		b, err := orderevents.EncodeBatch(events)
 		if err != nil {
 			t.Fatalf("re-encode: %v", err)
 		}
