@@ -11,13 +11,21 @@ import (
 	"github.com/reportd/reportd/internal/testenv"
 )
 
-// reportctl builds the CLI once per test and runs it with env's variables.
-func reportctl(t *testing.T, env *testenv.Env) func(args ...string) (stdout, stderr string) {
+// buildReportctl builds the CLI into the test's temporary directory.
+func buildReportctl(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "reportctl")
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/reportctl").CombinedOutput(); err != nil {
 		t.Fatalf("build reportctl: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// reportctl builds the CLI once per test and runs it with env's variables;
+// a failing command fails the test.
+func reportctl(t *testing.T, env *testenv.Env) func(args ...string) (stdout, stderr string) {
+	t.Helper()
+	bin := buildReportctl(t)
 	return func(args ...string) (string, string) {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
@@ -76,5 +84,22 @@ func TestReportctl(t *testing.T) {
 	out, _ = run("deliveries", "replay", "--status", "dead")
 	if !strings.Contains(out, `"replayed": 0`) {
 		t.Fatalf("deliveries replay printed %q", out)
+	}
+}
+
+// An operator at a plain shell, without the development opt-in, is told how
+// to allow an http webhook URL instead of only that it is refused.
+func TestReportctlHTTPWebhookSaysHowToOptIn(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t, map[string]string{"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "false"})
+	bin := buildReportctl(t)
+	cmd := exec.Command(bin, "client", "create", "--name", "dev", "--webhook-url", "http://127.0.0.1:9999/hooks")
+	cmd.Env = env.Environ()
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("client create accepted an http URL without the opt-in: %s", out)
+	}
+	if !strings.Contains(string(out), "WEBHOOK_ALLOW_PRIVATE_NETWORKS=true") {
+		t.Fatalf("client create did not say how to opt in: %s", out)
 	}
 }

@@ -94,7 +94,7 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 	if *hook != "" {
-		if err := webhook.ValidateURL(*hook, cfg.WebhookAllowPrivate); err != nil {
+		if err := validateWebhookURL(*hook, cfg.WebhookAllowPrivate); err != nil {
 			return fmt.Errorf("client create: --webhook-url: %w", err)
 		}
 	}
@@ -155,7 +155,7 @@ func (c *cli) clientSetWebhook(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 	if *url != "" {
-		if err := webhook.ValidateURL(*url, cfg.WebhookAllowPrivate); err != nil {
+		if err := validateWebhookURL(*url, cfg.WebhookAllowPrivate); err != nil {
 			return fmt.Errorf("client set-webhook: --url: %w", err)
 		}
 	}
@@ -347,4 +347,16 @@ func (c *cli) deliveriesReplay(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stderr, "replay: %v (the sweeper will queue the rest)\n", err)
 	}
 	return c.printJSON(map[string]any{"replayed": len(ids), "enqueue_failed": len(refs) - queued, "delivery_ids": ids})
+}
+
+// validateWebhookURL is webhook.ValidateURL with the way out an operator at a
+// plain shell needs: the servers refuse http and private addresses unless
+// the environment opts in, and so does reportctl, which reads the same one.
+func validateWebhookURL(raw string, allowPrivate bool) error {
+	err := webhook.ValidateURL(raw, allowPrivate)
+	if err != nil && !allowPrivate {
+		return fmt.Errorf("%w (http and private addresses are for development only: "+
+			"set WEBHOOK_ALLOW_PRIVATE_NETWORKS=true here and for the api and worker to allow them)", err)
+	}
+	return err
 }
