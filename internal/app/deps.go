@@ -22,9 +22,18 @@ import (
 	"github.com/reportd/reportd/internal/storage"
 )
 
-// NewLogger returns the JSON logger every process uses.
+// NewLogger returns the JSON logger every process uses. Durations are
+// written as Go duration strings ("1.5s"), not slog's nanosecond integers,
+// so start-up and request lines are readable as they are.
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: readableDuration}))
+}
+
+func readableDuration(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // Services are the connected dependencies of a process.
