@@ -128,16 +128,39 @@ demo_client() {
 	mv "$SEED_JSON.tmp" "$SEED_JSON"
 }
 
+# build compiles bin/*, showing progress: a cold build (empty Go cache)
+# compiles a few hundred packages and takes a minute or two on two cores.
+build() {
+	local pkgs=(./cmd/api ./cmd/worker ./cmd/reportctl) total
+	total=$(cd "$ROOT" && go list -deps "${pkgs[@]}" | wc -l)
+	log "building bin/api bin/worker bin/reportctl ($total packages; a cold build takes a minute or two)"
+	# go build -v names each package as it compiles it (cached ones are not
+	# named); anything that is not a package path is an error and is shown.
+	local n=0 line
+	set +e
+	(cd "$ROOT" && go build -v -trimpath -o "$BIN/" "${pkgs[@]}" 2>&1) | while IFS= read -r line; do
+		if [[ $line =~ ^[A-Za-z0-9._~/-]+$ ]]; then
+			n=$((n + 1))
+			((n % 25 == 0)) && log "building: $n of at most $total packages compiled"
+		else
+			printf '%s\n' "$line" >&2
+		fi
+	done
+	local rc=${PIPESTATUS[0]}
+	set -e
+	((rc == 0)) || die "go build failed"
+	log "build done"
+}
+
 start() {
 	command -v go >/dev/null || die "Go is not installed (looked in PATH and /usr/local/go/bin)"
 	command -v curl >/dev/null || die "curl is needed: apt-get install curl"
 	bash "$ROOT/scripts/dev-services.sh" up
 	mkdir -p "$DEV_DIR" "$BIN"
 
-	log "building bin/api bin/worker bin/reportctl"
-	(cd "$ROOT" && go build -trimpath -o "$BIN/" ./cmd/api ./cmd/worker ./cmd/reportctl)
+	build
 	log "applying migrations"
-	"$BIN/reportctl" migrate
+	"$BIN/reportctl" migrate >&2
 
 	stop_proc webhook
 	stop_proc api
@@ -168,14 +191,17 @@ reportd is running. Logs: ${DEV_DIR#"$ROOT"/}/{api,worker,webhook}.log   Stop: m
   webhooks     POSTed to http://$HOOK_ADDR/hooks, verified and printed in ${DEV_DIR#"$ROOT"/}/webhook.log
   demo client  ${CLIENT_JSON#"$ROOT"/}
 
-Request a report:
-  curl -s -X POST $API/v1/reports -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d '{"type":"order_history","format":"pdf","params":{"customer_id":"$customer","from":"2025-01-01","to":"2026-12-31"}}'
+Request a report (the same lines as the README's quick start):
+  export REPORTD_KEY=$key
+  curl -s -X POST $API/v1/reports \\
+    -H "Authorization: Bearer \$REPORTD_KEY" -H 'Content-Type: application/json' \\
+    -H 'Idempotency-Key: q1-statement-$customer' \\
+    -d '{"type":"order_history","format":"pdf",
+         "params":{"customer_id":"$customer","from":"2026-01-01","to":"2026-03-31"}}'
+  # 202 {"id":"rep_…","status":"queued",…}   then: GET /v1/reports/rep_…?wait=30s
 
-Fetch it (put the "id" from the answer in place of REPORT_ID):
-  curl -s $API/v1/reports/REPORT_ID -H "Authorization: Bearer $key"
-
-Both at once:
-  id=\$(curl -s -X POST $API/v1/reports -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d '{"type":"order_history","format":"csv","params":{"customer_id":"$customer","from":"2025-01-01","to":"2026-12-31"}}' | grep -o '"id" *: *"[^"]*"' | head -n 1 | cut -d '"' -f 4); sleep 2; curl -s $API/v1/reports/\$id -H "Authorization: Bearer $key"
+Wait for it and fetch the download link (put the "id" from the answer in place of REPORT_ID):
+  curl -s "$API/v1/reports/REPORT_ID?wait=30s" -H "Authorization: Bearer \$REPORTD_KEY"
 EOF
 }
 
