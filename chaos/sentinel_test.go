@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,7 +21,7 @@ func TestSentinelFailover(t *testing.T) {
 	rate, failovers := size(5, 20), size(1, 2)
 	set := startSentinelSet(t)
 	s := newStack(t, stackOptions{Customers: 10, Orders: 5, Vars: map[string]string{
-		"REDIS_URL": set.url(t), "SWEEP_INTERVAL": "5m",
+		"REDIS_URL": set.url(t), "SWEEP_INTERVAL": "5m", "OPERATOR_TOKEN": operatorToken,
 	}})
 
 	in := newIntake()
@@ -67,10 +68,42 @@ func TestSentinelFailover(t *testing.T) {
 	recovery := last.Sub(lastKill)
 	checkInvariant(t, st)
 	s.checkNo500(t)
+	s.checkDashboards(t)
 	record(resultRow{Scenario: fmt.Sprintf("8 Redis Sentinel: master SIGKILL ×%d", failovers), Reports: len(ids), Lost: st.lost(),
 		Duplicates: st.Duplicates, Recovery: recovery,
 		Note: fmt.Sprintf("%d submitted: %s; %d succeeded; failover took %s; sweep 5m", submitted, in.summary(),
 			st.Statuses["succeeded"], strings.Join(took, ", "))})
+}
+
+const operatorToken = "chaos-operator-token"
+
+// checkDashboards reads Redis through the two other clients a process
+// opens from REDIS_URL, after the failover: the worker's queue metrics and
+// the API's asynqmon dashboard.
+func (s *stack) checkDashboards(t *testing.T) {
+	t.Helper()
+	get := func(url string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+operatorToken)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			t.Errorf("GET %s: %v", url, err)
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("http://" + s.env.Vars["WORKER_METRICS_ADDR"] + "/metrics"); code != http.StatusOK ||
+		!strings.Contains(body, `reportd_collector_up{collector="queues"} 1`) || !strings.Contains(body, `reportd_queue_size{queue="reports"`) {
+		t.Errorf("worker /metrics after the failover: %d, queue collector up or reports queue missing", code)
+	}
+	if code, body := get(s.apiURL + "/monitoring/api/queues"); code != http.StatusOK || !strings.Contains(body, `"reports"`) {
+		t.Errorf("asynqmon /monitoring/api/queues after the failover: %d %.300s", code, body)
+	}
 }
 
 // submitAtRate posts reports at about perSecond until stop closes and
