@@ -73,7 +73,7 @@ func TestReplicaReadYourWrites(t *testing.T) {
 	// still be waiting.
 	before := s.waits(rep.ID)
 	deadline := time.Now().Add(30 * time.Second)
-	for s.waits(rep.ID) < before+2 {
+	for s.waits(rep.ID) < before+3 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the worker did not retry report %s while the replica was paused (%d waits logged)", rep.ID, s.waits(rep.ID))
 		}
