@@ -72,16 +72,17 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 			// Idle queues are polled this often; the 1s default adds up to a
 			// second to every report and every webhook.
 			TaskCheckInterval: 200 * time.Millisecond,
+			RetryDelayFunc:    jobs.RetryDelay,
+			IsFailure:         jobs.IsFailure,
+			ErrorHandler:      jobs.ErrorHandler(logger),
+			Logger:            jobs.SlogAdapter{Logger: logger},
+			ShutdownTimeout:   cfg.ShutdownTimeout,
+			BaseContext:       func() context.Context { return context.WithoutCancel(ctx) },
+
 			// Retries become due only when this check moves them back to
 			// pending; at the 5s default a report waiting for min_position
 			// (retried after 0.5-1s) waited 5s per try.
 			DelayedTaskCheckInterval: 500 * time.Millisecond,
-			RetryDelayFunc:           jobs.RetryDelay,
-			IsFailure:                jobs.IsFailure,
-			ErrorHandler:             jobs.ErrorHandler(logger),
-			Logger:                   jobs.SlogAdapter{Logger: logger},
-			ShutdownTimeout:          cfg.ShutdownTimeout,
-			BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },
 		})
 	}
 	servers := []*asynq.Server{
