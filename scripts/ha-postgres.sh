@@ -32,7 +32,7 @@ PRIMARY_PORT=${HA_PG_PRIMARY_PORT:-15432}
 REPLICA_PORT=${HA_PG_REPLICA_PORT:-15433}
 DB=${HA_PG_DATABASE:-reportd}
 WAIT=${HA_WAIT_SECONDS:-60}
-BINDIR=${HA_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+BINDIR=${HA_PG_BINDIR:-$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
 
 die() {
 	echo "ha-postgres: $*" >&2

@@ -188,7 +188,7 @@ down() {
 	local p pid
 	for p in "${SENTINEL_PORTS[@]}" "${REDIS_PORTS[@]}"; do
 		pid=$(pidof_port "$p")
-		[[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null || true
+		if [[ -n $pid ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
 	done
 	rm -rf "$HA_DIR"
 }
