@@ -323,7 +323,7 @@ func benchEndToEnd(ctx context.Context, c config, log func(string, ...any)) (e2e
 func renderCeiling(ctx context.Context, rm *readmodel.Store, clientID, customer string, c config) (float64, int, error) {
 	var header report.Header
 	var rows []report.OrderRow
-	err := rm.OpenDocument(ctx, clientID, report.TypeOrderHistory, report.Params{CustomerID: customer, From: "2026-01-01", To: "2026-03-31"},
+	err := rm.OpenDocument(ctx, clientID, report.TypeOrderHistory, report.Params{CustomerID: customer, From: "2026-01-01", To: "2026-03-31"}, 0,
 		func(doc report.Document) error {
 			header = doc.Header
 			for o, err := range doc.Orders {

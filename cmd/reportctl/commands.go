@@ -16,6 +16,7 @@ import (
 	"github.com/reportd/reportd/internal/jobs"
 	"github.com/reportd/reportd/internal/postgres"
 	"github.com/reportd/reportd/internal/readmodel"
+	"github.com/reportd/reportd/internal/redisurl"
 	"github.com/reportd/reportd/internal/reports"
 	"github.com/reportd/reportd/internal/seed"
 	"github.com/reportd/reportd/internal/webhook"
@@ -314,7 +315,7 @@ func (c *cli) deliveriesReplay(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	opt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	opt, err := redisurl.Parse(cfg.RedisURL)
 	if err != nil {
 		return fmt.Errorf("parse REDIS_URL: %w", err)
 	}

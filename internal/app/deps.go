@@ -18,6 +18,7 @@ import (
 	"github.com/reportd/reportd/internal/orderevents"
 	"github.com/reportd/reportd/internal/postgres"
 	"github.com/reportd/reportd/internal/readmodel"
+	"github.com/reportd/reportd/internal/redisurl"
 	"github.com/reportd/reportd/internal/reports"
 	"github.com/reportd/reportd/internal/storage"
 )
@@ -76,7 +77,7 @@ func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Serv
 	s.Store = postgres.NewStore(s.Write)
 	s.ReadModel = readmodel.NewStore(s.Write, s.Read, logger)
 
-	if s.RedisOpt, err = asynq.ParseRedisURI(cfg.RedisURL); err != nil {
+	if s.RedisOpt, err = redisurl.Parse(cfg.RedisURL); err != nil {
 		return nil, fmt.Errorf("parse REDIS_URL: %w", err)
 	}
 	rdb, isClient := s.RedisOpt.MakeRedisClient().(redis.UniversalClient)

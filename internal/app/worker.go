@@ -78,6 +78,11 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 			Logger:            jobs.SlogAdapter{Logger: logger},
 			ShutdownTimeout:   cfg.ShutdownTimeout,
 			BaseContext:       func() context.Context { return context.WithoutCancel(ctx) },
+
+			// Retries become due only when this check moves them back to
+			// pending; at the 5s default a report waiting for min_position
+			// (retried after 0.5-1s) waited 5s per try.
+			DelayedTaskCheckInterval: 500 * time.Millisecond,
 		})
 	}
 	servers := []*asynq.Server{

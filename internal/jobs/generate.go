@@ -26,10 +26,11 @@ type ReportStore interface {
 
 // OrderReader opens a report's data on the read model.
 type OrderReader interface {
-	Position(ctx context.Context) (int64, error)
 	// CaughtUp reports whether the projections have applied the whole log.
 	CaughtUp(ctx context.Context) (bool, error)
-	OpenDocument(ctx context.Context, clientID string, t report.Type, p report.Params, fn func(report.Document) error) error
+	// OpenDocument fails with report.ErrBehind, without calling fn, when the
+	// snapshot it reads is behind minPosition.
+	OpenDocument(ctx context.Context, clientID string, t report.Type, p report.Params, minPosition int64, fn func(report.Document) error) error
 }
 
 // BlobStore stores rendered files.
@@ -134,18 +135,9 @@ func (g *Generator) ProcessTask(ctx context.Context, t *asynq.Task) error {
 }
 
 func (g *Generator) build(ctx context.Context, r reports.Report, requestID string, log *slog.Logger) error {
+	var minPosition int64
 	if r.MinPosition != nil {
-		pos, err := g.Orders.Position(ctx)
-		if err != nil {
-			return fmt.Errorf("read projection position: %w", err)
-		}
-		if pos < *r.MinPosition {
-			if g.Now().Sub(r.CreatedAt) < g.WaitForData {
-				log.DebugContext(ctx, "waiting for the read model", "position", pos, "min_position", *r.MinPosition)
-				return errNotYet
-			}
-			return &permanentError{CodeDataNotReady, fmt.Errorf("the read model did not reach position %d within %s (it is at %d)", *r.MinPosition, g.WaitForData, pos)}
-		}
+		minPosition = *r.MinPosition
 	}
 	client, err := g.Store.GetClient(ctx, r.ClientID)
 	if err != nil {
@@ -154,7 +146,7 @@ func (g *Generator) build(ctx context.Context, r reports.Report, requestID strin
 
 	key := ObjectKey(r)
 	var res reports.Result
-	err = g.Orders.OpenDocument(ctx, r.ClientID, r.Type, r.Params, func(doc report.Document) error {
+	err = g.Orders.OpenDocument(ctx, r.ClientID, r.Type, r.Params, minPosition, func(doc report.Document) error {
 		doc.Header.ReportID = r.ID
 		doc.Header.ClientName = client.Name
 		doc.Header.GeneratedAt = g.Now().UTC()
@@ -177,6 +169,13 @@ func (g *Generator) build(ctx context.Context, r reports.Report, requestID strin
 		}
 		return nil
 	})
+	if errors.Is(err, report.ErrBehind) {
+		if g.Now().Sub(r.CreatedAt) < g.WaitForData {
+			log.DebugContext(ctx, "waiting for the read model", "min_position", minPosition, "err", err)
+			return errNotYet
+		}
+		return &permanentError{CodeDataNotReady, fmt.Errorf("the read model did not reach position %d within %s: %w", minPosition, g.WaitForData, err)}
+	}
 	if errors.Is(err, report.ErrUnknownSubject) {
 		// A subject may be unknown only because its first events are not
 		// projected yet: wait (bounded) until the read model has caught up.

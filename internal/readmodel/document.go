@@ -18,7 +18,13 @@ import (
 // DataPosition; the caller fills the rest. The rows stream from the server
 // as fn iterates them and are valid only while fn runs. A customer or
 // merchant with no data at all is an error wrapping report.ErrUnknownSubject.
-func (s *Store) OpenDocument(ctx context.Context, clientID string, t report.Type, p report.Params, fn func(report.Document) error) error {
+//
+// minPosition is the log position the report was promised (0: none). The
+// projection's checkpoint is checked against it in the same snapshot that
+// reads the rows, so no row comes from a connection (a lagging replica, one
+// of several behind one URL) that has not replayed that far; if the snapshot
+// is behind, fn is not called and the error wraps report.ErrBehind.
+func (s *Store) OpenDocument(ctx context.Context, clientID string, t report.Type, p report.Params, minPosition int64, fn func(report.Document) error) error {
 	from, to, err := period(p)
 	if err != nil {
 		return fmt.Errorf("open %s report: %w", t, err)
@@ -63,6 +69,9 @@ func (s *Store) OpenDocument(ctx context.Context, clientID string, t report.Type
 		b.Queue(countSQL, clientID, subject, from, end).QueryRow(scan(&doc.RowCount))
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("read report header: %w", err)
+		}
+		if doc.Header.DataPosition < minPosition {
+			return fmt.Errorf("%s is at position %d, want %d: %w", projection, doc.Header.DataPosition, minPosition, report.ErrBehind)
 		}
 		if !exists {
 			return fmt.Errorf("%s %s: %w", doc.Header.SubjectLabel, subject, report.ErrUnknownSubject)

@@ -395,7 +395,7 @@ func TestOpenDocument(t *testing.T) {
 	params := report.Params{CustomerID: "cus_1", From: "2026-03-01", To: "2026-03-31"}
 	var gotOrders []report.OrderRow
 	var gotDoc report.Document
-	err = s.OpenDocument(ctx, "cli_a", report.TypeOrderHistory, params, func(doc report.Document) error {
+	err = s.OpenDocument(ctx, "cli_a", report.TypeOrderHistory, params, 0, func(doc report.Document) error {
 		gotDoc = doc
 		for r, err := range doc.Orders {
 			if err != nil {
@@ -427,7 +427,7 @@ func TestOpenDocument(t *testing.T) {
 
 	var gotDays []report.MerchantDayRow
 	mparams := report.Params{MerchantID: "mer_1", From: "2026-03-01", To: "2026-03-31"}
-	err = s.OpenDocument(ctx, "cli_a", report.TypeMerchantSales, mparams, func(doc report.Document) error {
+	err = s.OpenDocument(ctx, "cli_a", report.TypeMerchantSales, mparams, 0, func(doc report.Document) error {
 		gotDoc = doc
 		for r, err := range doc.MerchantDays {
 			if err != nil {
@@ -454,7 +454,7 @@ func TestOpenDocument(t *testing.T) {
 
 	// A known subject with nothing in the period is an empty report, not an error.
 	empty := report.Params{CustomerID: "cus_1", From: "2025-01-01", To: "2025-01-31"}
-	err = s.OpenDocument(ctx, "cli_a", report.TypeOrderHistory, empty, func(doc report.Document) error {
+	err = s.OpenDocument(ctx, "cli_a", report.TypeOrderHistory, empty, 0, func(doc report.Document) error {
 		if doc.RowCount != 0 {
 			return fmt.Errorf("RowCount %d, want 0", doc.RowCount)
 		}
@@ -473,7 +473,7 @@ func TestOpenDocument(t *testing.T) {
 		{"cli_a", report.TypeMerchantSales, report.Params{MerchantID: "mer_nobody", From: "2026-03-01", To: "2026-03-31"}},
 		{"cli_b", report.TypeOrderHistory, report.Params{CustomerID: "cus_2", From: "2026-03-01", To: "2026-03-31"}}, // other tenant's customer
 	} {
-		err := s.OpenDocument(ctx, tc.client, tc.typ, tc.p, func(report.Document) error { return nil })
+		err := s.OpenDocument(ctx, tc.client, tc.typ, tc.p, 0, func(report.Document) error { return nil })
 		if !errors.Is(err, report.ErrUnknownSubject) {
 			t.Errorf("OpenDocument(%s, %s, %+v) = %v, want ErrUnknownSubject", tc.client, tc.typ, tc.p, err)
 		}

@@ -28,6 +28,10 @@ const (
 // data at all; such a report fails at once instead of retrying.
 var ErrUnknownSubject = errors.New("unknown report subject")
 
+// ErrBehind means the read model has not yet reached the position a report
+// asked for (min_position); the report waits and tries again.
+var ErrBehind = errors.New("read model is behind the requested position")
+
 // Params are the type-specific inputs of a report, as the client sent them.
 // From and To are whole days (UTC), both inclusive.
 type Params struct {
