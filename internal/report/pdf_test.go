@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -209,6 +210,16 @@ func TestRenderPDFTotals(t *testing.T) {
 			t.Errorf("totals by currency (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// An amount never loses digits to an ellipsis, however large.
+func TestRenderPDFNeverCutsAmounts(t *testing.T) {
+	day := MerchantDayRow{MerchantID: "mer_7", Day: testFrom, Currency: "EUR", Orders: 1, GrossCents: math.MaxInt64, NetCents: math.MaxInt64}
+	pdf, _ := renderPDFBytes(t, merchantDoc(t, []MerchantDayRow{day}), defaultChunkPages)
+	text := textOf(t, pdf)
+	if n := strings.Count(text, "92,233,720,368,547,758.07"); n < 4 {
+		t.Errorf("the amount shows whole %d times, want 4 (row gross and net, totals gross and net):\n%s", n, text)
+	}
 }
 
 var reMoney = regexp.MustCompile(`-?[\d,]+(?:\.\d+)? [A-Z]{3}|[\d,]+`)

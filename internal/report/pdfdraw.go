@@ -24,7 +24,17 @@ func (r *pdfRenderer) drawColor(c color) { r.pdf.SetDrawColor(c.rgb()) }
 // cell draws text in a box of width w at the current position and moves
 // right. border is fpdf's border string ("", "T", "B", …).
 func (r *pdfRenderer) cell(w, h float64, text, align string, fill bool, border string) {
-	text = r.fit(clean(text), w)
+	text = clean(text)
+	if align == "R" {
+		// Right-aligned cells hold counts and amounts, which must never
+		// lose digits to an ellipsis: a long one shrinks to fit instead.
+		if width, room := r.pdf.GetStringWidth(text), w-2*cellMargin; width > room {
+			pt, _ := r.pdf.GetFontSize()
+			r.pdf.SetFontSize(pt * room / width * 0.98)
+			defer r.pdf.SetFontSize(pt)
+		}
+	}
+	text = r.fit(text, w)
 	set := r.runes[r.style]
 	for _, c := range text {
 		set[c] = struct{}{}
