@@ -232,15 +232,23 @@ func foldOrder(p projection, k orderKey, before *orderState, held, fresh []*logE
 func (f *orderFold) plan(w *writes, p projection, m int, park *logEvent, parkErr string) error {
 	if m > 0 {
 		st := &f.steps[m-1]
-		w.state(st)
 		if p.daily {
-			if err := w.contribute(f.before, -1); err != nil {
-				return err
+			// Both shares first: a fold whose share cannot be computed
+			// writes nothing (apply checks the same rules, so it never
+			// happens).
+			kb, sb, okb, err1 := f.before.contribution()
+			ka, sa, oka, err2 := st.contribution()
+			if err := errors.Join(err1, err2); err != nil {
+				return fmt.Errorf("order %s: %w", st.OrderID, err)
 			}
-			if err := w.contribute(st, 1); err != nil {
-				return err
+			if okb {
+				w.contribute(kb, sb, -1)
+			}
+			if oka {
+				w.contribute(ka, sa, 1)
 			}
 		}
+		w.state(st)
 	}
 	for _, e := range f.pending {
 		i, applied := f.applied[e.Position]
@@ -267,16 +275,19 @@ func (f *orderFold) plan(w *writes, p projection, m int, park *logEvent, parkErr
 // the event of an order whose fold the database refuses.
 func (s *Store) writeFolds(ctx context.Context, tx pgx.Tx, p projection, folds []*orderFold) error {
 	w := newWrites()
+	var err error
 	for _, f := range folds {
-		if err := f.plan(w, p, len(f.steps), f.parked, f.parkErr); err != nil {
+		if err = f.plan(w, p, len(f.steps), f.parked, f.parkErr); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = s.sendWrites(ctx, tx, p, w)
+		if !isValueError(err) {
 			return err
 		}
 	}
-	err := s.sendWrites(ctx, tx, p, w)
-	if !isValueError(err) {
-		return err
-	}
-	s.logger.WarnContext(ctx, "the database refused a pass's writes; writing order by order", "projection", p.name, "error", err)
+	s.logger.WarnContext(ctx, "a pass's writes failed on one order's values; writing order by order", "projection", p.name, "error", err)
 	for _, f := range folds {
 		if err := s.writeFoldAlone(ctx, tx, p, f); err != nil {
 			return err
@@ -286,23 +297,24 @@ func (s *Store) writeFolds(ctx context.Context, tx pgx.Tx, p projection, folds [
 }
 
 // writeFoldAlone writes one fold, keeping as many of its applied events as
-// the database accepts and parking the first one it refuses.
+// can be written and parking the first one that cannot.
 func (s *Store) writeFoldAlone(ctx context.Context, tx pgx.Tx, p projection, f *orderFold) error {
 	m, park, parkErr := len(f.steps), f.parked, f.parkErr
 	for {
 		w := newWrites()
-		if err := f.plan(w, p, m, park, parkErr); err != nil {
-			return err
-		}
-		err := s.sendWrites(ctx, tx, p, w)
-		if m == 0 || !isValueError(err) {
-			return err
+		err := f.plan(w, p, m, park, parkErr)
+		if err == nil {
+			err = s.sendWrites(ctx, tx, p, w)
+			if m == 0 || !isValueError(err) {
+				return err
+			}
+			err = fmt.Errorf("write the order's fold: %w", err)
 		}
 		// Keep one applied event fewer and park the one after the kept ones.
 		m--
 		for _, e := range f.pending {
 			if i, ok := f.applied[e.Position]; ok && i == m {
-				park, parkErr = e, "write the order's fold: "+err.Error()
+				park, parkErr = e, err.Error()
 			}
 		}
 	}
@@ -493,21 +505,13 @@ func (w *writes) park(e *logEvent, msg string) {
 }
 
 // contribute adds (sign +1) or takes back (-1) an order's share of its day.
-func (w *writes) contribute(st *orderState, sign int64) error {
-	k, sh, ok, err := st.contribution()
-	if err != nil {
-		return fmt.Errorf("order %s: %w", st.OrderID, err)
-	}
-	if !ok {
-		return nil
-	}
+func (w *writes) contribute(k dayKey, sh share, sign int64) {
 	d := w.deltas[k]
 	if d == nil {
 		d = &dayDelta{}
 		w.deltas[k] = d
 	}
 	d.add(sh, sign)
-	return nil
 }
 
 func (w *writes) queue(b *pgx.Batch, p projection) {
