@@ -1,6 +1,6 @@
 // Command reportctl is the operator CLI: migrate, create clients, rotate
-// keys and secrets, seed demo data, rebuild projections, replay dead
-// webhooks, and run a demo webhook receiver. Results go to stdout (JSON
+// keys and secrets, seed demo data, rebuild projections, list and retry
+// parked order events, replay dead webhooks, and run a demo webhook receiver. Results go to stdout (JSON
 // where there is one); logs and progress go to stderr.
 package main
 
@@ -38,7 +38,9 @@ commands:
   secret rotate --client ID [--grace 24h]   new webhook secret; old ones sign until the grace ends
   seed [--client ID] [--customers N] [--orders M]   demo orders through the event path
   projections rebuild [NAME]                rebuild one projection (or all) from the event log
-  projections status                        checkpoint, lag and held events per projection
+  projections status                        checkpoint, lag, held and parked events per projection
+  events parked [--projection P] [--client ID] [--order ID]   events that failed to apply (JSON)
+  events retry [--projection P] [--client ID] [--order ID]    un-park them and apply them again
   deliveries replay [--client ID] [--status dead] [--since RFC3339] [--limit N]
   webhook listen [--secret whsec_...] [--addr 127.0.0.1:9999]   demo receiver that verifies and prints
                                             (the secret may come from $REPORTD_WEBHOOK_SECRET instead)
@@ -77,6 +79,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return c.projectionsRebuild(ctx, rest)
 	case "projections status":
 		return c.projectionsStatus(ctx)
+	case "events parked":
+		return c.eventsParked(ctx, rest)
+	case "events retry":
+		return c.eventsRetry(ctx, rest)
 	case "deliveries replay":
 		return c.deliveriesReplay(ctx, rest)
 	case "webhook listen":

@@ -72,6 +72,8 @@ type ProjectionStatus struct {
 	LagEvents  int64   `json:"lag_events"`
 	LagSeconds float64 `json:"lag_seconds"`
 	HeldEvents int64   `json:"held_events"`
+	// ParkedEvents failed to apply; each holds back only its own order.
+	ParkedEvents int64 `json:"parked_events"`
 }
 
 // Events is the order-event log and its projections.

@@ -214,7 +214,7 @@ func (e eventsAdapter) Projections(ctx context.Context) ([]api.ProjectionStatus,
 	out := make([]api.ProjectionStatus, len(list))
 	for i, p := range list {
 		out[i] = api.ProjectionStatus{Name: p.Name, Position: p.Position, Head: p.Head, LagEvents: p.LagEvents,
-			LagSeconds: p.LagSeconds, HeldEvents: p.HeldEvents}
+			LagSeconds: p.LagSeconds, HeldEvents: p.HeldEvents, ParkedEvents: p.ParkedEvents}
 	}
 	return out, nil
 }

@@ -73,6 +73,10 @@ const (
 	CodeInternal       = "internal_error"
 )
 
+// CodeAmountOutOfRange fails a report whose sums do not fit int64 minor
+// units (report.ErrAmountOutOfRange): retrying cannot help.
+const CodeAmountOutOfRange = "amount_out_of_range"
+
 // errNotYet says the read model has not reached min_position; asynq retries
 // it soon without counting a failure.
 var errNotYet = errors.New("read model has not reached min_position yet")
@@ -185,6 +189,9 @@ func (g *Generator) build(ctx context.Context, r reports.Report, requestID strin
 			return errNotYet
 		}
 		return &permanentError{CodeUnknownSubject, err}
+	}
+	if errors.Is(err, report.ErrAmountOutOfRange) {
+		return &permanentError{CodeAmountOutOfRange, err}
 	}
 	if err != nil {
 		return err

@@ -6,5 +6,9 @@
 // Every projection keeps its checkpoint in the same transaction as the rows
 // it changes, so each log event is applied exactly once. Each order's events
 // are applied strictly in sequence order; an event that arrives early is held
-// in projection_held until the gap before it fills.
+// in projection_held until the gap before it fills. An event that fails to
+// apply (it does not decode, it breaks the money rules of
+// report.OrderAmounts, or Postgres refuses its values) is parked in
+// projection_parked for its own order: that order's later events wait
+// behind it, everything else goes on, and RetryParked applies it again.
 package readmodel

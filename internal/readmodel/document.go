@@ -156,7 +156,7 @@ func merchantDayRows(ctx context.Context, tx pgx.Tx, clientID, merchantID string
 		for rows.Next() {
 			var r report.MerchantDayRow
 			if err := rows.Scan(&r.MerchantID, &r.Day, &r.Currency, &r.Orders, &r.Cancellations,
-				&r.GrossCents, &r.RefundsCents, &r.NetCents); err != nil {
+				amountInto(&r.GrossCents), amountInto(&r.RefundsCents), amountInto(&r.NetCents)); err != nil {
 				yield(report.MerchantDayRow{}, fmt.Errorf("scan merchant day: %w", err))
 				return
 			}

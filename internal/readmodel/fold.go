@@ -1,9 +1,12 @@
 package readmodel
 
 import (
+	"fmt"
+	"math/big"
 	"time"
 
 	"github.com/reportd/reportd/internal/orderevents"
+	"github.com/reportd/reportd/internal/report"
 )
 
 // orderState is one order folded from its events in sequence order: a row of
@@ -38,49 +41,86 @@ type logEvent struct {
 	Data       []byte
 }
 
-// apply folds one event into the order. The status is the one the last
-// applied event implies; timestamps keep the first occurrence, so a repeated
-// PaymentCaptured does not move paid_at. It fails only on a payload that
-// does not decode, which validation makes impossible for logged events.
-func (o *orderState) apply(e *logEvent) error {
-	o.LastSequence = e.Sequence
-	data, err := orderevents.DecodeData(e.Type, e.Data)
+// decodeFunc decodes an event's payload; orderevents.DecodeData unless a
+// test swaps in the decoder of a newer event version.
+type decodeFunc func(typ string, data []byte) (any, error)
+
+// apply folds one event into the order, or fails and leaves the order as it
+// was. The status is the one the last applied event implies; timestamps keep
+// the first occurrence, so a repeated PaymentCaptured does not move paid_at.
+//
+// It fails on a payload that does not decode, a negative amount or
+// quantity, and a result that breaks report.OrderAmounts (refunds beyond the
+// total). The edge validates all of this too, but the log may hold events
+// from before a rule existed, or from a newer event version.
+func (o *orderState) apply(e *logEvent, decode decodeFunc) error {
+	data, err := decode(e.Type, e.Data)
 	if err != nil {
 		return err
 	}
+	next := *o
+	next.LastSequence = e.Sequence
 	at := e.OccurredAt.UTC()
 	switch d := data.(type) {
 	case orderevents.OrderPlaced:
-		o.CustomerID, o.MerchantID, o.Currency = d.CustomerID, d.MerchantID, d.Currency
-		o.PlacedAt = &at
+		next.CustomerID, next.MerchantID, next.Currency = d.CustomerID, d.MerchantID, d.Currency
+		next.PlacedAt = &at
 		var n int64
-		for _, it := range d.Items {
-			n += it.Qty
+		for i, it := range d.Items {
+			if it.Qty < 0 {
+				return fmt.Errorf("item %d: quantity %d is negative: %w", i, it.Qty, report.ErrAmountOutOfRange)
+			}
+			n = min(n+min(it.Qty, 1<<31), 1<<31-1) // a count, so it saturates
 		}
-		o.ItemCount = int32(min(n, 1<<31-1))
-		o.TotalCents = d.TotalCents
-		o.Status = "placed"
+		next.ItemCount = int32(n) //nolint:gosec // n <= 1<<31-1 above
+		next.TotalCents = d.TotalCents
+		next.Status = "placed"
 	case orderevents.PaymentCaptured:
-		if o.PaidAt == nil {
-			o.PaidAt = &at
+		if next.PaidAt == nil {
+			next.PaidAt = &at
 		}
-		o.Status = "paid"
+		next.Status = "paid"
 	case orderevents.OrderShipped:
-		if o.ShippedAt == nil {
-			o.ShippedAt = &at
+		if next.ShippedAt == nil {
+			next.ShippedAt = &at
 		}
-		o.Carrier, o.TrackingNumber = d.Carrier, d.TrackingNumber
-		o.Status = "shipped"
+		next.Carrier, next.TrackingNumber = d.Carrier, d.TrackingNumber
+		next.Status = "shipped"
 	case orderevents.OrderCancelled:
-		if o.CancelledAt == nil {
-			o.CancelledAt = &at
+		if next.CancelledAt == nil {
+			next.CancelledAt = &at
 		}
-		o.Status = "cancelled"
+		next.Status = "cancelled"
 	case orderevents.OrderRefunded:
-		o.RefundedCents += d.AmountCents
-		o.Status = "refunded"
+		if d.AmountCents < 0 {
+			return fmt.Errorf("refund of %d is negative: %w", d.AmountCents, report.ErrAmountOutOfRange)
+		}
+		if next.RefundedCents, err = report.AddCents(next.RefundedCents, d.AmountCents); err != nil {
+			return fmt.Errorf("refund of %d: %w", d.AmountCents, err)
+		}
+		next.Status = "refunded"
+	default:
+		return fmt.Errorf("apply %s: no fold for payload %T", e.Type, data)
 	}
+	if _, err := report.OrderAmounts(next.row()); err != nil {
+		return fmt.Errorf("apply %s: %w", e.Type, err)
+	}
+	*o = next
 	return nil
+}
+
+// row is the order as reports see it.
+func (o *orderState) row() report.OrderRow {
+	r := report.OrderRow{
+		OrderID: o.OrderID, CustomerID: o.CustomerID, MerchantID: o.MerchantID, Status: o.Status,
+		PaidAt: o.PaidAt, ShippedAt: o.ShippedAt, CancelledAt: o.CancelledAt, ItemCount: int(o.ItemCount),
+		Currency: o.Currency, TotalCents: o.TotalCents, RefundedCents: o.RefundedCents,
+		Carrier: o.Carrier, TrackingNumber: o.TrackingNumber,
+	}
+	if o.PlacedAt != nil {
+		r.PlacedAt = *o.PlacedAt
+	}
+	return r
 }
 
 // dayKey names one merchant_daily_sales row.
@@ -91,36 +131,49 @@ type dayKey struct {
 	Currency   string
 }
 
-// dayDelta is a change to one merchant_daily_sales row.
-type dayDelta struct {
-	Orders, Cancellations int32
-	Gross, Refunds, Net   int64
+// share is what one order adds to its merchant_daily_sales row.
+type share struct {
+	Orders, Cancellations int64
+	report.Amounts
 }
 
 // contribution is what one order adds to merchant_daily_sales: nothing until
-// it is placed; a cancelled order counts in orders and cancellations only.
-func (o *orderState) contribution() (dayKey, dayDelta, bool) {
+// it is placed; then one order, one cancellation if it is cancelled, and the
+// money report.OrderAmounts gives it.
+func (o *orderState) contribution() (dayKey, share, bool, error) {
 	if o == nil || o.PlacedAt == nil || o.MerchantID == "" {
-		return dayKey{}, dayDelta{}, false
+		return dayKey{}, share{}, false, nil
+	}
+	a, err := report.OrderAmounts(o.row())
+	if err != nil {
+		return dayKey{}, share{}, false, err
 	}
 	p := o.PlacedAt.UTC()
 	k := dayKey{ClientID: o.ClientID, MerchantID: o.MerchantID, Day: time.Date(p.Year(), p.Month(), p.Day(), 0, 0, 0, 0, time.UTC), Currency: o.Currency}
-	d := dayDelta{Orders: 1}
+	s := share{Orders: 1, Amounts: a}
 	if o.CancelledAt != nil {
-		d.Cancellations = 1
-		return k, d, true
+		s.Cancellations = 1
 	}
-	d.Gross, d.Refunds, d.Net = o.TotalCents, o.RefundedCents, o.TotalCents-o.RefundedCents
-	return k, d, true
+	return k, s, true, nil
 }
 
-func (d *dayDelta) add(o dayDelta, sign int) {
-	s32, s64 := int32(sign), int64(sign) //nolint:gosec // sign is +1 or -1
-	d.Orders += s32 * o.Orders
-	d.Cancellations += s32 * o.Cancellations
-	d.Gross += s64 * o.Gross
-	d.Refunds += s64 * o.Refunds
-	d.Net += s64 * o.Net
+// dayDelta is a change to one merchant_daily_sales row. The sums of a pass
+// are unbounded (many orders of up to 2^63-1 each), so they are big.Int, as
+// the columns are numeric.
+type dayDelta struct {
+	Orders, Cancellations int64
+	Gross, Refunds, Net   big.Int
 }
 
-func (d *dayDelta) zero() bool { return *d == dayDelta{} }
+func (d *dayDelta) add(s share, sign int64) {
+	var x big.Int
+	d.Orders += sign * s.Orders
+	d.Cancellations += sign * s.Cancellations
+	d.Gross.Add(&d.Gross, x.Mul(x.SetInt64(s.Gross), big.NewInt(sign)))
+	d.Refunds.Add(&d.Refunds, x.Mul(x.SetInt64(s.Refunds), big.NewInt(sign)))
+	d.Net.Add(&d.Net, x.Mul(x.SetInt64(s.Net), big.NewInt(sign)))
+}
+
+func (d *dayDelta) zero() bool {
+	return d.Orders == 0 && d.Cancellations == 0 && d.Gross.Sign() == 0 && d.Refunds.Sign() == 0 && d.Net.Sign() == 0
+}

@@ -133,82 +133,233 @@ func (s *Store) pass(ctx context.Context, tx pgx.Tx, p projection, cp int64, lim
 		}
 		byOrder[k] = append(byOrder[k], e)
 	}
+	if err := s.foldOrders(ctx, tx, p, keys, byOrder); err != nil {
+		return 0, cp, err
+	}
+	if _, err := tx.Exec(ctx, "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1", p.name, last); err != nil {
+		return 0, cp, fmt.Errorf("move checkpoint to %d: %w", last, err)
+	}
+	return len(events), last, nil
+}
+
+// foldOrders folds the given orders' held events and their new ones (fresh,
+// which may be empty) and writes the result inside tx, which must hold p's
+// checkpoint row lock.
+func (s *Store) foldOrders(ctx context.Context, tx pgx.Tx, p projection, keys []orderKey, fresh map[orderKey][]*logEvent) error {
 	clientIDs := make([]string, len(keys))
 	orderIDs := make([]string, len(keys))
 	for i, k := range keys {
 		clientIDs[i], orderIDs[i] = k.ClientID, k.OrderID
 	}
-
 	states, held, err := s.loadOrders(ctx, tx, p, clientIDs, orderIDs)
 	if err != nil {
-		return 0, cp, err
+		return err
 	}
-
-	var w writes
-	deltas := make(map[dayKey]*dayDelta)
+	folds := make([]*orderFold, 0, len(keys))
 	for _, k := range keys {
-		st, existed := states[k]
-		if !existed {
-			st = &orderState{ClientID: k.ClientID, OrderID: k.OrderID}
-		}
-		before := *st
-		heldHere := held[k]
-		pending := make([]*logEvent, 0, len(heldHere)+len(byOrder[k]))
-		pending = append(pending, heldHere...)
-		pending = append(pending, byOrder[k]...)
-		slices.SortFunc(pending, func(a, b *logEvent) int { return cmp.Compare(a.Sequence, b.Sequence) })
-		wasHeld := make(map[int64]bool, len(heldHere))
-		for _, e := range heldHere {
-			wasHeld[e.Position] = true
-		}
-		applied := 0
-		for _, e := range pending {
-			switch {
-			case e.Sequence == st.LastSequence+1:
-				if err := st.apply(e); err != nil {
-					// Validation makes this impossible; skipping keeps the
-					// projector from stalling on one bad row.
-					s.logger.ErrorContext(ctx, "skip undecodable order event", "projection", p.name, "position", e.Position, "error", err)
-				}
-				applied++
-				if wasHeld[e.Position] {
-					w.release(e)
-				}
-			case e.Sequence <= st.LastSequence:
-				// (order_id, sequence) is unique in the log, so this cannot
-				// happen; drop it rather than apply it twice.
-				s.logger.WarnContext(ctx, "drop order event behind its order", "projection", p.name, "position", e.Position)
-				if wasHeld[e.Position] {
-					w.release(e)
-				}
-			case !wasHeld[e.Position]:
-				w.hold(e)
+		folds = append(folds, foldOrder(p, k, states[k], held[k], fresh[k], s.decode))
+	}
+	return s.writeFolds(ctx, tx, p, folds)
+}
+
+// orderFold is one order's part of a pass: its events in sequence order and
+// what became of each. An event is applied when it is next in sequence, held
+// while an earlier one is missing or parked, dropped when it is at or behind
+// the fold (impossible, as (order_id, sequence) is unique in the log), and
+// parked when it is next but fails to apply.
+type orderFold struct {
+	before  *orderState // nil: the order had no fold yet
+	pending []*logEvent
+	wasHeld map[int64]bool // by position: came from projection_held
+	dropped map[int64]bool // by position
+	applied map[int64]int  // by position: index into steps
+	steps   []orderState   // steps[i]: the fold after the i+1 first applied events
+	parked  *logEvent      // the event that failed to apply, if any
+	parkErr string
+}
+
+func foldOrder(p projection, k orderKey, before *orderState, held, fresh []*logEvent, decode decodeFunc) *orderFold {
+	f := &orderFold{
+		before:  before,
+		pending: make([]*logEvent, 0, len(held)+len(fresh)),
+		wasHeld: make(map[int64]bool, len(held)),
+		dropped: map[int64]bool{},
+		applied: make(map[int64]int, len(held)+len(fresh)),
+	}
+	f.pending = append(f.pending, held...)
+	f.pending = append(f.pending, fresh...)
+	slices.SortFunc(f.pending, func(a, b *logEvent) int { return cmp.Compare(a.Sequence, b.Sequence) })
+	for _, e := range held {
+		f.wasHeld[e.Position] = true
+	}
+	cur := orderState{ClientID: k.ClientID, OrderID: k.OrderID}
+	var blocked error
+	if before != nil {
+		cur = *before
+		if p.daily {
+			// A fold written before the money rules existed cannot be taken
+			// back out of its day; park rather than corrupt the day.
+			if _, _, _, err := before.contribution(); err != nil {
+				blocked = fmt.Errorf("the order's stored fold breaks the money rules (rebuild the projection): %w", err)
 			}
 		}
-		if applied == 0 {
-			continue
+	}
+	for _, e := range f.pending {
+		switch {
+		case e.Sequence <= cur.LastSequence:
+			f.dropped[e.Position] = true
+		case f.parked == nil && e.Sequence == cur.LastSequence+1:
+			err := blocked
+			if err == nil {
+				err = cur.apply(e, decode)
+			}
+			if err != nil {
+				f.parked, f.parkErr = e, err.Error()
+				continue
+			}
+			f.applied[e.Position] = len(f.steps)
+			f.steps = append(f.steps, cur)
+		}
+		// Anything else waits in projection_held.
+	}
+	return f
+}
+
+// plan adds to w what the fold writes when only its first m applied events
+// are kept and park (if not nil) is parked with parkErr: the new fold and
+// its change to merchant_daily_sales, the held events it releases, the new
+// ones it holds and the parked one.
+func (f *orderFold) plan(w *writes, p projection, m int, park *logEvent, parkErr string) error {
+	if m > 0 {
+		st := &f.steps[m-1]
+		if p.daily {
+			// Both shares first: a fold whose share cannot be computed
+			// writes nothing (apply checks the same rules, so it never
+			// happens).
+			kb, sb, okb, err1 := f.before.contribution()
+			ka, sa, oka, err2 := st.contribution()
+			if err := errors.Join(err1, err2); err != nil {
+				return fmt.Errorf("order %s: %w", st.OrderID, err)
+			}
+			if okb {
+				w.contribute(kb, sb, -1)
+			}
+			if oka {
+				w.contribute(ka, sa, 1)
+			}
 		}
 		w.state(st)
-		if p.daily {
-			if existed {
-				if dk, d, ok := before.contribution(); ok {
-					addDelta(deltas, dk, d, -1)
-				}
+	}
+	for _, e := range f.pending {
+		i, applied := f.applied[e.Position]
+		switch {
+		case f.dropped[e.Position], applied && i < m:
+			if f.wasHeld[e.Position] {
+				w.release(e)
 			}
-			if dk, d, ok := st.contribution(); ok {
-				addDelta(deltas, dk, d, 1)
+		case e == park:
+			w.park(e, parkErr)
+			if f.wasHeld[e.Position] {
+				w.release(e)
+			}
+		case !f.wasHeld[e.Position]:
+			w.hold(e)
+		}
+	}
+	return nil
+}
+
+// writeFolds writes every fold of a pass in one batch. Should a value of one
+// order make the database refuse the batch (a data exception, a constraint,
+// an index row too large), it writes the folds one by one instead, and parks
+// the event of an order whose fold the database refuses.
+func (s *Store) writeFolds(ctx context.Context, tx pgx.Tx, p projection, folds []*orderFold) error {
+	w := newWrites()
+	var err error
+	for _, f := range folds {
+		if err = f.plan(w, p, len(f.steps), f.parked, f.parkErr); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = s.sendWrites(ctx, tx, p, w)
+		if !isValueError(err) {
+			return err
+		}
+	}
+	s.logger.WarnContext(ctx, "a pass's writes failed on one order's values; writing order by order", "projection", p.name, "error", err)
+	for _, f := range folds {
+		if err := s.writeFoldAlone(ctx, tx, p, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFoldAlone writes one fold, keeping as many of its applied events as
+// can be written and parking the first one that cannot.
+func (s *Store) writeFoldAlone(ctx context.Context, tx pgx.Tx, p projection, f *orderFold) error {
+	m, park, parkErr := len(f.steps), f.parked, f.parkErr
+	for {
+		w := newWrites()
+		err := f.plan(w, p, m, park, parkErr)
+		if err == nil {
+			err = s.sendWrites(ctx, tx, p, w)
+			if m == 0 || !isValueError(err) {
+				return err
+			}
+			err = fmt.Errorf("write the order's fold: %w", err)
+		}
+		// Keep one applied event fewer and park the one after the kept ones.
+		m--
+		for _, e := range f.pending {
+			if i, ok := f.applied[e.Position]; ok && i == m {
+				park, parkErr = e, err.Error()
 			}
 		}
 	}
-	w.days(deltas)
+}
 
+// sendWrites sends w inside a savepoint, so that a refused write leaves the
+// transaction usable, and logs what it parked.
+func (s *Store) sendWrites(ctx context.Context, tx pgx.Tx, p projection, w *writes) error {
 	b := &pgx.Batch{}
+	b.Queue("SAVEPOINT fold_writes")
 	w.queue(b, p)
-	b.Queue("UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1", p.name, last)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return 0, cp, fmt.Errorf("write projection up to %d: %w", last, err)
+	if b.Len() == 1 {
+		return nil
 	}
-	return len(events), last, nil
+	b.Queue("RELEASE SAVEPOINT fold_writes")
+	err := tx.SendBatch(ctx, b).Close()
+	if err != nil {
+		if isValueError(err) {
+			if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT fold_writes; RELEASE SAVEPOINT fold_writes"); rerr != nil {
+				return fmt.Errorf("write projection: %w (and roll back: %w)", err, rerr)
+			}
+		}
+		return fmt.Errorf("write projection: %w", err)
+	}
+	for i := range w.pClient {
+		s.logger.WarnContext(ctx, "parked an order event that cannot be applied",
+			"projection", p.name, "client_id", w.pClient[i], "order_id", w.pOrder[i],
+			"sequence", w.pSeq[i], "position", w.pPos[i], "error", w.pErr[i])
+	}
+	return nil
+}
+
+// isValueError says whether err is the database refusing a value (data
+// exception, integrity constraint, program limit such as an index row too
+// large): something one order's data can cause, unlike a lost connection.
+func isValueError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code[:2] {
+	case "22", "23", "54":
+		return true
+	}
+	return false
 }
 
 func scanEvents(rows pgx.Rows, capacity int) ([]logEvent, error) {
@@ -286,14 +437,8 @@ func stateColumnsOf(alias string) string {
 	return strings.Join(out, ", ")
 }
 
-func addDelta(m map[dayKey]*dayDelta, k dayKey, d dayDelta, sign int) {
-	cur, ok := m[k]
-	if !ok {
-		cur = &dayDelta{}
-		m[k] = cur
-	}
-	cur.add(d, sign)
-}
+// maxErrorLen bounds a parked event's error text.
+const maxErrorLen = 2000
 
 // writes collects one pass's changes as columns, sent as set-based statements.
 type writes struct {
@@ -307,13 +452,14 @@ type writes struct {
 	rSeq            []int64
 	hClient, hOrder []string
 	hSeq, hPos      []int64
+	// parked events
+	pClient, pOrder, pErr []string
+	pSeq, pPos            []int64
 	// merchant_daily_sales deltas
-	dClient, dMerchant, dCurrency []string
-	dDay                          []time.Time
-	dOrders, dCancellations       []int32
-	dGross, dRefunds, dNet        []int64
-	dShrinks                      bool // some delta removes an order from a day
+	deltas map[dayKey]*dayDelta
 }
+
+func newWrites() *writes { return &writes{deltas: map[dayKey]*dayDelta{}} }
 
 func (w *writes) state(st *orderState) {
 	w.sClient = append(w.sClient, st.ClientID)
@@ -347,24 +493,25 @@ func (w *writes) hold(e *logEvent) {
 	w.hPos = append(w.hPos, e.Position)
 }
 
-func (w *writes) days(deltas map[dayKey]*dayDelta) {
-	for k, d := range deltas {
-		if d.zero() {
-			continue
-		}
-		w.dClient = append(w.dClient, k.ClientID)
-		w.dMerchant = append(w.dMerchant, k.MerchantID)
-		w.dDay = append(w.dDay, k.Day)
-		w.dCurrency = append(w.dCurrency, k.Currency)
-		w.dOrders = append(w.dOrders, d.Orders)
-		w.dCancellations = append(w.dCancellations, d.Cancellations)
-		w.dGross = append(w.dGross, d.Gross)
-		w.dRefunds = append(w.dRefunds, d.Refunds)
-		w.dNet = append(w.dNet, d.Net)
-		if d.Orders < 0 {
-			w.dShrinks = true
-		}
+func (w *writes) park(e *logEvent, msg string) {
+	if len(msg) > maxErrorLen {
+		msg = strings.ToValidUTF8(msg[:maxErrorLen], "") + "…"
 	}
+	w.pClient = append(w.pClient, e.ClientID)
+	w.pOrder = append(w.pOrder, e.OrderID)
+	w.pSeq = append(w.pSeq, e.Sequence)
+	w.pPos = append(w.pPos, e.Position)
+	w.pErr = append(w.pErr, msg)
+}
+
+// contribute adds (sign +1) or takes back (-1) an order's share of its day.
+func (w *writes) contribute(k dayKey, sh share, sign int64) {
+	d := w.deltas[k]
+	if d == nil {
+		d = &dayDelta{}
+		w.deltas[k] = d
+	}
+	d.add(sh, sign)
 }
 
 func (w *writes) queue(b *pgx.Batch, p projection) {
@@ -397,28 +544,66 @@ func (w *writes) queue(b *pgx.Batch, p projection) {
 			SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[])`,
 			p.name, w.hClient, w.hOrder, w.hSeq, w.hPos)
 	}
-	if len(w.dClient) > 0 {
-		//nolint:unqueryvet // SELECT * FROM unnest of the batch's own arrays; the INSERT names the columns
-		b.Queue(`INSERT INTO merchant_daily_sales AS m
-				(client_id, merchant_id, day, currency, orders, cancellations, gross_cents, refunds_cents, net_cents)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::int[], $6::int[],
-				$7::bigint[], $8::bigint[], $9::bigint[])
-			ON CONFLICT (client_id, merchant_id, day, currency) DO UPDATE SET
-				orders = m.orders + EXCLUDED.orders,
-				cancellations = m.cancellations + EXCLUDED.cancellations,
-				gross_cents = m.gross_cents + EXCLUDED.gross_cents,
-				refunds_cents = m.refunds_cents + EXCLUDED.refunds_cents,
-				net_cents = m.net_cents + EXCLUDED.net_cents`,
-			w.dClient, w.dMerchant, w.dDay, w.dCurrency, w.dOrders, w.dCancellations, w.dGross, w.dRefunds, w.dNet)
-		if w.dShrinks {
-			// A day left with no orders has nothing in it; removing it keeps
-			// the table a function of the log, however passes were cut.
-			b.Queue(`DELETE FROM merchant_daily_sales m
-				USING unnest($1::text[], $2::text[], $3::date[], $4::text[]) AS k (client_id, merchant_id, day, currency)
-				WHERE m.client_id = k.client_id AND m.merchant_id = k.merchant_id AND m.day = k.day
-				  AND m.currency = k.currency AND m.orders = 0`,
-				w.dClient, w.dMerchant, w.dDay, w.dCurrency)
+	if len(w.pClient) > 0 {
+		b.Queue(`INSERT INTO projection_parked (projection, client_id, order_id, sequence, position, error)
+			SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
+			ON CONFLICT (projection, client_id, order_id, sequence) DO UPDATE SET
+				position = EXCLUDED.position, error = EXCLUDED.error, parked_at = now()`,
+			p.name, w.pClient, w.pOrder, w.pSeq, w.pPos, w.pErr)
+	}
+	w.queueDays(b)
+}
+
+// queueDays adds the merchant_daily_sales deltas: sums are numeric, sent as
+// decimal text, so no order's amounts can overflow them.
+func (w *writes) queueDays(b *pgx.Batch) {
+	var (
+		client, merchant, currency []string
+		day                        []time.Time
+		orders, cancellations      []int64
+		gross, refunds, net        []string
+		shrinks                    bool // some delta removes an order from a day
+	)
+	for k, d := range w.deltas {
+		if d.zero() {
+			continue
 		}
+		client = append(client, k.ClientID)
+		merchant = append(merchant, k.MerchantID)
+		day = append(day, k.Day)
+		currency = append(currency, k.Currency)
+		orders = append(orders, d.Orders)
+		cancellations = append(cancellations, d.Cancellations)
+		gross = append(gross, d.Gross.String())
+		refunds = append(refunds, d.Refunds.String())
+		net = append(net, d.Net.String())
+		if d.Orders < 0 {
+			shrinks = true
+		}
+	}
+	if len(client) == 0 {
+		return
+	}
+	//nolint:unqueryvet // SELECT * FROM unnest of the batch's own arrays; the INSERT names the columns
+	b.Queue(`INSERT INTO merchant_daily_sales AS m
+			(client_id, merchant_id, day, currency, orders, cancellations, gross_cents, refunds_cents, net_cents)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::bigint[], $6::bigint[],
+			$7::text[]::numeric[], $8::text[]::numeric[], $9::text[]::numeric[])
+		ON CONFLICT (client_id, merchant_id, day, currency) DO UPDATE SET
+			orders = m.orders + EXCLUDED.orders,
+			cancellations = m.cancellations + EXCLUDED.cancellations,
+			gross_cents = m.gross_cents + EXCLUDED.gross_cents,
+			refunds_cents = m.refunds_cents + EXCLUDED.refunds_cents,
+			net_cents = m.net_cents + EXCLUDED.net_cents`,
+		client, merchant, day, currency, orders, cancellations, gross, refunds, net)
+	if shrinks {
+		// A day left with no orders has nothing in it; removing it keeps
+		// the table a function of the log, however passes were cut.
+		b.Queue(`DELETE FROM merchant_daily_sales m
+			USING unnest($1::text[], $2::text[], $3::date[], $4::text[]) AS k (client_id, merchant_id, day, currency)
+			WHERE m.client_id = k.client_id AND m.merchant_id = k.merchant_id AND m.day = k.day
+			  AND m.currency = k.currency AND m.orders = 0`,
+			client, merchant, day, currency)
 	}
 }
 
@@ -479,12 +664,15 @@ func (s *Store) listenAndProject(ctx context.Context) error {
 // ProjectionStatus is one projection's checkpoint and lag.
 type ProjectionStatus struct {
 	Name       string  `json:"name"`
-	Position   int64   `json:"position"`    // last log position applied or held
+	Position   int64   `json:"position"`    // last log position consumed: applied, held or parked
 	Head       int64   `json:"head"`        // last log position
 	LagEvents  int64   `json:"lag_events"`  // log events not yet consumed
 	LagSeconds float64 `json:"lag_seconds"` // age of the oldest of them
 	HeldEvents int64   `json:"held_events"` // consumed, waiting for an earlier sequence
 	HeldOrders int64   `json:"held_orders"` // orders with a gap
+	// ParkedEvents failed to apply and hold back their own order (see
+	// Parked and RetryParked); each order has at most one.
+	ParkedEvents int64 `json:"parked_events"`
 }
 
 // Status reports every projection's checkpoint, lag and held events.
@@ -495,7 +683,8 @@ func (s *Store) Status(ctx context.Context) ([]ProjectionStatus, error) {
 		       coalesce((SELECT extract(epoch FROM now() - e.recorded_at)::float8 FROM order_events e
 		                 WHERE e.position > c.position ORDER BY e.position LIMIT 1), 0),
 		       (SELECT count(*) FROM projection_held p WHERE p.projection = c.name),
-		       (SELECT count(*) FROM (SELECT DISTINCT client_id, order_id FROM projection_held p WHERE p.projection = c.name) o)
+		       (SELECT count(*) FROM (SELECT DISTINCT client_id, order_id FROM projection_held p WHERE p.projection = c.name) o),
+		       (SELECT count(*) FROM projection_parked p WHERE p.projection = c.name)
 		FROM projection_checkpoints c,
 		     (SELECT coalesce(max(position), 0) AS head FROM order_events) h
 		ORDER BY c.name`)
@@ -510,7 +699,9 @@ func (s *Store) Status(ctx context.Context) ([]ProjectionStatus, error) {
 }
 
 // Position is the log position every projection has reached, read where
-// reports are read (the replica, if any).
+// reports are read (the replica, if any): every event up to it is in the
+// read model, or held behind a gap or a parked event of its own order, or
+// parked.
 func (s *Store) Position(ctx context.Context) (int64, error) {
 	var pos int64
 	if err := s.read.QueryRow(ctx, "SELECT coalesce(min(position), 0) FROM projection_checkpoints").Scan(&pos); err != nil {
@@ -552,6 +743,7 @@ func (s *Store) rebuild(ctx context.Context, p projection, progress func(done, t
 			b.Queue("DELETE FROM merchant_daily_sales")
 		}
 		b.Queue("DELETE FROM projection_held WHERE projection = $1", p.name)
+		b.Queue("DELETE FROM projection_parked WHERE projection = $1", p.name)
 		b.Queue("UPDATE projection_checkpoints SET position = 0, updated_at = now() WHERE name = $1", p.name)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("clear projection: %w", err)

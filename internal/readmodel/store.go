@@ -36,6 +36,7 @@ type Store struct {
 	safetyPoll  time.Duration // projector wakes at least this often
 	retryPause  time.Duration // pause before reconnecting after a projector error
 	rebuildSize int           // log rows per step of a rebuild
+	decode      decodeFunc    // event payload decoder
 }
 
 // NewStore returns a Store that appends and projects on write and serves
@@ -52,6 +53,7 @@ func NewStore(write, read *pgxpool.Pool, logger *slog.Logger) *Store {
 		safetyPoll:  5 * time.Second,
 		retryPause:  time.Second,
 		rebuildSize: 10000,
+		decode:      orderevents.DecodeData,
 	}
 }
 

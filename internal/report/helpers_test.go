@@ -75,6 +75,9 @@ func testOrders(n int) []OrderRow {
 			o.ShippedAt, o.Carrier, o.TrackingNumber = &s, carriers[i%len(carriers)], fmt.Sprintf("TRK%08d", i)
 		case "refunded":
 			o.RefundedCents = total/3 + 1
+		case "cancelled":
+			c := placed.Add(2 * time.Hour)
+			o.CancelledAt = &c
 		case "paid":
 			p := placed.Add(time.Minute)
 			o.PaidAt = &p

@@ -1,7 +1,10 @@
 package report
 
 import (
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -109,11 +112,140 @@ func groupThousands(digits string) string {
 	return b.String()
 }
 
-// addCents adds two amounts and reports an overflow instead of wrapping.
-func addCents(a, b int64) (int64, error) {
-	s := a + b
-	if (b > 0 && s < a) || (b < 0 && s > a) {
-		return 0, fmt.Errorf("add amounts %d and %d: overflows int64", a, b)
+// ErrAmountOutOfRange means an amount, or a sum of amounts, breaks the
+// money rules: a negative amount, refunds beyond the order's total, or a sum
+// that does not fit int64. A report that meets it fails for good; the
+// projector parks the event that caused it.
+var ErrAmountOutOfRange = errors.New("amount out of range")
+
+// AddCents adds two amounts and reports an overflow instead of wrapping.
+func AddCents(a, b int64) (int64, error) {
+	r := a + b // Go wraps signed overflow; the sign test below catches it
+	if (a >= 0) == (b >= 0) && (r >= 0) != (a >= 0) {
+		return 0, fmt.Errorf("add amounts %d and %d: overflows int64: %w", a, b, ErrAmountOutOfRange)
 	}
-	return s, nil
+	return r, nil
+}
+
+// Amounts is the money of one order or of a set of orders, in minor units.
+// Net is always Gross - Refunds.
+type Amounts struct {
+	Gross, Refunds, Net int64
+}
+
+// OrderAmounts is the one definition of money; every report and the
+// projector use it (see "Money" in the README):
+//
+//   - an order's total and refunds are never negative, and its refunds never
+//     exceed its total; anything else is an error wrapping ErrAmountOutOfRange;
+//   - a cancelled order (cancelled_at set, whatever followed) is not a sale:
+//     it contributes 0 gross, 0 refunds and 0 net, even if it was paid or
+//     refunded before or after the cancellation;
+//   - any other order contributes its total as gross, what was refunded of it
+//     as refunds, and the difference as net (0 when fully refunded).
+func OrderAmounts(o OrderRow) (Amounts, error) {
+	if o.TotalCents < 0 || o.RefundedCents < 0 || o.RefundedCents > o.TotalCents {
+		return Amounts{}, fmt.Errorf("order %s: total %d, refunded %d: refunds must be between 0 and the total: %w",
+			o.OrderID, o.TotalCents, o.RefundedCents, ErrAmountOutOfRange)
+	}
+	if o.CancelledAt != nil {
+		return Amounts{}, nil
+	}
+	return Amounts{Gross: o.TotalCents, Refunds: o.RefundedCents, Net: o.TotalCents - o.RefundedCents}, nil
+}
+
+// Add returns a + b, or an error wrapping ErrAmountOutOfRange if a sum does
+// not fit int64.
+func (a Amounts) Add(b Amounts) (Amounts, error) {
+	var out Amounts
+	var err error
+	if out.Gross, err = AddCents(a.Gross, b.Gross); err != nil {
+		return a, fmt.Errorf("gross: %w", err)
+	}
+	if out.Refunds, err = AddCents(a.Refunds, b.Refunds); err != nil {
+		return a, fmt.Errorf("refunds: %w", err)
+	}
+	if out.Net, err = AddCents(a.Net, b.Net); err != nil {
+		return a, fmt.Errorf("net: %w", err)
+	}
+	return out, nil
+}
+
+// CurrencyTotal is what a report's rows add up to in one currency.
+type CurrencyTotal struct {
+	Rows          int64 // rows added (orders, or merchant days)
+	Orders        int64
+	Cancellations int64
+	WithRefund    int64 // orders with any refund (order rows only)
+	Amounts
+}
+
+// Totals adds up a report's rows per currency with checked arithmetic: the
+// totals of both report types, as the PDF prints them. Amounts in different
+// currencies never add up.
+type Totals struct {
+	byCur map[string]*CurrencyTotal
+}
+
+func (t *Totals) of(cur string) *CurrencyTotal {
+	if t.byCur == nil {
+		t.byCur = make(map[string]*CurrencyTotal)
+	}
+	c := t.byCur[cur]
+	if c == nil {
+		c = &CurrencyTotal{}
+		t.byCur[cur] = c
+	}
+	return c
+}
+
+// AddOrder adds one order_history row, valued by OrderAmounts.
+func (t *Totals) AddOrder(o OrderRow) error {
+	a, err := OrderAmounts(o)
+	if err != nil {
+		return err
+	}
+	c := t.of(o.Currency)
+	sum, err := c.Amounts.Add(a)
+	if err != nil {
+		return fmt.Errorf("total %s: %w", o.Currency, err)
+	}
+	c.Amounts = sum
+	c.Rows++
+	c.Orders++
+	if o.CancelledAt != nil {
+		c.Cancellations++
+	}
+	if o.RefundedCents != 0 {
+		c.WithRefund++
+	}
+	return nil
+}
+
+// AddDay adds one merchant_sales row, whose amounts the projector derived
+// with OrderAmounts.
+func (t *Totals) AddDay(d MerchantDayRow) error {
+	c := t.of(d.Currency)
+	sum, err := c.Amounts.Add(Amounts{Gross: d.GrossCents, Refunds: d.RefundsCents, Net: d.NetCents})
+	if err != nil {
+		return fmt.Errorf("total %s: %w", d.Currency, err)
+	}
+	c.Amounts = sum
+	c.Rows++
+	c.Orders += int64(d.Orders)
+	c.Cancellations += int64(d.Cancellations)
+	return nil
+}
+
+// Currencies lists the currencies added so far, sorted.
+func (t *Totals) Currencies() []string {
+	return slices.Sorted(maps.Keys(t.byCur))
+}
+
+// Of returns the total of one currency (zero if none was added).
+func (t *Totals) Of(cur string) CurrencyTotal {
+	if c := t.byCur[cur]; c != nil {
+		return *c
+	}
+	return CurrencyTotal{}
 }

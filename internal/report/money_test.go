@@ -1,8 +1,12 @@
 package report
 
 import (
+	"context"
+	"errors"
+	"io"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -46,13 +50,80 @@ func TestFormatCount(t *testing.T) {
 }
 
 func TestAddCentsOverflow(t *testing.T) {
-	if _, err := addCents(math.MaxInt64, 1); err == nil {
+	if _, err := AddCents(math.MaxInt64, 1); err == nil {
 		t.Errorf("MaxInt64+1 did not report an overflow")
 	}
-	if _, err := addCents(math.MinInt64, -1); err == nil {
+	if _, err := AddCents(math.MinInt64, -1); err == nil {
 		t.Errorf("MinInt64-1 did not report an overflow")
 	}
-	if got, err := addCents(-5, 7); err != nil || got != 2 {
-		t.Errorf("addCents(-5, 7) = %d, %v", got, err)
+	if got, err := AddCents(-5, 7); err != nil || got != 2 {
+		t.Errorf("AddCents(-5, 7) = %d, %v", got, err)
 	}
+}
+
+func TestOrderAmounts(t *testing.T) {
+	at := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		row  OrderRow
+		want Amounts
+		err  bool
+	}{
+		{"placed", OrderRow{TotalCents: 1000}, Amounts{1000, 0, 1000}, false},
+		{"partly refunded", OrderRow{TotalCents: 1000, RefundedCents: 300}, Amounts{1000, 300, 700}, false},
+		{"fully refunded", OrderRow{Status: "refunded", TotalCents: 1000, RefundedCents: 1000}, Amounts{1000, 1000, 0}, false},
+		{"cancelled", OrderRow{Status: "cancelled", CancelledAt: &at, TotalCents: 1000}, Amounts{}, false},
+		{"cancelled then refunded", OrderRow{Status: "refunded", CancelledAt: &at, TotalCents: 1000, RefundedCents: 1000}, Amounts{}, false},
+		{"int64 max", OrderRow{TotalCents: math.MaxInt64, RefundedCents: math.MaxInt64}, Amounts{math.MaxInt64, math.MaxInt64, 0}, false},
+		{"refunds beyond the total", OrderRow{TotalCents: 1000, RefundedCents: 1001}, Amounts{}, true},
+		{"negative refunds", OrderRow{TotalCents: 1000, RefundedCents: -2}, Amounts{}, true},
+		{"negative total", OrderRow{TotalCents: -1}, Amounts{}, true},
+		{"cancelled, refunds beyond the total", OrderRow{CancelledAt: &at, TotalCents: 1, RefundedCents: 2}, Amounts{}, true},
+	}
+	for _, tt := range tests {
+		got, err := OrderAmounts(tt.row)
+		if (err != nil) != tt.err || (err != nil && !errors.Is(err, ErrAmountOutOfRange)) {
+			t.Errorf("%s: error %v, want error %v wrapping ErrAmountOutOfRange", tt.name, err, tt.err)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
+
+func TestTotalsOverflowIsAnError(t *testing.T) {
+	var tot Totals
+	o := OrderRow{OrderID: "ord_1", Currency: "EUR", TotalCents: math.MaxInt64}
+	if err := tot.AddOrder(o); err != nil {
+		t.Fatal(err)
+	}
+	if err := tot.AddOrder(o); !errors.Is(err, ErrAmountOutOfRange) {
+		t.Errorf("second int64-max order: %v, want ErrAmountOutOfRange", err)
+	}
+	// Another currency is a separate sum.
+	if err := tot.AddOrder(OrderRow{Currency: "USD", TotalCents: 5}); err != nil {
+		t.Error(err)
+	}
+	if got := tot.Of("EUR"); got.Gross != math.MaxInt64 || got.Orders != 1 {
+		t.Errorf("EUR total after the failed add = %+v, want the first order only", got)
+	}
+	days := []MerchantDayRow{{Currency: "EUR", GrossCents: math.MaxInt64, NetCents: math.MaxInt64}, {Currency: "EUR", GrossCents: 1, NetCents: 1}}
+	var dt Totals
+	if err := dt.AddDay(days[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := dt.AddDay(days[1]); !errors.Is(err, ErrAmountOutOfRange) {
+		t.Errorf("day overflow: %v, want ErrAmountOutOfRange", err)
+	}
+	pdf := renderErr(t, Document{Type: TypeOrderHistory, Header: testHeader(TypeOrderHistory), RowCount: 2,
+		Orders: seq(t, []OrderRow{o, o})})
+	if !errors.Is(pdf, ErrAmountOutOfRange) {
+		t.Errorf("PDF of two int64-max orders: %v, want ErrAmountOutOfRange", pdf)
+	}
+}
+
+func renderErr(tb testing.TB, doc Document) error {
+	tb.Helper()
+	_, err := Render(context.Background(), io.Discard, FormatPDF, doc)
+	return err
 }

@@ -96,7 +96,7 @@ func merchantColumns() []column {
 
 func orderTotalsColumns() []column {
 	return []column{
-		{"Currency", 30, "L"}, {"Orders", 25, "R"}, {"Total", 42, "R"}, {"Refunded", 42, "R"}, {"Net", 43, "R"},
+		{"Currency", 30, "L"}, {"Orders", 25, "R"}, {"Gross", 42, "R"}, {"Refunds", 42, "R"}, {"Net", 43, "R"},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -162,18 +163,21 @@ func TestRenderPDFTotals(t *testing.T) {
 	t.Run("order_history", func(t *testing.T) {
 		rows := testOrders(333)
 		pdf, _ := renderPDFBytes(t, orderDoc(t, rows), 2)
-		total, refunded := map[string]int64{}, map[string]int64{}
+		// Summed by hand here, not with Totals: a cancelled order is no sale.
+		gross, refunds := map[string]int64{}, map[string]int64{}
 		count := map[string]int{}
 		for _, r := range rows {
-			total[r.Currency] += r.TotalCents
-			refunded[r.Currency] += r.RefundedCents
 			count[r.Currency]++
+			if r.CancelledAt == nil {
+				gross[r.Currency] += r.TotalCents
+				refunds[r.Currency] += r.RefundedCents
+			}
 		}
 		got := totalsLines(t, textOf(t, pdf))
 		want := map[string][]string{}
-		for cur := range total {
-			want[cur] = []string{strconv.Itoa(count[cur]), FormatMoney(total[cur], cur),
-				FormatMoney(refunded[cur], cur), FormatMoney(total[cur]-refunded[cur], cur)}
+		for cur := range count {
+			want[cur] = []string{strconv.Itoa(count[cur]), FormatMoney(gross[cur], cur),
+				FormatMoney(refunds[cur], cur), FormatMoney(gross[cur]-refunds[cur], cur)}
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("totals by currency (-want +got):\n%s", diff)
@@ -206,6 +210,16 @@ func TestRenderPDFTotals(t *testing.T) {
 			t.Errorf("totals by currency (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// An amount never loses digits to an ellipsis, however large.
+func TestRenderPDFNeverCutsAmounts(t *testing.T) {
+	day := MerchantDayRow{MerchantID: "mer_7", Day: testFrom, Currency: "EUR", Orders: 1, GrossCents: math.MaxInt64, NetCents: math.MaxInt64}
+	pdf, _ := renderPDFBytes(t, merchantDoc(t, []MerchantDayRow{day}), defaultChunkPages)
+	text := textOf(t, pdf)
+	if n := strings.Count(text, "92,233,720,368,547,758.07"); n < 4 {
+		t.Errorf("the amount shows whole %d times, want 4 (row gross and net, totals gross and net):\n%s", n, text)
+	}
 }
 
 var reMoney = regexp.MustCompile(`-?[\d,]+(?:\.\d+)? [A-Z]{3}|[\d,]+`)

@@ -24,7 +24,17 @@ func (r *pdfRenderer) drawColor(c color) { r.pdf.SetDrawColor(c.rgb()) }
 // cell draws text in a box of width w at the current position and moves
 // right. border is fpdf's border string ("", "T", "B", …).
 func (r *pdfRenderer) cell(w, h float64, text, align string, fill bool, border string) {
-	text = r.fit(clean(text), w)
+	text = clean(text)
+	if align == "R" {
+		// Right-aligned cells hold counts and amounts, which must never
+		// lose digits to an ellipsis: a long one shrinks to fit instead.
+		if width, room := r.pdf.GetStringWidth(text), w-2*cellMargin; width > room {
+			pt, _ := r.pdf.GetFontSize()
+			r.pdf.SetFontSize(pt * room / width * 0.98)
+			defer r.pdf.SetFontSize(pt)
+		}
+	}
+	text = r.fit(text, w)
 	set := r.runes[r.style]
 	for _, c := range text {
 		set[c] = struct{}{}
@@ -260,33 +270,6 @@ func (r *pdfRenderer) checkRow(n int, err error) error {
 	return nil
 }
 
-// currencyTotals adds up one currency. Counts and amounts are int64 and
-// amounts are in minor units; nothing is a float.
-type currencyTotals struct {
-	rows, orders, cancellations, refundedOrders int64
-	total, refunded, gross, refunds, net        int64
-}
-
-func (t *currencyTotals) add(pairs ...*[2]int64) error {
-	for _, p := range pairs {
-		s, err := addCents(p[0], p[1])
-		if err != nil {
-			return err
-		}
-		p[0] = s
-	}
-	return nil
-}
-
-func totalsFor(m map[string]*currencyTotals, cur string) *currencyTotals {
-	t := m[cur]
-	if t == nil {
-		t = &currencyTotals{}
-		m[cur] = t
-	}
-	return t
-}
-
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -303,24 +286,15 @@ func (r *pdfRenderer) orders() (int, error) {
 	r.table = orderColumns()
 	r.drawTableHeader()
 
-	byCur := map[string]*currencyTotals{}
+	var totals Totals
 	byStatus := map[string]int64{}
 	n := 0
 	for o, err := range r.doc.Orders {
 		if err := r.checkRow(n, err); err != nil {
 			return n, err
 		}
-		t := totalsFor(byCur, o.Currency)
-		t.orders++
-		if o.RefundedCents != 0 {
-			t.refundedOrders++
-		}
-		var err2 error
-		if t.total, err2 = addCents(t.total, o.TotalCents); err2 == nil {
-			t.refunded, err2 = addCents(t.refunded, o.RefundedCents)
-		}
-		if err2 != nil {
-			return n, fmt.Errorf("total %s: %w", o.Currency, err2)
+		if err := totals.AddOrder(o); err != nil {
+			return n, fmt.Errorf("add order row %d: %w", n+1, err)
 		}
 		byStatus[o.Status]++
 
@@ -351,19 +325,15 @@ func (r *pdfRenderer) orders() (int, error) {
 		return 0, r.emptyRow("No orders in this period.")
 	}
 
-	curs := sortedKeys(byCur)
+	curs := totals.Currencies()
 	if err := r.startTable("Totals by currency", orderTotalsColumns(), len(curs)+1); err != nil {
 		return n, err
 	}
 	var all int64
 	for i, cur := range curs {
-		t := byCur[cur]
-		all += t.orders
-		net, err := addCents(t.total, -t.refunded)
-		if err != nil {
-			return n, fmt.Errorf("net %s: %w", cur, err)
-		}
-		cells := []string{cur, formatCount(t.orders), FormatMoney(t.total, cur), FormatMoney(t.refunded, cur), FormatMoney(net, cur)}
+		t := totals.Of(cur)
+		all += t.Orders
+		cells := []string{cur, formatCount(t.Orders), FormatMoney(t.Gross, cur), FormatMoney(t.Refunds, cur), FormatMoney(t.Net, cur)}
 		if err := r.row(cells, i%2 == 1, false, ""); err != nil {
 			return n, err
 		}
@@ -382,12 +352,12 @@ func (r *pdfRenderer) orders() (int, error) {
 	}
 	var refundedOrders int64
 	for _, cur := range curs {
-		refundedOrders += byCur[cur].refundedOrders
+		refundedOrders += totals.Of(cur).WithRefund
 	}
 	lines = append(lines, [2]string{"Orders with a refund", formatCount(refundedOrders)})
 	for _, cur := range curs {
-		if t := byCur[cur]; t.refunded != 0 {
-			lines = append(lines, [2]string{"   Refunded in " + cur, FormatMoney(t.refunded, cur)})
+		if t := totals.Of(cur); t.Refunds != 0 {
+			lines = append(lines, [2]string{"   Refunded in " + cur, FormatMoney(t.Refunds, cur)})
 		}
 	}
 	if err := r.section("Summary", float64(len(lines))*rowH); err != nil {
@@ -403,22 +373,16 @@ func (r *pdfRenderer) merchantDays() (int, error) {
 	r.table = merchantColumns()
 	r.drawTableHeader()
 
-	byCur := map[string]*currencyTotals{}
+	var totals Totals
 	days := map[string]struct{}{} // distinct days; at most one per day of the period
 	n := 0
 	for d, err := range r.doc.MerchantDays {
 		if err := r.checkRow(n, err); err != nil {
 			return n, err
 		}
-		t := totalsFor(byCur, d.Currency)
-		t.rows++
-		t.orders += int64(d.Orders)
-		t.cancellations += int64(d.Cancellations)
-		g, rf, nt := [2]int64{t.gross, d.GrossCents}, [2]int64{t.refunds, d.RefundsCents}, [2]int64{t.net, d.NetCents}
-		if err := t.add(&g, &rf, &nt); err != nil {
-			return n, fmt.Errorf("total %s: %w", d.Currency, err)
+		if err := totals.AddDay(d); err != nil {
+			return n, fmt.Errorf("add merchant row %d: %w", n+1, err)
 		}
-		t.gross, t.refunds, t.net = g[0], rf[0], nt[0]
 		day := d.Day.UTC().Format(dayLayout)
 		days[day] = struct{}{}
 
@@ -436,17 +400,17 @@ func (r *pdfRenderer) merchantDays() (int, error) {
 		return 0, r.emptyRow("No sales in this period.")
 	}
 
-	curs := sortedKeys(byCur)
+	curs := totals.Currencies()
 	if err := r.startTable("Totals by currency", merchantTotalsColumns(), len(curs)+1); err != nil {
 		return n, err
 	}
 	var orders, cancellations int64
 	for i, cur := range curs {
-		t := byCur[cur]
-		orders += t.orders
-		cancellations += t.cancellations
-		cells := []string{cur, formatCount(t.rows), formatCount(t.orders), formatCount(t.cancellations),
-			FormatMoney(t.gross, cur), FormatMoney(t.refunds, cur), FormatMoney(t.net, cur)}
+		t := totals.Of(cur)
+		orders += t.Orders
+		cancellations += t.Cancellations
+		cells := []string{cur, formatCount(t.Rows), formatCount(t.Orders), formatCount(t.Cancellations),
+			FormatMoney(t.Gross, cur), FormatMoney(t.Refunds, cur), FormatMoney(t.Net, cur)}
 		if err := r.row(cells, i%2 == 1, false, ""); err != nil {
 			return n, err
 		}
@@ -465,7 +429,7 @@ func (r *pdfRenderer) merchantDays() (int, error) {
 		{"Cancellations", formatCount(cancellations)},
 	}
 	for _, cur := range curs {
-		lines = append(lines, [2]string{"Net sales in " + cur, FormatMoney(byCur[cur].net, cur)})
+		lines = append(lines, [2]string{"Net sales in " + cur, FormatMoney(totals.Of(cur).Net, cur)})
 	}
 	if err := r.section("Summary", float64(len(lines))*rowH); err != nil {
 		return n, err
