@@ -424,7 +424,7 @@ type docRows struct {
 func readRows(tb testing.TB, s *readmodel.Store, clientID string, typ report.Type, p report.Params) *docRows {
 	tb.Helper()
 	out := &docRows{}
-	err := s.OpenDocument(context.Background(), clientID, typ, p, func(doc report.Document) error {
+	err := s.OpenDocument(context.Background(), clientID, typ, p, 0, func(doc report.Document) error {
 		if doc.Orders != nil {
 			for r, err := range doc.Orders {
 				if err != nil {

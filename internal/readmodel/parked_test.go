@@ -82,7 +82,7 @@ func orderSeq(tb testing.TB, pool *pgxpool.Pool, table, clientID, orderID string
 func renderReport(tb testing.TB, s *readmodel.Store, clientID string, typ report.Type, f report.Format, p report.Params) ([]byte, error) {
 	tb.Helper()
 	var buf bytes.Buffer
-	err := s.OpenDocument(context.Background(), clientID, typ, p, func(doc report.Document) error {
+	err := s.OpenDocument(context.Background(), clientID, typ, p, 0, func(doc report.Document) error {
 		_, err := report.Render(context.Background(), &buf, f, doc)
 		return err
 	})
