@@ -117,27 +117,28 @@ type pdfRenderer struct {
 	objCatalog, objPages, objResources, objInfo, objPageCnt int
 	pageObjs                                                []int
 	mediaBox                                                []byte
-	fontNames                                               string // font resource names of the first chunk
+	fontNames                                               map[string]bool // font resource names of every chunk
 
 	pdf    *fpdf.Fpdf // the current chunk, nil between chunks
 	chunks int
 	pages  int
 	buf    bytes.Buffer
 
-	style string
-	runes map[string]map[rune]struct{} // per font style, every rune drawn
-	table []column                     // redrawn as header on a new page; nil outside tables
+	style string                      // the current style and size of the primary face
+	size  float64                     // points
+	added map[*face]bool              // faces in the current chunk
+	runes map[*face]map[rune]struct{} // per face, every rune drawn
+	table []column                    // redrawn as header on a new page; nil outside tables
 }
 
 func renderPDF(ctx context.Context, w io.Writer, doc Document, chunkPages int) (Stats, error) {
 	r := &pdfRenderer{
 		ctx: ctx, doc: doc, chunkPages: max(chunkPages, 1),
-		runes: map[string]map[rune]struct{}{"": {}, "B": {}},
+		fontNames: map[string]bool{},
+		runes:     map[*face]map[rune]struct{}{faceRegular: {}, faceBold: {}},
 	}
 	// The deferred page count draws digits in the regular face.
-	for _, d := range "0123456789" {
-		r.runes[""][d] = struct{}{}
-	}
+	r.record(textRun{face: faceRegular, text: "0123456789"})
 	r.out = newPDFOut(w, "1.4")
 	r.objCatalog, r.objPages, r.objResources = r.out.alloc(), r.out.alloc(), r.out.alloc()
 	r.objInfo, r.objPageCnt = r.out.alloc(), r.out.alloc()
@@ -169,7 +170,9 @@ func renderPDF(ctx context.Context, w io.Writer, doc Document, chunkPages int) (
 }
 
 // newFpdf returns an fpdf document set up the same way for every chunk, so
-// that font resource names and page geometry agree between chunks.
+// that font resource names and page geometry agree between chunks. It has
+// the DejaVu faces; the fallback is added where a chunk first draws with it
+// (useFace).
 func newFpdf() (*fpdf.Fpdf, error) {
 	p := fpdf.New("P", "mm", "A4", "")
 	p.SetCatalogSort(true)
@@ -198,6 +201,7 @@ func (r *pdfRenderer) addPage() error {
 			return err
 		}
 		r.pdf = p
+		r.added = map[*face]bool{faceRegular: true, faceBold: true}
 		r.chunks++
 	}
 	r.pdf.AddPage()
@@ -248,11 +252,10 @@ func (r *pdfRenderer) flushChunk() (*pdfFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read pdf chunk %d: %w", r.chunks, err)
 	}
-	names := fontNameKey(fonts)
-	if r.fontNames == "" {
-		r.fontNames = names
-	} else if names != r.fontNames {
-		return nil, fmt.Errorf("read pdf chunk %d: font resources %s differ from %s", r.chunks, names, r.fontNames)
+	// Chunks name a font alike (fpdf derives the name from the font), but
+	// only a chunk that drew with the fallback has it.
+	for name := range fonts {
+		r.fontNames[name] = true
 	}
 	for _, kid := range kids {
 		page, _, err := f.object(kid)
@@ -362,10 +365,21 @@ func (r *pdfRenderer) donor() (*pdfFile, error) {
 		return nil, err
 	}
 	p.AddPage()
-	for _, style := range []string{"", "B"} {
-		p.SetFont(fontFamily, style, 8)
-		rs := make([]rune, 0, len(r.runes[style]))
-		for c := range r.runes[style] {
+	for _, f := range allFaces {
+		set, ok := r.runes[f]
+		if !ok {
+			continue // a face no chunk drew with
+		}
+		if f.family != fontFamily {
+			m, err := f.metrics()
+			if err != nil {
+				return nil, err
+			}
+			p.AddUTF8FontFromBytes(f.family, f.style, m.data)
+		}
+		p.SetFont(f.family, f.style, 8)
+		rs := make([]rune, 0, len(set))
+		for c := range set {
 			rs = append(rs, c)
 		}
 		slices.Sort(rs)
@@ -396,8 +410,8 @@ func (r *pdfRenderer) firstPageFonts(f *pdfFile) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read pdf fonts: %w", err)
 	}
-	if got := fontNameKey(fonts); got != r.fontNames {
-		return nil, fmt.Errorf("read pdf fonts: font resources %s differ from %s", got, r.fontNames)
+	if got, want := fontNameKey(fonts), fontNameKey(r.fontNames); got != want {
+		return nil, fmt.Errorf("read pdf fonts: font resources %s differ from the pages' %s", got, want)
 	}
 	return fonts, nil
 }
@@ -490,7 +504,7 @@ func fontResources(f *pdfFile, page int) (map[string]int, error) {
 	return out, nil
 }
 
-func fontNameKey(fonts map[string]int) string {
+func fontNameKey[V any](fonts map[string]V) string {
 	names := make([]string, 0, len(fonts))
 	for n := range fonts {
 		names = append(names, n)
