@@ -9,6 +9,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/go-pdf/fpdf"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/sfnt"
 	"golang.org/x/image/math/fixed"
@@ -42,7 +43,7 @@ const (
 	fallbackFamily = "droidfallback"
 	// regularBaseFont is how fpdf names the embedded regular face; the
 	// stitcher uses it to find the font for the deferred page count.
-	regularBaseFont = "/utf8" + fontFamily
+	regularBaseFont = "utf8" + fontFamily
 )
 
 // A face is one font file as fpdf knows it (family and style) and the
@@ -50,6 +51,13 @@ const (
 type face struct {
 	family, style string
 	metrics       func() (*faceMetrics, error)
+	// standIn, when set, is what a chunk embeds instead of the whole font:
+	// the font cut down to a space. fpdf parses a font in every document it
+	// is added to, which for the 3.4 MB fallback costs more than a chunk of
+	// Latin pages, while a chunk needs the font only for its name: the text
+	// is placed with our own metrics, and the stitcher takes the glyphs from
+	// one donor subset per report (see finish). Cut once per process.
+	standIn func() ([]byte, error)
 }
 
 // faceMetrics covers the Basic Multilingual Plane, all that clean lets
@@ -64,7 +72,7 @@ type faceMetrics struct {
 var (
 	faceRegular  = newFace(fontFamily, "", func() ([]byte, error) { return fontRegular, nil })
 	faceBold     = newFace(fontFamily, "B", func() ([]byte, error) { return fontBold, nil })
-	faceFallback = newFace(fallbackFamily, "", func() ([]byte, error) { return gunzip(fontFallbackGzip) })
+	faceFallback = withStandIn(newFace(fallbackFamily, "", func() ([]byte, error) { return gunzip(fontFallbackGzip) }))
 	// allFaces is the order in which the donor document draws them.
 	allFaces = []*face{faceRegular, faceBold, faceFallback}
 )
@@ -90,6 +98,17 @@ func newFace(family, style string, load func() ([]byte, error)) *face {
 		}
 		return m, nil
 	})}
+}
+
+func withStandIn(f *face) *face {
+	f.standIn = sync.OnceValues(func() ([]byte, error) {
+		m, err := f.metrics()
+		if err != nil {
+			return nil, err
+		}
+		return fpdf.UTF8CutFont(m.data, " "), nil
+	})
+	return f
 }
 
 func gunzip(b []byte) ([]byte, error) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -151,7 +150,7 @@ func TestRenderPDFLongNamesWrap(t *testing.T) {
 // TestLayoutWrap checks the line breaking on its own.
 func TestLayoutWrap(t *testing.T) {
 	r := &pdfRenderer{}
-	p, err := newFpdf()
+	p, err := newFpdf(faceRegular, faceBold)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +186,7 @@ func TestLayoutWrap(t *testing.T) {
 // TestFaceWidthsMatchFpdf: the layout measures with its own tables, which
 // must agree with fpdf's, or alignment and fitting would be off.
 func TestFaceWidthsMatchFpdf(t *testing.T) {
-	p, err := newFpdf()
+	p, err := newFpdf(faceRegular, faceBold)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,8 +300,6 @@ func checkGlyphs(t *testing.T, pdf []byte) map[rune]bool {
 	return drawn
 }
 
-var regexpBaseFont = regexp.MustCompile(`/BaseFont\s*/([^\s/<>\[\]]+)`)
-
 func mustRef(t *testing.T, dict []byte, key string) int {
 	t.Helper()
 	n, ok := dictRef(dict, key)
@@ -351,7 +348,7 @@ func readEmbeddedFont(t *testing.T, f *pdfFile, obj int) *embeddedFont {
 	if !bytes.Contains(top, []byte("/Type0")) || !bytes.Contains(top, []byte("/Identity-H")) {
 		t.Fatalf("font %d is not an Identity-H Type0 font: %s", obj, top)
 	}
-	name := string(regexpBaseFont.FindSubmatch(top)[1])
+	name := string(reBaseFont.FindSubmatch(top)[1])
 	arr, ok := dictEntry(top, "DescendantFonts")
 	if !ok || len(refs(arr)) != 1 {
 		t.Fatalf("font %d: no single descendant", obj)

@@ -234,11 +234,19 @@ func isCJK(c rune) bool {
 	return c >= 0x2E80 && unicode.In(c, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
 }
 
-// useFace selects a face for drawing, adding it to the current fpdf chunk
-// on first use, so that a document embeds only the fonts it draws with.
+// useFace selects a face for drawing, adding it (or its stand-in) to the
+// current fpdf chunk on first use, so that a document embeds only the fonts
+// it draws with.
 func (r *pdfRenderer) useFace(f *face, size float64) {
 	if !r.added[f] {
-		r.pdf.AddUTF8FontFromBytes(f.family, f.style, r.metrics(f).data)
+		data := r.metrics(f).data
+		if f.standIn != nil {
+			var err error
+			if data, err = f.standIn(); err != nil {
+				r.pdf.SetError(err)
+			}
+		}
+		r.pdf.AddUTF8FontFromBytes(f.family, f.style, data)
 		r.added[f] = true
 	}
 	r.pdf.SetFont(f.family, f.style, size)
