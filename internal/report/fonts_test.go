@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -517,4 +518,65 @@ func readLiteral(content []byte, i int) ([]byte, int) {
 		i++
 	}
 	return out, i
+}
+
+// FuzzLayoutText: whatever the text, wrapping neither panics nor loses a
+// character, and no line is wider than its cell unless it is one character.
+func FuzzLayoutText(f *testing.F) {
+	f.Add("ヤマト運輸 Почта ΕΛΤΑ 우체국", 42.0, false)
+	f.Add("Supercalifragilisticexpialidocious-delivery/services", 12.0, true)
+	f.Add("  \t\x00\u200b\ufeff\U0001F600 ", 3.0, false)
+	p, err := newFpdf(faceRegular, faceBold)
+	if err != nil {
+		f.Fatal(err)
+	}
+	r := &pdfRenderer{pdf: p}
+	f.Fuzz(func(t *testing.T, text string, w float64, bold bool) {
+		if math.IsNaN(w) || math.IsInf(w, 0) {
+			return
+		}
+		w = 3 + math.Mod(math.Abs(w), 200) // a cell 3 to 203 mm wide
+		style := ""
+		if bold {
+			style = "B"
+		}
+		lay := r.layoutText(text, style, tableSize, tableFloor, w, true)
+		var got strings.Builder
+		for _, l := range lay.lines {
+			got.WriteString(l.String())
+			if lw := l.width(lay.size); lw > w-2*cellMargin+1e-9 && len([]rune(l.String())) > 1 {
+				t.Errorf("line %q is %.2f mm wide in a %.2f mm cell", l.String(), lw, w)
+			}
+		}
+		if len(lay.lines) < maxLines && squash(got.String()) != squash(clean(text)) {
+			t.Errorf("lines %q lose text of %q", got.String(), clean(text))
+		}
+		if err := p.Error(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestRenderPDFOddText renders text that is empty, blank, invisible,
+// beyond the BMP, combining, right to left or huge, and checks the PDF
+// is sound.
+func TestRenderPDFOddText(t *testing.T) {
+	odd := []string{
+		"", "   ", "\t\n\r", "\x00\x07\u200b\ufeff", "😀 emoji 🚚", "e\u0301 a\u0308 (combining)",
+		"مرحبا بالعالم שלום עולם", "\uffff\ufffe", "\u0e01\u0e32\u0e23\u0e02\u0e19\u0e2a\u0e48\u0e07 (Thai)",
+		strings.Repeat("ヤマト運輸", 400), strings.Repeat("very long carrier name ", 200),
+	}
+	rows := testOrders(len(odd))
+	for i, s := range odd {
+		rows[i].Carrier = s
+		rows[i].OrderID = s
+		rows[i].Status = s
+	}
+	doc := orderDoc(t, rows)
+	doc.Header.ClientName = strings.Join(odd[:9], " ")
+	pdf, st := renderPDFBytes(t, doc, 1)
+	tool(t, pdf, "qpdf", "--check")
+	if got := info(t, pdf, "Pages"); got != strconv.Itoa(st.Pages) {
+		t.Errorf("pdfinfo Pages = %s, Render said %d", got, st.Pages)
+	}
 }

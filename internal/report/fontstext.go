@@ -136,14 +136,11 @@ func (r *pdfRenderer) layoutText(text, style string, size, floor, w float64, wra
 		t.size = floor
 	}
 	if wrap {
-		t.lines = r.wrap(text, style, t.size, room)
+		t.lines = r.wrap(text, style, t.size, room, maxLines+1)
 		if len(t.lines) > maxLines {
-			rest := make([]string, 0, len(t.lines)-maxLines+1)
-			for _, l := range t.lines[maxLines-1:] {
-				rest = append(rest, l.String())
-			}
+			last := t.lines[maxLines-1].String() + " " + t.lines[maxLines].String()
 			t.lines = t.lines[:maxLines]
-			t.lines[maxLines-1] = r.shorten(strings.Join(rest, " "), style, t.size, room)
+			t.lines[maxLines-1] = r.shorten(last, style, t.size, room)
 		}
 	} else {
 		t.lines[0] = r.shorten(text, style, t.size, room)
@@ -175,10 +172,10 @@ func (r *pdfRenderer) shorten(text, style string, size, room float64) textLine {
 	return cut(lo)
 }
 
-// wrap breaks text into lines no wider than room millimetres: after a space,
-// dash or slash, around CJK characters (which need no spaces), and inside
-// a word only when the word alone is too wide.
-func (r *pdfRenderer) wrap(text, style string, size, room float64) []textLine {
+// wrap breaks text into at most limit lines no wider than room
+// millimetres: after a space, dash or slash, around CJK characters (which
+// need no spaces), and inside a word only when the word alone is too wide.
+func (r *pdfRenderer) wrap(text, style string, size, room float64, limit int) []textLine {
 	rs := []rune(text)
 	fs := faces(style)
 	ws := make([]int, len(rs))
@@ -186,10 +183,10 @@ func (r *pdfRenderer) wrap(text, style string, size, room float64) []textLine {
 		_, m := r.runeFace(c, fs)
 		ws[i] = m.width(c)
 	}
-	limit := room * ptPerMM * 1000 / size // room in 1/1000 em
+	roomEm := room * ptPerMM * 1000 / size // room in 1/1000 em
 	var lines []textLine
 	start := 0
-	for {
+	for len(lines) < limit {
 		for start < len(rs) && rs[start] == ' ' {
 			start++
 		}
@@ -201,7 +198,7 @@ func (r *pdfRenderer) wrap(text, style string, size, room float64) []textLine {
 			if end > start && canBreakBefore(rs, end) {
 				brk = end
 			}
-			if end > start && float64(w+ws[end]) > limit {
+			if end > start && float64(w+ws[end]) > roomEm {
 				break
 			}
 			w += ws[end]
