@@ -157,7 +157,7 @@ func readMetrics(data []byte) (*faceMetrics, error) {
 			return nil, err
 		}
 		m.covered[c/64] |= 1 << (c % 64)
-		m.widths[c] = uint16(w)
+		m.widths[c] = uint16(min(max(w, 0), math.MaxUint16))
 	}
 	return m, nil
 }

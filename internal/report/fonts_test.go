@@ -465,7 +465,7 @@ func textOps(t *testing.T, content []byte) []textOp {
 
 func isOperator(tok []byte) bool {
 	c := tok[0]
-	return !(c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.')
+	return (c < '0' || c > '9') && c != '-' && c != '+' && c != '.'
 }
 
 // readLiteral decodes the literal string that starts at content[i].

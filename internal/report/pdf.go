@@ -541,15 +541,6 @@ func fontResources(f *pdfFile, page int) (map[string]int, error) {
 	return out, nil
 }
 
-func fontNameKey[V any](fonts map[string]V) string {
-	names := make([]string, 0, len(fonts))
-	for n := range fonts {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return strings.Join(names, ",")
-}
-
 // info is the document information dictionary. The dates come from the
 // header, so the same report renders to the same bytes.
 func (r *pdfRenderer) info() []byte {

@@ -31,7 +31,7 @@ func (r *pdfRenderer) drawColor(c color) { r.pdf.SetDrawColor(c.rgb()) }
 // cell draws one line of text in the current style and size in a box of
 // width w at the current position and moves right, shortening the text with
 // an ellipsis if it is too long. border is fpdf's border string ("", "T", …).
-func (r *pdfRenderer) cell(w, h float64, text, align string, fill bool, border string) {
+func (r *pdfRenderer) cell(w, h float64, text, align string, fill bool, border string) { //nolint:unparam // the parameters of fpdf's CellFormat, which callers expect
 	r.drawCell(w, h, h, r.layoutText(text, r.style, r.size, 0, w, false), align, fill, border)
 }
 
