@@ -3,12 +3,14 @@ package report
 import (
 	"bytes"
 	"compress/zlib"
+	"context"
 	"fmt"
 	"io"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"unicode"
 	"unicode/utf16"
@@ -578,5 +580,30 @@ func TestRenderPDFOddText(t *testing.T) {
 	tool(t, pdf, "qpdf", "--check")
 	if got := info(t, pdf, "Pages"); got != strconv.Itoa(st.Pages) {
 		t.Errorf("pdfinfo Pages = %s, Render said %d", got, st.Pages)
+	}
+}
+
+// TestRenderPDFConcurrent: workers render side by side, sharing the parsed
+// metrics and the font bytes, which must stay read-only (run with -race).
+func TestRenderPDFConcurrent(t *testing.T) {
+	rows := scriptOrders(40)
+	want, _ := renderPDFBytes(t, orderDoc(t, rows), 1)
+	var wg sync.WaitGroup
+	got := make([][]byte, 4)
+	for i := range got {
+		wg.Go(func() {
+			var buf bytes.Buffer
+			doc := Document{Type: TypeOrderHistory, Header: testHeader(TypeOrderHistory), RowCount: len(rows), Orders: seq(t, rows)}
+			if _, err := renderPDF(context.Background(), &buf, doc, 1); err != nil {
+				t.Errorf("render %d: %v", i, err)
+			}
+			got[i] = buf.Bytes()
+		})
+	}
+	wg.Wait()
+	for i, g := range got {
+		if !bytes.Equal(g, want) {
+			t.Errorf("concurrent render %d differs from the one before", i)
+		}
 	}
 }
