@@ -265,13 +265,18 @@ func (r *pdfRenderer) record(run textRun) {
 // moves right. The first line is centred in the top minH millimetres, the
 // others follow below it. border is fpdf's border string ("", "T", …).
 func (r *pdfRenderer) drawCell(w, h, minH float64, t cellLines, align string, fill bool, border string) {
-	if len(t.lines) == 1 && len(t.lines[0].runs) == 1 && t.size == r.size &&
-		t.lines[0].runs[0].face == faces(r.style)[0] && h == minH {
-		// The common case, one run in the current font: fpdf does it all.
-		run := t.lines[0].runs[0]
-		r.record(run)
-		r.pdf.CellFormat(w, h, run.text, border, 0, align, fill, 0, "")
-		return
+	if len(t.lines) == 1 && h == minH && t.size == r.size {
+		// The common cases, nothing or one run in the current font: fpdf
+		// does it all.
+		switch runs := t.lines[0].runs; {
+		case len(runs) == 0:
+			r.pdf.CellFormat(w, h, "", border, 0, align, fill, 0, "")
+			return
+		case len(runs) == 1 && runs[0].face == faces(r.style)[0]:
+			r.record(runs[0])
+			r.pdf.CellFormat(w, h, runs[0].text, border, 0, align, fill, 0, "")
+			return
+		}
 	}
 	x, y := r.pdf.GetXY()
 	r.pdf.CellFormat(w, h, "", border, 0, "", fill, 0, "")
