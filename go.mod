@@ -20,6 +20,7 @@ require (
 	github.com/prometheus/client_model v0.6.2
 	github.com/redis/go-redis/v9 v9.14.1
 	go.yaml.in/yaml/v2 v2.4.2
+	golang.org/x/image v0.44.0
 	golang.org/x/sync v0.22.0
 )
 

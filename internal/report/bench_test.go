@@ -22,6 +22,21 @@ func BenchmarkRenderPDF200(b *testing.B) {
 	}
 }
 
+// BenchmarkRenderPDF200Scripts renders 200 orders whose carriers are in
+// every script the fonts cover, so it adds the cost of the CJK fallback font
+// (parsed by fpdf in each chunk that draws with it, and subset on output)
+// and of wrapped rows.
+func BenchmarkRenderPDF200Scripts(b *testing.B) {
+	rows := scriptOrders(200)
+	b.ReportAllocs()
+	for b.Loop() {
+		doc := Document{Type: TypeOrderHistory, Header: testHeader(TypeOrderHistory), RowCount: len(rows), Orders: seq(b, rows)}
+		if _, err := Render(context.Background(), io.Discard, FormatPDF, doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkBareFpdf200 is the baseline: one fpdf document, the same font,
 // a header row and the same eight cells per order, nothing else.
 func BenchmarkBareFpdf200(b *testing.B) {

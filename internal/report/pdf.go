@@ -55,7 +55,7 @@ const (
 	footerSize        = 7.0        // points
 )
 
-var reRegularFont = regexp.MustCompile(`/BaseFont\s*` + regularBaseFont + `[\s/>]`)
+var reBaseFont = regexp.MustCompile(`/BaseFont\s*/([^\s/<>\[\]()]+)`)
 
 var reFontEntry = regexp.MustCompile(`/([A-Za-z0-9_.+-]+)\s+(\d+)\s+0\s+R`)
 
@@ -117,27 +117,28 @@ type pdfRenderer struct {
 	objCatalog, objPages, objResources, objInfo, objPageCnt int
 	pageObjs                                                []int
 	mediaBox                                                []byte
-	fontNames                                               string // font resource names of the first chunk
+	fontNames                                               map[string]string // font resource name -> BaseFont, of every chunk
 
 	pdf    *fpdf.Fpdf // the current chunk, nil between chunks
 	chunks int
 	pages  int
 	buf    bytes.Buffer
 
-	style string
-	runes map[string]map[rune]struct{} // per font style, every rune drawn
-	table []column                     // redrawn as header on a new page; nil outside tables
+	style string                      // the current style and size of the primary face
+	size  float64                     // points
+	added map[*face]bool              // faces in the current chunk
+	runes map[*face]map[rune]struct{} // per face, every rune drawn
+	table []column                    // redrawn as header on a new page; nil outside tables
 }
 
 func renderPDF(ctx context.Context, w io.Writer, doc Document, chunkPages int) (Stats, error) {
 	r := &pdfRenderer{
 		ctx: ctx, doc: doc, chunkPages: max(chunkPages, 1),
-		runes: map[string]map[rune]struct{}{"": {}, "B": {}},
+		fontNames: map[string]string{},
+		runes:     map[*face]map[rune]struct{}{faceRegular: {}, faceBold: {}},
 	}
 	// The deferred page count draws digits in the regular face.
-	for _, d := range "0123456789" {
-		r.runes[""][d] = struct{}{}
-	}
+	r.record(textRun{face: faceRegular, text: "0123456789"})
 	r.out = newPDFOut(w, "1.4")
 	r.objCatalog, r.objPages, r.objResources = r.out.alloc(), r.out.alloc(), r.out.alloc()
 	r.objInfo, r.objPageCnt = r.out.alloc(), r.out.alloc()
@@ -169,16 +170,23 @@ func renderPDF(ctx context.Context, w io.Writer, doc Document, chunkPages int) (
 }
 
 // newFpdf returns an fpdf document set up the same way for every chunk, so
-// that font resource names and page geometry agree between chunks.
-func newFpdf() (*fpdf.Fpdf, error) {
+// that font resource names and page geometry agree between chunks, with the
+// given faces (whole, not stand-ins). A chunk starts with the DejaVu faces;
+// the fallback is added where a chunk first draws with it (useFace).
+func newFpdf(faces ...*face) (*fpdf.Fpdf, error) {
 	p := fpdf.New("P", "mm", "A4", "")
 	p.SetCatalogSort(true)
 	p.SetCompression(true)
 	p.SetAutoPageBreak(false, 0)
 	p.SetMargins(marginX, marginTop, marginX)
 	p.SetCellMargin(cellMargin)
-	p.AddUTF8FontFromBytes(fontFamily, "", fontRegular)
-	p.AddUTF8FontFromBytes(fontFamily, "B", fontBold)
+	for _, f := range faces {
+		m, err := f.metrics()
+		if err != nil {
+			return nil, err
+		}
+		p.AddUTF8FontFromBytes(f.family, f.style, m.data)
+	}
 	if err := p.Error(); err != nil {
 		return nil, fmt.Errorf("set up pdf fonts: %w", err)
 	}
@@ -193,11 +201,12 @@ func (r *pdfRenderer) addPage() error {
 		}
 	}
 	if r.pdf == nil {
-		p, err := newFpdf()
+		p, err := newFpdf(faceRegular, faceBold)
 		if err != nil {
 			return err
 		}
 		r.pdf = p
+		r.added = map[*face]bool{faceRegular: true, faceBold: true}
 		r.chunks++
 	}
 	r.pdf.AddPage()
@@ -248,11 +257,16 @@ func (r *pdfRenderer) flushChunk() (*pdfFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read pdf chunk %d: %w", r.chunks, err)
 	}
-	names := fontNameKey(fonts)
-	if r.fontNames == "" {
-		r.fontNames = names
-	} else if names != r.fontNames {
-		return nil, fmt.Errorf("read pdf chunk %d: font resources %s differ from %s", r.chunks, names, r.fontNames)
+	// Chunks name a font alike (fpdf derives the name from the font), but
+	// only a chunk that drew with the fallback has it.
+	for name, obj := range fonts {
+		if r.fontNames[name] == "" {
+			base, err := baseFont(f, obj)
+			if err != nil {
+				return nil, fmt.Errorf("read pdf chunk %d: %w", r.chunks, err)
+			}
+			r.fontNames[name] = base
+		}
 	}
 	for _, kid := range kids {
 		page, _, err := f.object(kid)
@@ -288,37 +302,65 @@ func (r *pdfRenderer) finish() error {
 	if err != nil {
 		return err
 	}
-	src := last
+	// Each font the pages name is copied from a document whose subset holds
+	// every rune the report drew with it: the only chunk, or, when there
+	// were several, a donor. The fallback always comes from a donor of its
+	// own, as the chunks carry only its stand-in (see face.standIn); later
+	// sources take precedence.
+	srcs := []*pdfFile{last}
 	if r.chunks > 1 {
-		// Only the last chunk's fonts are at hand and they lack the runes of
-		// the chunks before, so build a subset that holds them all.
-		if src, err = r.donor(); err != nil {
+		donor, err := r.donor(faceRegular, faceBold)
+		if err != nil {
 			return err
 		}
+		srcs[0] = donor
 	}
-	fontRefs, err := r.firstPageFonts(src)
-	if err != nil {
-		return err
+	if _, ok := r.runes[faceFallback]; ok {
+		donor, err := r.donor(faceFallback)
+		if err != nil {
+			return err
+		}
+		srcs = append(srcs, donor)
 	}
-	mapped, err := r.copyGraph(src, fontRefs)
-	if err != nil {
-		return err
+	type fontObj struct {
+		file *pdfFile
+		obj  int
 	}
-	names := make([]string, 0, len(fontRefs))
-	for name := range fontRefs {
+	byBase := map[string]fontObj{}
+	for _, src := range srcs {
+		fonts, err := firstPageFonts(src)
+		if err != nil {
+			return err
+		}
+		for _, obj := range fonts {
+			base, err := baseFont(src, obj)
+			if err != nil {
+				return err
+			}
+			byBase[base] = fontObj{src, obj}
+		}
+	}
+
+	names := make([]string, 0, len(r.fontNames))
+	for name := range r.fontNames {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	var fontDict bytes.Buffer
-	regular := ""
+	regular, regularObj := "", 0
 	for _, name := range names {
-		fmt.Fprintf(&fontDict, "/%s %d 0 R ", name, mapped[fontRefs[name]])
-		v, _, err := src.object(fontRefs[name])
-		if err != nil {
-			return fmt.Errorf("read pdf fonts: %w", err)
+		base := r.fontNames[name]
+		src, ok := byBase[base]
+		if !ok {
+			return fmt.Errorf("write pdf fonts: no subset of %s for /%s", base, name)
 		}
-		if reRegularFont.Match(v) {
-			regular = name
+		mapped, err := r.copyGraph(src.file, src.obj)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&fontDict, "/%s %d 0 R ", name, mapped[src.obj])
+		if base == regularBaseFont {
+			regular, regularObj = name, mapped[src.obj]
 		}
 	}
 	if regular == "" {
@@ -332,7 +374,7 @@ func (r *pdfRenderer) finish() error {
 	content := fmt.Appendf(nil, "BT /%s %.2f Tf 0 0 Td <%s> Tj ET", regular, footerSize, utf16Hex(strconv.Itoa(r.pages)))
 	r.out.object(r.objPageCnt, fmt.Appendf(nil,
 		"<</Type /XObject /Subtype /Form /BBox [0 -5 120 20] /Resources <</Font <</%s %d 0 R>>>> /Length %d>>",
-		regular, mapped[fontRefs[regular]], len(content)), content)
+		regular, regularObj, len(content)), content)
 
 	var kids bytes.Buffer
 	for i, p := range r.pageObjs {
@@ -354,18 +396,19 @@ func (r *pdfRenderer) finish() error {
 	return nil
 }
 
-// donor renders a one-page document that draws every rune the report used,
-// so that its font subsets cover every chunk.
-func (r *pdfRenderer) donor() (*pdfFile, error) {
-	p, err := newFpdf()
+// donor renders a one-page document that draws, in the given faces, every
+// rune the report drew with them, so that its font subsets cover every
+// chunk.
+func (r *pdfRenderer) donor(faces ...*face) (*pdfFile, error) {
+	p, err := newFpdf(faces...)
 	if err != nil {
 		return nil, err
 	}
 	p.AddPage()
-	for _, style := range []string{"", "B"} {
-		p.SetFont(fontFamily, style, 8)
-		rs := make([]rune, 0, len(r.runes[style]))
-		for c := range r.runes[style] {
+	for _, f := range faces {
+		p.SetFont(f.family, f.style, 8)
+		rs := make([]rune, 0, len(r.runes[f]))
+		for c := range r.runes[f] {
 			rs = append(rs, c)
 		}
 		slices.Sort(rs)
@@ -387,7 +430,7 @@ func (r *pdfRenderer) donor() (*pdfFile, error) {
 	return f, nil
 }
 
-func (r *pdfRenderer) firstPageFonts(f *pdfFile) (map[string]int, error) {
+func firstPageFonts(f *pdfFile) (map[string]int, error) {
 	_, kids, err := pageTree(f)
 	if err != nil {
 		return nil, fmt.Errorf("read pdf fonts: %w", err)
@@ -396,21 +439,29 @@ func (r *pdfRenderer) firstPageFonts(f *pdfFile) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read pdf fonts: %w", err)
 	}
-	if got := fontNameKey(fonts); got != r.fontNames {
-		return nil, fmt.Errorf("read pdf fonts: font resources %s differ from %s", got, r.fontNames)
-	}
 	return fonts, nil
 }
 
-// copyGraph copies the objects reachable from roots into the output,
-// renumbered, and returns the old-to-new object numbers.
-func (r *pdfRenderer) copyGraph(f *pdfFile, roots map[string]int) (map[int]int, error) {
-	mapped := map[int]int{}
-	var order, queue []int
-	for _, n := range roots {
-		queue = append(queue, n)
+// baseFont returns the /BaseFont of a font object: fpdf's "utf8" + family
+// + style, the same in every document, unlike the resource name.
+func baseFont(f *pdfFile, obj int) (string, error) {
+	v, _, err := f.object(obj)
+	if err != nil {
+		return "", fmt.Errorf("read pdf fonts: %w", err)
 	}
-	slices.Sort(queue)
+	m := reBaseFont.FindSubmatch(v)
+	if m == nil {
+		return "", fmt.Errorf("read pdf fonts: font %d has no /BaseFont", obj)
+	}
+	return string(m[1]), nil
+}
+
+// copyGraph copies the objects reachable from root into the output,
+// renumbered, and returns the old-to-new object numbers.
+func (r *pdfRenderer) copyGraph(f *pdfFile, root int) (map[int]int, error) {
+	mapped := map[int]int{}
+	var order []int
+	queue := []int{root}
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
@@ -488,15 +539,6 @@ func fontResources(f *pdfFile, page int) (map[string]int, error) {
 		return nil, fmt.Errorf("resources %d list no fonts", res)
 	}
 	return out, nil
-}
-
-func fontNameKey(fonts map[string]int) string {
-	names := make([]string, 0, len(fonts))
-	for n := range fonts {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return strings.Join(names, ",")
 }
 
 // info is the document information dictionary. The dates come from the

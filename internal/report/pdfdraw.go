@@ -9,11 +9,18 @@ import (
 )
 
 // This file draws the statement: header, table, totals and summary. Every
-// piece of text goes through cell, which records the runes for the font
-// subset (see pdf.go).
+// piece of text goes through cell or drawCell (fontstext.go), which pick a
+// font for each rune and record the runes for the font subset (see pdf.go).
+
+// Table text shrinks down to tableFloor points before it wraps; header
+// values down to infoFloor.
+const (
+	tableFloor = 6.5
+	infoFloor  = 7.0
+)
 
 func (r *pdfRenderer) setFont(style string, size float64) {
-	r.style = style
+	r.style, r.size = style, size
 	r.pdf.SetFont(fontFamily, style, size)
 }
 
@@ -21,46 +28,22 @@ func (r *pdfRenderer) textColor(c color) { r.pdf.SetTextColor(c.rgb()) }
 func (r *pdfRenderer) fillColor(c color) { r.pdf.SetFillColor(c.rgb()) }
 func (r *pdfRenderer) drawColor(c color) { r.pdf.SetDrawColor(c.rgb()) }
 
-// cell draws text in a box of width w at the current position and moves
-// right. border is fpdf's border string ("", "T", "B", …).
-func (r *pdfRenderer) cell(w, h float64, text, align string, fill bool, border string) {
-	text = clean(text)
+// cell draws one line of text in the current style and size in a box of
+// width w at the current position and moves right, shortening the text with
+// an ellipsis if it is too long. Right-aligned cells hold counts and
+// amounts, which must never lose digits: a long one shrinks to fit instead.
+// border is fpdf's border string ("", "T", …).
+func (r *pdfRenderer) cell(w, h float64, text, align string, fill bool, border string) { //nolint:unparam // the parameters of fpdf's CellFormat, which callers expect
+	floor := 0.0
 	if align == "R" {
-		// Right-aligned cells hold counts and amounts, which must never
-		// lose digits to an ellipsis: a long one shrinks to fit instead.
-		if width, room := r.pdf.GetStringWidth(text), w-2*cellMargin; width > room {
-			pt, _ := r.pdf.GetFontSize()
-			r.pdf.SetFontSize(pt * room / width * 0.98)
-			defer r.pdf.SetFontSize(pt)
-		}
+		floor = amountFloorPt
 	}
-	text = r.fit(text, w)
-	set := r.runes[r.style]
-	for _, c := range text {
-		set[c] = struct{}{}
-	}
-	r.pdf.CellFormat(w, h, text, border, 0, align, fill, 0, "")
+	r.drawCell(w, h, h, r.layoutText(text, r.style, r.size, floor, w, false), align, fill, border)
 }
 
-// fit shortens text with an ellipsis until it fits a cell of width w.
-func (r *pdfRenderer) fit(text string, w float64) string {
-	room := w - 2*cellMargin
-	if r.pdf.GetStringWidth(text) <= room {
-		return text
-	}
-	rs := []rune(text)
-	if len(rs) > 200 {
-		rs = rs[:200]
-	}
-	for len(rs) > 0 {
-		rs = rs[:len(rs)-1]
-		s := strings.TrimRight(string(rs), " ") + "…"
-		if r.pdf.GetStringWidth(s) <= room {
-			return s
-		}
-	}
-	return ""
-}
+// amountFloorPt is the smallest size an amount shrinks to; at 1 pt even
+// int64's 19 digits with separators fit the narrowest amount column.
+const amountFloorPt = 1.0
 
 func (r *pdfRenderer) rule(y float64) {
 	r.drawColor(colRule)
@@ -106,10 +89,11 @@ func (r *pdfRenderer) drawFirstHeader() {
 	r.cell(110, 9, r.title(), "L", false, "")
 
 	if h.ClientName != "" {
+		// Shrunk, then shortened: the info block below has it in full.
 		r.pdf.SetXY(pageW-marginX-72, y)
 		r.setFont("B", 11)
 		r.textColor(colInk)
-		r.cell(72, 5.5, h.ClientName, "R", false, "")
+		r.drawCell(72, 5.5, 5.5, r.layoutText(h.ClientName, "B", 11, 8, 72, false), "R", false, "")
 	}
 	r.pdf.SetXY(pageW-marginX-72, y+5.5)
 	r.setFont("", 7.5)
@@ -135,23 +119,27 @@ func (r *pdfRenderer) drawFirstHeader() {
 		{"Data position", formatCount(h.DataPosition)},
 	}
 	for i := range left {
-		r.infoPair(marginX, y, left[i])
-		r.infoPair(marginX+96, y, right[i])
-		y += 4.8
+		y += max(r.infoPair(marginX, y, left[i]), r.infoPair(marginX+96, y, right[i]))
 	}
 	y += 2
 	r.rule(y)
 	r.pdf.SetXY(marginX, y+5)
 }
 
-func (r *pdfRenderer) infoPair(x, y float64, kv [2]string) {
+// infoPair draws a label and its value, which wraps rather than being cut,
+// and returns the height it took.
+func (r *pdfRenderer) infoPair(x, y float64, kv [2]string) float64 {
+	const lineH = 4.8
 	r.pdf.SetXY(x, y)
 	r.setFont("", 8)
 	r.textColor(colMuted)
-	r.cell(26, 4.8, kv[0], "L", false, "")
+	r.cell(26, lineH, kv[0], "L", false, "")
 	r.setFont("", 8.5)
 	r.textColor(colInk)
-	r.cell(60, 4.8, kv[1], "L", false, "")
+	t := r.layoutText(kv[1], "", 8.5, infoFloor, 60, true)
+	h := t.height(lineH)
+	r.drawCell(60, h, lineH, t, "L", false, "")
+	return h
 }
 
 func (r *pdfRenderer) drawRunningHeader() {
@@ -181,25 +169,38 @@ func (r *pdfRenderer) drawTableHeader() {
 }
 
 // row draws one table row, starting a page first when it does not fit.
+// Text too long for its column shrinks, then wraps, and the row grows to
+// hold it: nothing in a row is cut.
 func (r *pdfRenderer) row(cells []string, shade, bold bool, border string) error {
-	if err := r.ensure(rowH); err != nil {
-		return err
-	}
-	y := r.pdf.GetY()
-	r.pdf.SetX(marginX)
 	style := ""
 	if bold {
 		style = "B"
 	}
+	texts := make([]cellLines, len(r.table))
+	h := rowH
+	for i, c := range r.table {
+		if c.align == "R" {
+			// Counts and amounts: a number split over two lines misreads.
+			texts[i] = r.layoutText(cells[i], style, tableSize, amountFloorPt, c.width, false)
+		} else {
+			texts[i] = r.layoutText(cells[i], style, tableSize, tableFloor, c.width, true)
+		}
+		h = max(h, texts[i].height(rowH))
+	}
+	if err := r.ensure(h); err != nil {
+		return err
+	}
+	y := r.pdf.GetY()
+	r.pdf.SetX(marginX)
 	r.setFont(style, tableSize)
 	r.textColor(colInk)
 	r.fillColor(colZebra)
 	r.drawColor(colInk)
 	r.pdf.SetLineWidth(0.3)
 	for i, c := range r.table {
-		r.cell(c.width, rowH, cells[i], c.align, shade, border)
+		r.drawCell(c.width, h, rowH, texts[i], c.align, shade, border)
 	}
-	r.pdf.SetXY(marginX, y+rowH)
+	r.pdf.SetXY(marginX, y+h)
 	return nil
 }
 
