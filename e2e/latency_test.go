@@ -1,0 +1,53 @@
+package e2e
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/reportd/reportd/internal/testenv"
+)
+
+// TestWebhookIdleLatency measures submit → webhook on an idle system: one
+// report at a time, from just before the POST to the receiver's arrival
+// time. It logs the distribution and fails only far past what the path
+// should cost, so a lost wake-up (a dispatcher back on its slow poll) shows
+// in the log rather than as a flaky failure on a loaded machine.
+func TestWebhookIdleLatency(t *testing.T) {
+	h := newHookEnv(t, nil, nil)
+	const n = 20
+	lat := make([]time.Duration, 0, n)
+	for i := range n {
+		start := time.Now()
+		h.submit(t)
+		got := h.receiver.WaitFor(t, 30*time.Second, "the report's webhook", func(ds []testenv.Delivery) bool { return len(ds) > i })
+		lat = append(lat, got[i].At.Sub(start))
+	}
+	slices.Sort(lat)
+	p50, p90 := lat[n/2], lat[n*9/10]
+	t.Logf("idle submit → webhook over %d reports: p50 %s, p90 %s, min %s, max %s",
+		n, p50.Round(time.Millisecond), p90.Round(time.Millisecond), lat[0].Round(time.Millisecond), lat[n-1].Round(time.Millisecond))
+	// The outbox's share: from the row's insert to the dispatcher's claim.
+	rows, err := h.env.DB(t).Query(context.Background(),
+		`SELECT (extract(epoch FROM enqueued_at - created_at) * 1e6)::bigint FROM reports ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outbox []time.Duration
+	for rows.Next() {
+		var us int64
+		if err := rows.Scan(&us); err != nil {
+			t.Fatal(err)
+		}
+		outbox = append(outbox, time.Duration(us)*time.Microsecond)
+	}
+	if err := rows.Err(); err != nil || len(outbox) != n {
+		t.Fatalf("read claim times of %d reports: %v", len(outbox), err)
+	}
+	t.Logf("insert → dispatcher claim: p50 %s, p90 %s, max %s",
+		outbox[n/2].Round(100*time.Microsecond), outbox[n*9/10].Round(100*time.Microsecond), outbox[n-1].Round(100*time.Microsecond))
+	if p50 > 3*time.Second {
+		t.Errorf("idle p50 %s: want well under 3s", p50)
+	}
+}
