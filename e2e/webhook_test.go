@@ -309,3 +309,26 @@ func TestWebhookBulkReplayWhileStillDownDeadLettersAgain(t *testing.T) {
 		t.Fatalf("dead letter %s: asynq task state %q, want archived", dead.ID, state)
 	}
 }
+
+// TestWebhookBlockedURLIsDeadAtOnce: a destination the SSRF guard refuses
+// is dead on its first attempt, on the delivery's own task and in a
+// replay's batch alike: retrying would not change the URL.
+func TestWebhookBlockedURLIsDeadAtOnce(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t, map[string]string{"WEBHOOK_RETRY_SCHEDULE": "1s,1s"})
+	// Not http(s): refused even with private networks allowed.
+	client := env.CreateClient(t, "Blocked Ltd", "ftp://hooks.example/x")
+	env.StartAPI(t)
+	env.StartWorker(t)
+	h := &hookEnv{env: env, client: client, customer: seedOrders(t, env, client.ID, 1, 2).Customers[0]}
+	id := h.submit(t)
+	dead := h.waitDelivery(t, id, 30*time.Second, func(d deliveryBody) bool { return d.Status == "dead" })
+	if dead.Attempts != 1 || len(dead.AttemptLog) != 1 || dead.AttemptLog[0].Outcome != "blocked" {
+		t.Fatalf("dead after %+v, want one blocked attempt", dead)
+	}
+	expectStatus(t, h.env.Do(t, client.APIKey, http.MethodPost, "/v1/deliveries/replay", `{"status":"dead"}`), http.StatusAccepted)
+	again := h.waitDelivery(t, id, 30*time.Second, func(d deliveryBody) bool { return d.Status == "dead" && d.Attempts > 1 })
+	if again.Attempts != 2 || again.AttemptLog[1].Outcome != "blocked" {
+		t.Fatalf("after the replay: %+v, want one more blocked attempt (the batch's) and dead", again)
+	}
+}
