@@ -179,7 +179,7 @@ func TestDeliver(t *testing.T) {
 			wantDisabled: true, wantObserved: observed{Attempts: []string{"gone:410"}},
 		},
 		{
-			name: "410 whose URL cannot be disabled is retried", status: reports.DeliveryPending, disableErr: errors.New("postgres away"),
+			name: "410 whose URL cannot be disabled returns the error", status: reports.DeliveryPending, disableErr: errors.New("postgres away"),
 			res: &webhook.Result{Outcome: webhook.OutcomeGone, StartedAt: started, StatusCode: 410, Err: errors.New("receiver answered 410 Gone")},
 			wantRecord: &recordedAttempt{Status: reports.DeliveryDisabled, Next: deliverNow, Attempt: reports.AttemptRecord{
 				StartedAt: started, StatusCode: 410, Outcome: "gone", Error: "receiver answered 410 Gone"}},
