@@ -112,24 +112,24 @@ func (r *batchRun) sentIDs() []string {
 // their own task with the rest of the schedule, and what is no longer
 // pending (a batch that runs again after a crash) is not sent again.
 func TestProcessBatch(t *testing.T) {
-	gone := webhook.Result{Outcome: webhook.OutcomeGone, StartedAt: started, StatusCode: 410, Err: errors.New("receiver answered 410 Gone")}
+	gone := webhook.Result{Outcome: webhook.OutcomeGone, StartedAt: attemptStarted, StatusCode: 410, Err: errors.New("receiver answered 410 Gone")}
 	results := map[string]webhook.Result{
-		"ok":      {Outcome: webhook.OutcomeDelivered, StartedAt: started, StatusCode: 204, Latency: 20 * time.Millisecond},
-		"fails":   {Outcome: webhook.OutcomeFailed, StartedAt: started, StatusCode: 500, Err: errors.New("receiver answered 500 Internal Server Error")},
-		"slow":    {Outcome: webhook.OutcomeFailed, StartedAt: started, StatusCode: 429, RetryAfter: 8 * time.Second, Err: errors.New("receiver answered 429 Too Many Requests")},
+		"ok":      {Outcome: webhook.OutcomeDelivered, StartedAt: attemptStarted, StatusCode: 204, Latency: 20 * time.Millisecond},
+		"fails":   {Outcome: webhook.OutcomeFailed, StartedAt: attemptStarted, StatusCode: 500, Err: errors.New("receiver answered 500 Internal Server Error")},
+		"slow":    {Outcome: webhook.OutcomeFailed, StartedAt: attemptStarted, StatusCode: 429, RetryAfter: 8 * time.Second, Err: errors.New("receiver answered 429 Too Many Requests")},
 		"gone1":   gone,
 		"gone2":   gone,
-		"blocked": {Outcome: webhook.OutcomeBlocked, StartedAt: started, Err: fmt.Errorf("%w: address 127.0.0.1 is not public", webhook.ErrBlocked)},
+		"blocked": {Outcome: webhook.OutcomeBlocked, StartedAt: attemptStarted, Err: fmt.Errorf("%w: address 127.0.0.1 is not public", webhook.ErrBlocked)},
 	}
 	var members []reports.Delivery
 	for _, id := range []string{"ok", "fails", "slow", "gone1", "gone2", "blocked"} {
-		members = append(members, testDelivery(id, reports.DeliveryPending))
+		members = append(members, deliveryFixture(id, reports.DeliveryPending))
 	}
 	members[4].URL = members[3].URL // both 410s are for one URL
 	// Recorded by an earlier run of this batch, or sent meanwhile by their own task.
-	members = append(members, testDelivery("was-delivered", reports.DeliveryDelivered),
-		testDelivery("was-failing", reports.DeliveryFailing), testDelivery("was-dead", reports.DeliveryDead),
-		testDelivery("was-disabled", reports.DeliveryDisabled))
+	members = append(members, deliveryFixture("was-delivered", reports.DeliveryDelivered),
+		deliveryFixture("was-failing", reports.DeliveryFailing), deliveryFixture("was-dead", reports.DeliveryDead),
+		deliveryFixture("was-disabled", reports.DeliveryDisabled))
 	r := newBatchRun(t, members, results)
 
 	if err := r.run(t, context.Background()); err != nil {
@@ -147,26 +147,26 @@ func TestProcessBatch(t *testing.T) {
 		got[o.DeliveryID] = o
 	}
 	// The 500's retry comes after the schedule's first delay plus jitter.
-	if late := got["fails"].Next.Sub(deliverNow.Add(5 * time.Second)); late < 0 || late > jitterOf(5*time.Second) {
+	if late := got["fails"].Next.Sub(deliverNow.Add(5 * time.Second)); late < 0 || late > scheduleJitter(5*time.Second) {
 		t.Errorf("next attempt of the 500 at %s, want 5s after now plus at most the jitter", got["fails"].Next)
 	}
 	failsDelay := got["fails"].Next.Sub(deliverNow)
 	o := got["fails"]
 	o.Next = deliverNow.Add(5 * time.Second)
 	got["fails"] = o
-	goneRecord := reports.AttemptRecord{StartedAt: started, StatusCode: 410, Outcome: "gone", Error: "receiver answered 410 Gone"}
+	goneRecord := reports.AttemptRecord{StartedAt: attemptStarted, StatusCode: 410, Outcome: "gone", Error: "receiver answered 410 Gone"}
 	want := map[string]reports.AttemptOutcome{
 		"ok": {DeliveryID: "ok", Status: reports.DeliveryDelivered, Next: deliverNow,
-			Attempt: reports.AttemptRecord{StartedAt: started, StatusCode: 204, Latency: 20 * time.Millisecond, Outcome: "delivered"}},
+			Attempt: reports.AttemptRecord{StartedAt: attemptStarted, StatusCode: 204, Latency: 20 * time.Millisecond, Outcome: "delivered"}},
 		"fails": {DeliveryID: "fails", Status: reports.DeliveryFailing, Next: deliverNow.Add(5 * time.Second),
-			Attempt: reports.AttemptRecord{StartedAt: started, StatusCode: 500, Outcome: "failed", Error: "receiver answered 500 Internal Server Error"}},
+			Attempt: reports.AttemptRecord{StartedAt: attemptStarted, StatusCode: 500, Outcome: "failed", Error: "receiver answered 500 Internal Server Error"}},
 		"slow": {DeliveryID: "slow", Status: reports.DeliveryFailing, Next: deliverNow.Add(8 * time.Second),
-			Attempt: reports.AttemptRecord{StartedAt: started, StatusCode: 429, Outcome: "failed", Error: "receiver answered 429 Too Many Requests"}},
+			Attempt: reports.AttemptRecord{StartedAt: attemptStarted, StatusCode: 429, Outcome: "failed", Error: "receiver answered 429 Too Many Requests"}},
 		"gone1": {DeliveryID: "gone1", Status: reports.DeliveryDisabled, Next: deliverNow, Attempt: goneRecord},
 		"gone2": {DeliveryID: "gone2", Status: reports.DeliveryDisabled, Next: deliverNow, Attempt: goneRecord},
 		// Dead at once, as on the delivery's own task: no retry is wasted on it.
 		"blocked": {DeliveryID: "blocked", Status: reports.DeliveryDead, Next: deliverNow,
-			Attempt: reports.AttemptRecord{StartedAt: started, Outcome: "blocked", Error: "webhook destination blocked: address 127.0.0.1 is not public"}},
+			Attempt: reports.AttemptRecord{StartedAt: attemptStarted, Outcome: "blocked", Error: "webhook destination blocked: address 127.0.0.1 is not public"}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("recorded outcomes (-want +got):\n%s", diff)
@@ -187,12 +187,12 @@ func TestProcessBatch(t *testing.T) {
 	}
 	obs := r.obs.got()
 	slices.Sort(obs.Attempts)
-	wantObs := observed{
+	wantObs := deliveryObserved{
 		Attempts:  []string{"blocked:0", "delivered:204", "failed:429", "failed:500", "gone:410", "gone:410"},
 		Delivered: []time.Duration{3 * time.Second}, Dead: 1,
 	}
 	if diff := cmp.Diff(wantObs, obs); diff != "" {
-		t.Errorf("observed (-want +got):\n%s", diff)
+		t.Errorf("deliveryObserved (-want +got):\n%s", diff)
 	}
 }
 
@@ -201,7 +201,7 @@ func TestProcessBatch(t *testing.T) {
 // sends and records nothing.
 func TestProcessBatchRunAgainSendsNothingRecorded(t *testing.T) {
 	r := newBatchRun(t, []reports.Delivery{
-		testDelivery("d1", reports.DeliveryDelivered), testDelivery("d2", reports.DeliveryFailing), testDelivery("d3", reports.DeliveryDead),
+		deliveryFixture("d1", reports.DeliveryDelivered), deliveryFixture("d2", reports.DeliveryFailing), deliveryFixture("d3", reports.DeliveryDead),
 	}, nil)
 	if err := r.run(t, context.Background()); err != nil {
 		t.Fatal(err)
@@ -214,7 +214,7 @@ func TestProcessBatchRunAgainSendsNothingRecorded(t *testing.T) {
 // TestProcessBatchOneAttemptSchedule: with no retries in the schedule the
 // batch's attempt is the last, so a failure is dead.
 func TestProcessBatchOneAttemptSchedule(t *testing.T) {
-	r := newBatchRun(t, []reports.Delivery{testDelivery("d1", reports.DeliveryPending)}, map[string]webhook.Result{
+	r := newBatchRun(t, []reports.Delivery{deliveryFixture("d1", reports.DeliveryPending)}, map[string]webhook.Result{
 		"d1": {Outcome: webhook.OutcomeFailed, StatusCode: 503, Err: errors.New("503")},
 	})
 	r.d.Schedule = webhook.Schedule{}
@@ -232,7 +232,7 @@ func TestProcessBatchOneAttemptSchedule(t *testing.T) {
 // TestProcessBatchTaskEndsBeforeSending: attempts never made stay pending
 // for the batch's retry, and nothing is recorded for them.
 func TestProcessBatchTaskEndsBeforeSending(t *testing.T) {
-	r := newBatchRun(t, []reports.Delivery{testDelivery("d1", reports.DeliveryPending), testDelivery("d2", reports.DeliveryPending)}, nil)
+	r := newBatchRun(t, []reports.Delivery{deliveryFixture("d1", reports.DeliveryPending), deliveryFixture("d2", reports.DeliveryPending)}, nil)
 	r.d.OnTheWire = semaphore.NewWeighted(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -249,7 +249,7 @@ func TestProcessBatchTaskEndsBeforeSending(t *testing.T) {
 // is recorded (and goes on as usual), the others stay pending for the
 // batch's retry.
 func TestProcessBatchTaskEndsMidway(t *testing.T) {
-	members := []reports.Delivery{testDelivery("d1", reports.DeliveryPending), testDelivery("d2", reports.DeliveryPending), testDelivery("d3", reports.DeliveryPending)}
+	members := []reports.Delivery{deliveryFixture("d1", reports.DeliveryPending), deliveryFixture("d2", reports.DeliveryPending), deliveryFixture("d3", reports.DeliveryPending)}
 	r := newBatchRun(t, members, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -277,7 +277,7 @@ func TestProcessBatchFailures(t *testing.T) {
 		"d2": {Outcome: webhook.OutcomeFailed, StatusCode: 500, Err: errors.New("500")},
 	}
 	pending := func() []reports.Delivery {
-		return []reports.Delivery{testDelivery("d1", reports.DeliveryPending), testDelivery("d2", reports.DeliveryPending)}
+		return []reports.Delivery{deliveryFixture("d1", reports.DeliveryPending), deliveryFixture("d2", reports.DeliveryPending)}
 	}
 
 	t.Run("a failed load is retried", func(t *testing.T) {
@@ -285,7 +285,7 @@ func TestProcessBatchFailures(t *testing.T) {
 		r.d.Store.(*fakeDeliveryStore).LoadDeliveriesToSendFunc = func(context.Context, string, []string) ([]reports.Delivery, []string, error) {
 			return nil, nil, reports.ErrUnavailable
 		}
-		if err := r.d.ProcessBatch(context.Background(), batchTask(t, "d1")); kindOf(err) != errTransient {
+		if err := r.d.ProcessBatch(context.Background(), batchTask(t, "d1")); deliverErrKindOf(err) != deliverRetry {
 			t.Fatalf("error %v, want transient", err)
 		}
 	})
@@ -307,7 +307,7 @@ func TestProcessBatchFailures(t *testing.T) {
 		r.d.Store.(*fakeDeliveryStore).RecordAttemptsFunc = func(context.Context, []reports.AttemptOutcome) error {
 			return reports.ErrUnavailable
 		}
-		if err := r.run(t, context.Background()); kindOf(err) != errTransient {
+		if err := r.run(t, context.Background()); deliverErrKindOf(err) != deliverRetry {
 			t.Fatalf("error %v, want transient", err)
 		}
 		if len(r.scheduled) != 0 {

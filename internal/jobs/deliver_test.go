@@ -30,7 +30,7 @@ func newFakeDeliverer(store *fakeDeliveryStore, sender *fakeSender) (*Deliverer,
 	}, obs
 }
 
-func testDelivery(id string, status reports.DeliveryStatus) reports.Delivery {
+func deliveryFixture(id string, status reports.DeliveryStatus) reports.Delivery {
 	return reports.Delivery{
 		ID: id, ReportID: "rep_" + id, ClientID: "cli_1", EventType: reports.EventSucceeded,
 		URL: "https://hooks.example/" + id, Body: []byte(`{"type":"report.succeeded"}`), Status: status,
@@ -46,58 +46,58 @@ type recordedAttempt struct {
 	Next    time.Time
 }
 
-// observed is what the observer was told.
-type observed struct {
+// deliveryObserved is what the observer was told.
+type deliveryObserved struct {
 	Attempts  []string
 	Delivered []time.Duration
 	Dead      int
 }
 
-func (o *fakeDeliveryObserver) got() observed {
+func (o *fakeDeliveryObserver) got() deliveryObserved {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return observed{Attempts: o.attempts, Delivered: o.delivered, Dead: o.dead}
+	return deliveryObserved{Attempts: o.attempts, Delivered: o.delivered, Dead: o.dead}
 }
 
-// errKind is how a handler's error tells asynq to go on.
-type errKind int
+// deliverErrKind is how a handler's error tells asynq to go on.
+type deliverErrKind int
 
 const (
-	errNone       errKind = iota // done
-	errRetryAfter                // retry after the delay the attempt recorded
-	errSkipRetry                 // archive: no retry will help
-	errTransient                 // retry on asynq's backoff: the attempt was not made or not recorded
+	deliverDone       deliverErrKind = iota // done
+	deliverRetryAfter                       // retry after the delay the attempt recorded
+	deliverSkipRetry                        // archive: no retry will help
+	deliverRetry                            // retry on asynq's backoff: the attempt was not made or not recorded
 )
 
-func (k errKind) String() string {
+func (k deliverErrKind) String() string {
 	return [...]string{"nil", "retry after the recorded delay", "skip retry", "transient"}[k]
 }
 
-func kindOf(err error) errKind {
+func deliverErrKindOf(err error) deliverErrKind {
 	_, retryAfter := errors.AsType[*retryAfterError](err)
 	switch {
 	case err == nil:
-		return errNone
+		return deliverDone
 	case errors.Is(err, asynq.SkipRetry):
-		return errSkipRetry
+		return deliverSkipRetry
 	case retryAfter:
-		return errRetryAfter
+		return deliverRetryAfter
 	default:
-		return errTransient
+		return deliverRetry
 	}
 }
 
-// jitterOf bounds the schedule's additive jitter on delay d.
-func jitterOf(d time.Duration) time.Duration {
+// scheduleJitter bounds the schedule's additive jitter on delay d.
+func scheduleJitter(d time.Duration) time.Duration {
 	return min(time.Duration(float64(d)*webhook.JitterFraction), webhook.MaxJitter)
 }
 
-var started = deliverNow.Add(-time.Second)
+var attemptStarted = deliverNow.Add(-time.Second)
 
 func TestDeliver(t *testing.T) {
-	failed500 := webhook.Result{Outcome: webhook.OutcomeFailed, StartedAt: started, StatusCode: 500, Latency: 40 * time.Millisecond,
+	failed500 := webhook.Result{Outcome: webhook.OutcomeFailed, StartedAt: attemptStarted, StatusCode: 500, Latency: 40 * time.Millisecond,
 		Body: []byte("oops"), Err: errors.New("receiver answered 500 Internal Server Error")}
-	failedRecord := reports.AttemptRecord{StartedAt: started, StatusCode: 500, Latency: 40 * time.Millisecond, Outcome: "failed",
+	failedRecord := reports.AttemptRecord{StartedAt: attemptStarted, StatusCode: 500, Latency: 40 * time.Millisecond, Outcome: "failed",
 		Error: "receiver answered 500 Internal Server Error", ResponseBody: "oops"}
 	tests := []struct {
 		name    string
@@ -114,108 +114,108 @@ func TestDeliver(t *testing.T) {
 		wantRecord   *recordedAttempt // nil: nothing may be recorded
 		wantJitter   bool             // wantRecord.Next is the earliest allowed; jitter may follow
 		wantDisabled bool
-		wantErr      errKind
-		wantObserved observed
+		wantErr      deliverErrKind
+		wantObserved deliveryObserved
 	}{
 		{
 			name: "2xx is delivered", status: reports.DeliveryPending,
-			res: &webhook.Result{Outcome: webhook.OutcomeDelivered, StartedAt: started, StatusCode: 204, Latency: 30 * time.Millisecond, Body: []byte("ok\xff")},
+			res: &webhook.Result{Outcome: webhook.OutcomeDelivered, StartedAt: attemptStarted, StatusCode: 204, Latency: 30 * time.Millisecond, Body: []byte("ok\xff")},
 			wantRecord: &recordedAttempt{Status: reports.DeliveryDelivered, Next: deliverNow, Attempt: reports.AttemptRecord{
-				StartedAt: started, StatusCode: 204, Latency: 30 * time.Millisecond, Outcome: "delivered", ResponseBody: "ok\uFFFD"}},
-			wantObserved: observed{Attempts: []string{"delivered:204"}, Delivered: []time.Duration{3 * time.Second}},
+				StartedAt: attemptStarted, StatusCode: 204, Latency: 30 * time.Millisecond, Outcome: "delivered", ResponseBody: "ok\uFFFD"}},
+			wantObserved: deliveryObserved{Attempts: []string{"delivered:204"}, Delivered: []time.Duration{3 * time.Second}},
 		},
 		{
 			name: "a retry that succeeds is delivered", status: reports.DeliveryFailing, retried: 1,
-			res:          &webhook.Result{Outcome: webhook.OutcomeDelivered, StartedAt: started, StatusCode: 200},
-			wantRecord:   &recordedAttempt{Status: reports.DeliveryDelivered, Next: deliverNow, Attempt: reports.AttemptRecord{StartedAt: started, StatusCode: 200, Outcome: "delivered"}},
-			wantObserved: observed{Attempts: []string{"delivered:200"}, Delivered: []time.Duration{3 * time.Second}},
+			res:          &webhook.Result{Outcome: webhook.OutcomeDelivered, StartedAt: attemptStarted, StatusCode: 200},
+			wantRecord:   &recordedAttempt{Status: reports.DeliveryDelivered, Next: deliverNow, Attempt: reports.AttemptRecord{StartedAt: attemptStarted, StatusCode: 200, Outcome: "delivered"}},
+			wantObserved: deliveryObserved{Attempts: []string{"delivered:200"}, Delivered: []time.Duration{3 * time.Second}},
 		},
 		{
 			name: "a failure retries on the schedule", status: reports.DeliveryPending, res: &failed500,
 			wantRecord: &recordedAttempt{Status: reports.DeliveryFailing, Next: deliverNow.Add(5 * time.Second), Attempt: failedRecord}, wantJitter: true,
-			wantErr: errRetryAfter, wantObserved: observed{Attempts: []string{"failed:500"}},
+			wantErr: deliverRetryAfter, wantObserved: deliveryObserved{Attempts: []string{"failed:500"}},
 		},
 		{
 			name: "the second failure waits the schedule's second delay", status: reports.DeliveryFailing, res: &failed500, retried: 1,
 			wantRecord: &recordedAttempt{Status: reports.DeliveryFailing, Next: deliverNow.Add(5 * time.Minute), Attempt: failedRecord}, wantJitter: true,
-			wantErr: errRetryAfter, wantObserved: observed{Attempts: []string{"failed:500"}},
+			wantErr: deliverRetryAfter, wantObserved: deliveryObserved{Attempts: []string{"failed:500"}},
 		},
 		{
 			name: "after a batch the schedule goes on from its attempt", status: reports.DeliveryFailing, res: &failed500, prior: 1,
 			wantRecord: &recordedAttempt{Status: reports.DeliveryFailing, Next: deliverNow.Add(5 * time.Minute), Attempt: failedRecord}, wantJitter: true,
-			wantErr: errRetryAfter, wantObserved: observed{Attempts: []string{"failed:500"}},
+			wantErr: deliverRetryAfter, wantObserved: deliveryObserved{Attempts: []string{"failed:500"}},
 		},
 		{
 			name: "a failure on the last attempt is dead", status: reports.DeliveryFailing, res: &failed500, retried: 2, final: true,
 			wantRecord: &recordedAttempt{Status: reports.DeliveryDead, Next: deliverNow, Attempt: failedRecord},
-			wantErr:    errSkipRetry, wantObserved: observed{Attempts: []string{"failed:500"}, Dead: 1},
+			wantErr:    deliverSkipRetry, wantObserved: deliveryObserved{Attempts: []string{"failed:500"}, Dead: 1},
 		},
 		{
 			name: "a timeout retries", status: reports.DeliveryPending,
-			res: &webhook.Result{Outcome: webhook.OutcomeTimeout, StartedAt: started, Latency: time.Second, Err: errors.New("no response within 1s")},
+			res: &webhook.Result{Outcome: webhook.OutcomeTimeout, StartedAt: attemptStarted, Latency: time.Second, Err: errors.New("no response within 1s")},
 			wantRecord: &recordedAttempt{Status: reports.DeliveryFailing, Next: deliverNow.Add(5 * time.Second), Attempt: reports.AttemptRecord{
-				StartedAt: started, Latency: time.Second, Outcome: "timeout", Error: "no response within 1s"}}, wantJitter: true,
-			wantErr: errRetryAfter, wantObserved: observed{Attempts: []string{"timeout:0"}},
+				StartedAt: attemptStarted, Latency: time.Second, Outcome: "timeout", Error: "no response within 1s"}}, wantJitter: true,
+			wantErr: deliverRetryAfter, wantObserved: deliveryObserved{Attempts: []string{"timeout:0"}},
 		},
 		{
 			name: "429 with a later Retry-After waits for it", status: reports.DeliveryPending,
-			res: &webhook.Result{Outcome: webhook.OutcomeFailed, StartedAt: started, StatusCode: 429, RetryAfter: 8 * time.Second, Err: errors.New("receiver answered 429 Too Many Requests")},
+			res: &webhook.Result{Outcome: webhook.OutcomeFailed, StartedAt: attemptStarted, StatusCode: 429, RetryAfter: 8 * time.Second, Err: errors.New("receiver answered 429 Too Many Requests")},
 			wantRecord: &recordedAttempt{Status: reports.DeliveryFailing, Next: deliverNow.Add(8 * time.Second), Attempt: reports.AttemptRecord{
-				StartedAt: started, StatusCode: 429, Outcome: "failed", Error: "receiver answered 429 Too Many Requests"}},
-			wantErr: errRetryAfter, wantObserved: observed{Attempts: []string{"failed:429"}},
+				StartedAt: attemptStarted, StatusCode: 429, Outcome: "failed", Error: "receiver answered 429 Too Many Requests"}},
+			wantErr: deliverRetryAfter, wantObserved: deliveryObserved{Attempts: []string{"failed:429"}},
 		},
 		{
 			name: "503 with a Retry-After past the cap waits for the cap", status: reports.DeliveryPending,
-			res: &webhook.Result{Outcome: webhook.OutcomeFailed, StartedAt: started, StatusCode: 503, RetryAfter: time.Hour, Err: errors.New("receiver answered 503 Service Unavailable")},
+			res: &webhook.Result{Outcome: webhook.OutcomeFailed, StartedAt: attemptStarted, StatusCode: 503, RetryAfter: time.Hour, Err: errors.New("receiver answered 503 Service Unavailable")},
 			wantRecord: &recordedAttempt{Status: reports.DeliveryFailing, Next: deliverNow.Add(10 * time.Second), Attempt: reports.AttemptRecord{
-				StartedAt: started, StatusCode: 503, Outcome: "failed", Error: "receiver answered 503 Service Unavailable"}},
-			wantErr: errRetryAfter, wantObserved: observed{Attempts: []string{"failed:503"}},
+				StartedAt: attemptStarted, StatusCode: 503, Outcome: "failed", Error: "receiver answered 503 Service Unavailable"}},
+			wantErr: deliverRetryAfter, wantObserved: deliveryObserved{Attempts: []string{"failed:503"}},
 		},
 		{
 			name: "410 disables the URL and stops", status: reports.DeliveryFailing, retried: 1,
-			res: &webhook.Result{Outcome: webhook.OutcomeGone, StartedAt: started, StatusCode: 410, Err: errors.New("receiver answered 410 Gone")},
+			res: &webhook.Result{Outcome: webhook.OutcomeGone, StartedAt: attemptStarted, StatusCode: 410, Err: errors.New("receiver answered 410 Gone")},
 			wantRecord: &recordedAttempt{Status: reports.DeliveryDisabled, Next: deliverNow, Attempt: reports.AttemptRecord{
-				StartedAt: started, StatusCode: 410, Outcome: "gone", Error: "receiver answered 410 Gone"}},
-			wantDisabled: true, wantObserved: observed{Attempts: []string{"gone:410"}},
+				StartedAt: attemptStarted, StatusCode: 410, Outcome: "gone", Error: "receiver answered 410 Gone"}},
+			wantDisabled: true, wantObserved: deliveryObserved{Attempts: []string{"gone:410"}},
 		},
 		{
 			name: "410 whose URL cannot be disabled returns the error", status: reports.DeliveryPending, disableErr: errors.New("postgres away"),
-			res: &webhook.Result{Outcome: webhook.OutcomeGone, StartedAt: started, StatusCode: 410, Err: errors.New("receiver answered 410 Gone")},
+			res: &webhook.Result{Outcome: webhook.OutcomeGone, StartedAt: attemptStarted, StatusCode: 410, Err: errors.New("receiver answered 410 Gone")},
 			wantRecord: &recordedAttempt{Status: reports.DeliveryDisabled, Next: deliverNow, Attempt: reports.AttemptRecord{
-				StartedAt: started, StatusCode: 410, Outcome: "gone", Error: "receiver answered 410 Gone"}},
-			wantDisabled: true, wantErr: errTransient, wantObserved: observed{Attempts: []string{"gone:410"}},
+				StartedAt: attemptStarted, StatusCode: 410, Outcome: "gone", Error: "receiver answered 410 Gone"}},
+			wantDisabled: true, wantErr: deliverRetry, wantObserved: deliveryObserved{Attempts: []string{"gone:410"}},
 		},
 		{
 			name: "a blocked URL is dead on its first attempt", status: reports.DeliveryPending,
-			res: &webhook.Result{Outcome: webhook.OutcomeBlocked, StartedAt: started, Err: fmt.Errorf("%w: address 10.1.2.3 is not public", webhook.ErrBlocked)},
+			res: &webhook.Result{Outcome: webhook.OutcomeBlocked, StartedAt: attemptStarted, Err: fmt.Errorf("%w: address 10.1.2.3 is not public", webhook.ErrBlocked)},
 			wantRecord: &recordedAttempt{Status: reports.DeliveryDead, Next: deliverNow, Attempt: reports.AttemptRecord{
-				StartedAt: started, Outcome: "blocked", Error: "webhook destination blocked: address 10.1.2.3 is not public"}},
-			wantErr: errSkipRetry, wantObserved: observed{Attempts: []string{"blocked:0"}, Dead: 1},
+				StartedAt: attemptStarted, Outcome: "blocked", Error: "webhook destination blocked: address 10.1.2.3 is not public"}},
+			wantErr: deliverSkipRetry, wantObserved: deliveryObserved{Attempts: []string{"blocked:0"}, Dead: 1},
 		},
 		{
 			name: "an invalid secret is dead on its first attempt", status: reports.DeliveryPending,
-			res: &webhook.Result{Outcome: webhook.OutcomeFailed, StartedAt: started, Err: fmt.Errorf("secret 0: %w: bad base64", webhook.ErrInvalidSecret)},
+			res: &webhook.Result{Outcome: webhook.OutcomeFailed, StartedAt: attemptStarted, Err: fmt.Errorf("secret 0: %w: bad base64", webhook.ErrInvalidSecret)},
 			wantRecord: &recordedAttempt{Status: reports.DeliveryDead, Next: deliverNow, Attempt: reports.AttemptRecord{
-				StartedAt: started, Outcome: "failed", Error: "secret 0: invalid webhook secret: bad base64"}},
-			wantErr: errSkipRetry, wantObserved: observed{Attempts: []string{"failed:0"}, Dead: 1},
+				StartedAt: attemptStarted, Outcome: "failed", Error: "secret 0: invalid webhook secret: bad base64"}},
+			wantErr: deliverSkipRetry, wantObserved: deliveryObserved{Attempts: []string{"failed:0"}, Dead: 1},
 		},
 		{
 			name: "an attempt that cannot be recorded is retried", status: reports.DeliveryPending, recordErr: errors.New("postgres away"),
 			res: &failed500, wantRecord: &recordedAttempt{Status: reports.DeliveryFailing, Next: deliverNow.Add(5 * time.Second), Attempt: failedRecord}, wantJitter: true,
-			wantErr: errTransient, wantObserved: observed{Attempts: []string{"failed:500"}},
+			wantErr: deliverRetry, wantObserved: deliveryObserved{Attempts: []string{"failed:500"}},
 		},
 		// A task runs at least once: one that finds its delivery settled
 		// (a duplicate, a replay's batch that got there first) sends nothing.
 		{name: "already delivered: nothing is sent", status: reports.DeliveryDelivered},
 		{name: "already disabled: nothing is sent", status: reports.DeliveryDisabled},
 		{name: "already dead: nothing is sent", status: reports.DeliveryDead, retried: 2, final: true},
-		{name: "a missing delivery is not retried", loadErr: fmt.Errorf("delivery d1: %w", reports.ErrNotFound), wantErr: errSkipRetry},
-		{name: "a failed load is retried", loadErr: fmt.Errorf("%w: connection refused", reports.ErrUnavailable), wantErr: errTransient},
-		{name: "a client without a secret is not retried", status: reports.DeliveryPending, noKeys: true, wantErr: errSkipRetry},
+		{name: "a missing delivery is not retried", loadErr: fmt.Errorf("delivery d1: %w", reports.ErrNotFound), wantErr: deliverSkipRetry},
+		{name: "a failed load is retried", loadErr: fmt.Errorf("%w: connection refused", reports.ErrUnavailable), wantErr: deliverRetry},
+		{name: "a client without a secret is not retried", status: reports.DeliveryPending, noKeys: true, wantErr: deliverSkipRetry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			del := testDelivery("d1", tt.status)
+			del := deliveryFixture("d1", tt.status)
 			secrets := []string{"whsec_new", "whsec_old"}
 			if tt.noKeys {
 				secrets = nil
@@ -259,7 +259,7 @@ func TestDeliver(t *testing.T) {
 
 			err := d.deliver(context.Background(), DeliveryPayload{DeliveryID: "d1", ReportID: del.ReportID, ClientID: "cli_1", PriorAttempts: tt.prior}, tt.retried, tt.final)
 
-			if got := kindOf(err); got != tt.wantErr {
+			if got := deliverErrKindOf(err); got != tt.wantErr {
 				t.Errorf("error %v: %s, want %s", err, got, tt.wantErr)
 			}
 			var want *recordedAttempt
@@ -275,7 +275,7 @@ func TestDeliver(t *testing.T) {
 				}
 			}
 			if tt.wantJitter && recorded != nil {
-				if late := recorded.Next.Sub(want.Next); late < 0 || late > jitterOf(want.Next.Sub(deliverNow)) {
+				if late := recorded.Next.Sub(want.Next); late < 0 || late > scheduleJitter(want.Next.Sub(deliverNow)) {
 					t.Errorf("next attempt at %s, want %s plus at most the jitter", recorded.Next, want.Next)
 				}
 				recorded.Next = want.Next
@@ -291,7 +291,7 @@ func TestDeliver(t *testing.T) {
 				t.Errorf("disabled webhooks (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tt.wantObserved, obs.got()); diff != "" {
-				t.Errorf("observed (-want +got):\n%s", diff)
+				t.Errorf("deliveryObserved (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -305,7 +305,7 @@ func TestDeliverRecordsAfterTheTaskEnded(t *testing.T) {
 	recorded := false
 	store := &fakeDeliveryStore{
 		LoadDeliveryToSendFunc: func(context.Context, string) (reports.Delivery, []string, error) {
-			return testDelivery("d1", reports.DeliveryPending), []string{"whsec_k"}, nil
+			return deliveryFixture("d1", reports.DeliveryPending), []string{"whsec_k"}, nil
 		},
 		RecordAttemptFunc: func(ctx context.Context, _ string, _ reports.AttemptRecord, status reports.DeliveryStatus, _ time.Time) (int, error) {
 			if ctx.Err() != nil {
@@ -333,7 +333,7 @@ func TestDeliverRecordsAfterTheTaskEnded(t *testing.T) {
 func TestDeliverWaitsForAPlaceOnTheWire(t *testing.T) {
 	store := &fakeDeliveryStore{
 		LoadDeliveryToSendFunc: func(context.Context, string) (reports.Delivery, []string, error) {
-			return testDelivery("d1", reports.DeliveryPending), []string{"whsec_k"}, nil
+			return deliveryFixture("d1", reports.DeliveryPending), []string{"whsec_k"}, nil
 		},
 	}
 	d, obs := newFakeDeliverer(store, &fakeSender{})
@@ -344,11 +344,11 @@ func TestDeliverWaitsForAPlaceOnTheWire(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := d.deliver(ctx, DeliveryPayload{DeliveryID: "d1"}, 0, false)
-	if kindOf(err) != errTransient || !errors.Is(err, context.Canceled) {
+	if deliverErrKindOf(err) != deliverRetry || !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want a retryable context.Canceled", err)
 	}
-	if diff := cmp.Diff(observed{}, obs.got()); diff != "" {
-		t.Errorf("observed (-want +got):\n%s", diff)
+	if diff := cmp.Diff(deliveryObserved{}, obs.got()); diff != "" {
+		t.Errorf("deliveryObserved (-want +got):\n%s", diff)
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 	"github.com/reportd/reportd/internal/reports"
 )
 
-func queuedReports(n int) []reports.QueuedReport {
+func outboxRows(n int) []reports.QueuedReport {
 	out := make([]reports.QueuedReport, n)
 	for i := range out {
 		out[i] = reports.QueuedReport{ID: fmt.Sprintf("rep_%03d", i), ClientID: "cli_1", RequestID: fmt.Sprintf("req_%03d", i)}
@@ -24,9 +24,9 @@ func queuedReports(n int) []reports.QueuedReport {
 	return out
 }
 
-// recordingQueue is a ReportQueue that records what it queued and fails
+// recordingReportQueue is a ReportQueue that records what it queued and fails
 // the reports in fail.
-func recordingQueue(fail ...string) (*fakeReportQueue, func() []ReportPayload) {
+func recordingReportQueue(fail ...string) (*fakeReportQueue, func() []ReportPayload) {
 	var mu sync.Mutex
 	var queued []ReportPayload
 	q := &fakeReportQueue{EnqueueReportFunc: func(_ context.Context, p ReportPayload) error {
@@ -50,14 +50,14 @@ func newFakeDispatcher(store *fakeOutboxStore, queue *fakeReportQueue) *Dispatch
 }
 
 func TestDispatchOnceQueuesWhatItClaims(t *testing.T) {
-	claimed := queuedReports(3)
+	claimed := outboxRows(3)
 	store := &fakeOutboxStore{ClaimReportsToEnqueueFunc: func(_ context.Context, limit int) ([]reports.QueuedReport, error) {
 		if limit != dispatchBatch {
 			t.Errorf("claimed up to %d, want %d", limit, dispatchBatch)
 		}
 		return claimed, nil
 	}}
-	queue, queued := recordingQueue()
+	queue, queued := recordingReportQueue()
 	n, err := newFakeDispatcher(store, queue).DispatchOnce(context.Background())
 	if err != nil || n != 3 {
 		t.Fatalf("DispatchOnce = %d, %v; want 3, nil", n, err)
@@ -95,7 +95,7 @@ func TestDispatchOnceUnclaimsWhatItCouldNotQueue(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var unclaimed []string
 	store := &fakeOutboxStore{
-		ClaimReportsToEnqueueFunc: func(context.Context, int) ([]reports.QueuedReport, error) { return queuedReports(4), nil },
+		ClaimReportsToEnqueueFunc: func(context.Context, int) ([]reports.QueuedReport, error) { return outboxRows(4), nil },
 		UnclaimReportsFunc: func(ctx context.Context, ids []string) error {
 			if ctx.Err() != nil {
 				t.Errorf("UnclaimReports got an ended context: %v", ctx.Err())
@@ -104,7 +104,7 @@ func TestDispatchOnceUnclaimsWhatItCouldNotQueue(t *testing.T) {
 			return nil
 		},
 	}
-	queue, queued := recordingQueue("rep_001", "rep_003")
+	queue, queued := recordingReportQueue("rep_001", "rep_003")
 	inner := queue.EnqueueReportFunc
 	queue.EnqueueReportFunc = func(ctx context.Context, p ReportPayload) error {
 		err := inner(ctx, p)
@@ -127,10 +127,10 @@ func TestDispatchOnceUnclaimsWhatItCouldNotQueue(t *testing.T) {
 
 func TestDispatchOnceUnclaimFails(t *testing.T) {
 	store := &fakeOutboxStore{
-		ClaimReportsToEnqueueFunc: func(context.Context, int) ([]reports.QueuedReport, error) { return queuedReports(2), nil },
+		ClaimReportsToEnqueueFunc: func(context.Context, int) ([]reports.QueuedReport, error) { return outboxRows(2), nil },
 		UnclaimReportsFunc:        func(context.Context, []string) error { return reports.ErrUnavailable },
 	}
-	queue, _ := recordingQueue("rep_000")
+	queue, _ := recordingReportQueue("rep_000")
 	n, err := newFakeDispatcher(store, queue).DispatchOnce(context.Background())
 	if n != 2 || !errors.Is(err, reports.ErrUnavailable) {
 		t.Fatalf("DispatchOnce = %d, %v; want 2 and the unclaim's error (the sweeper finds those rows)", n, err)
@@ -160,9 +160,9 @@ func runDispatcher(t *testing.T, d *Dispatcher) func() {
 	return func() { once.Do(stop) }
 }
 
-// claimsOf is an outbox whose nth claim returns batches[n-1] (nothing past
+// outboxClaims is an outbox whose nth claim returns batches[n-1] (nothing past
 // the end), reporting each claim on the returned channel.
-func claimsOf(batches ...[]reports.QueuedReport) (*fakeOutboxStore, <-chan int) {
+func outboxClaims(batches ...[]reports.QueuedReport) (*fakeOutboxStore, <-chan int) {
 	var mu sync.Mutex
 	n := 0
 	claims := make(chan int, 100)
@@ -178,7 +178,7 @@ func claimsOf(batches ...[]reports.QueuedReport) (*fakeOutboxStore, <-chan int) 
 	}}, claims
 }
 
-func waitClaim(t *testing.T, claims <-chan int, want int, why string) {
+func waitDispatcherClaim(t *testing.T, claims <-chan int, want int, why string) {
 	t.Helper()
 	select {
 	case got := <-claims:
@@ -190,7 +190,7 @@ func waitClaim(t *testing.T, claims <-chan int, want int, why string) {
 	}
 }
 
-func noClaim(t *testing.T, claims <-chan int, why string) {
+func noDispatcherClaim(t *testing.T, claims <-chan int, why string) {
 	t.Helper()
 	select {
 	case n := <-claims:
@@ -203,32 +203,32 @@ func noClaim(t *testing.T, claims <-chan int, why string) {
 // waiting, so the next claim comes at once, not after Interval (an hour
 // here).
 func TestDispatcherRunContinuesFullBatches(t *testing.T) {
-	store, claims := claimsOf(queuedReports(dispatchBatch), queuedReports(dispatchBatch), queuedReports(1))
-	queue, _ := recordingQueue()
+	store, claims := outboxClaims(outboxRows(dispatchBatch), outboxRows(dispatchBatch), outboxRows(1))
+	queue, _ := recordingReportQueue()
 	stop := runDispatcher(t, newFakeDispatcher(store, queue))
-	waitClaim(t, claims, 1, "at start")
-	waitClaim(t, claims, 2, "after a full batch")
-	waitClaim(t, claims, 3, "after a second full batch")
+	waitDispatcherClaim(t, claims, 1, "at start")
+	waitDispatcherClaim(t, claims, 2, "after a full batch")
+	waitDispatcherClaim(t, claims, 3, "after a second full batch")
 	stop() // waits for Run to return, so a fourth claim would have been made by now
-	noClaim(t, claims, "after a partial batch: the dispatcher should have waited")
+	noDispatcherClaim(t, claims, "after a partial batch: the dispatcher should have waited")
 }
 
 // TestDispatcherRunWakesOnSignal: a wake-up claims at once; the hour-long
 // poll never comes into it.
 func TestDispatcherRunWakesOnSignal(t *testing.T) {
-	store, claims := claimsOf(nil, queuedReports(2))
-	queue, queued := recordingQueue()
+	store, claims := outboxClaims(nil, outboxRows(2))
+	queue, queued := recordingReportQueue()
 	wake := make(chan struct{}, 1)
 	d := newFakeDispatcher(store, queue)
 	d.Wake = wake
 	stop := runDispatcher(t, d)
-	waitClaim(t, claims, 1, "at start")
+	waitDispatcherClaim(t, claims, 1, "at start")
 	wake <- struct{}{}
-	waitClaim(t, claims, 2, "after a wake-up")
+	waitDispatcherClaim(t, claims, 2, "after a wake-up")
 	wake <- struct{}{}
-	waitClaim(t, claims, 3, "after another wake-up")
+	waitDispatcherClaim(t, claims, 3, "after another wake-up")
 	stop()
-	noClaim(t, claims, "without a wake-up")
+	noDispatcherClaim(t, claims, "without a wake-up")
 	if got := len(queued()); got != 2 {
 		t.Errorf("queued %d, want the 2 claimed", got)
 	}
@@ -237,12 +237,12 @@ func TestDispatcherRunWakesOnSignal(t *testing.T) {
 // TestDispatcherRunPollsWithoutSignals: with no wake-up (lost, or no
 // listener) the dispatcher still claims every Interval.
 func TestDispatcherRunPollsWithoutSignals(t *testing.T) {
-	store, claims := claimsOf()
+	store, claims := outboxClaims()
 	d := newFakeDispatcher(store, &fakeReportQueue{})
 	d.Interval = time.Millisecond
 	runDispatcher(t, d)
 	for i := 1; i <= 3; i++ {
-		waitClaim(t, claims, i, "on the poll")
+		waitDispatcherClaim(t, claims, i, "on the poll")
 	}
 }
 
@@ -266,7 +266,7 @@ func TestDispatcherRunSurvivesClaimFailures(t *testing.T) {
 	d := newFakeDispatcher(store, &fakeReportQueue{})
 	d.Wake = wake
 	runDispatcher(t, d)
-	waitClaim(t, claims, 1, "at start")
+	waitDispatcherClaim(t, claims, 1, "at start")
 	wake <- struct{}{}
-	waitClaim(t, claims, 2, "after a failed claim and a wake-up")
+	waitDispatcherClaim(t, claims, 2, "after a failed claim and a wake-up")
 }
