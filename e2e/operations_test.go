@@ -80,7 +80,14 @@ func TestShutdownLosesNothing(t *testing.T) {
 	stop := env.StartWorker(t)
 	customer := seedOrders(t, env, client.ID, 1, 300).Customers[0]
 	ids := submitMany(t, env, client.APIKey, customer, 30)
-	time.Sleep(300 * time.Millisecond) // let some start
+	pool := env.DB(t)
+	testenv.Eventually(t, 30*time.Second, "some reports to start", func() bool {
+		var started int
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM reports WHERE status <> 'queued'`).Scan(&started); err != nil {
+			t.Fatal(err)
+		}
+		return started > 0
+	})
 	stop()
 	env.StartWorker(t)
 	dups := checkExactlyOnce(t, env, client.APIKey, receiver, ids)
@@ -128,19 +135,13 @@ func TestRetentionExpiresReports(t *testing.T) {
 	if rep := waitReport(t, env, client.APIKey, id); rep.Status != "succeeded" && rep.Status != "expired" {
 		t.Fatalf("report: %+v", rep)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		rep := decode[reportBody](t, env.Do(t, client.APIKey, http.MethodGet, "/v1/reports/"+id, ""))
-		if rep.Status == "expired" {
-			if rep.Result == nil || rep.Result.URL != "" {
-				t.Fatalf("an expired report must keep its result facts and offer no URL: %+v", rep.Result)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("report still %s after its retention", rep.Status)
-		}
-		time.Sleep(200 * time.Millisecond)
+	var rep reportBody
+	testenv.Eventually(t, 20*time.Second, "the report to expire after its retention", func() bool {
+		rep = decode[reportBody](t, env.Do(t, client.APIKey, http.MethodGet, "/v1/reports/"+id, ""))
+		return rep.Status == "expired"
+	})
+	if rep.Result == nil || rep.Result.URL != "" {
+		t.Fatalf("an expired report must keep its result facts and offer no URL: %+v", rep.Result)
 	}
 	resp := env.Do(t, client.APIKey, http.MethodGet, "/v1/reports/"+id+"/download", "")
 	expectStatus(t, resp, http.StatusGone)

@@ -53,8 +53,7 @@ func seedOrders(t *testing.T, env *testenv.Env, clientID string, customers, orde
 		t.Fatal(err)
 	}
 	// Wait for the worker's projector, so tests see the data they seeded.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testenv.Eventually(t, 60*time.Second, "the projector to catch up (is a worker running?)", func() bool {
 		status, err := rm.Status(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -63,14 +62,9 @@ func seedOrders(t *testing.T, env *testenv.Env, clientID string, customers, orde
 		for _, p := range status {
 			lag += p.LagEvents
 		}
-		if lag == 0 {
-			return sum
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the projector is %d events behind after 60s; is a worker running?", lag)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return lag == 0
+	})
+	return sum
 }
 
 type reportBody struct {
@@ -166,12 +160,14 @@ func TestWholePath(t *testing.T) {
 	}
 
 	// Settled: the webhook shows as delivered once the attempt is recorded.
-	deadline := time.Now().Add(10 * time.Second)
-	for rep.Webhook.Status != "delivered" && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+	testenv.Eventually(t, 10*time.Second, "the webhook to show as delivered", func() bool {
+		if rep.Webhook.Status == "delivered" {
+			return true
+		}
 		rep = decode[reportBody](t, env.Do(t, client.APIKey, http.MethodGet, "/v1/reports/"+created.ID, ""))
-	}
-	if rep.Webhook.Status != "delivered" || rep.Webhook.Attempts != 1 {
+		return rep.Webhook.Status == "delivered"
+	})
+	if rep.Webhook.Attempts != 1 {
 		t.Fatalf("webhook summary: %+v", rep.Webhook)
 	}
 	checkNoSecretsLogged(t, env, client)

@@ -65,17 +65,12 @@ type deliveryList struct {
 // waitDelivery polls the report's deliveries until ok holds.
 func (h *hookEnv) waitDelivery(t *testing.T, reportID string, timeout time.Duration, ok func(deliveryBody) bool) deliveryBody {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	var last deliveryList
-	for time.Now().Before(deadline) {
+	testenv.Eventually(t, timeout, "the delivery of "+reportID+" to reach the expected state", func() bool {
 		last = decode[deliveryList](t, h.env.Do(t, h.client.APIKey, http.MethodGet, "/v1/reports/"+reportID+"/deliveries", ""))
-		if len(last.Data) == 1 && ok(last.Data[0]) {
-			return last.Data[0]
-		}
-		time.Sleep(150 * time.Millisecond)
-	}
-	t.Fatalf("delivery of %s did not reach the expected state within %s; last: %+v", reportID, timeout, last)
-	return deliveryBody{}
+		return len(last.Data) == 1 && ok(last.Data[0])
+	})
+	return last.Data[0]
 }
 
 func distinctIDs(ds []testenv.Delivery) map[string]int {
@@ -159,7 +154,11 @@ func TestWebhookGoneDisablesURL(t *testing.T) {
 	h := newHookEnv(t, map[string]string{"WEBHOOK_RETRY_SCHEDULE": "1s,1s"}, func(int, testenv.Delivery) int { return http.StatusGone })
 	id := h.submit(t)
 	d := h.waitDelivery(t, id, 30*time.Second, func(d deliveryBody) bool { return d.Status == "disabled" })
-	time.Sleep(2500 * time.Millisecond) // longer than the whole retry schedule
+	// Once the task has finished with no retry due, no attempt can follow:
+	// the sweeper only requeues pending and failing deliveries.
+	testenv.Eventually(t, 10*time.Second, "the delivery's task to finish", func() bool {
+		return archivedTaskState(t, h.env, d.ID) == ""
+	})
 	if n := len(h.receiver.Deliveries()); n != 1 || d.Attempts != 1 {
 		t.Fatalf("after 410 the receiver got %d attempts (row says %d), want exactly 1", n, d.Attempts)
 	}
@@ -282,15 +281,14 @@ func TestWebhookBulkReplaySendsInBatchesAndRetriesAlone(t *testing.T) {
 		}
 	}
 	// The sweeper prunes the archived tasks of what the replay delivered.
-	deadline := time.Now().Add(15 * time.Second)
-	for _, id := range deliveryIDs {
-		for archivedTaskState(t, h.env, id) == "archived" {
-			if time.Now().After(deadline) {
-				t.Fatalf("the archived task of replayed delivery %s is still there", id)
+	testenv.Eventually(t, 15*time.Second, "the sweeper to prune the replayed deliveries' archived tasks", func() bool {
+		for _, id := range deliveryIDs {
+			if archivedTaskState(t, h.env, id) == "archived" {
+				return false
 			}
-			time.Sleep(200 * time.Millisecond)
 		}
-	}
+		return true
+	})
 }
 
 func TestWebhookBulkReplayWhileStillDownDeadLettersAgain(t *testing.T) {
@@ -309,5 +307,28 @@ func TestWebhookBulkReplayWhileStillDownDeadLettersAgain(t *testing.T) {
 	}
 	if state := archivedTaskState(t, h.env, dead.ID); state != "archived" {
 		t.Fatalf("dead letter %s: asynq task state %q, want archived", dead.ID, state)
+	}
+}
+
+// TestWebhookBlockedURLIsDeadAtOnce: a destination the SSRF guard refuses
+// is dead on its first attempt, on the delivery's own task and in a
+// replay's batch alike: retrying would not change the URL.
+func TestWebhookBlockedURLIsDeadAtOnce(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t, map[string]string{"WEBHOOK_RETRY_SCHEDULE": "1s,1s"})
+	// Not http(s): refused even with private networks allowed.
+	client := env.CreateClient(t, "Blocked Ltd", "ftp://hooks.example/x")
+	env.StartAPI(t)
+	env.StartWorker(t)
+	h := &hookEnv{env: env, client: client, customer: seedOrders(t, env, client.ID, 1, 2).Customers[0]}
+	id := h.submit(t)
+	dead := h.waitDelivery(t, id, 30*time.Second, func(d deliveryBody) bool { return d.Status == "dead" })
+	if dead.Attempts != 1 || len(dead.AttemptLog) != 1 || dead.AttemptLog[0].Outcome != "blocked" {
+		t.Fatalf("dead after %+v, want one blocked attempt", dead)
+	}
+	expectStatus(t, h.env.Do(t, client.APIKey, http.MethodPost, "/v1/deliveries/replay", `{"status":"dead"}`), http.StatusAccepted)
+	again := h.waitDelivery(t, id, 30*time.Second, func(d deliveryBody) bool { return d.Status == "dead" && d.Attempts > 1 })
+	if again.Attempts != 2 || again.AttemptLog[1].Outcome != "blocked" {
+		t.Fatalf("after the replay: %+v, want one more blocked attempt (the batch's) and dead", again)
 	}
 }

@@ -132,7 +132,10 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		Logger: logger, Interval: cfg.SweepInterval, StaleAfter: 2 * cfg.SweepInterval,
 	}
 	wg.Go(func() { sweeper.Run(bg) })
-	dispatcher := &jobs.Dispatcher{Store: svc.Store, Queue: svc.Enqueuer, Logger: logger, Interval: 50 * time.Millisecond}
+	// New reports' NOTIFY wakes the dispatcher; the poll is its safety net.
+	wake := make(chan struct{}, 1)
+	wg.Go(func() { svc.Store.WatchOutbox(bg, logger, wake) })
+	dispatcher := &jobs.Dispatcher{Store: svc.Store, Queue: svc.Enqueuer, Logger: logger, Wake: wake, Interval: time.Second}
 	wg.Go(func() { dispatcher.Run(bg) })
 	logger.InfoContext(ctx, "worker running", "report_concurrency", cfg.WorkerConcurrency,
 		"webhook_concurrency", cfg.WebhookConcurrency, "metrics_addr", metricsLn.Addr().String())

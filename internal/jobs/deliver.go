@@ -77,6 +77,15 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	return d.deliver(ctx, p, retried, retried >= maxRetry)
+}
+
+// deliver makes one attempt at a delivery on its own task: retried is how
+// many times asynq has run the task before, final whether it will not run
+// it again.
+func (d *Deliverer) deliver(ctx context.Context, p DeliveryPayload, retried int, final bool) error {
 	log := d.Logger.With("delivery_id", p.DeliveryID, "report_id", p.ReportID, "client_id", p.ClientID, "request_id", p.RequestID)
 
 	del, secrets, err := d.Store.LoadDeliveryToSend(ctx, p.DeliveryID)
@@ -86,7 +95,11 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("load delivery %s: %w", p.DeliveryID, err)
 	}
-	if del.Status == reports.DeliveryDelivered || del.Status == reports.DeliveryDisabled {
+	switch del.Status {
+	case reports.DeliveryDelivered, reports.DeliveryDisabled, reports.DeliveryDead:
+		// A task that runs again after its delivery settled (asynq delivers
+		// at least once) has nothing to send; only a replay, which makes the
+		// delivery pending first, sends a dead letter again.
 		log.InfoContext(ctx, "delivery already settled; nothing to send", "status", del.Status)
 		return nil
 	}
@@ -98,10 +111,89 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("deliver %s: %w", del.ID, err)
 	}
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	last := retried >= maxRetry
+	if d.Observer != nil {
+		d.Observer.AttemptDone(string(res.Outcome), res.StatusCode)
+	}
+	rec := attemptRecord(res)
+	// The schedule goes on from the attempts a batch made before this task.
+	s := settle(res, d.Schedule, retried+p.PriorAttempts, final)
+	now := d.Now()
+	// The attempt is recorded even if the task's context has ended: what
+	// happened on the wire must not be lost.
+	rctx := context.WithoutCancel(ctx)
+	n, err := d.Store.RecordAttempt(rctx, del.ID, rec, s.Status, s.next(now))
+	if err != nil {
+		return fmt.Errorf("record %s attempt at %s: %w", res.Outcome, del.ID, err)
+	}
+	log = log.With("outcome", res.Outcome, "status_code", res.StatusCode, "latency_ms", res.Latency.Milliseconds(), "attempt", n)
 
+	switch s.Status {
+	case reports.DeliveryDelivered:
+		if d.Observer != nil {
+			d.Observer.Delivered(now.Sub(del.CreatedAt))
+		}
+		log.InfoContext(ctx, "webhook delivered")
+		return nil
+	case reports.DeliveryDisabled:
+		if err := d.Store.DisableWebhook(rctx, del.ClientID, del.URL); err != nil {
+			return fmt.Errorf("disable webhook url: %w", err)
+		}
+		log.WarnContext(ctx, "receiver answered 410 Gone; webhook URL disabled")
+		return nil
+	case reports.DeliveryDead:
+		if d.Observer != nil {
+			d.Observer.DeadLettered()
+		}
+		log.ErrorContext(ctx, "webhook delivery is dead", "err", rec.Error)
+		return fmt.Errorf("deliver %s: %s: %w", del.ID, rec.Error, asynq.SkipRetry)
+	}
+	log.WarnContext(ctx, "webhook attempt failed; will retry", "next_attempt_at", s.next(now), "err", rec.Error)
+	return &retryAfterError{delay: s.Delay, err: fmt.Errorf("deliver %s: attempt %d: %s", del.ID, n, rec.Error)}
+}
+
+// settlement is where one attempt leaves its delivery.
+type settlement struct {
+	Status reports.DeliveryStatus // delivered, failing, dead or disabled
+	Delay  time.Duration          // failing only: the wait before the next attempt
+}
+
+// next is when the delivery's following attempt is due (now unless failing).
+func (s settlement) next(now time.Time) time.Time { return now.Add(s.Delay) }
+
+// settle decides what one attempt's outcome does to its delivery. It is the
+// one place for that rule: ProcessTask and ProcessBatch both follow it.
+// retried is how many attempts of this run came before this one (its place
+// in the schedule); final says the schedule allows no other.
+func settle(res webhook.Result, sched webhook.Schedule, retried int, final bool) settlement {
+	dead := settlement{Status: reports.DeliveryDead}
+	switch {
+	case res.Outcome == webhook.OutcomeDelivered:
+		return settlement{Status: reports.DeliveryDelivered}
+	case res.Outcome == webhook.OutcomeGone:
+		// 410: the receiver asks us to stop; its URL is disabled.
+		return settlement{Status: reports.DeliveryDisabled}
+	case res.Outcome == webhook.OutcomeBlocked:
+		// Dead at once. A delivery's URL is fixed when it is created, so a
+		// refused scheme, literal address or malformed URL is refused on
+		// every attempt. A host name that resolves to a non-public address
+		// could resolve elsewhere later, but that is a receiver's DNS
+		// pointing into a private network (a misconfiguration or a
+		// rebinding attempt), not an outage: days of retries would only
+		// keep probing on its behalf and hide the problem from the client.
+		// The dead letter shows why, and a replay sends it once fixed.
+		return dead
+	case errors.Is(res.Err, webhook.ErrInvalidSecret):
+		return dead // a malformed secret does not heal by waiting
+	case final:
+		return dead
+	}
+	// A receiver's Retry-After (429, 503) may push the retry later, up to
+	// the schedule's cap, never earlier.
+	return settlement{Status: reports.DeliveryFailing, Delay: sched.DelayWithRetryAfter(retried, res.RetryAfter)}
+}
+
+// attemptRecord is what is kept of an attempt.
+func attemptRecord(res webhook.Result) reports.AttemptRecord {
 	rec := reports.AttemptRecord{
 		StartedAt: res.StartedAt, StatusCode: res.StatusCode, Latency: res.Latency,
 		Outcome: string(res.Outcome), ResponseBody: validUTF8(res.Body),
@@ -109,66 +201,7 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if res.Err != nil {
 		rec.Error = res.Err.Error()
 	}
-	if d.Observer != nil {
-		d.Observer.AttemptDone(string(res.Outcome), res.StatusCode)
-	}
-	// The attempt is recorded even if the task's context has ended: what
-	// happened on the wire must not be lost.
-	rctx := context.WithoutCancel(ctx)
-	log = log.With("outcome", res.Outcome, "status_code", res.StatusCode, "latency_ms", res.Latency.Milliseconds())
-
-	switch res.Outcome {
-	case webhook.OutcomeDelivered:
-		n, err := d.Store.RecordAttempt(rctx, del.ID, rec, reports.DeliveryDelivered, d.Now())
-		if err != nil {
-			return fmt.Errorf("record delivered attempt: %w", err)
-		}
-		if d.Observer != nil {
-			d.Observer.Delivered(d.Now().Sub(del.CreatedAt))
-		}
-		log.InfoContext(ctx, "webhook delivered", "attempt", n)
-		return nil
-
-	case webhook.OutcomeGone:
-		if _, err := d.Store.RecordAttempt(rctx, del.ID, rec, reports.DeliveryDisabled, d.Now()); err != nil {
-			return fmt.Errorf("record gone attempt: %w", err)
-		}
-		if err := d.Store.DisableWebhook(rctx, del.ClientID, del.URL); err != nil {
-			return fmt.Errorf("disable webhook url: %w", err)
-		}
-		log.WarnContext(ctx, "receiver answered 410 Gone; webhook URL disabled")
-		return nil
-
-	case webhook.OutcomeBlocked:
-		last = true // the URL will not become allowed by waiting
-	default:
-		// failed and timeout: retry on the schedule unless this was the last attempt
-	}
-	if errors.Is(res.Err, webhook.ErrInvalidSecret) {
-		last = true // a broken secret does not heal by waiting
-	}
-
-	if last {
-		n, err := d.Store.RecordAttempt(rctx, del.ID, rec, reports.DeliveryDead, d.Now())
-		if err != nil {
-			return fmt.Errorf("record final attempt: %w", err)
-		}
-		if d.Observer != nil {
-			d.Observer.DeadLettered()
-		}
-		log.ErrorContext(ctx, "webhook delivery is dead", "attempt", n, "err", rec.Error)
-		return fmt.Errorf("deliver %s: %s: %w", del.ID, rec.Error, asynq.SkipRetry)
-	}
-
-	// A receiver's Retry-After may push the retry later, up to a cap, never earlier.
-	delay := d.Schedule.DelayWithRetryAfter(retried+p.PriorAttempts, res.RetryAfter)
-	next := d.Now().Add(delay)
-	n, err := d.Store.RecordAttempt(rctx, del.ID, rec, reports.DeliveryFailing, next)
-	if err != nil {
-		return fmt.Errorf("record failed attempt: %w", err)
-	}
-	log.WarnContext(ctx, "webhook attempt failed; will retry", "attempt", n, "next_attempt_at", next, "err", rec.Error)
-	return &retryAfterError{delay: delay, err: fmt.Errorf("deliver %s: attempt %d: %s", del.ID, n, rec.Error)}
+	return rec
 }
 
 // send makes one attempt once a place on the wire is free.

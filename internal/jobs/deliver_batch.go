@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/hibiken/asynq"
 	"golang.org/x/sync/errgroup"
@@ -78,11 +77,15 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 		}
 	}
 
-	now := d.Now()
+	// The batch is a run's first attempt: its retries are the schedule's.
+	now, final := d.Now(), d.Schedule.MaxRetry() == 0
 	outcomes := make([]reports.AttemptOutcome, len(sent))
-	retries := make([]time.Duration, len(sent)) // -1: no retry task
+	settled := make([]settlement, len(sent))
 	for i, s := range sent {
-		outcomes[i], retries[i] = d.batchOutcome(s.del.ID, s.res, now)
+		settled[i] = settle(s.res, d.Schedule, 0, final)
+		outcomes[i] = reports.AttemptOutcome{
+			DeliveryID: s.del.ID, Attempt: attemptRecord(s.res), Status: settled[i].Status, Next: settled[i].next(now),
+		}
 	}
 	// Recorded even if the task's context has ended: what happened on the
 	// wire must not be lost.
@@ -119,11 +122,14 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 			if d.Observer != nil {
 				d.Observer.DeadLettered()
 			}
+			// Its task is the batch, so asynq archives nothing for it:
+			// Postgres holds the dead letter, as it holds every one once
+			// asynq's archive has expired.
 			mlog.ErrorContext(ctx, "webhook delivery is dead", "err", o.Attempt.Error)
 		default:
 			err := d.Retries.ScheduleDeliveryRetry(rctx, DeliveryPayload{
 				DeliveryID: s.del.ID, ReportID: s.del.ReportID, ClientID: p.ClientID, RequestID: p.RequestID, PriorAttempts: 1,
-			}, retries[i])
+			}, settled[i].Delay)
 			if err != nil {
 				// The delivery is failing with no task: the sweeper finds it.
 				errs = append(errs, err)
@@ -136,37 +142,4 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 		log.InfoContext(ctx, "webhooks delivered", "count", len(delivered), "delivery_ids", delivered, "batch", true)
 	}
 	return errors.Join(errs...)
-}
-
-// batchOutcome decides where one attempt leaves its delivery, as
-// ProcessTask does for an attempt on the delivery's own task, and how long
-// its retry task waits.
-func (d *Deliverer) batchOutcome(id string, res webhook.Result, now time.Time) (reports.AttemptOutcome, time.Duration) {
-	o := reports.AttemptOutcome{DeliveryID: id, Next: now, Attempt: reports.AttemptRecord{
-		StartedAt: res.StartedAt, StatusCode: res.StatusCode, Latency: res.Latency,
-		Outcome: string(res.Outcome), ResponseBody: validUTF8(res.Body),
-	}}
-	if res.Err != nil {
-		o.Attempt.Error = res.Err.Error()
-	}
-	switch {
-	case res.Outcome == webhook.OutcomeDelivered:
-		o.Status = reports.DeliveryDelivered
-		return o, -1
-	case res.Outcome == webhook.OutcomeGone:
-		o.Status = reports.DeliveryDisabled
-		return o, -1
-	case d.Schedule.MaxRetry() == 0:
-		o.Status = reports.DeliveryDead // a one-attempt schedule: this was the last
-		return o, -1
-	case res.Outcome == webhook.OutcomeBlocked || errors.Is(res.Err, webhook.ErrInvalidSecret):
-		// Waiting will not help: the retry task runs at once, fails the
-		// same way and dead-letters the delivery, archived in asynq like
-		// every other dead letter.
-		o.Status = reports.DeliveryFailing
-		return o, 0
-	}
-	delay := d.Schedule.DelayWithRetryAfter(0, res.RetryAfter)
-	o.Status, o.Next = reports.DeliveryFailing, now.Add(delay)
-	return o, delay
 }

@@ -26,10 +26,16 @@ type ReportQueue interface {
 // SKIP LOCKED keeps them apart, and the task id makes a double enqueue
 // harmless anyway.
 type Dispatcher struct {
-	Store    OutboxStore
-	Queue    ReportQueue
-	Logger   *slog.Logger
-	Interval time.Duration // how often an idle dispatcher looks for new rows
+	Store  OutboxStore
+	Queue  ReportQueue
+	Logger *slog.Logger
+	// Wake, if set, says new rows may be waiting (a NOTIFY sent by the
+	// insert's transaction), so an idle dispatcher claims them at once.
+	Wake <-chan struct{}
+	// Interval is how often an idle dispatcher looks for new rows anyway:
+	// the safety net for a lost wake-up, and the pause before rows whose
+	// enqueue failed are tried again.
+	Interval time.Duration
 }
 
 const (
@@ -50,6 +56,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-d.Wake: // a nil Wake never fires: polling alone
 		case <-time.After(d.Interval):
 		}
 	}

@@ -1,0 +1,154 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/webhook"
+)
+
+// Hand-written fakes of the interfaces the deliverer and the dispatcher
+// use: each method calls its XxxFunc field, and one left nil panics with
+// the method's name, so a test states every call it expects.
+
+// fakeDeliveryStore is a DeliveryStore.
+type fakeDeliveryStore struct {
+	LoadDeliveryToSendFunc   func(ctx context.Context, id string) (reports.Delivery, []string, error)
+	RecordAttemptFunc        func(ctx context.Context, id string, a reports.AttemptRecord, status reports.DeliveryStatus, next time.Time) (int, error)
+	DisableWebhookFunc       func(ctx context.Context, clientID, url string) error
+	LoadDeliveriesToSendFunc func(ctx context.Context, clientID string, ids []string) ([]reports.Delivery, []string, error)
+	RecordAttemptsFunc       func(ctx context.Context, outcomes []reports.AttemptOutcome) error
+}
+
+var _ DeliveryStore = (*fakeDeliveryStore)(nil)
+
+func (s *fakeDeliveryStore) LoadDeliveryToSend(ctx context.Context, id string) (reports.Delivery, []string, error) {
+	if s.LoadDeliveryToSendFunc == nil {
+		panic("unexpected call: DeliveryStore.LoadDeliveryToSend")
+	}
+	return s.LoadDeliveryToSendFunc(ctx, id)
+}
+
+func (s *fakeDeliveryStore) RecordAttempt(ctx context.Context, id string, a reports.AttemptRecord, status reports.DeliveryStatus, next time.Time) (int, error) {
+	if s.RecordAttemptFunc == nil {
+		panic("unexpected call: DeliveryStore.RecordAttempt")
+	}
+	return s.RecordAttemptFunc(ctx, id, a, status, next)
+}
+
+func (s *fakeDeliveryStore) DisableWebhook(ctx context.Context, clientID, url string) error {
+	if s.DisableWebhookFunc == nil {
+		panic("unexpected call: DeliveryStore.DisableWebhook")
+	}
+	return s.DisableWebhookFunc(ctx, clientID, url)
+}
+
+func (s *fakeDeliveryStore) LoadDeliveriesToSend(ctx context.Context, clientID string, ids []string) ([]reports.Delivery, []string, error) {
+	if s.LoadDeliveriesToSendFunc == nil {
+		panic("unexpected call: DeliveryStore.LoadDeliveriesToSend")
+	}
+	return s.LoadDeliveriesToSendFunc(ctx, clientID, ids)
+}
+
+func (s *fakeDeliveryStore) RecordAttempts(ctx context.Context, outcomes []reports.AttemptOutcome) error {
+	if s.RecordAttemptsFunc == nil {
+		panic("unexpected call: DeliveryStore.RecordAttempts")
+	}
+	return s.RecordAttemptsFunc(ctx, outcomes)
+}
+
+// fakeRetryScheduler is a RetryScheduler.
+type fakeRetryScheduler struct {
+	ScheduleDeliveryRetryFunc func(ctx context.Context, p DeliveryPayload, delay time.Duration) error
+}
+
+var _ RetryScheduler = (*fakeRetryScheduler)(nil)
+
+func (r *fakeRetryScheduler) ScheduleDeliveryRetry(ctx context.Context, p DeliveryPayload, delay time.Duration) error {
+	if r.ScheduleDeliveryRetryFunc == nil {
+		panic("unexpected call: RetryScheduler.ScheduleDeliveryRetry")
+	}
+	return r.ScheduleDeliveryRetryFunc(ctx, p, delay)
+}
+
+// fakeSender is a Sender. A batch calls it from several goroutines.
+type fakeSender struct {
+	SendFunc func(ctx context.Context, m webhook.Message) webhook.Result
+}
+
+var _ Sender = (*fakeSender)(nil)
+
+func (s *fakeSender) Send(ctx context.Context, m webhook.Message) webhook.Result {
+	if s.SendFunc == nil {
+		panic(fmt.Sprintf("unexpected call: Sender.Send of %s", m.ID))
+	}
+	return s.SendFunc(ctx, m)
+}
+
+// fakeDeliveryObserver is a DeliveryObserver that counts what it is told.
+type fakeDeliveryObserver struct {
+	mu        sync.Mutex
+	attempts  []string // outcome:status code
+	delivered []time.Duration
+	dead      int
+}
+
+var _ DeliveryObserver = (*fakeDeliveryObserver)(nil)
+
+func (o *fakeDeliveryObserver) AttemptDone(outcome string, statusCode int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.attempts = append(o.attempts, fmt.Sprintf("%s:%d", outcome, statusCode))
+}
+
+func (o *fakeDeliveryObserver) Delivered(sinceCreated time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.delivered = append(o.delivered, sinceCreated)
+}
+
+func (o *fakeDeliveryObserver) DeadLettered() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.dead++
+}
+
+// fakeOutboxStore is an OutboxStore.
+type fakeOutboxStore struct {
+	ClaimReportsToEnqueueFunc func(ctx context.Context, limit int) ([]reports.QueuedReport, error)
+	UnclaimReportsFunc        func(ctx context.Context, ids []string) error
+}
+
+var _ OutboxStore = (*fakeOutboxStore)(nil)
+
+func (s *fakeOutboxStore) ClaimReportsToEnqueue(ctx context.Context, limit int) ([]reports.QueuedReport, error) {
+	if s.ClaimReportsToEnqueueFunc == nil {
+		panic("unexpected call: OutboxStore.ClaimReportsToEnqueue")
+	}
+	return s.ClaimReportsToEnqueueFunc(ctx, limit)
+}
+
+func (s *fakeOutboxStore) UnclaimReports(ctx context.Context, ids []string) error {
+	if s.UnclaimReportsFunc == nil {
+		panic("unexpected call: OutboxStore.UnclaimReports")
+	}
+	return s.UnclaimReportsFunc(ctx, ids)
+}
+
+// fakeReportQueue is a ReportQueue. The dispatcher calls it from several
+// goroutines.
+type fakeReportQueue struct {
+	EnqueueReportFunc func(ctx context.Context, p ReportPayload) error
+}
+
+var _ ReportQueue = (*fakeReportQueue)(nil)
+
+func (q *fakeReportQueue) EnqueueReport(ctx context.Context, p ReportPayload) error {
+	if q.EnqueueReportFunc == nil {
+		panic("unexpected call: ReportQueue.EnqueueReport of " + p.ReportID)
+	}
+	return q.EnqueueReportFunc(ctx, p)
+}

@@ -1,0 +1,5 @@
+package postgres
+
+// ListenOutbox exposes one listening connection's loop, with its quiet
+// period, to the tests.
+var ListenOutbox = (*Store).listenOutbox
