@@ -46,16 +46,16 @@ func FuzzCreateReportRequest(f *testing.F) {
 // FuzzDecodeCursor: any cursor string is either accepted or rejected, and an
 // accepted one survives a round trip.
 func FuzzDecodeCursor(f *testing.F) {
-	f.Add(encodeCursor(time.Unix(1700000000, 5), "rep_abc"))
+	f.Add(encodeCursor(time.Unix(1700000000, 5), "rep_abcdefghijklmnopqrstuvwxyz"))
 	f.Add("")
 	f.Add("!!!")
 	f.Add("MTIzOg")
 	f.Fuzz(func(t *testing.T, c string) {
-		ts, id, err := decodeCursor(c)
+		ts, id, err := decodeCursor(c, reportIDPrefix)
 		if err != nil || c == "" {
 			return
 		}
-		ts2, id2, err := decodeCursor(encodeCursor(ts, id))
+		ts2, id2, err := decodeCursor(encodeCursor(ts, id), reportIDPrefix)
 		if err != nil || !ts2.Equal(ts) || id2 != id {
 			t.Fatalf("round trip of %q: %v %q %v", c, ts2, id2, err)
 		}
