@@ -102,12 +102,19 @@ type OrderRefunded struct {
 }
 
 // SyntaxError means the body could not be decoded: malformed JSON, an unknown
-// field or a value of the wrong JSON type. Msg says where.
+// field or a value of the wrong JSON type. Field is the field path ("" for
+// the whole body) and Msg what is wrong there.
 type SyntaxError struct {
-	Msg string
+	Field string
+	Msg   string
 }
 
-func (e *SyntaxError) Error() string { return e.Msg }
+func (e *SyntaxError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
 
 // FieldError is one rule a decoded value breaks.
 type FieldError struct {
@@ -286,7 +293,7 @@ func (v *validator) decode(raw []byte, dst any, path string, opts ...strictjson.
 		v.add(le.Path, fmt.Sprintf("must hold 1 to %d %s", le.Max, what))
 		return v.err()
 	case errors.As(err, &se):
-		return &SyntaxError{Msg: se.Error()}
+		return &SyntaxError{Field: se.Path, Msg: se.Msg}
 	}
 	return &SyntaxError{Msg: "malformed JSON"}
 }
