@@ -57,6 +57,8 @@ func decodeProblem(err error) error {
 		return nil
 	case errors.As(err, &le):
 		return invalid(FieldError{Field: le.Path, Message: fmt.Sprintf("must hold at most %d elements", le.Max)})
+	case errors.As(err, &se) && se.Rule:
+		return invalid(FieldError{Field: fieldOrBody(se.Path), Message: se.Msg})
 	case errors.As(err, &se):
 		return malformed(se.Path, se.Msg)
 	}
@@ -72,6 +74,13 @@ func malformed(field, msg string) *Problem {
 	p := badRequest(fmt.Sprintf("The body does not decode at %s: %s.", field, msg))
 	p.Errors = []FieldError{{Field: field, Message: msg}}
 	return p
+}
+
+func fieldOrBody(path string) string {
+	if path == "" {
+		return "body"
+	}
+	return path
 }
 
 func upperFirst(s string) string {

@@ -292,6 +292,9 @@ func (v *validator) decode(raw []byte, dst any, path string, opts ...strictjson.
 		}
 		v.add(le.Path, fmt.Sprintf("must hold 1 to %d %s", le.Max, what))
 		return v.err()
+	case errors.As(err, &se) && se.Rule:
+		v.add(se.Path, se.Msg)
+		return v.err()
 	case errors.As(err, &se):
 		return &SyntaxError{Field: se.Path, Msg: se.Msg}
 	}

@@ -19,6 +19,10 @@ import (
 type Error struct {
 	Path string
 	Msg  string
+	// Rule marks well-formed JSON that breaks a rule every body is held to
+	// (a NUL, a lone surrogate escape, a duplicate field): a value error
+	// (HTTP 422) rather than a malformed body (400).
+	Rule bool
 }
 
 func (e *Error) Error() string {
@@ -110,7 +114,7 @@ func Decode(data []byte, v any, opts ...Option) error {
 		return describe(prefix, err)
 	}
 	if ptr, ok := findNUL(data); ok {
-		return &Error{Path: join(prefix, ptr), Msg: `must not contain the NUL character (\u0000)`}
+		return &Error{Path: join(prefix, ptr), Msg: `must not contain the NUL character (\u0000)`, Rule: true}
 	}
 	return nil
 }
@@ -138,7 +142,7 @@ func describe(prefix string, err error) error {
 		switch {
 		case errors.Is(syn.Err, jsontext.ErrDuplicateName):
 			return &Error{Path: join(prefix, syn.JSONPointer.Parent()),
-				Msg: fmt.Sprintf("duplicate field %s", quote(syn.JSONPointer.LastToken()))}
+				Msg: fmt.Sprintf("duplicate field %s", quote(syn.JSONPointer.LastToken())), Rule: true}
 		case errors.Is(syn.Err, io.ErrUnexpectedEOF) || errors.Is(syn.Err, io.EOF):
 			return &Error{Path: prefix, Msg: "malformed JSON: the body ends too early"}
 		case syn.Err != nil && strings.Contains(syn.Err.Error(), "after top-level value"):
@@ -146,7 +150,7 @@ func describe(prefix string, err error) error {
 		case syn.Err != nil && strings.Contains(syn.Err.Error(), "invalid UTF-8"):
 			return &Error{Path: path, Msg: "must be valid UTF-8"}
 		case syn.Err != nil && strings.Contains(syn.Err.Error(), "surrogate"):
-			return &Error{Path: path, Msg: `must not contain a lone UTF-16 surrogate escape such as \ud800`}
+			return &Error{Path: path, Msg: `must not contain a lone UTF-16 surrogate escape such as \ud800`, Rule: true}
 		case syn.Err != nil && strings.Contains(syn.Err.Error(), "exceeded max depth"):
 			return &Error{Path: prefix, Msg: "malformed JSON: nested too deeply"}
 		}
