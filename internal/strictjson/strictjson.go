@@ -43,6 +43,12 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("%s: must hold at most %d elements", e.Path, e.Max)
 }
 
+// MaxString bounds every JSON string, name or value, as written (escapes
+// included). No field of the contract comes near it; it stops a body that
+// is one huge key or string from costing many times its size to decode
+// (the json library folds and escapes unknown names more than once).
+const MaxString = 16 << 10
+
 // Option tunes one Decode call.
 type Option struct {
 	prefix string
@@ -107,6 +113,9 @@ func Decode(data []byte, v any, opts ...Option) error {
 	case trimmed[0] != '{':
 		return &Error{Path: prefix, Msg: "must be a JSON object"}
 	}
+	if off, ok := longString(data, MaxString); ok {
+		return &Error{Msg: fmt.Sprintf("the string at byte %d is longer than %d bytes", off, MaxString), Rule: true}
+	}
 	err := json.Unmarshal(data, v,
 		json.RejectUnknownMembers(true),
 		json.WithUnmarshalers(json.JoinUnmarshalers(limits...)))
@@ -163,6 +172,30 @@ func describe(prefix string, err error) error {
 		return &Error{Path: prefix, Msg: "malformed JSON: the body ends too early"}
 	}
 	return &Error{Path: prefix, Msg: "malformed JSON"}
+}
+
+// longString reports the offset of the first string longer than max bytes.
+// It only tracks quotes and backslash escapes, which is exact for valid JSON;
+// invalid JSON is the decoder's to report, so a wrong guess there is harmless.
+func longString(data []byte, max int) (int, bool) {
+	if len(data) <= max {
+		return 0, false
+	}
+	start := -1
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case start < 0 && c == '"':
+			start = i
+		case start >= 0 && c == '\\':
+			i++
+		case start >= 0 && c == '"':
+			start = -1
+		}
+		if start >= 0 && i-start > max {
+			return start, true
+		}
+	}
+	return 0, false
 }
 
 // findNUL reports the first string (name or value) holding U+0000. JSON can

@@ -77,6 +77,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"NUL in map key", `{"meta":{"a\u0000":"v"}}`, strictjson.Error{Path: `meta["a\x00"]`, Msg: `must not contain the NUL character (\u0000)`, Rule: true}},
 		{"NUL in raw data", `{"data":{"x":["\u0000"]}}`, strictjson.Error{Path: "data.x[0]", Msg: `must not contain the NUL character (\u0000)`, Rule: true}},
 		{"raw control byte", "{\"type\":\"a\x00\"}", strictjson.Error{Path: "type", Msg: "malformed JSON at byte 10: invalid character '\\x00' in string (expecting non-control character)"}},
+		{"huge unknown key", `{"` + strings.Repeat("k", strictjson.MaxString+1) + `":1}`, strictjson.Error{Msg: "the string at byte 1 is longer than 16384 bytes", Rule: true}},
+		{"huge value", `{"type":"` + strings.Repeat(`\"`, strictjson.MaxString) + `"}`, strictjson.Error{Msg: "the string at byte 8 is longer than 16384 bytes", Rule: true}},
 		{"deep nesting", `{"data":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, strictjson.Error{Msg: "malformed JSON: nested too deeply"}},
 	}
 	for _, tc := range tests {
@@ -90,6 +92,13 @@ func TestDecodeRejects(t *testing.T) {
 				t.Errorf("error (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestDecodeLongestString(t *testing.T) {
+	long := strings.Repeat(`\\`, strictjson.MaxString/2-1) // 16382 bytes as written, quotes excluded
+	if d, err := decode(`{"type":"` + long + `"}`); err != nil || len(*d.Type) != strictjson.MaxString/2-1 {
+		t.Fatalf("a string of MaxString-2 bytes: %v", err)
 	}
 }
 
