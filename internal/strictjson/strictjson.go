@@ -151,7 +151,7 @@ func describe(prefix string, err error) error {
 		switch {
 		case errors.Is(syn.Err, jsontext.ErrDuplicateName):
 			return &Error{Path: join(prefix, syn.JSONPointer.Parent()),
-				Msg: fmt.Sprintf("duplicate field %s", quote(syn.JSONPointer.LastToken())), Rule: true}
+				Msg: "duplicate field " + quote(syn.JSONPointer.LastToken()), Rule: true}
 		case errors.Is(syn.Err, io.ErrUnexpectedEOF) || errors.Is(syn.Err, io.EOF):
 			return &Error{Path: prefix, Msg: "malformed JSON: the body ends too early"}
 		case syn.Err != nil && strings.Contains(syn.Err.Error(), "after top-level value"):
@@ -174,11 +174,11 @@ func describe(prefix string, err error) error {
 	return &Error{Path: prefix, Msg: "malformed JSON"}
 }
 
-// longString reports the offset of the first string longer than max bytes.
+// longString reports the offset of the first string longer than limit bytes.
 // It only tracks quotes and backslash escapes, which is exact for valid JSON;
 // invalid JSON is the decoder's to report, so a wrong guess there is harmless.
-func longString(data []byte, max int) (int, bool) {
-	if len(data) <= max {
+func longString(data []byte, limit int) (int, bool) {
+	if len(data) <= limit {
 		return 0, false
 	}
 	start := -1
@@ -191,7 +191,7 @@ func longString(data []byte, max int) (int, bool) {
 		case start >= 0 && c == '"':
 			start = -1
 		}
-		if start >= 0 && i-start > max {
+		if start >= 0 && i-start > limit {
 			return start, true
 		}
 	}
@@ -257,8 +257,9 @@ func isWord(s string) bool {
 		return false
 	}
 	for i := range len(s) {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+		default:
 			return false
 		}
 	}

@@ -146,8 +146,7 @@ func TestMaxItemsDoesNotMaterialise(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	_, err := decode(string(body))
 	runtime.ReadMemStats(&after)
-	var le *strictjson.LimitError
-	if !errors.As(err, &le) {
+	if _, ok := errors.AsType[*strictjson.LimitError](err); !ok {
 		t.Fatalf("Decode = %v, want a *LimitError", err)
 	}
 	// decode() copies the 3 MB body into a string and back once; the
