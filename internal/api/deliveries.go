@@ -1,10 +1,9 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/gorilla/mux"
 
 	"github.com/reportd/reportd/internal/reports"
 )
@@ -12,7 +11,12 @@ import (
 func handleReportDeliveries(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		list, err := d.Deliveries.ReportDeliveries(ctx, principalFrom(ctx).ClientID, mux.Vars(r)["id"])
+		id, ok := pathID(r, reportIDPrefix)
+		if !ok {
+			writeProblem(w, errNotFound)
+			return
+		}
+		list, err := d.Deliveries.ReportDeliveries(ctx, principalFrom(ctx).ClientID, id)
 		if err != nil {
 			writeError(w, r, d.Logger, err)
 			return
@@ -61,7 +65,7 @@ func handleListDeliveries(d Deps) http.Handler {
 			errs = append(errs, *fe)
 		}
 		var err error
-		if f.AfterCreated, f.AfterID, err = decodeCursor(q.Get("cursor")); err != nil {
+		if f.AfterCreated, f.AfterID, err = decodeCursor(q.Get("cursor"), deliveryIDPrefix); err != nil {
 			errs = append(errs, FieldError{Field: "cursor", Message: "is not a cursor this API returned"})
 		}
 		if len(errs) > 0 {
@@ -92,7 +96,12 @@ func handleListDeliveries(d Deps) http.Handler {
 func handleRedeliver(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		del, err := d.Deliveries.Redeliver(ctx, principalFrom(ctx).ClientID, mux.Vars(r)["id"])
+		id, ok := pathID(r, deliveryIDPrefix)
+		if !ok {
+			writeProblem(w, errNotFound)
+			return
+		}
+		del, err := d.Deliveries.Redeliver(ctx, principalFrom(ctx).ClientID, id)
 		if err != nil {
 			writeError(w, r, d.Logger, err)
 			return
@@ -107,7 +116,7 @@ func handleRedeliver(d Deps) http.Handler {
 type replayRequest struct {
 	Status reports.DeliveryStatus `json:"status"`
 	Since  string                 `json:"since,omitempty"` // RFC 3339; parsed here so a bad one is a 422 naming it
-	Limit  int                    `json:"limit,omitempty"`
+	Limit  *int                   `json:"limit,omitempty"` // absent: maxReplay
 }
 
 type replayResponse struct {
@@ -132,11 +141,12 @@ func handleReplayDeliveries(d Deps) http.Handler {
 		if req.Status != reports.DeliveryDead && req.Status != reports.DeliveryFailing {
 			errs = append(errs, FieldError{Field: "status", Message: "must be dead or failing"})
 		}
-		if req.Limit == 0 {
-			req.Limit = maxReplay
+		limit := maxReplay
+		if req.Limit != nil {
+			limit = *req.Limit
 		}
-		if req.Limit < 1 || req.Limit > maxReplay {
-			errs = append(errs, FieldError{Field: "limit", Message: "must be from 1 to 1000"})
+		if limit < 1 || limit > maxReplay {
+			errs = append(errs, FieldError{Field: "limit", Message: fmt.Sprintf("must be from 1 to %d; leave it out for %d", maxReplay, maxReplay)})
 		}
 		since, fe := parseSince(req.Since)
 		if fe != nil {
@@ -147,7 +157,7 @@ func handleReplayDeliveries(d Deps) http.Handler {
 			return
 		}
 		principal := principalFrom(ctx)
-		refs, err := d.Deliveries.ReplayDeliveries(ctx, principal.ClientID, req.Status, since, req.Limit)
+		refs, err := d.Deliveries.ReplayDeliveries(ctx, principal.ClientID, req.Status, since, limit)
 		if err != nil {
 			writeError(w, r, d.Logger, err)
 			return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/reportd/reportd/internal/orderevents"
@@ -12,6 +13,52 @@ import (
 // ErrSequenceConflict is what Events.Append returns when an event reuses an
 // order's sequence number under another event id.
 var ErrSequenceConflict = errors.New("sequence already taken by another event")
+
+// SequenceConflictError names the event that hit ErrSequenceConflict, when
+// the store knows it. It wraps ErrSequenceConflict.
+type SequenceConflictError struct {
+	OrderID  string
+	Sequence int64
+	Err      error
+}
+
+func (e *SequenceConflictError) Error() string {
+	return fmt.Sprintf("order %s sequence %d: %v", e.OrderID, e.Sequence, e.Err)
+}
+
+func (e *SequenceConflictError) Unwrap() []error { return []error{ErrSequenceConflict, e.Err} }
+
+// sequenceConflictDetail is the public detail of a 409: the order and
+// sequence when they are known (from the store, or because the batch holds
+// one event), never the internal error.
+func sequenceConflictDetail(err error, events []orderevents.Event) string {
+	order, seq := "", int64(0)
+	if sc, ok := errors.AsType[*SequenceConflictError](err); ok {
+		order, seq = sc.OrderID, sc.Sequence
+	} else if len(events) == 1 {
+		order, seq = events[0].OrderID, events[0].Sequence
+	}
+	if order == "" {
+		return "An event reuses the sequence number of an order under another event_id; the batch was not stored."
+	}
+	return fmt.Sprintf("Order %s already has an event with sequence %d under another event_id; the batch was not stored.", order, seq)
+}
+
+// eventsProblem maps ParseBatch's errors onto problems: 400 for a body that
+// does not decode, 422 listing every broken rule.
+func eventsProblem(err error) error {
+	if se, ok := errors.AsType[*orderevents.SyntaxError](err); ok {
+		return malformed(se.Field, se.Msg)
+	}
+	if ve, ok := errors.AsType[*orderevents.ValidationError](err); ok {
+		p := invalid()
+		for _, fe := range ve.Errors {
+			p.Errors = append(p.Errors, FieldError{Field: fe.Field, Message: fe.Message})
+		}
+		return p
+	}
+	return badRequest("The body is not a valid event batch.")
+}
 
 func handleAppendEvents(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -22,21 +69,8 @@ func handleAppendEvents(d Deps) http.Handler {
 			return
 		}
 		events, err := orderevents.ParseBatch(body)
-		var syntaxErr *orderevents.SyntaxError
-		var validationErr *orderevents.ValidationError
-		switch {
-		case errors.As(err, &syntaxErr):
-			writeProblem(w, badRequest(syntaxErr.Error()))
-			return
-		case errors.As(err, &validationErr):
-			p := invalid()
-			for _, fe := range validationErr.Errors {
-				p.Errors = append(p.Errors, FieldError{Field: fe.Field, Message: fe.Message})
-			}
-			writeProblem(w, p)
-			return
-		case err != nil:
-			writeProblem(w, badRequest("The body is not a valid event batch."))
+		if err != nil {
+			writeError(w, r, d.Logger, eventsProblem(err))
 			return
 		}
 		keyValue, err := idempotencyKey(r)
@@ -55,7 +89,10 @@ func handleAppendEvents(d Deps) http.Handler {
 				_ = d.Idempotency.ReleaseKey(context.WithoutCancel(ctx), *key)
 			}
 			if errors.Is(err, ErrSequenceConflict) {
-				writeProblem(w, problem(http.StatusConflict, "sequence-conflict", "Sequence conflict", err.Error()))
+				// The internal chain names tables and event ids; the client
+				// gets the order and sequence, the log gets the rest.
+				d.Logger.InfoContext(ctx, "order event sequence conflict", "client_id", principal.ClientID, "err", err)
+				writeProblem(w, problem(http.StatusConflict, "sequence-conflict", "Sequence conflict", sequenceConflictDetail(err, events)))
 				return
 			}
 			writeError(w, r, d.Logger, err)

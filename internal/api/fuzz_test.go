@@ -18,10 +18,17 @@ func FuzzCreateReportRequest(f *testing.F) {
 		`{"type":"merchant_sales","format":"csv","params":{"merchant_id":"mer_1","from":"2026-01-01","to":"2026-01-01"},"webhook_url":"https://example.com/h","min_position":5,"metadata":{"a":"b"}}`,
 		`{"type":"order_history","format":"pdf","params":{"customer_id":"c","from":"2026-02-30","to":"2026-01-01"},"webhook_url":"http://[::1]:80/"}`,
 		`{"type":7}`, `[]`, `null`, `{"metadata":[1,2]}`, `{"params":{"x":1}}`, `{}{}`, "\xff",
+		// The hostile classes: NUL, invalid UTF-8, lone surrogates, case-variant
+		// and duplicate keys, huge numbers, deep nesting, empty values.
+		`{"type":"order_history\u0000"}`, "{\"metadata\":{\"k\":\"\xed\xa0\x80\"}}", `{"metadata":{"\ud800":"\udfff"}}`,
+		`{"TYPE":"order_history"}`, `{"type":"a","type":"b"}`, `{"min_position":9223372036854775808}`, `{"min_position":-9223372036854775808}`,
+		`{"params":{"from":"0001-01-01","to":"9999-12-31","customer_id":"c"},"type":"order_history","format":"pdf"}`,
+		`{"metadata":` + strings.Repeat(`{"a":`, 500) + `1` + strings.Repeat(`}`, 500) + `}`, `{"type":"","format":"","params":{}}`, `{"webhook_url":""}`,
 	} {
 		f.Add(seed)
 	}
 	settings := Settings{MaxReportRange: 400 * 24 * time.Hour}
+	// (FuzzBodies in edge_test.go sends the same through the whole router.)
 	f.Fuzz(func(t *testing.T, body string) {
 		r := httptest.NewRequest(http.MethodPost, "/v1/reports", strings.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
@@ -46,16 +53,16 @@ func FuzzCreateReportRequest(f *testing.F) {
 // FuzzDecodeCursor: any cursor string is either accepted or rejected, and an
 // accepted one survives a round trip.
 func FuzzDecodeCursor(f *testing.F) {
-	f.Add(encodeCursor(time.Unix(1700000000, 5), "rep_abc"))
+	f.Add(encodeCursor(time.Unix(1700000000, 5), "rep_abcdefghijklmnopqrstuvwxyz"))
 	f.Add("")
 	f.Add("!!!")
 	f.Add("MTIzOg")
 	f.Fuzz(func(t *testing.T, c string) {
-		ts, id, err := decodeCursor(c)
+		ts, id, err := decodeCursor(c, reportIDPrefix)
 		if err != nil || c == "" {
 			return
 		}
-		ts2, id2, err := decodeCursor(encodeCursor(ts, id))
+		ts2, id2, err := decodeCursor(encodeCursor(ts, id), reportIDPrefix)
 		if err != nil || !ts2.Equal(ts) || id2 != id {
 			t.Fatalf("round trip of %q: %v %q %v", c, ts2, id2, err)
 		}

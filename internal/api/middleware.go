@@ -25,7 +25,14 @@ type ctxKey int
 const (
 	principalKey ctxKey = iota
 	requestIDKey
+	accessLogKey
 )
+
+// accessLog is what inner handlers tell the access log, which wraps them
+// and so cannot read the context they derive (auth adds the principal).
+type accessLog struct {
+	clientID string
+}
 
 // Scopes an API key may carry.
 const (
@@ -93,7 +100,8 @@ func withLogging(logger *slog.Logger, obs HTTPObserver) mux.MiddlewareFunc {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
-			next.ServeHTTP(rec, r)
+			entry := &accessLog{}
+			next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), accessLogKey, entry)))
 			route := "unmatched"
 			if cr := mux.CurrentRoute(r); cr != nil {
 				if tpl, err := cr.GetPathTemplate(); err == nil {
@@ -114,7 +122,7 @@ func withLogging(logger *slog.Logger, obs HTTPObserver) mux.MiddlewareFunc {
 			}
 			logger.Log(r.Context(), level, "http request", "request_id", RequestID(r.Context()), "method", r.Method,
 				"route", route, "status", rec.status, "duration_ms", float64(d.Microseconds())/1000,
-				"client_id", principalFrom(r.Context()).ClientID)
+				"client_id", entry.clientID)
 		})
 	}
 }
@@ -177,6 +185,9 @@ func authenticate(logger *slog.Logger, keys KeyStore) mux.MiddlewareFunc {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="reportd", error="invalid_token"`)
 				writeProblem(w, errUnauthenticated())
 				return
+			}
+			if entry, ok := r.Context().Value(accessLogKey).(*accessLog); ok {
+				entry.clientID = p.ClientID
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
 		})

@@ -57,21 +57,43 @@ func (req createReportRequest) validate(s Settings) []FieldError {
 	return errs
 }
 
-// idempotencyKey reads and checks the Idempotency-Key header.
+// maxIdempotencyKey bounds the Idempotency-Key header.
+const maxIdempotencyKey = 255
+
+// idempotencyKey reads and checks the Idempotency-Key header: absent means
+// none; present, it must be 1 to 255 printable ASCII characters, sent once.
 func idempotencyKey(r *http.Request) (string, error) {
-	key := r.Header.Get("Idempotency-Key")
-	if key == "" {
+	values, present := r.Header["Idempotency-Key"]
+	if !present {
 		return "", nil
 	}
-	if len(key) > 255 {
-		return "", invalid(FieldError{Field: "Idempotency-Key", Message: "must be at most 255 characters"})
+	bad := func(msg string) error { return invalid(FieldError{Field: "Idempotency-Key", Message: msg}) }
+	switch key := values[0]; {
+	case len(values) > 1:
+		return "", bad("must be sent at most once")
+	case key == "":
+		return "", bad("must not be empty; leave the header out to send no key")
+	case len(key) > maxIdempotencyKey:
+		return "", bad(fmt.Sprintf("must be at most %d characters", maxIdempotencyKey))
+	case strings.IndexFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0:
+		return "", bad("must be printable ASCII without spaces")
+	default:
+		return key, nil
 	}
-	for _, c := range key {
-		if c < 0x21 || c > 0x7e {
-			return "", invalid(FieldError{Field: "Idempotency-Key", Message: "must be printable ASCII without spaces"})
-		}
-	}
-	return key, nil
+}
+
+// Id prefixes of the resources in paths and cursors.
+const (
+	reportIDPrefix   = "rep"
+	deliveryIDPrefix = "msg"
+)
+
+// pathID returns the route's {id} and whether it has the shape ids.New
+// makes. An id of any other shape (NUL, invalid UTF-8, too long) cannot
+// exist, so the handler answers 404 without asking the store.
+func pathID(r *http.Request, prefix string) (string, bool) {
+	id := mux.Vars(r)["id"]
+	return id, ids.HasPrefix(id, prefix)
 }
 
 // createdReport is the 202 body: the report plus when work should start.
@@ -192,10 +214,14 @@ func replayLocation(w http.ResponseWriter, body []byte) {
 func handleGetReport(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		id := mux.Vars(r)["id"]
 		wait, err := parseWait(r.URL.Query().Get("wait"), d.Settings.MaxWait)
 		if err != nil {
 			writeError(w, r, d.Logger, err)
+			return
+		}
+		id, ok := pathID(r, reportIDPrefix)
+		if !ok {
+			writeProblem(w, errNotFound)
 			return
 		}
 		rep, err := d.Reports.GetReport(ctx, principalFrom(ctx).ClientID, id)
@@ -254,7 +280,12 @@ func resource(ctx context.Context, d Deps, rep reports.Report) reports.Resource 
 func handleDownload(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		rep, err := d.Reports.GetReport(ctx, principalFrom(ctx).ClientID, mux.Vars(r)["id"])
+		id, ok := pathID(r, reportIDPrefix)
+		if !ok {
+			writeProblem(w, errNotFound)
+			return
+		}
+		rep, err := d.Reports.GetReport(ctx, principalFrom(ctx).ClientID, id)
 		if err != nil {
 			writeError(w, r, d.Logger, err)
 			return
@@ -307,7 +338,7 @@ func handleListReports(d Deps) http.Handler {
 			errs = append(errs, *lerr)
 		}
 		var cerr error
-		f.AfterCreated, f.AfterID, cerr = decodeCursor(q.Get("cursor"))
+		f.AfterCreated, f.AfterID, cerr = decodeCursor(q.Get("cursor"), reportIDPrefix)
 		if cerr != nil {
 			errs = append(errs, FieldError{Field: "cursor", Message: "is not a cursor this API returned"})
 		}
@@ -352,9 +383,18 @@ func encodeCursor(t time.Time, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t.UnixNano(), 10) + ":" + id))
 }
 
-func decodeCursor(c string) (time.Time, string, error) {
+// maxCursor bounds the cursor parameter: a real one is under 70 characters.
+const maxCursor = 128
+
+// decodeCursor reads a cursor this API made for ids with prefix, and checks
+// what it decodes to, so garbage, NUL or invalid UTF-8 inside a valid
+// base64 never reaches the store.
+func decodeCursor(c, prefix string) (time.Time, string, error) {
 	if c == "" {
 		return time.Time{}, "", nil
+	}
+	if len(c) > maxCursor {
+		return time.Time{}, "", errors.New("cursor too long")
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
@@ -362,7 +402,7 @@ func decodeCursor(c string) (time.Time, string, error) {
 	}
 	nanos, id, ok := strings.Cut(string(raw), ":")
 	n, err := strconv.ParseInt(nanos, 10, 64)
-	if !ok || err != nil || id == "" || len(id) > 64 {
+	if !ok || err != nil || n < 0 || !ids.HasPrefix(id, prefix) {
 		return time.Time{}, "", errors.New("malformed cursor")
 	}
 	return time.Unix(0, n).UTC(), id, nil
@@ -371,7 +411,12 @@ func decodeCursor(c string) (time.Time, string, error) {
 func handleCancelReport(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		rep, err := d.Reports.CancelReport(ctx, principalFrom(ctx).ClientID, mux.Vars(r)["id"])
+		id, ok := pathID(r, reportIDPrefix)
+		if !ok {
+			writeProblem(w, errNotFound)
+			return
+		}
+		rep, err := d.Reports.CancelReport(ctx, principalFrom(ctx).ClientID, id)
 		if errors.Is(err, reports.ErrConflict) {
 			writeProblem(w, problem(http.StatusConflict, "report-finished", "Report already finished", "Only a queued or running report can be canceled."))
 			return

@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/gorilla/mux"
 )
@@ -12,7 +14,8 @@ func routes(d Deps, queueState *latencyCache) http.Handler {
 	r.Use(withLogging(d.Logger, d.Observer), withRecovery(d.Logger))
 	// mux runs no middleware for these two, so they log nothing; they are cheap and reveal nothing.
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeProblem(w, errNotFound) })
-	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Allow", strings.Join(allowedMethods(r, req), ", "))
 		writeProblem(w, problem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", "This path does not accept that method."))
 	})
 	r.NotFoundHandler, r.MethodNotAllowedHandler = notFound, notAllowed
@@ -50,4 +53,27 @@ func routes(d Deps, queueState *latencyCache) http.Handler {
 	v1(http.MethodPost, "/order-events", ScopeEventsWrite, handleAppendEvents(d))
 	v1(http.MethodGet, "/projections", "", handleProjections(d))
 	return r
+}
+
+// allowedMethods lists the methods some route accepts for req's path, for
+// the Allow header of a 405 (RFC 9110 §15.5.6).
+func allowedMethods(router *mux.Router, req *http.Request) []string {
+	var allowed []string
+	_ = router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		methods, err := route.GetMethods()
+		if err != nil {
+			return nil //nolint:nilerr // a route without methods accepts any; it never causes a 405
+		}
+		for _, m := range methods {
+			probe := *req
+			probe.Method = m
+			var match mux.RouteMatch
+			if route.Match(&probe, &match) && !slices.Contains(allowed, m) {
+				allowed = append(allowed, m)
+			}
+		}
+		return nil
+	})
+	slices.Sort(allowed)
+	return allowed
 }

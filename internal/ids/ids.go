@@ -6,8 +6,10 @@ import (
 	"strings"
 )
 
+const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+
 // lowercase base32 without padding: URL-safe, case-insensitive friendly.
-var encoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+var encoding = base32.NewEncoding(alphabet).WithPadding(base32.NoPadding)
 
 // New returns prefix + "_" + 26 characters of 128 random bits.
 func New(prefix string) string {
@@ -21,8 +23,18 @@ func Random(n int) string {
 	return encoding.EncodeToString(b)
 }
 
-// HasPrefix reports whether id looks like one New(prefix) made.
+// HasPrefix reports whether id has exactly the shape New(prefix) makes:
+// prefix, "_", then 26 characters of [a-z2-7]. An id of any other shape
+// cannot exist, so callers can answer "not found" without a lookup.
 func HasPrefix(id, prefix string) bool {
 	rest, ok := strings.CutPrefix(id, prefix+"_")
-	return ok && len(rest) == 26
+	if !ok || len(rest) != 26 {
+		return false
+	}
+	for i := range len(rest) {
+		if strings.IndexByte(alphabet, rest[i]) < 0 {
+			return false
+		}
+	}
+	return true
 }

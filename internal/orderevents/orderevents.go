@@ -5,17 +5,40 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
+	"golang.org/x/text/currency"
+
+	"github.com/reportd/reportd/internal/strictjson"
 )
 
-// MaxBatch is the largest number of events one batch may carry.
-const MaxBatch = 1000
+// Bounds every event is held to at the door. The read model's sums rely on
+// them (another amount can never overflow int64), so they are exported.
+const (
+	// MaxBatch is the largest number of events one batch may carry.
+	MaxBatch = 1000
+	// MaxItems is the largest number of lines one order may have.
+	MaxItems = 1000
+	// MaxAmountMinor bounds every amount (unit_price_cents, total_cents,
+	// amount_cents), every line (qty × unit_price_cents) and every order
+	// total: 10^12 minor units, ten billion of a two-decimal currency.
+	MaxAmountMinor int64 = 1_000_000_000_000
+	// MaxQty bounds an order line's quantity (the least is 1).
+	MaxQty int64 = 1_000_000
+	// MaxIDLen bounds event_id, order_id, customer_id and merchant_id.
+	MaxIDLen = 64
+	// Free-text lengths, in characters.
+	MaxSKULen            = 64
+	MaxCarrierLen        = 100
+	MaxTrackingNumberLen = 100
+	MaxReasonLen         = 500
+)
 
 // maxErrors bounds the error list so a hostile batch cannot make a huge answer.
 const maxErrors = 100
@@ -79,12 +102,19 @@ type OrderRefunded struct {
 }
 
 // SyntaxError means the body could not be decoded: malformed JSON, an unknown
-// field or a value of the wrong JSON type. Msg says where.
+// field or a value of the wrong JSON type. Field is the field path ("" for
+// the whole body) and Msg what is wrong there.
 type SyntaxError struct {
-	Msg string
+	Field string
+	Msg   string
 }
 
-func (e *SyntaxError) Error() string { return e.Msg }
+func (e *SyntaxError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
 
 // FieldError is one rule a decoded value breaks.
 type FieldError struct {
@@ -108,26 +138,27 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("invalid order events: %s: %s (and %d more)", f.Field, f.Message, len(e.Errors)-1)
 }
 
-// Wire shapes: pointers tell a missing field from a zero one.
+// Wire shapes: pointers tell a missing field from a zero one. Arrays are
+// decoded element by element under a cap (see ParseBatch).
 type wireBatch struct {
-	Events *[]json.RawMessage `json:"events"`
+	Events []*wireEvent `json:"events"`
 }
 
 type wireEvent struct {
-	EventID    *string         `json:"event_id"`
-	OrderID    *string         `json:"order_id"`
-	Sequence   *int64          `json:"sequence"`
-	Type       *string         `json:"type"`
-	OccurredAt *string         `json:"occurred_at"`
-	Data       json.RawMessage `json:"data"`
+	EventID    *string        `json:"event_id"`
+	OrderID    *string        `json:"order_id"`
+	Sequence   *int64         `json:"sequence"`
+	Type       *string        `json:"type"`
+	OccurredAt *string        `json:"occurred_at"`
+	Data       jsontext.Value `json:"data"`
 }
 
 type wirePlaced struct {
-	CustomerID *string            `json:"customer_id"`
-	MerchantID *string            `json:"merchant_id"`
-	Currency   *string            `json:"currency"`
-	Items      *[]json.RawMessage `json:"items"`
-	TotalCents *int64             `json:"total_cents"`
+	CustomerID *string     `json:"customer_id"`
+	MerchantID *string     `json:"merchant_id"`
+	Currency   *string     `json:"currency"`
+	Items      []*wireItem `json:"items"`
+	TotalCents *int64      `json:"total_cents"`
 }
 
 type wireItem struct {
@@ -175,49 +206,40 @@ func EncodeBatch(events []Event) ([]byte, error) {
 
 // ParseBatch decodes a request body strictly and validates every event. It
 // returns a *SyntaxError or a *ValidationError; on any error no event is
-// returned.
+// returned. Events are counted while they are decoded: a body with more than
+// MaxBatch is rejected at the (MaxBatch+1)th, whatever follows it.
 func ParseBatch(body []byte) ([]Event, error) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 {
-		return nil, &SyntaxError{Msg: "request body is empty"}
-	}
-	if trimmed[0] != '{' {
-		return nil, &SyntaxError{Msg: "request body must be a JSON object"}
-	}
+	v := &validator{}
 	var wb wireBatch
-	if err := decodeStrict(body, &wb, "", true); err != nil {
+	if err := v.decode(body, &wb, "", strictjson.MaxItems[*wireEvent](MaxBatch)); err != nil {
 		return nil, err
 	}
-
-	v := &validator{}
-	if wb.Events == nil {
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case wb.Events == nil:
 		v.add("events", "is required")
 		return nil, v.err()
-	}
-	raws := *wb.Events
-	if len(raws) == 0 || len(raws) > MaxBatch {
-		v.add("events", fmt.Sprintf("must hold 1 to %d events, got %d", MaxBatch, len(raws)))
+	case len(wb.Events) == 0:
+		v.add("events", fmt.Sprintf("must hold 1 to %d events", MaxBatch))
 		return nil, v.err()
 	}
 
-	events := make([]Event, 0, len(raws))
-	eventIDs := make(map[string]int, len(raws))
+	events := make([]Event, 0, len(wb.Events))
+	eventIDs := make(map[string]int, len(wb.Events))
 	type orderSeq struct {
 		order string
 		seq   int64
 	}
-	seqs := make(map[orderSeq]int, len(raws))
-	for i, raw := range raws {
+	seqs := make(map[orderSeq]int, len(wb.Events))
+	for i, we := range wb.Events {
 		path := fmt.Sprintf("events[%d]", i)
-		if isNull(raw) {
+		if we == nil {
 			v.add(path, "must be an object")
 			continue
 		}
-		var we wireEvent
-		if err := decodeStrict(raw, &we, path, false); err != nil {
-			return nil, err
-		}
-		ev, data, err := v.event(path, &we)
+		ev, data, err := v.event(path, we)
 		if err != nil {
 			return nil, err
 		}
@@ -249,6 +271,34 @@ func ParseBatch(body []byte) ([]Event, error) {
 		return nil, err
 	}
 	return events, nil
+}
+
+// decode runs the strict decoder. A cap reached is a rule broken (recorded,
+// and the caller stops); anything else is a *SyntaxError.
+func (v *validator) decode(raw []byte, dst any, path string, opts ...strictjson.Option) error {
+	err := strictjson.Decode(raw, dst, append(opts, strictjson.At(path))...)
+	var le *strictjson.LimitError
+	var se *strictjson.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &le):
+		what := "elements"
+		switch {
+		case strings.HasSuffix(le.Path, "items"):
+			what = "items"
+		case le.Path == "events":
+			what = "events"
+		}
+		v.add(le.Path, fmt.Sprintf("must hold 1 to %d %s", le.Max, what))
+		return v.err()
+	case errors.As(err, &se) && se.Rule:
+		v.add(se.Path, se.Msg)
+		return v.err()
+	case errors.As(err, &se):
+		return &SyntaxError{Field: se.Path, Msg: se.Msg}
+	}
+	return &SyntaxError{Msg: "malformed JSON"}
 }
 
 // DecodeData decodes the canonical payload of an event of type typ into its
@@ -341,26 +391,26 @@ func (v *validator) event(path string, we *wireEvent) (Event, any, error) {
 		data, err = v.placed(dpath, we.Data)
 	case TypePaymentCaptured:
 		var w wireAmount
-		if err = decodeStrict(we.Data, &w, dpath, false); err == nil {
+		if err = v.decode(we.Data, &w, dpath); err == nil {
 			data = PaymentCaptured{AmountCents: v.cents(dpath+".amount_cents", w.AmountCents)}
 		}
 	case TypeOrderRefunded:
 		var w wireAmount
-		if err = decodeStrict(we.Data, &w, dpath, false); err == nil {
+		if err = v.decode(we.Data, &w, dpath); err == nil {
 			data = OrderRefunded{AmountCents: v.cents(dpath+".amount_cents", w.AmountCents)}
 		}
 	case TypeOrderShipped:
 		var w wireShipped
-		if err = decodeStrict(we.Data, &w, dpath, false); err == nil {
+		if err = v.decode(we.Data, &w, dpath); err == nil {
 			data = OrderShipped{
-				Carrier:        v.text(dpath+".carrier", w.Carrier, true, 100),
-				TrackingNumber: v.text(dpath+".tracking_number", w.TrackingNumber, true, 100),
+				Carrier:        v.text(dpath+".carrier", w.Carrier, true, MaxCarrierLen),
+				TrackingNumber: v.text(dpath+".tracking_number", w.TrackingNumber, true, MaxTrackingNumberLen),
 			}
 		}
 	case TypeOrderCancelled:
 		var w wireCancelled
-		if err = decodeStrict(we.Data, &w, dpath, false); err == nil {
-			data = OrderCancelled{Reason: v.text(dpath+".reason", w.Reason, false, 500)}
+		if err = v.decode(we.Data, &w, dpath); err == nil {
+			data = OrderCancelled{Reason: v.text(dpath+".reason", w.Reason, false, MaxReasonLen)}
 		}
 	default:
 		v.add(path+".type", unknownTypeMsg)
@@ -378,9 +428,9 @@ func isKnownType(t string) bool {
 	return false
 }
 
-func (v *validator) placed(path string, raw json.RawMessage) (any, error) {
+func (v *validator) placed(path string, raw jsontext.Value) (any, error) {
 	var w wirePlaced
-	if err := decodeStrict(raw, &w, path, false); err != nil {
+	if err := v.decode(raw, &w, path, strictjson.MaxItems[*wireItem](MaxItems)); err != nil {
 		return nil, err
 	}
 	p := OrderPlaced{
@@ -390,95 +440,90 @@ func (v *validator) placed(path string, raw json.RawMessage) (any, error) {
 	switch {
 	case w.Currency == nil || *w.Currency == "":
 		v.add(path+".currency", "is required")
-	case !isCurrency(*w.Currency):
-		v.add(path+".currency", "must be an ISO 4217 code of three upper-case letters")
+	case !IsCurrency(*w.Currency):
+		v.add(path+".currency", "must be an ISO 4217 currency code in use, in upper case, such as EUR")
 	default:
 		p.Currency = *w.Currency
 	}
+	// Bounds at the door, so the read model's sums stay far from overflow:
+	// every amount and every line at most MaxAmountMinor, at most MaxItems
+	// lines, so no sum here can pass 10^15.
 	sum, sumOK := int64(0), true
 	switch {
 	case w.Items == nil:
 		v.add(path+".items", "is required")
 		sumOK = false
-	case len(*w.Items) == 0 || len(*w.Items) > MaxBatch:
-		v.add(path+".items", fmt.Sprintf("must hold 1 to %d items", MaxBatch))
+	case len(w.Items) == 0:
+		v.add(path+".items", fmt.Sprintf("must hold 1 to %d items", MaxItems))
 		sumOK = false
 	default:
-		for i, rawItem := range *w.Items {
+		for i, wi := range w.Items {
 			ipath := fmt.Sprintf("%s.items[%d]", path, i)
-			if isNull(rawItem) {
+			if wi == nil {
 				v.add(ipath, "must be an object")
 				sumOK = false
 				continue
 			}
-			var wi wireItem
-			if err := decodeStrict(rawItem, &wi, ipath, false); err != nil {
-				return nil, err
-			}
-			it := Item{SKU: v.text(ipath+".sku", wi.SKU, true, 64)}
+			it := Item{SKU: v.text(ipath+".sku", wi.SKU, true, MaxSKULen)}
 			switch {
 			case wi.Qty == nil:
 				v.add(ipath+".qty", "is required")
-				sumOK = false
-			case *wi.Qty < 1:
-				v.add(ipath+".qty", "must be at least 1")
-				sumOK = false
+			case *wi.Qty < 1 || *wi.Qty > MaxQty:
+				v.add(ipath+".qty", fmt.Sprintf("must be from 1 to %d", MaxQty))
 			default:
 				it.Qty = *wi.Qty
 			}
-			if wi.UnitPriceCents == nil || *wi.UnitPriceCents < 0 {
+			price, priceOK := v.amount(ipath+".unit_price_cents", wi.UnitPriceCents)
+			it.UnitPriceCents = price
+			switch {
+			case it.Qty == 0 || !priceOK:
 				sumOK = false
-			}
-			it.UnitPriceCents = v.cents(ipath+".unit_price_cents", wi.UnitPriceCents)
-			if sumOK {
-				line, ok := mulAdd(sum, it.Qty, it.UnitPriceCents)
-				if !ok {
-					v.add(ipath, "qty times unit_price_cents overflows")
-					sumOK = false
-				}
-				sum = line
+			case it.UnitPriceCents > MaxAmountMinor/it.Qty:
+				v.add(ipath, fmt.Sprintf("qty times unit_price_cents must be at most %d", MaxAmountMinor))
+				sumOK = false
+			default:
+				sum += it.Qty * it.UnitPriceCents
 			}
 			p.Items = append(p.Items, it)
 		}
 	}
-	p.TotalCents = v.cents(path+".total_cents", w.TotalCents)
-	if sumOK && w.TotalCents != nil && *w.TotalCents >= 0 && *w.TotalCents != sum {
+	total, totalOK := v.amount(path+".total_cents", w.TotalCents)
+	p.TotalCents = total
+	switch {
+	case !sumOK || !totalOK:
+	case sum > MaxAmountMinor:
+		v.add(path+".total_cents", fmt.Sprintf("the sum of qty times unit_price_cents (%d) must be at most %d", sum, MaxAmountMinor))
+	case total != sum:
 		v.add(path+".total_cents", fmt.Sprintf("must equal the sum of qty times unit_price_cents (%d)", sum))
 	}
 	return p, nil
 }
 
-// mulAdd returns acc + a*b, reporting false on overflow (a, b, acc ≥ 0).
-func mulAdd(acc, a, b int64) (int64, bool) {
-	if a != 0 && b > math.MaxInt64/a {
-		return 0, false
-	}
-	p := a * b
-	if acc > math.MaxInt64-p {
-		return 0, false
-	}
-	return acc + p, true
+// cents checks an amount in minor units and returns it (0 when invalid).
+func (v *validator) cents(field string, c *int64) int64 {
+	n, _ := v.amount(field, c)
+	return n
 }
 
-func (v *validator) cents(field string, c *int64) int64 {
+func (v *validator) amount(field string, c *int64) (int64, bool) {
 	switch {
 	case c == nil:
 		v.add(field, "is required")
-	case *c < 0:
-		v.add(field, "must not be negative")
+	case *c < 0 || *c > MaxAmountMinor:
+		v.add(field, fmt.Sprintf("must be a whole number of minor units from 0 to %d", MaxAmountMinor))
 	default:
-		return *c
+		return *c, true
 	}
-	return 0
+	return 0, false
 }
 
-// id checks an identifier: 1 to 64 characters of [A-Za-z0-9_.:-].
+// id checks an identifier: 1 to MaxIDLen characters of [A-Za-z0-9_.:-].
 func (v *validator) id(field string, s *string) string {
 	switch {
 	case s == nil || *s == "":
 		v.add(field, "is required")
-	case len(*s) > 64:
-		v.add(field, "must be at most 64 characters")
+	case len(*s) > MaxIDLen:
+		v.add(field, fmt.Sprintf("must be at most %d characters", MaxIDLen))
 	case !isID(*s):
 		v.add(field, "may contain only letters, digits and _ . : -")
 	default:
@@ -487,8 +532,9 @@ func (v *validator) id(field string, s *string) string {
 	return ""
 }
 
-// text checks free text: valid UTF-8, no control characters, at most
-// maxLen characters.
+// text checks free text: valid UTF-8, no control characters (NUL among
+// them), at most maxLen characters. The decoder already refuses invalid
+// UTF-8, lone surrogates and NUL; this is the rule for every text field.
 func (v *validator) text(field string, s *string, required bool, maxLen int) string {
 	switch {
 	case s == nil || *s == "":
@@ -520,128 +566,25 @@ func isID(s string) bool {
 	return true
 }
 
-func isCurrency(s string) bool {
-	if len(s) != 3 {
-		return false
+// IsCurrency reports whether s is an ISO 4217 code, in upper case, of a
+// currency that is legal tender somewhere today. The set is x/text's
+// (CLDR 32) current tender list, which leaves out metals and test codes
+// (XAU, XTS, XXX), withdrawn currencies (DEM) and unassigned codes (ZZZ),
+// plus the few codes ISO assigned after CLDR 32.
+func IsCurrency(s string) bool { return currencies()[s] }
+
+var currencies = sync.OnceValue(func() map[string]bool {
+	set := map[string]bool{}
+	for it := currency.Query(); it.Next(); {
+		set[it.Unit().String()] = true
 	}
-	for i := range 3 {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
+	// Assigned after CLDR 32, which x/text's tables come from.
+	for _, code := range []string{"VES", "VED", "SLE", "ZWG"} {
+		set[code] = true
 	}
-	return true
-}
+	return set
+})
 
 func isNull(raw []byte) bool {
 	return bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
-}
-
-// decodeStrict decodes raw into v, rejecting unknown fields, and turns any
-// decoding error into a *SyntaxError that names path.
-func decodeStrict(raw []byte, v any, path string, top bool) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return syntaxError(path, err)
-	}
-	if top {
-		if _, err := dec.Token(); err != io.EOF {
-			return &SyntaxError{Msg: fmt.Sprintf("malformed JSON: unexpected data after the top-level object at byte %d", dec.InputOffset())}
-		}
-	}
-	// encoding/json matches keys case-insensitively; the contract does not.
-	if err := exactKeys(raw, v, path); err != nil {
-		return err
-	}
-	return nil
-}
-
-// exactKeys rejects object keys that match a field of v only when case is
-// ignored. raw has already decoded into v, so it is valid JSON.
-func exactKeys(raw []byte, v any, path string) error {
-	if len(bytes.TrimSpace(raw)) == 0 || bytes.TrimSpace(raw)[0] != '{' {
-		return nil
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return syntaxError(path, err)
-	}
-	t := reflect.TypeOf(v).Elem()
-	known := make(map[string]bool, t.NumField())
-	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		known[name] = true
-	}
-	for k := range obj {
-		if !known[k] {
-			if path == "" {
-				return &SyntaxError{Msg: fmt.Sprintf("unknown field %q", k)}
-			}
-			return &SyntaxError{Msg: fmt.Sprintf("%s: unknown field %q", path, k)}
-		}
-	}
-	return nil
-}
-
-func syntaxError(path string, err error) error {
-	where := func(field string) string {
-		switch {
-		case path == "":
-			return field
-		case field == "":
-			return path
-		}
-		return path + "." + field
-	}
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return &SyntaxError{Msg: fmt.Sprintf("malformed JSON at byte %d: %s", se.Offset, se.Error())}
-	case errors.As(err, &te):
-		f := where(te.Field)
-		if f == "" {
-			f = "body"
-		}
-		return &SyntaxError{Msg: fmt.Sprintf("%s: wrong JSON type: expected %s, got %s", f, jsonKind(te.Type), te.Value)}
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return &SyntaxError{Msg: "malformed JSON: unexpected end of input"}
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		f := where("")
-		if f == "" {
-			return &SyntaxError{Msg: "unknown field " + name}
-		}
-		return &SyntaxError{Msg: f + ": unknown field " + name}
-	}
-	return &SyntaxError{Msg: fmt.Sprintf("malformed JSON: %v", err)}
-}
-
-func jsonKind(t reflect.Type) string {
-	if t == nil {
-		return "a value"
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "integer"
-	case reflect.Float32, reflect.Float64:
-		return "number"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Slice, reflect.Array:
-		if t.Elem().Kind() == reflect.Uint8 && t.Name() == "RawMessage" {
-			return "a JSON value"
-		}
-		return "array"
-	case reflect.Struct, reflect.Map:
-		return "object"
-	default:
-		return t.String()
-	}
 }

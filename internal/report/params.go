@@ -36,6 +36,13 @@ func (p Params) Period() (from, to time.Time, err error) {
 	return from, to, nil
 }
 
+// periodSeconds is the length of from..to, both days included, in seconds.
+// Unix seconds cannot overflow for years 0000-9999, where time.Duration
+// (292 years) would saturate and a span of millennia would pass a bound.
+func periodSeconds(from, to time.Time) int64 {
+	return to.Unix() - from.Unix() + 24*60*60
+}
+
 // parseDay accepts exactly YYYY-MM-DD.
 func parseDay(s string) (time.Time, error) {
 	if len(s) != len(dayLayout) {
@@ -86,11 +93,10 @@ func ValidateRequest(t Type, f Format, p Params, maxRange time.Duration) []Field
 		add("params.to", "must be a date in YYYY-MM-DD form")
 	}
 	if fromErr == nil && toErr == nil {
-		span := to.Sub(from) + 24*time.Hour
 		switch {
 		case to.Before(from):
 			add("params.to", "must not be before params.from")
-		case maxRange > 0 && span > maxRange:
+		case maxRange > 0 && periodSeconds(from, to) > int64(maxRange/time.Second):
 			add("params.to", "period must not exceed "+describeRange(maxRange))
 		}
 	}

@@ -27,6 +27,12 @@ func TestValidateRequest(t *testing.T) {
 		{"exactly the bound", TypeOrderHistory, FormatPDF, Params{CustomerID: "c", From: "2026-01-01", To: "2026-01-31"}, 31 * 24 * time.Hour, nil},
 		{"over the bound", TypeOrderHistory, FormatPDF, Params{CustomerID: "c", From: "2026-01-01", To: "2026-02-01"}, 31 * 24 * time.Hour,
 			[]FieldError{{"params.to", "period must not exceed 31 days"}}},
+		{"far-apart dates do not overflow the bound", TypeOrderHistory, FormatPDF, Params{CustomerID: "c", From: "0001-01-01", To: "9999-12-31"}, 1098 * 24 * time.Hour,
+			[]FieldError{{"params.to", "period must not exceed 1098 days"}}},
+		{"past 292 years", TypeOrderHistory, FormatPDF, Params{CustomerID: "c", From: "1700-01-01", To: "2026-01-01"}, 100 * year,
+			[]FieldError{{"params.to", "period must not exceed 36600 days"}}},
+		{"NUL in an id", TypeOrderHistory, FormatPDF, Params{CustomerID: "c\x00", From: "2026-01-01", To: "2026-01-02"}, year,
+			[]FieldError{{"params.customer_id", "must contain only letters, digits, '_', '-', '.' and ':'"}}},
 		{"missing everything", "", "", Params{}, year, []FieldError{
 			{"type", "is required"}, {"format", "is required"}, {"params.from", "is required"}, {"params.to", "is required"}}},
 		{"unknown type and format", "sales", "xlsx", ok, year, []FieldError{

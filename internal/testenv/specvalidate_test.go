@@ -25,7 +25,7 @@ func (r *errorRecorder) Errorf(format string, args ...any) {
 	r.errs = append(r.errs, fmt.Sprintf(format, args...))
 }
 
-const validReport = `{"id":"rep_abc","object":"report","status":"queued","type":"order_history","format":"pdf",
+const validReport = `{"id":"rep_abcdefghijklmnopqrstuvwxyz","object":"report","status":"queued","type":"order_history","format":"pdf",
  "params":{"customer_id":"cus_42","from":"2026-01-01","to":"2026-03-31"},"metadata":{"ref":"abc"},"attempts":0,
  "created_at":"2026-04-01T09:30:00.123456Z","started_at":null,"completed_at":null,"error":null,"result":null,
  "webhook":{"status":"pending","attempts":0}}`
@@ -64,8 +64,8 @@ func TestSpecValidatorCheck(t *testing.T) {
 		respBody   string
 		wantErrs   int
 	}{
-		{"valid report", "GET", "/v1/reports/rep_abc?wait=5s", "", auth, 200, jsonResp(), validReport, 0},
-		{"valid create", "POST", "/v1/reports", createBody, jsonAuth, 202, jsonResp("Location", "/v1/reports/rep_abc"), created, 0},
+		{"valid report", "GET", "/v1/reports/rep_abcdefghijklmnopqrstuvwxyz?wait=5s", "", auth, 200, jsonResp(), validReport, 0},
+		{"valid create", "POST", "/v1/reports", createBody, jsonAuth, 202, jsonResp("Location", "/v1/reports/rep_abcdefghijklmnopqrstuvwxyz"), created, 0},
 		{"unknown path answered 404", "GET", "/v2/nothing", "", auth, 404, problemResp, problem, 0},
 		{"bad request refused", "POST", "/v1/reports", `{"type":"order_history"}`, jsonAuth, 422, problemResp,
 			`{"type":"https://reportd.dev/problems/validation-error","title":"Validation failed","status":422,"errors":[{"field":"format","message":"is required"}]}`, 0},
@@ -74,14 +74,14 @@ func TestSpecValidatorCheck(t *testing.T) {
 		{"monitoring without credentials", "GET", "/monitoring/", "", nil, 401,
 			http.Header{"Content-Type": {"text/plain; charset=utf-8"}, "X-Request-Id": {"req_1"},
 				"Www-Authenticate": {`Basic realm="reportd operators", charset="UTF-8"`}}, "operator credentials required\n", 0},
-		{"started_at omitted", "GET", "/v1/reports/rep_abc", "", auth, 200, jsonResp(),
+		{"started_at omitted", "GET", "/v1/reports/rep_abcdefghijklmnopqrstuvwxyz", "", auth, 200, jsonResp(),
 			strings.Replace(validReport, `"started_at":null,`, "", 1), 1},
-		{"result without sha256", "GET", "/v1/reports/rep_abc", "", auth, 200, jsonResp(),
+		{"result without sha256", "GET", "/v1/reports/rep_abcdefghijklmnopqrstuvwxyz", "", auth, 200, jsonResp(),
 			strings.Replace(validReport, `"result":null`, `"result":{"download":"/d","size_bytes":1,"content_type":"application/pdf","pages":1,"rows":1,"data_position":1}`, 1), 1},
-		{"undocumented status", "GET", "/v1/reports/rep_abc", "", auth, 418, problemResp, problem, 1},
-		{"missing X-Request-ID", "GET", "/v1/reports/rep_abc", "", auth, 200, http.Header{"Content-Type": {"application/json"}}, validReport, 1},
+		{"undocumented status", "GET", "/v1/reports/rep_abcdefghijklmnopqrstuvwxyz", "", auth, 418, problemResp, problem, 1},
+		{"missing X-Request-ID", "GET", "/v1/reports/rep_abcdefghijklmnopqrstuvwxyz", "", auth, 200, http.Header{"Content-Type": {"application/json"}}, validReport, 1},
 		{"202 without Location", "POST", "/v1/reports", createBody, jsonAuth, 202, jsonResp(), created, 1},
-		{"bad request accepted", "POST", "/v1/reports", `{"type":"order_history"}`, jsonAuth, 202, jsonResp("Location", "/v1/reports/rep_abc"), created, 1},
+		{"bad request accepted", "POST", "/v1/reports", `{"type":"order_history"}`, jsonAuth, 202, jsonResp("Location", "/v1/reports/rep_abcdefghijklmnopqrstuvwxyz"), created, 1},
 		{"unknown path answered 200", "GET", "/v2/nothing", "", auth, 200, jsonResp(), `{}`, 1},
 		{"spec too loose", "POST", "/v1/reports", createBody, jsonAuth, 400, problemResp,
 			`{"type":"https://reportd.dev/problems/malformed-request","title":"Malformed request","status":400}`, 1},
@@ -132,7 +132,7 @@ func TestSpecValidatorTransport(t *testing.T) {
 func TestSpecValidatorWebhook(t *testing.T) {
 	v := NewSpecValidator(t)
 	succeeded := strings.NewReplacer(`"status":"queued"`, `"status":"succeeded"`, `"result":null`,
-		`"result":{"download":"/v1/reports/rep_abc/download","size_bytes":10,"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","content_type":"application/pdf","pages":1,"rows":2,"data_position":3}`).
+		`"result":{"download":"/v1/reports/rep_abcdefghijklmnopqrstuvwxyz/download","size_bytes":10,"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","content_type":"application/pdf","pages":1,"rows":2,"data_position":3}`).
 		Replace(validReport)
 	headers := http.Header{
 		"Content-Type":      {"application/json"},
@@ -176,7 +176,7 @@ func BenchmarkSpecLoad(b *testing.B) {
 // BenchmarkSpecCheck measures checking one exchange.
 func BenchmarkSpecCheck(b *testing.B) {
 	v := NewSpecValidator(b)
-	req, resp := exchange("GET", "/v1/reports/rep_abc", "", http.Header{"Authorization": {"Bearer rk_x_y"}}, 200,
+	req, resp := exchange("GET", "/v1/reports/rep_abcdefghijklmnopqrstuvwxyz", "", http.Header{"Authorization": {"Bearer rk_x_y"}}, 200,
 		http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"req_1"}}, validReport)
 	for b.Loop() {
 		if errs := v.check(req, nil, resp, []byte(validReport)); len(errs) > 0 {
