@@ -33,6 +33,7 @@ import (
 // through relays on 127.0.0.1.
 type netnsStack struct {
 	*stack
+
 	lab     *netLab
 	svc     *netHost
 	hosts   []*netHost // the workers' hosts, in the order of workers

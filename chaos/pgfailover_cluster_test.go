@@ -83,8 +83,12 @@ func (n *pgNode) initPrimary(t *testing.T, conf ...string) {
 	n.run(t, "initdb", "-D", n.data(), "-A", "trust", "-U", "postgres", "--no-sync")
 	// initdb -A trust already allows replication from 127.0.0.1; lab hosts
 	// connect from labSubnet.
-	hba := "host replication all 127.0.0.1/32 trust\nhost all all " + labSubnet + "0/24 trust\nhost replication all " + labSubnet + "0/24 trust\n"
-	appendFile(t, filepath.Join(n.data(), "pg_hba.conf"), hba)
+	hba := []string{
+		"host replication all 127.0.0.1/32 trust",
+		"host all all " + labSubnet + "0/24 trust", //nolint:dupword // pg_hba's "database user" columns, both "all"
+		"host replication all " + labSubnet + "0/24 trust",
+	}
+	appendFile(t, filepath.Join(n.data(), "pg_hba.conf"), strings.Join(hba, "\n")+"\n")
 	appendFile(t, filepath.Join(n.data(), "postgresql.conf"), strings.Join(conf, "\n")+"\n")
 	t.Cleanup(func() { n.stop(t, "immediate") })
 	n.start(t)
@@ -113,11 +117,12 @@ func appendFile(t *testing.T, path, text string) {
 
 func (n *pgNode) start(t *testing.T) {
 	t.Helper()
-	opts := fmt.Sprintf("-p %s -k %s -c listen_addresses=%s -c fsync=off -c max_connections=200", n.port, n.dir, n.host)
+	opts := make([]string, 0, 1+len(n.startOpts))
+	opts = append(opts, fmt.Sprintf("-p %s -k %s -c listen_addresses=%s -c fsync=off -c max_connections=200", n.port, n.dir, n.host))
 	for _, o := range n.startOpts {
-		opts += " -c " + o
+		opts = append(opts, "-c "+o)
 	}
-	n.run(t, "pg_ctl", "-D", n.data(), "-o", opts, "-l", filepath.Join(n.dir, "log"), "-w", "-t", "60", "start")
+	n.run(t, "pg_ctl", "-D", n.data(), "-o", strings.Join(opts, " "), "-l", filepath.Join(n.dir, "log"), "-w", "-t", "60", "start")
 }
 
 // stop stops the server; already stopped (or crashed) is fine.
@@ -186,10 +191,6 @@ func (n *pgNode) psql(t *testing.T, db, sql string) string {
 }
 
 func (n *pgNode) addr() string { return n.host + ":" + n.port }
-
-func (n *pgNode) url(db string) string {
-	return "postgres://postgres@" + n.addr() + "/" + db + "?sslmode=disable"
-}
 
 // multiHostURL names every node; pgx tries them in order and keeps the
 // first that accepts writes, so the app follows a promotion by itself.
