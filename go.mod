@@ -23,6 +23,7 @@ require (
 	go.yaml.in/yaml/v2 v2.4.2
 	golang.org/x/image v0.44.0
 	golang.org/x/sync v0.22.0
+	golang.org/x/sys v0.37.0
 )
 
 require (
@@ -54,7 +55,6 @@ require (
 	github.com/sethvargo/go-retry v0.3.0 // indirect
 	github.com/spf13/cast v1.10.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
-	golang.org/x/sys v0.37.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
 	golang.org/x/time v0.14.0 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect

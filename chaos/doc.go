@@ -7,7 +7,9 @@
 // The package holds only tests. `go test ./chaos/` runs the short form
 // (worker SIGKILL, webhook outages and duplicate storms, about 40 reports);
 // make chaos (scripts/chaos.sh) builds with -tags chaosfull, which adds the
-// Redis, Postgres and S3 outages and the out-of-order events scenario, and
+// Redis, Postgres and S3 outages, the out-of-order events scenario, a
+// Postgres failover to a synchronous replica, and (as root) reportd spread
+// over network namespaces with a worker partitioned and Postgres slowed, and
 // sets CHAOS_FULL=1 (or -chaos.full) to run every scenario at full size. Redis,
 // Postgres and the S3 gateway that a scenario restarts are private instances
 // on ports of their own, so the suite never disturbs other tests.

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # chaos.sh — the full fault-injection suite (package ./chaos): worker SIGKILL,
 # Redis, Postgres and S3 restarts on private instances, webhook outages and
-# replay, duplicate storms, out-of-order events. Prints the results table.
+# replay, duplicate storms, out-of-order events, a Postgres failover and, as
+# root, a worker partition and a slow Postgres in network namespaces (about
+# five minutes more). Prints the results table.
 # The short form (scenarios 1, 5 and 6) runs in `make test` anyway.
 #
 # Environment: CHAOS_LOG_DIR keeps the api/worker logs of every scenario
-# (default .dev/chaos-logs), GO_TEST_TIMEOUT (default 20m).
+# (default .dev/chaos-logs), GO_TEST_TIMEOUT (default 30m).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,4 +21,4 @@ export CHAOS_LOG_DIR=${CHAOS_LOG_DIR:-$ROOT/.dev/chaos-logs}
 rm -rf "$CHAOS_LOG_DIR"
 mkdir -p "$CHAOS_LOG_DIR"
 echo "chaos: full suite; process logs in ${CHAOS_LOG_DIR#"$ROOT"/}" >&2
-go test -tags chaosfull -count=1 -timeout="${GO_TEST_TIMEOUT:-20m}" -v ./chaos/
+go test -tags chaosfull -count=1 -timeout="${GO_TEST_TIMEOUT:-30m}" -v ./chaos/

@@ -35,8 +35,16 @@ func (l *Leadership) Acquire(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, classify(fmt.Errorf("acquire leader connection: %w", err))
 	}
+	// A leader cut off by a partition never closes its session, so the
+	// server would keep the lock for it until TCP keepalives give up (two
+	// hours by default) and nobody would sweep. These keepalives are the
+	// session's own: the server drops it, and the lock, about 11 s after
+	// the leader stops answering (5 s idle, then 3 probes 2 s apart).
 	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, l.name).Scan(&ok); err != nil {
+	var idle, interval, count string
+	if err := conn.QueryRow(ctx, `SELECT set_config('tcp_keepalives_idle', '5', false),
+		set_config('tcp_keepalives_interval', '2', false), set_config('tcp_keepalives_count', '3', false),
+		pg_try_advisory_lock(hashtext($1))`, l.name).Scan(&idle, &interval, &count, &ok); err != nil {
 		conn.Release()
 		return false, classify(fmt.Errorf("try leader lock %s: %w", l.name, err))
 	}
