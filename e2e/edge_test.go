@@ -94,6 +94,24 @@ func TestHostileInputAtTheEdge(t *testing.T) {
 		})
 	}
 
+	t.Run("409 names the order and sequence, not the error chain", func(t *testing.T) {
+		first := strings.Replace(placed(`[{"sku":"a","qty":1,"unit_price_cents":1}]`, "1"), `"o1"`, `"o409"`, 1)
+		expectStatus(t, env.Do(t, events.APIKey, "POST", "/v1/order-events", first), http.StatusOK)
+		// A batch of two, the second reusing o409's sequence 1 under another id.
+		other := strings.Replace(strings.Replace(first, `"e1"`, `"e2"`, 1), `"o409"`, `"o410"`, 1)
+		clash := strings.Replace(first, `"e1"`, `"e3"`, 1)
+		batch := strings.TrimSuffix(other, "]}") + "," + strings.TrimPrefix(clash, `{"events":[`)
+		resp := env.Do(t, events.APIKey, "POST", "/v1/order-events", batch)
+		if resp.StatusCode != http.StatusConflict {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			t.Fatalf("status %d, want 409: %s", resp.StatusCode, b)
+		}
+		p := decode[problemBody](t, resp)
+		if !strings.Contains(p.Detail, "o409") || !strings.Contains(p.Detail, "sequence 1") || strings.Contains(p.Detail, "append") {
+			t.Fatalf("409 detail %q: want order o409 and sequence 1, and no internal error", p.Detail)
+		}
+	})
 	t.Run("405 lists Allow", func(t *testing.T) {
 		resp := env.Do(t, a.APIKey, "DELETE", "/v1/reports", "")
 		resp.Body.Close()

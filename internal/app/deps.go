@@ -200,7 +200,11 @@ type eventsAdapter struct{ rm *readmodel.Store }
 
 func (e eventsAdapter) Append(ctx context.Context, clientID string, events []orderevents.Event) (api.AppendResult, error) {
 	res, err := e.rm.Append(ctx, clientID, events)
+	if sc, ok := errors.AsType[*readmodel.SequenceConflictError](err); ok {
+		return api.AppendResult{}, &api.SequenceConflictError{OrderID: sc.OrderID, Sequence: sc.Sequence, Err: err}
+	}
 	if errors.Is(err, readmodel.ErrSequenceConflict) {
+		// A concurrent append took the sequence: which event is not known.
 		return api.AppendResult{}, fmt.Errorf("%w: %w", api.ErrSequenceConflict, err)
 	}
 	return api.AppendResult(res), postgres.Classify(err)

@@ -294,6 +294,9 @@ func TestAppendSequenceConflict(t *testing.T) {
 	if !errors.Is(err, readmodel.ErrSequenceConflict) {
 		t.Fatalf("append of a reused sequence: err = %v, want ErrSequenceConflict", err)
 	}
+	if sc, ok := errors.AsType[*readmodel.SequenceConflictError](err); !ok || sc.OrderID != "ord_1" || sc.Sequence != 1 {
+		t.Fatalf("append of a reused sequence: err = %#v, want one naming ord_1 sequence 1", err)
+	}
 	var n int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM order_events").Scan(&n); err != nil {
 		t.Fatal(err)

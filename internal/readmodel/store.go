@@ -19,6 +19,20 @@ import (
 // log already holds under another event_id.
 var ErrSequenceConflict = errors.New("order sequence already taken by another event")
 
+// SequenceConflictError names the event whose (order_id, sequence) another
+// event holds, so the client can be told which. It wraps ErrSequenceConflict.
+type SequenceConflictError struct {
+	EventID  string
+	OrderID  string
+	Sequence int64
+}
+
+func (e *SequenceConflictError) Error() string {
+	return fmt.Sprintf("append event %s: order %s sequence %d: %v", e.EventID, e.OrderID, e.Sequence, ErrSequenceConflict)
+}
+
+func (e *SequenceConflictError) Unwrap() error { return ErrSequenceConflict }
+
 // appendLockKey is the transaction-scoped advisory lock that serialises
 // appends (see Append).
 const appendLockKey int64 = 0x6f72646576656e74 // "ordevent"
@@ -129,7 +143,7 @@ func (s *Store) Append(ctx context.Context, clientID string, events []orderevent
 				dup[i] = true
 				res.Duplicates++
 			} else if id, ok := taken[seqKey{e.OrderID, e.Sequence}]; ok && id != e.EventID {
-				return fmt.Errorf("append event %s: order %s sequence %d: %w", e.EventID, e.OrderID, e.Sequence, ErrSequenceConflict)
+				return &SequenceConflictError{EventID: e.EventID, OrderID: e.OrderID, Sequence: e.Sequence}
 			}
 		}
 
