@@ -178,7 +178,9 @@ func (g *Generator) outage(ctx context.Context, err error) bool {
 
 // waitForDependency ends a run that met an outage before it could count an
 // attempt: asynq tries again after a capped backoff without counting a
-// failure, however long the outage lasts.
+// failure, however long the outage lasts. (A task already on its last
+// retry is archived by asynq whatever IsFailure says; its row stays
+// unfinished and the sweeper queues it again.)
 func (g *Generator) waitForDependency(ctx context.Context, id string, err error, log *slog.Logger) error {
 	return g.waitFor(ctx, id, err, g.outages.seen(id, g.Now()), log)
 }
@@ -285,7 +287,8 @@ func (g *Generator) build(ctx context.Context, r reports.Report, requestID strin
 // discard handles a build whose report finished meanwhile. Canceled: the
 // file is not wanted. Succeeded: another run of the same report (a task
 // queued again after Redis lost its data, say) finished first, and the
-// file under this key is the one its result describes; it stays.
+// key is its file too; deleting it would leave a succeeded report with
+// nothing to download.
 func (g *Generator) discard(ctx context.Context, id, key string, log *slog.Logger) {
 	ctx = context.WithoutCancel(ctx)
 	cur, err := g.Store.LoadReport(ctx, id)

@@ -7,6 +7,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/reportd/reportd/internal/reports"
 )
 
 // flakyRedis is an enqueue target that fails with a real dial error while
@@ -148,5 +152,36 @@ func TestLaterReports(t *testing.T) {
 	}
 	if _, queued := r.snapshot(); len(queued) != 3 {
 		t.Errorf("queued %v, want a, b and c", queued)
+	}
+}
+
+// TestEnqueuerHandsRedeliveryAndReplayToLater uses a real asynq client on a
+// port where no Redis listens.
+func TestEnqueuerHandsRedeliveryAndReplayToLater(t *testing.T) {
+	opt := asynq.RedisClientOpt{Addr: freeLoopback(t), DialTimeout: time.Second}
+	client, inspector := asynq.NewClient(opt), asynq.NewInspector(opt)
+	defer client.Close()
+	defer inspector.Close()
+	later := NewRetryLater(discard(), RetryLaterConfig{})
+	enq := NewEnqueuer(client, inspector, EnqueuerConfig{ReportMaxAttempts: 3, ReportTimeout: time.Minute,
+		DeliveryMaxRetry: 3, DeliveryTimeout: time.Minute, Later: later})
+
+	if err := enq.Redeliver(t.Context(), DeliveryPayload{DeliveryID: "msg_1", ReportID: "rep_1", ClientID: "cli_1"}); err != nil {
+		t.Errorf("Redeliver with Redis down: %v, want it held for later", err)
+	}
+	refs := []reports.WorkRef{{ID: "msg_2", ReportID: "rep_2", ClientID: "cli_1"}, {ID: "msg_3", ReportID: "rep_3", ClientID: "cli_2"}}
+	if err := enq.Replay(t.Context(), refs, true, "req_1", nil); err != nil {
+		t.Errorf("Replay of dead letters with Redis down: %v, want them held for later", err)
+	}
+	if err := enq.Replay(t.Context(), refs[:1], false, "req_1", nil); err != nil {
+		t.Errorf("Replay of failing deliveries with Redis down: %v", err)
+	}
+	if later.Len() != 3 {
+		t.Errorf("later holds %d, want msg_1, msg_2 and msg_3 once each", later.Len())
+	}
+
+	plain := NewEnqueuer(client, inspector, EnqueuerConfig{ReportMaxAttempts: 3, DeliveryMaxRetry: 3})
+	if err := plain.Redeliver(t.Context(), DeliveryPayload{DeliveryID: "msg_1"}); err == nil {
+		t.Error("without Later, Redeliver with Redis down must report the error")
 	}
 }
