@@ -2,7 +2,8 @@
 # chaos.sh — the full fault-injection suite (package ./chaos): worker SIGKILL,
 # Redis, Postgres and S3 restarts on private instances, webhook outages and
 # replay, duplicate storms, out-of-order events. Prints the results table.
-# The short form (scenarios 1, 5 and 6) runs in `make test` anyway.
+# The short form (all but the Postgres restart and the out-of-order events,
+# smaller and with S3 down 30 s instead of 4 min) runs in `make test` anyway.
 #
 # Environment: CHAOS_LOG_DIR keeps the api/worker logs of every scenario
 # (default .dev/chaos-logs), GO_TEST_TIMEOUT (default 20m).
