@@ -109,13 +109,21 @@ func emptyDocument(rowErr error) report.Document {
 }
 
 type genBlobs struct {
-	mu         sync.Mutex
-	PutFunc    func(key string) error
-	DeleteFunc func(key string) error
-	deleted    []string
+	mu      sync.Mutex
+	PutFunc func(key string) error // after reading the body
+	// FailFirstFunc, if it returns an error, fails the upload before it
+	// reads anything.
+	FailFirstFunc func(key string) error
+	DeleteFunc    func(key string) error
+	deleted       []string
 }
 
 func (b *genBlobs) Put(_ context.Context, key, _, _ string, body io.Reader) (int64, string, error) {
+	if b.FailFirstFunc != nil {
+		if err := b.FailFirstFunc(key); err != nil {
+			return 0, "", err // without reading a byte, as a refused connection does
+		}
+	}
 	n, _ := io.Copy(io.Discard, body)
 	if b.PutFunc != nil {
 		if err := b.PutFunc(key); err != nil {
@@ -469,4 +477,20 @@ func TestGeneratorKeepsTheFileOfAnotherRunThatSucceeded(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestGeneratorBlamesTheUploadWhenItStopsTheRenderer(t *testing.T) {
+	f := newGenFixture(t)
+	f.blobs.FailFirstFunc = func(string) error { return s3Down(t) }
+	// Enough rows that the renderer blocks on the pipe until the upload fails.
+	f.orders.OpenDocumentFunc = func(fn func(report.Document) error) error {
+		return fn(report.Document{Type: report.TypeOrderHistory, RowCount: 100_000, Orders: func(yield func(report.OrderRow, error) bool) {
+			for i := range 100_000 {
+				if !yield(report.OrderRow{OrderID: fmt.Sprintf("ord_%d", i), Currency: "EUR", PlacedAt: time.Unix(0, 0)}, nil) {
+					return
+				}
+			}
+		}})
+	}
+	checkWaits(t, f.run(t, "rep_1"))
 }

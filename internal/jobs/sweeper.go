@@ -107,8 +107,8 @@ func (s *Sweeper) SweepLost(ctx context.Context) {
 	if !lead {
 		return
 	}
-	s.requeueReportsOlder(ctx, 0)
-	s.requeueDeliveriesOlder(ctx, 0)
+	s.requeueReportsOlder(ctx, 0, lostSweepBatch)
+	s.requeueDeliveriesOlder(ctx, 0, lostSweepBatch)
 }
 
 // SweepOnce does one pass if this process leads.
@@ -132,12 +132,19 @@ func (s *Sweeper) SweepOnce(ctx context.Context) {
 	}
 }
 
-const sweepBatch = 500
+// sweepBatch is how many rows of each kind one sweep queues; after Redis
+// lost its data, lostSweepBatch (the rest waits for StaleAfter).
+const (
+	sweepBatch     = 500
+	lostSweepBatch = 10_000
+)
 
-func (s *Sweeper) requeueReports(ctx context.Context) { s.requeueReportsOlder(ctx, s.StaleAfter) }
+func (s *Sweeper) requeueReports(ctx context.Context) {
+	s.requeueReportsOlder(ctx, s.StaleAfter, sweepBatch)
+}
 
-func (s *Sweeper) requeueReportsOlder(ctx context.Context, age time.Duration) {
-	ids, err := s.Store.StaleReports(ctx, age, sweepBatch)
+func (s *Sweeper) requeueReportsOlder(ctx context.Context, age time.Duration, limit int) {
+	ids, err := s.Store.StaleReports(ctx, age, limit)
 	if err != nil {
 		s.Logger.WarnContext(ctx, "list stale reports", "err", err)
 		return
@@ -154,11 +161,11 @@ func (s *Sweeper) requeueReportsOlder(ctx context.Context, age time.Duration) {
 }
 
 func (s *Sweeper) requeueDeliveries(ctx context.Context) {
-	s.requeueDeliveriesOlder(ctx, s.StaleAfter)
+	s.requeueDeliveriesOlder(ctx, s.StaleAfter, sweepBatch)
 }
 
-func (s *Sweeper) requeueDeliveriesOlder(ctx context.Context, age time.Duration) {
-	ids, err := s.Store.StaleDeliveries(ctx, age, sweepBatch)
+func (s *Sweeper) requeueDeliveriesOlder(ctx context.Context, age time.Duration, limit int) {
+	ids, err := s.Store.StaleDeliveries(ctx, age, limit)
 	if err != nil {
 		s.Logger.WarnContext(ctx, "list stale deliveries", "err", err)
 		return

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -19,16 +20,16 @@ type sweepStore struct {
 	ages                []string
 }
 
-func (s *sweepStore) StaleReports(_ context.Context, age time.Duration, _ int) ([]reports.WorkRef, error) {
+func (s *sweepStore) StaleReports(_ context.Context, age time.Duration, limit int) ([]reports.WorkRef, error) {
 	s.mu.Lock()
-	s.ages = append(s.ages, "reports "+age.String())
+	s.ages = append(s.ages, fmt.Sprintf("reports %s ≤%d", age, limit))
 	s.mu.Unlock()
 	return s.StaleReportsFunc(age), nil
 }
 
-func (s *sweepStore) StaleDeliveries(_ context.Context, age time.Duration, _ int) ([]reports.WorkRef, error) {
+func (s *sweepStore) StaleDeliveries(_ context.Context, age time.Duration, limit int) ([]reports.WorkRef, error) {
 	s.mu.Lock()
-	s.ages = append(s.ages, "deliveries "+age.String())
+	s.ages = append(s.ages, fmt.Sprintf("deliveries %s ≤%d", age, limit))
 	s.mu.Unlock()
 	return s.StaleDeliveriesFunc(age), nil
 }
@@ -92,6 +93,9 @@ func TestSweeperWaitsForStalenessNormally(t *testing.T) {
 	if diff := cmp.Diff([]string{"report rep_old", "delivery msg_old"}, queue.queued); diff != "" {
 		t.Errorf("a normal sweep queues only stale rows (-want +got):\n%s", diff)
 	}
+	if diff := cmp.Diff([]string{"reports 1m0s ≤500", "deliveries 1m0s ≤500"}, store.ages); diff != "" {
+		t.Errorf("ages asked (-want +got):\n%s", diff)
+	}
 }
 
 func TestSweeperQueuesEverythingOnceRedisLostItsData(t *testing.T) {
@@ -108,7 +112,7 @@ func TestSweeperQueuesEverythingOnceRedisLostItsData(t *testing.T) {
 	if diff := cmp.Diff(want, queue.queued); diff != "" {
 		t.Errorf("after data loss every unfinished row is queued at once (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"reports 0s", "deliveries 0s"}, store.ages); diff != "" {
+	if diff := cmp.Diff([]string{"reports 0s ≤10000", "deliveries 0s ≤10000"}, store.ages); diff != "" {
 		t.Errorf("ages asked (-want +got):\n%s", diff)
 	}
 }
