@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -70,6 +71,26 @@ func (r *privateRedis) cli(t *testing.T, args ...string) {
 	}
 }
 
+// waitBacklog waits (up to 10 s) until at least n report tasks wait in
+// the queue, so a fault then loses real work.
+func (r *privateRedis) waitBacklog(t *testing.T, n int) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(r.addr)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := exec.Command("redis-cli", "-p", port, "llen", "asynq:{reports}:pending").Output()
+		got, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+		if err == nil && got >= n {
+			t.Logf("%d report tasks queued at the fault", got)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d report tasks queued after the burst (%v); the fault would lose nothing", got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // privateS3 is a Versity S3 gateway child process on its own port and directory.
 type privateS3 struct {
 	addr string
@@ -121,6 +142,10 @@ type outage struct {
 	buildOnce bool
 	// workerLogs must appear in the worker's log (proof of the path taken).
 	workerLogs []string
+	// burst reports are posted at once just before the fault, so the queue
+	// holds a backlog when it strikes; ready, if set, waits for it.
+	burst int
+	ready func(t *testing.T)
 }
 
 func runOutage(t *testing.T, s *stack, o outage) {
@@ -132,6 +157,12 @@ func runOutage(t *testing.T, s *stack, o outage) {
 	wg.Go(func() { submitted = s.submitUntil(in, stop, 0, o.rate) })
 
 	time.Sleep(o.before)
+	if o.burst > 0 {
+		s.submitMany(in, 1_000_000, o.burst, 16)
+	}
+	if o.ready != nil {
+		o.ready(t)
+	}
 	o.breakIt(t)
 	downAt := time.Now()
 	time.Sleep(o.down)
@@ -140,6 +171,7 @@ func runOutage(t *testing.T, s *stack, o outage) {
 	time.Sleep(o.after)
 	close(stop)
 	wg.Wait()
+	submitted += o.burst
 
 	in.check(t)
 	in.mu.Lock()
@@ -219,11 +251,15 @@ func TestRedisRestart(t *testing.T) {
 		"REDIS_URL": r.url(),
 		// The sweeper alone would take 2 × 30 s: recovery must not rely on it.
 		"SWEEP_INTERVAL": "30s",
+		// A slow worker, so a backlog is queued when Redis loses it: without
+		// the epoch this scenario took 89 s (measured), with it a few.
+		"WORKER_CONCURRENCY": "2",
 	}})
 	runOutage(t, s, outage{
-		name: "2 Redis restart (shutdown nosave) mid-run", rate: size(10, 20),
+		name: "2 Redis restart (shutdown nosave) mid-run", rate: 10,
 		before: 3 * time.Second, down: 5 * time.Second, after: 3 * time.Second, want503: true,
-		settleIn: time.Minute, maxRecovery: 15 * time.Second, workerLogs: []string{"Redis lost its data"},
+		settleIn: 2 * time.Minute, maxRecovery: 15 * time.Second, workerLogs: []string{"Redis lost its data"}, burst: 40,
+		ready: func(t *testing.T) { t.Helper(); r.waitBacklog(t, 10) },
 		breakIt: func(t *testing.T) {
 			t.Helper()
 			r.cli(t, "shutdown", "nosave")
@@ -245,12 +281,13 @@ func TestRedisRestart(t *testing.T) {
 func TestRedisFlushed(t *testing.T) {
 	r := startRedis(t)
 	s := newStack(t, stackOptions{Customers: 20, Orders: 10, Vars: map[string]string{
-		"REDIS_URL": r.url(), "SWEEP_INTERVAL": "30s",
+		"REDIS_URL": r.url(), "SWEEP_INTERVAL": "30s", "WORKER_CONCURRENCY": "2", // see TestRedisRestart
 	}})
 	runOutage(t, s, outage{
-		name: "2b Redis emptied (FLUSHALL) mid-run", rate: size(10, 20),
+		name: "2b Redis emptied (FLUSHALL) mid-run", rate: 10,
 		before: 3 * time.Second, after: 3 * time.Second,
-		settleIn: time.Minute, maxRecovery: 15 * time.Second, workerLogs: []string{"Redis lost its data"},
+		settleIn: 2 * time.Minute, maxRecovery: 15 * time.Second, workerLogs: []string{"Redis lost its data"}, burst: 40,
+		ready:   func(t *testing.T) { t.Helper(); r.waitBacklog(t, 10) },
 		breakIt: func(t *testing.T) { t.Helper(); r.cli(t, "flushall") },
 		fixIt:   func(*testing.T) {},
 	})
