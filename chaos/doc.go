@@ -5,12 +5,14 @@
 // report's webhook arrives under exactly one webhook-id.
 //
 // The package holds only tests. `go test ./chaos/` runs the short form
-// (worker SIGKILL, webhook outages and duplicate storms, about 40 reports);
+// (worker SIGKILL, webhook outages, duplicate storms, Redis restarting or
+// flushed empty, S3 down for 30 s and past DEPENDENCY_OUTAGE_MAX);
 // make chaos (scripts/chaos.sh) builds with -tags chaosfull, which adds the
-// Redis, Postgres and S3 outages, the out-of-order events scenario, a
-// Postgres failover to a synchronous replica, and (as root) reportd spread
-// over network namespaces with a worker partitioned and Postgres slowed, and
-// sets CHAOS_FULL=1 (or -chaos.full) to run every scenario at full size. Redis,
-// Postgres and the S3 gateway that a scenario restarts are private instances
-// on ports of their own, so the suite never disturbs other tests.
+// Postgres restart, the out-of-order events scenario, a Postgres failover to
+// a synchronous replica, and (as root) reportd spread over network
+// namespaces with a worker partitioned and Postgres slowed, and sets
+// CHAOS_FULL=1 (or -chaos.full) to run every scenario at full size (S3 down
+// for 4 minutes). Redis, Postgres and the S3 gateway that a scenario
+// restarts are private instances on ports of their own, so the suite never
+// disturbs other tests.
 package chaos

@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -31,86 +30,6 @@ import (
 	"github.com/reportd/reportd/internal/webhook"
 )
 
-// outage is one dependency failure in the middle of a stream of submissions.
-type outage struct {
-	name     string
-	rate     int           // submissions per second throughout
-	before   time.Duration // healthy running before the fault
-	down     time.Duration // how long the dependency stays down
-	after    time.Duration // submissions after it is back
-	want503  bool          // the API must refuse new reports while it is down
-	breakIt  func(t *testing.T)
-	fixIt    func(t *testing.T)
-	settleIn time.Duration
-}
-
-func runOutage(t *testing.T, s *stack, o outage) {
-	t.Helper()
-	in := newIntake()
-	stop := make(chan struct{})
-	var submitted int
-	var wg sync.WaitGroup
-	wg.Go(func() { submitted = s.submitUntil(in, stop, 0, o.rate) })
-
-	time.Sleep(o.before)
-	o.breakIt(t)
-	downAt := time.Now()
-	time.Sleep(o.down)
-	o.fixIt(t)
-	backAt := time.Now()
-	time.Sleep(o.after)
-	close(stop)
-	wg.Wait()
-
-	in.check(t)
-	in.mu.Lock()
-	rejectedWhileDown := 0
-	for _, at := range in.rejectedAt {
-		if at.After(downAt) && at.Before(backAt.Add(2*time.Second)) {
-			rejectedWhileDown++
-		}
-	}
-	in.mu.Unlock()
-	t.Logf("%s: %d submitted: %s; %d answered 503 during the outage", o.name, submitted, in.summary(), rejectedWhileDown)
-	if o.want503 && rejectedWhileDown == 0 {
-		t.Errorf("no 503 while the dependency was down: %s", in.summary())
-	}
-	ids := in.ids()
-	st := s.waitSettled(t, ids, o.settleIn)
-	recovery := time.Since(backAt)
-	checkInvariant(t, st)
-	s.checkNo500(t)
-	record(resultRow{Scenario: o.name, Reports: len(ids), Lost: st.lost(), Duplicates: st.Duplicates, Recovery: recovery,
-		Note: fmt.Sprintf("%d submitted: %s", submitted, in.summary())})
-}
-
-// TestRedisRestart shuts Redis down without saving (every queued task is
-// gone) and starts it again: the API answers 503 meanwhile and the sweeper
-// re-enqueues from Postgres.
-func TestRedisRestart(t *testing.T) {
-	r := startRedis(t)
-	s := newStack(t, stackOptions{Customers: 20, Orders: 10, Vars: map[string]string{"REDIS_URL": r.url()}})
-	_, port, _ := strings.Cut(r.addr, ":")
-	runOutage(t, s, outage{
-		name: "2 Redis restart (shutdown nosave) mid-run", rate: 20,
-		before: 3 * time.Second, down: 5 * time.Second, after: 3 * time.Second, want503: true, settleIn: 3 * time.Minute,
-		breakIt: func(t *testing.T) {
-			t.Helper()
-			if out, err := exec.Command("redis-cli", "-p", port, "shutdown", "nosave").CombinedOutput(); err != nil && !r.p.exited() {
-				t.Fatalf("redis-cli shutdown: %v %s", err, out)
-			}
-			for !r.p.exited() {
-				time.Sleep(50 * time.Millisecond)
-			}
-		},
-		fixIt: func(t *testing.T) {
-			t.Helper()
-			r.p.start(t)
-			waitTCP(t, "private redis", r.addr, 20*time.Second)
-		},
-	})
-}
-
 // TestPostgresRestart crashes Postgres (pg_ctl stop -m immediate) and
 // starts it again.
 func TestPostgresRestart(t *testing.T) {
@@ -121,26 +40,6 @@ func TestPostgresRestart(t *testing.T) {
 		before: 3 * time.Second, down: 5 * time.Second, after: 3 * time.Second, want503: true, settleIn: 3 * time.Minute,
 		breakIt: func(t *testing.T) { t.Helper(); pg.stop(t, "immediate") },
 		fixIt:   func(t *testing.T) { t.Helper(); pg.start(t) },
-	})
-}
-
-// TestS3Outage stops the S3 gateway for 30 s; uploads fail, reports back
-// off and retry, and all complete.
-func TestS3Outage(t *testing.T) {
-	const key, secret = "chaos", "chaos-secret-key"
-	s3 := startS3(t, key, secret)
-	s := newStack(t, stackOptions{Customers: 20, Orders: 10, Vars: map[string]string{
-		"S3_ENDPOINT": s3.url(), "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
-	}})
-	runOutage(t, s, outage{
-		name: "4 S3 gateway stopped for 30 s", rate: 6,
-		before: 3 * time.Second, down: 30 * time.Second, after: 3 * time.Second, settleIn: 4 * time.Minute,
-		breakIt: func(t *testing.T) { t.Helper(); s3.p.stop(t) },
-		fixIt: func(t *testing.T) {
-			t.Helper()
-			s3.p.start(t)
-			waitTCP(t, "private versitygw", s3.addr, 30*time.Second)
-		},
 	})
 }
 
@@ -287,23 +186,4 @@ func queryStrings(ctx context.Context, pool *pgxpool.Pool, q string) ([]string, 
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
-
-// submitUntil keeps posting reports at about rate per second until stop closes.
-func (s *stack) submitUntil(in *intake, stop <-chan struct{}, from, perSecond int) int {
-	tick := time.NewTicker(time.Second / time.Duration(perSecond))
-	defer tick.Stop()
-	var wg sync.WaitGroup
-	i := from
-	for {
-		select {
-		case <-stop:
-			wg.Wait()
-			return i - from
-		case <-tick.C:
-			n := i
-			wg.Go(func() { s.submit(in, n) })
-			i++
-		}
-	}
 }

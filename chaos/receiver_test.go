@@ -29,6 +29,7 @@ type receiver struct {
 	perID         map[string]int
 	total         int
 	badSignatures int
+	lastAt        time.Time // when the latest delivery arrived
 }
 
 type hookSnapshot struct {
@@ -36,6 +37,7 @@ type hookSnapshot struct {
 	total         int
 	duplicates    int
 	badSignatures int
+	lastAt        time.Time
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -115,6 +117,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.byReport[ev.Data.ID][id]++
 	r.perID[id]++
+	r.lastAt = time.Now()
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -122,7 +125,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 func (r *receiver) snapshot() hookSnapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := hookSnapshot{byReport: map[string]map[string]int{}, total: r.total, badSignatures: r.badSignatures}
+	s := hookSnapshot{byReport: map[string]map[string]int{}, total: r.total, badSignatures: r.badSignatures, lastAt: r.lastAt}
 	for rep, m := range r.byReport {
 		c := make(map[string]int, len(m))
 		maps.Copy(c, m)

@@ -13,56 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The private services below run on ports of their own, so restarting them
 // never disturbs the shared dev services or other engineers' tests.
-
-// waitTCP waits until addr accepts connections.
-func waitTCP(t *testing.T, what, addr string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s on %s did not come up within %s: %v", what, addr, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// privateRedis is a redis-server child process with no persistence, so a
-// restart loses every queued task: the worst case for the dual write.
-type privateRedis struct {
-	addr string
-	p    *proc
-}
-
-func startRedis(t *testing.T) *privateRedis {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redis-server is not installed: run scripts/dev-services.sh up (it installs it)")
-	}
-	addr := freeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	dir := t.TempDir()
-	r := &privateRedis{addr: addr}
-	r.p = &proc{name: "redis", bin: bin, logPath: filepath.Join(dir, "redis.log"),
-		args: []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
-			"--maxmemory-policy", "noeviction"}}
-	r.p.start(t)
-	t.Cleanup(func() { r.p.kill(t) })
-	waitTCP(t, "private redis", addr, 20*time.Second)
-	return r
-}
-
-func (r *privateRedis) url() string { return "redis://" + r.addr + "/0" }
 
 // privatePostgres is a throwaway cluster made with initdb, trust auth.
 type privatePostgres struct {
@@ -144,36 +98,3 @@ func (pg *privatePostgres) stop(t *testing.T, mode string) {
 func (pg *privatePostgres) url() string {
 	return "postgres://postgres@127.0.0.1:" + pg.port + "/postgres?sslmode=disable"
 }
-
-// privateS3 is a Versity S3 gateway child process on its own port and directory.
-type privateS3 struct {
-	addr string
-	p    *proc
-}
-
-func startS3(t *testing.T, accessKey, secretKey string) *privateS3 {
-	t.Helper()
-	bin, err := exec.LookPath("versitygw")
-	if err != nil {
-		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-		bin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatal("versitygw is not installed: run scripts/dev-services.sh up (it installs it)")
-		}
-	}
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s := &privateS3{addr: freeAddr(t)}
-	s.p = &proc{name: "versitygw", bin: bin, logPath: filepath.Join(dir, "versitygw.log"),
-		args: []string{"--port", s.addr, "--quiet", "posix", data},
-		env:  append(os.Environ(), "ROOT_ACCESS_KEY="+accessKey, "ROOT_SECRET_KEY="+secretKey)}
-	s.p.start(t)
-	t.Cleanup(func() { s.p.stop(t) })
-	waitTCP(t, "private versitygw", s.addr, 30*time.Second)
-	return s
-}
-
-func (s *privateS3) url() string { return "http://" + s.addr }

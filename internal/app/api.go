@@ -31,6 +31,9 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 		return err
 	}
 	defer svc.Close()
+	laterCtx, stopLater := context.WithCancel(ctx)
+	defer stopLater()
+	go svc.Later.Run(laterCtx) // redeliveries and replays that met a Redis outage
 
 	servePprof(ctx, cfg.PprofAddr, logger)
 	m := metrics.New(logger)

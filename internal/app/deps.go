@@ -47,6 +47,9 @@ type Services struct {
 	RedisOpt  asynq.RedisConnOpt
 	Files     *storage.Store
 	Enqueuer  *jobs.Enqueuer
+	// Later re-runs enqueues that failed for want of Redis; RunAPI and
+	// RunWorker run it.
+	Later     *jobs.RetryLater
 	asynq     *asynq.Client
 	inspector *asynq.Inspector
 }
@@ -90,11 +93,13 @@ func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Serv
 	}
 	s.asynq = asynq.NewClientFromRedisClient(rdb)
 	s.inspector = asynq.NewInspectorFromRedisClient(rdb)
+	s.Later = jobs.NewRetryLater(logger, jobs.RetryLaterConfig{})
 	s.Enqueuer = jobs.NewEnqueuer(s.asynq, s.inspector, jobs.EnqueuerConfig{
 		ReportMaxAttempts: cfg.ReportMaxAttempts,
 		ReportTimeout:     30 * time.Minute,
 		DeliveryMaxRetry:  cfg.WebhookSchedule.MaxRetry(),
 		DeliveryTimeout:   cfg.WebhookTimeout + 30*time.Second,
+		Later:             s.Later,
 	})
 
 	s.Files, err = storage.New(ctx, storage.Config{
@@ -139,7 +144,7 @@ type queueAdapter struct {
 func (q queueAdapter) Ping(ctx context.Context) error { return q.redis.Ping(ctx).Err() }
 
 func (q queueAdapter) RequeueDelivery(ctx context.Context, deliveryID, reportID, clientID string) error {
-	return q.enq.RequeueDelivery(ctx, jobs.DeliveryPayload{DeliveryID: deliveryID, ReportID: reportID, ClientID: clientID})
+	return q.enq.Redeliver(ctx, jobs.DeliveryPayload{DeliveryID: deliveryID, ReportID: reportID, ClientID: clientID})
 }
 
 func (q queueAdapter) Replay(ctx context.Context, deliveries []reports.WorkRef, dead bool, requestID string) error {
@@ -155,6 +160,13 @@ func (q queueAdapter) QueueLatency(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	return q.enq.QueueLatency(ctx)
+}
+
+// epochCounter is the Redis counter behind jobs.Epoch.
+type epochCounter struct{ redis redis.UniversalClient }
+
+func (c epochCounter) Incr(ctx context.Context) (int64, error) {
+	return c.redis.Incr(ctx, "reportd:epoch").Result()
 }
 
 // filesAdapter mints presigned URLs with the configured lifetime.

@@ -57,6 +57,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	gen := &jobs.Generator{
 		Store: svc.Store, Orders: orderReader{svc.ReadModel}, Blobs: blobs, Deliveries: svc.Enqueuer,
 		Observer: m, Logger: logger, Retention: cfg.ReportRetention, WaitForData: cfg.ReadYourWritesMax, Now: time.Now,
+		OutageMax: cfg.DependencyOutageMax, Later: svc.Later,
 	}
 	del := &jobs.Deliverer{
 		Store: svc.Store, Retries: svc.Enqueuer, Sender: sender, OnTheWire: semaphore.NewWeighted(int64(cfg.WebhookConcurrency)), Schedule: cfg.WebhookSchedule, Observer: m, Logger: logger, Now: time.Now,
@@ -130,12 +131,17 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	sweeper := &jobs.Sweeper{
 		Store: svc.Store, Queue: svc.Enqueuer, Blobs: blobs, Leader: svc.Store.NewLeadership("reportd-sweeper"),
 		Logger: logger, Interval: cfg.SweepInterval, StaleAfter: 2 * cfg.SweepInterval,
+		// Redis that comes back empty is noticed within a second and swept at once.
+		Epoch: &jobs.Epoch{Counter: epochCounter{svc.Redis}}, EpochInterval: time.Second,
 	}
 	wg.Go(func() { sweeper.Run(bg) })
+	wg.Go(func() { svc.Later.Run(bg) })
 	// New reports' NOTIFY wakes the dispatcher; the poll is its safety net.
+	// Reports whose enqueue meets a Redis outage wait in svc.Later, not the outbox.
 	wake := make(chan struct{}, 1)
 	wg.Go(func() { svc.Store.WatchOutbox(bg, logger, wake) })
-	dispatcher := &jobs.Dispatcher{Store: svc.Store, Queue: svc.Enqueuer, Logger: logger, Wake: wake, Interval: time.Second}
+	reportQueue := jobs.LaterReports{Queue: svc.Enqueuer, Later: svc.Later}
+	dispatcher := &jobs.Dispatcher{Store: svc.Store, Queue: reportQueue, Logger: logger, Wake: wake, Interval: time.Second}
 	wg.Go(func() { dispatcher.Run(bg) })
 	logger.InfoContext(ctx, "worker running", "report_concurrency", cfg.WorkerConcurrency,
 		"webhook_concurrency", cfg.WebhookConcurrency, "metrics_addr", metricsLn.Addr().String())

@@ -47,6 +47,11 @@ type Config struct {
 	ShutdownTimeout    time.Duration // SHUTDOWN_TIMEOUT
 	SweepInterval      time.Duration // SWEEP_INTERVAL
 	LogLevel           slog.Level    // LOG_LEVEL
+
+	// DEPENDENCY_OUTAGE_MAX: how long a report waits out an outage of S3,
+	// Redis or Postgres, retrying at most 30 s apart, before it may fail.
+	// Outages never count against REPORT_MAX_ATTEMPTS.
+	DependencyOutageMax time.Duration
 }
 
 // Load reads the environment through getenv and validates every value. An
@@ -81,6 +86,8 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:    p.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
 		SweepInterval:      p.duration("SWEEP_INTERVAL", 30*time.Second),
 		LogLevel:           p.level("LOG_LEVEL", slog.LevelInfo),
+
+		DependencyOutageMax: p.duration("DEPENDENCY_OUTAGE_MAX", time.Hour),
 	}
 	c.ReadDatabaseURL = cmp.Or(getenv("READ_DATABASE_URL"), c.DatabaseURL)
 	c.S3PublicURL = cmp.Or(getenv("S3_PUBLIC_ENDPOINT"), c.S3Endpoint)
@@ -115,7 +122,8 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	for name, v := range map[string]time.Duration{"WEBHOOK_TIMEOUT": c.WebhookTimeout, "REPORT_RETENTION": c.ReportRetention,
 		"PRESIGN_TTL": c.PresignTTL, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout, "SWEEP_INTERVAL": c.SweepInterval,
-		"REPORT_MAX_RANGE": c.ReportMaxRange, "READ_YOUR_WRITES_TIMEOUT": c.ReadYourWritesMax} {
+		"REPORT_MAX_RANGE": c.ReportMaxRange, "READ_YOUR_WRITES_TIMEOUT": c.ReadYourWritesMax,
+		"DEPENDENCY_OUTAGE_MAX": c.DependencyOutageMax} {
 		if v <= 0 {
 			p.fail(name, "must be positive")
 		}
@@ -155,6 +163,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("webhook_concurrency", c.WebhookConcurrency),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.String("log_level", c.LogLevel.String()),
+		slog.Duration("dependency_outage_max", c.DependencyOutageMax),
 	)
 }
 

@@ -63,3 +63,25 @@ func TestLogValueMasksSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestDependencyOutageMax(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DependencyOutageMax != time.Hour {
+		t.Errorf("DEPENDENCY_OUTAGE_MAX defaults to %s, want 1h", c.DependencyOutageMax)
+	}
+	if c.SweepInterval > time.Minute {
+		t.Errorf("SWEEP_INTERVAL defaults to %s; DESIGN.md promises at most 1 min", c.SweepInterval)
+	}
+	c, err = Load(env(map[string]string{"DEPENDENCY_OUTAGE_MAX": "90s"}))
+	if err != nil || c.DependencyOutageMax != 90*time.Second {
+		t.Errorf("DEPENDENCY_OUTAGE_MAX=90s: %s, %v", c.DependencyOutageMax, err)
+	}
+	for _, bad := range []string{"0s", "-1m", "forever"} {
+		if _, err := Load(env(map[string]string{"DEPENDENCY_OUTAGE_MAX": bad})); err == nil || !strings.Contains(err.Error(), "DEPENDENCY_OUTAGE_MAX") {
+			t.Errorf("DEPENDENCY_OUTAGE_MAX=%s: %v, want an error naming it", bad, err)
+		}
+	}
+}

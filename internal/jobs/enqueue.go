@@ -23,6 +23,7 @@ type Enqueuer struct {
 	reportTimeout   time.Duration
 	deliveryRetries int
 	deliveryTimeout time.Duration
+	later           *RetryLater
 }
 
 // EnqueuerConfig sets the retry budget and timeouts of new tasks.
@@ -31,6 +32,9 @@ type EnqueuerConfig struct {
 	ReportTimeout     time.Duration // one build, render and upload included
 	DeliveryMaxRetry  int           // the webhook schedule's length
 	DeliveryTimeout   time.Duration // one attempt, well above the HTTP timeout
+	// Later, if set, takes the redeliveries and replays that fail for want
+	// of Redis and runs them again as soon as it answers.
+	Later *RetryLater
 }
 
 // NewEnqueuer wraps an asynq client and inspector on the same Redis.
@@ -39,7 +43,33 @@ func NewEnqueuer(client *asynq.Client, inspector *asynq.Inspector, cfg EnqueuerC
 		client: client, inspector: inspector,
 		reportRetries: max(cfg.ReportMaxAttempts-1, 0), reportTimeout: cfg.ReportTimeout,
 		deliveryRetries: cfg.DeliveryMaxRetry, deliveryTimeout: cfg.DeliveryTimeout,
+		later: cfg.Later,
 	}
+}
+
+// requeueLater hands deliveries whose queueing failed with err to Later,
+// each to be requeued on its own task (TaskIDs make a repeat harmless). It
+// reports whether Later took them all; without Later, or for an error that
+// is not an outage, it takes none.
+func (e *Enqueuer) requeueLater(err error, ps ...DeliveryPayload) bool {
+	if e.later == nil || !Unavailable(err) {
+		return false
+	}
+	all := true
+	for _, p := range ps {
+		all = e.later.Add("delivery:"+p.DeliveryID, func(ctx context.Context) error { return e.RequeueDelivery(ctx, p) }) && all
+	}
+	return all
+}
+
+// Redeliver is RequeueDelivery for the API: a delivery that cannot be
+// queued because Redis is away is queued again here as soon as it answers.
+func (e *Enqueuer) Redeliver(ctx context.Context, p DeliveryPayload) error {
+	err := e.RequeueDelivery(ctx, p)
+	if err != nil && e.requeueLater(err, p) {
+		return nil
+	}
+	return err
 }
 
 // EnqueueReport queues a report build.
@@ -116,18 +146,43 @@ const replayParallelism = 16
 // order given, calling progress (if not nil) with the count queued so far.
 // Dead letters have no live task: they go out in batches of one client's
 // deliveries. A failing delivery has a task waiting for its retry, which is
-// run now. What cannot be queued is reported in the error; those
-// deliveries stay due and the sweeper queues them later.
+// run now. What cannot be queued for want of Redis goes to Later, one task
+// per delivery, if there is one; the rest is reported in the error, and
+// those deliveries stay due for the sweeper.
 func (e *Enqueuer) Replay(ctx context.Context, refs []reports.WorkRef, dead bool, requestID string, progress func(queued int)) error {
+	payload := func(r reports.WorkRef) DeliveryPayload {
+		return DeliveryPayload{DeliveryID: r.ID, ReportID: r.ReportID, ClientID: r.ClientID, RequestID: requestID}
+	}
 	var jobs []func() (int, error)
 	if dead {
+		byID := make(map[string]reports.WorkRef, len(refs))
+		for _, r := range refs {
+			byID[r.ID] = r
+		}
 		for _, b := range batchesByClient(refs, requestID) {
-			jobs = append(jobs, func() (int, error) { return len(b.DeliveryIDs), e.EnqueueDeliveryBatch(ctx, b) })
+			jobs = append(jobs, func() (int, error) {
+				err := e.EnqueueDeliveryBatch(ctx, b)
+				if err != nil {
+					ps := make([]DeliveryPayload, len(b.DeliveryIDs))
+					for i, id := range b.DeliveryIDs {
+						ps[i] = payload(byID[id])
+					}
+					if e.requeueLater(err, ps...) {
+						err = nil
+					}
+				}
+				return len(b.DeliveryIDs), err
+			})
 		}
 	} else {
 		for _, r := range refs {
 			jobs = append(jobs, func() (int, error) {
-				return 1, e.RequeueDelivery(ctx, DeliveryPayload{DeliveryID: r.ID, ReportID: r.ReportID, ClientID: r.ClientID, RequestID: requestID})
+				p := payload(r)
+				err := e.RequeueDelivery(ctx, p)
+				if err != nil && e.requeueLater(err, p) {
+					err = nil
+				}
+				return 1, err
 			})
 		}
 	}

@@ -21,6 +21,10 @@ type ReportStore interface {
 	StartReport(ctx context.Context, id string) (reports.Report, bool, error)
 	SucceedReport(ctx context.Context, id string, res reports.Result, d *reports.NewDelivery) (string, error)
 	FailReport(ctx context.Context, id, code, message string, d *reports.NewDelivery) (string, error)
+	// ReleaseAttempt takes back the attempt StartReport counted, for a run
+	// that ended waiting (for the read model, or for a dependency).
+	ReleaseAttempt(ctx context.Context, id string) error
+	LoadReport(ctx context.Context, id string) (reports.Report, error)
 	GetClient(ctx context.Context, id string) (reports.Client, error)
 }
 
@@ -62,7 +66,15 @@ type Generator struct {
 	Logger      *slog.Logger
 	Retention   time.Duration // how long files are kept
 	WaitForData time.Duration // how long a report waits for min_position
-	Now         func() time.Time
+	// OutageMax is how long a report waits out a dependency outage
+	// (DEPENDENCY_OUTAGE_MAX) before it fails; 0 waits for ever.
+	OutageMax time.Duration
+	// Later, if set, retries a webhook's enqueue that failed for want of
+	// Redis as soon as Redis answers, instead of leaving it to the sweeper.
+	Later *RetryLater
+	Now   func() time.Time
+
+	outages outageLog
 }
 
 // Error codes a failed report carries.
@@ -96,6 +108,14 @@ func (g *Generator) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	return g.generate(ctx, p, retried < maxRetry)
+}
+
+// generate runs one attempt at a report; retriesLeft says whether asynq
+// will run it again after a failure, so that the last one records it.
+func (g *Generator) generate(ctx context.Context, p ReportPayload, retriesLeft bool) error {
 	log := g.Logger.With("report_id", p.ReportID, "client_id", p.ClientID, "request_id", p.RequestID)
 
 	r, ok, err := g.Store.StartReport(ctx, p.ReportID)
@@ -104,7 +124,11 @@ func (g *Generator) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("start report %s: %w: %w", p.ReportID, err, asynq.SkipRetry)
 	}
 	if err != nil {
-		return fmt.Errorf("start report %s: %w", p.ReportID, err)
+		err = fmt.Errorf("start report %s: %w", p.ReportID, err)
+		if g.outage(ctx, err) {
+			return g.waitForDependency(ctx, p.ReportID, err, log)
+		}
+		return err
 	}
 	if !ok {
 		log.InfoContext(ctx, "report already finished; nothing to do", "status", r.Status)
@@ -112,7 +136,12 @@ func (g *Generator) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 
 	err = g.build(ctx, r, p.RequestID, log)
-	if err == nil || errors.Is(err, errNotYet) {
+	if err == nil {
+		g.outages.clear(r.ID)
+		return nil
+	}
+	if errors.Is(err, errNotYet) {
+		g.releaseAttempt(ctx, r.ID, log)
 		return err
 	}
 	if ctx.Err() != nil {
@@ -121,9 +150,17 @@ func (g *Generator) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("build report %s: %w", r.ID, err)
 	}
 	var perm *permanentError
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	if !errors.As(err, &perm) && retried < maxRetry {
+	if g.outage(ctx, err) {
+		elapsed := g.outages.seen(r.ID, g.Now())
+		if g.OutageMax <= 0 || elapsed < g.OutageMax {
+			g.releaseAttempt(ctx, r.ID, log)
+			return g.waitFor(ctx, r.ID, err, elapsed, log)
+		}
+		perm = &permanentError{CodeInternal, fmt.Errorf("a dependency was unavailable for %s, longer than %s: %w",
+			elapsed.Round(time.Second), g.OutageMax, err)}
+	}
+	g.outages.clear(r.ID)
+	if perm == nil && !errors.As(err, &perm) && retriesLeft {
 		log.WarnContext(ctx, "report build failed; will retry", "err", err, "attempt", r.Attempts)
 		return fmt.Errorf("build report %s: %w", r.ID, err)
 	}
@@ -133,9 +170,46 @@ func (g *Generator) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	log.ErrorContext(ctx, "report failed", "code", code, "err", err)
 	if ferr := g.fail(ctx, r, code, msg, p.RequestID); ferr != nil {
-		return fmt.Errorf("record failure of report %s: %w", r.ID, ferr)
+		ferr = fmt.Errorf("record failure of report %s: %w", r.ID, ferr)
+		if Unavailable(ferr) {
+			// Postgres is away: the failure is recorded on a later run.
+			return g.waitForDependency(ctx, r.ID, ferr, log)
+		}
+		return ferr
 	}
 	return fmt.Errorf("build report %s: %w: %w", r.ID, err, asynq.SkipRetry)
+}
+
+// outage reports whether a run's error means a dependency was away rather
+// than that the report cannot be built: see [Unavailable]. A deadline that
+// ended a dependency call while the task itself still had time counts too.
+func (g *Generator) outage(ctx context.Context, err error) bool {
+	return Unavailable(err) || (errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil)
+}
+
+// waitForDependency ends a run that met an outage before it could count an
+// attempt: asynq tries again after a capped backoff without counting a
+// failure, however long the outage lasts. (A task already on its last
+// retry is archived by asynq whatever IsFailure says; its row stays
+// unfinished and the sweeper queues it again.)
+func (g *Generator) waitForDependency(ctx context.Context, id string, err error, log *slog.Logger) error {
+	return g.waitFor(ctx, id, err, g.outages.seen(id, g.Now()), log)
+}
+
+func (g *Generator) waitFor(ctx context.Context, id string, err error, elapsed time.Duration, log *slog.Logger) error {
+	delay := OutageBackoff(elapsed)
+	log.WarnContext(ctx, "a dependency is unavailable; the report waits", "err", err,
+		"outage_for", elapsed.Round(time.Millisecond).String(), "retry_in", delay.Round(time.Millisecond).String())
+	return &waitError{delay: delay, err: fmt.Errorf("report %s waits for a dependency: %w", id, err)}
+}
+
+// releaseAttempt gives back the attempt StartReport counted, so attempts
+// counts real builds only. If Postgres is what is away this fails, and the
+// run stays counted.
+func (g *Generator) releaseAttempt(ctx context.Context, id string, log *slog.Logger) {
+	if err := g.Store.ReleaseAttempt(context.WithoutCancel(ctx), id); err != nil {
+		log.DebugContext(ctx, "release the attempt of a waiting report", "err", err)
+	}
 }
 
 func (g *Generator) build(ctx context.Context, r reports.Report, requestID string, log *slog.Logger) error {
@@ -208,11 +282,7 @@ func (g *Generator) build(ctx context.Context, r reports.Report, requestID strin
 	}
 	deliveryID, err := g.Store.SucceedReport(ctx, r.ID, res, delivery)
 	if errors.Is(err, reports.ErrConflict) {
-		// Canceled while rendering: the file is not wanted.
-		log.InfoContext(ctx, "report was canceled while it was built; discarding the file")
-		if derr := g.Blobs.Delete(context.WithoutCancel(ctx), key); derr != nil {
-			log.WarnContext(ctx, "delete file of canceled report", "err", derr)
-		}
+		g.discard(ctx, r.ID, key, log)
 		return nil
 	}
 	if err != nil {
@@ -224,6 +294,24 @@ func (g *Generator) build(ctx context.Context, r reports.Report, requestID strin
 	log.InfoContext(ctx, "report succeeded", "size_bytes", res.SizeBytes, "pages", res.Pages, "rows", res.Rows,
 		"data_position", res.DataPosition, "delivery_id", deliveryID)
 	return g.queueDelivery(ctx, deliveryID, r, requestID)
+}
+
+// discard handles a build whose report finished meanwhile. Canceled: the
+// file is not wanted. Succeeded: another run of the same report (a task
+// queued again after Redis lost its data, say) finished first, and the
+// key is its file too; deleting it would leave a succeeded report with
+// nothing to download.
+func (g *Generator) discard(ctx context.Context, id, key string, log *slog.Logger) {
+	ctx = context.WithoutCancel(ctx)
+	cur, err := g.Store.LoadReport(ctx, id)
+	if err == nil && (cur.Status == reports.StatusSucceeded || cur.Status == reports.StatusExpired) {
+		log.InfoContext(ctx, "another run of this report finished first; keeping its file")
+		return
+	}
+	log.InfoContext(ctx, "report was canceled while it was built; discarding the file", "status", cur.Status)
+	if err := g.Blobs.Delete(ctx, key); err != nil {
+		log.WarnContext(ctx, "delete file of canceled report", "err", err)
+	}
 }
 
 // renderAndUpload streams the renderer's output straight into the upload,
@@ -249,6 +337,10 @@ func (g *Generator) renderAndUpload(ctx context.Context, key string, f report.Fo
 		_ = pr.CloseWithError(upErr) // unblock the renderer; CloseWithError always returns nil
 	}
 	out := <-done
+	if upErr != nil && (errors.Is(out.err, upErr) || errors.Is(out.err, context.Canceled)) {
+		// The renderer stopped because the upload failed: that is the cause.
+		return out.stats, 0, "", fmt.Errorf("upload %s: %w", key, upErr)
+	}
 	if out.err != nil {
 		if errors.Is(out.err, report.ErrUnknownSubject) {
 			return out.stats, 0, "", out.err
@@ -302,11 +394,20 @@ func (g *Generator) queueDelivery(ctx context.Context, deliveryID string, r repo
 	if deliveryID == "" {
 		return nil
 	}
-	err := g.Deliveries.EnqueueDelivery(ctx, DeliveryPayload{DeliveryID: deliveryID, ReportID: r.ID, ClientID: r.ClientID, RequestID: requestID})
-	if err != nil {
-		// The row is written; the sweeper will queue it. The report itself is done.
-		g.Logger.WarnContext(ctx, "queue webhook delivery; the sweeper will retry", "delivery_id", deliveryID, "err", err)
+	p := DeliveryPayload{DeliveryID: deliveryID, ReportID: r.ID, ClientID: r.ClientID, RequestID: requestID}
+	err := g.Deliveries.EnqueueDelivery(ctx, p)
+	if err == nil {
+		return nil
 	}
+	// The row is written and the report itself is done, so this never fails
+	// the run: the webhook is queued again here once Redis answers, or by
+	// the sweeper.
+	if g.Later != nil && Unavailable(err) &&
+		g.Later.Add("delivery:"+deliveryID, func(ctx context.Context) error { return g.Deliveries.EnqueueDelivery(ctx, p) }) {
+		g.Logger.WarnContext(ctx, "queue webhook delivery; will retry when Redis answers", "delivery_id", deliveryID, "err", err)
+		return nil
+	}
+	g.Logger.WarnContext(ctx, "queue webhook delivery; the sweeper will retry", "delivery_id", deliveryID, "err", err)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"time"
@@ -38,6 +39,10 @@ type WorkQueue interface {
 // (a crash, Redis down) is found and queued again. Task IDs make that safe:
 // a task that still exists makes the enqueue a no-op. It also deletes
 // expired files and idempotency keys. Only the leader sweeps.
+//
+// When Redis comes back without its data (Epoch), every task is gone at
+// once: the sweeper then queues all unfinished work at once, without
+// waiting for it to become stale.
 type Sweeper struct {
 	Store    SweepStore
 	Queue    WorkQueue
@@ -47,6 +52,9 @@ type Sweeper struct {
 	Interval time.Duration
 	// StaleAfter is how long a row may wait before its task counts as lost.
 	StaleAfter time.Duration
+	// Epoch, if set, is checked every EpochInterval (default 1 s).
+	Epoch         *Epoch
+	EpochInterval time.Duration
 
 	archivePage int // where pruneArchive goes on next time
 }
@@ -56,14 +64,51 @@ func (s *Sweeper) Run(ctx context.Context) {
 	defer s.Leader.Release(context.WithoutCancel(ctx))
 	t := time.NewTicker(s.Interval)
 	defer t.Stop()
+	var epoch <-chan time.Time // nil: never
+	if s.Epoch != nil {
+		et := time.NewTicker(cmp.Or(s.EpochInterval, time.Second))
+		defer et.Stop()
+		epoch = et.C
+	}
+	s.SweepOnce(ctx)
 	for {
-		s.SweepOnce(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.SweepOnce(ctx)
+		case <-epoch:
+			s.CheckEpoch(ctx)
 		}
 	}
+}
+
+// CheckEpoch asks Epoch whether Redis lost its data and, if so, queues all
+// unfinished work now. It reports whether it swept.
+func (s *Sweeper) CheckEpoch(ctx context.Context) bool {
+	lost, err := s.Epoch.Check(ctx)
+	if err != nil || !lost {
+		return false
+	}
+	s.Logger.WarnContext(ctx, "Redis lost its data (restart without persistence, flush or failover to a stale replica); queueing all unfinished work now")
+	s.SweepLost(ctx)
+	return true
+}
+
+// SweepLost queues every unfinished report and due delivery, however
+// recent, if this process leads: after Redis lost its data none of their
+// tasks exist, and waiting for StaleAfter would only delay them.
+func (s *Sweeper) SweepLost(ctx context.Context) {
+	lead, err := s.Leader.Acquire(ctx)
+	if err != nil {
+		s.Logger.WarnContext(ctx, "sweeper cannot check leadership", "err", err)
+		return
+	}
+	if !lead {
+		return
+	}
+	s.requeueReportsOlder(ctx, 0, lostSweepBatch)
+	s.requeueDeliveriesOlder(ctx, 0, lostSweepBatch)
 }
 
 // SweepOnce does one pass if this process leads.
@@ -87,10 +132,19 @@ func (s *Sweeper) SweepOnce(ctx context.Context) {
 	}
 }
 
-const sweepBatch = 500
+// sweepBatch is how many rows of each kind one sweep queues; after Redis
+// lost its data, lostSweepBatch (the rest waits for StaleAfter).
+const (
+	sweepBatch     = 500
+	lostSweepBatch = 10_000
+)
 
 func (s *Sweeper) requeueReports(ctx context.Context) {
-	ids, err := s.Store.StaleReports(ctx, s.StaleAfter, sweepBatch)
+	s.requeueReportsOlder(ctx, s.StaleAfter, sweepBatch)
+}
+
+func (s *Sweeper) requeueReportsOlder(ctx context.Context, age time.Duration, limit int) {
+	ids, err := s.Store.StaleReports(ctx, age, limit)
 	if err != nil {
 		s.Logger.WarnContext(ctx, "list stale reports", "err", err)
 		return
@@ -107,7 +161,11 @@ func (s *Sweeper) requeueReports(ctx context.Context) {
 }
 
 func (s *Sweeper) requeueDeliveries(ctx context.Context) {
-	ids, err := s.Store.StaleDeliveries(ctx, s.StaleAfter, sweepBatch)
+	s.requeueDeliveriesOlder(ctx, s.StaleAfter, sweepBatch)
+}
+
+func (s *Sweeper) requeueDeliveriesOlder(ctx context.Context, age time.Duration, limit int) {
+	ids, err := s.Store.StaleDeliveries(ctx, age, limit)
 	if err != nil {
 		s.Logger.WarnContext(ctx, "list stale deliveries", "err", err)
 		return

@@ -135,11 +135,13 @@ func scanReport(row pgx.Row) (reports.Report, error) {
 }
 
 // webhookSummary turns the newest delivery into the report's webhook
-// status: none (no URL, or the URL was disabled), pending, delivered,
-// failing or dead.
+// status: none (no URL, the URL was disabled, or a report that finished
+// without a delivery: a canceled one), pending, delivered, failing or dead.
 func webhookSummary(r reports.Report, status *string, attempts *int) (string, int) {
 	if status == nil || attempts == nil {
-		if r.WebhookURL == "" {
+		// Succeeding or failing writes the delivery in the same
+		// transaction, so a finished report without one never gets one.
+		if r.WebhookURL == "" || r.Status.Finished() {
 			return "none", 0
 		}
 		return "pending", 0
@@ -206,6 +208,17 @@ func (s *Store) StartReport(ctx context.Context, id string) (r reports.Report, o
 		return reports.Report{}, false, classify(fmt.Errorf("start report %s: %w", id, err))
 	}
 	return r, true, nil
+}
+
+// ReleaseAttempt takes back the attempt StartReport counted, for a run
+// that ended waiting (for the read model or a dependency) rather than
+// building: attempts counts builds.
+func (s *Store) ReleaseAttempt(ctx context.Context, id string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE reports SET attempts = attempts - 1
+		WHERE id = $1 AND status = 'running' AND attempts > 0`, id); err != nil {
+		return classify(fmt.Errorf("release attempt of report %s: %w", id, err))
+	}
+	return nil
 }
 
 // SucceedReport records the result and creates the report's webhook delivery

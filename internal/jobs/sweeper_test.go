@@ -1,0 +1,127 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/reportd/reportd/internal/reports"
+)
+
+// sweepStore answers the sweeper's queries; it records the ages asked for.
+type sweepStore struct {
+	mu                  sync.Mutex
+	StaleReportsFunc    func(age time.Duration) []reports.WorkRef
+	StaleDeliveriesFunc func(age time.Duration) []reports.WorkRef
+	ages                []string
+}
+
+func (s *sweepStore) StaleReports(_ context.Context, age time.Duration, limit int) ([]reports.WorkRef, error) {
+	s.mu.Lock()
+	s.ages = append(s.ages, fmt.Sprintf("reports %s ≤%d", age, limit))
+	s.mu.Unlock()
+	return s.StaleReportsFunc(age), nil
+}
+
+func (s *sweepStore) StaleDeliveries(_ context.Context, age time.Duration, limit int) ([]reports.WorkRef, error) {
+	s.mu.Lock()
+	s.ages = append(s.ages, fmt.Sprintf("deliveries %s ≤%d", age, limit))
+	s.mu.Unlock()
+	return s.StaleDeliveriesFunc(age), nil
+}
+
+func (s *sweepStore) ExpiringReports(context.Context, int) ([]reports.ExpiredFile, error) {
+	return nil, nil
+}
+func (s *sweepStore) ExpireReport(context.Context, string) error                 { return nil }
+func (s *sweepStore) DeleteExpiredKeys(context.Context) (int64, error)           { return 0, nil }
+func (s *sweepStore) LiveDeliveries(context.Context, []string) ([]string, error) { return nil, nil }
+
+// sweepQueue records what the sweeper queued.
+type sweepQueue struct {
+	mu     sync.Mutex
+	queued []string
+}
+
+func (q *sweepQueue) RequeueReport(_ context.Context, p ReportPayload) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.queued = append(q.queued, "report "+p.ReportID)
+	return nil
+}
+
+func (q *sweepQueue) RequeueDelivery(_ context.Context, p DeliveryPayload) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.queued = append(q.queued, "delivery "+p.DeliveryID)
+	return nil
+}
+
+func (q *sweepQueue) ArchivedDeliveries(context.Context, int, int) ([]string, bool, error) {
+	return nil, false, nil
+}
+func (q *sweepQueue) DropArchivedDelivery(context.Context, string) error { return nil }
+
+type sweepLeader struct{ lead bool }
+
+func (l sweepLeader) Acquire(context.Context) (bool, error) { return l.lead, nil }
+func (l sweepLeader) Release(context.Context)               {}
+
+// unfinished is a store in which one report and one delivery are young
+// (updated 2 s ago) and one of each is stale.
+func unfinished() *sweepStore {
+	pick := func(prefix string) func(age time.Duration) []reports.WorkRef {
+		return func(age time.Duration) []reports.WorkRef {
+			refs := []reports.WorkRef{{ID: prefix + "_old", ReportID: "rep_old", ClientID: "cli_1"}}
+			if age < 2*time.Second {
+				refs = append(refs, reports.WorkRef{ID: prefix + "_young", ReportID: "rep_young", ClientID: "cli_1"})
+			}
+			return refs
+		}
+	}
+	return &sweepStore{StaleReportsFunc: pick("rep"), StaleDeliveriesFunc: pick("msg")}
+}
+
+func TestSweeperWaitsForStalenessNormally(t *testing.T) {
+	store, queue := unfinished(), &sweepQueue{}
+	s := &Sweeper{Store: store, Queue: queue, Blobs: &genBlobs{}, Leader: sweepLeader{true}, Logger: discard(), StaleAfter: time.Minute}
+	s.SweepOnce(t.Context())
+	if diff := cmp.Diff([]string{"report rep_old", "delivery msg_old"}, queue.queued); diff != "" {
+		t.Errorf("a normal sweep queues only stale rows (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"reports 1m0s ≤500", "deliveries 1m0s ≤500"}, store.ages); diff != "" {
+		t.Errorf("ages asked (-want +got):\n%s", diff)
+	}
+}
+
+func TestSweeperQueuesEverythingOnceRedisLostItsData(t *testing.T) {
+	store, queue := unfinished(), &sweepQueue{}
+	counter := &scriptedCounter{values: []int64{10, 11, 1, 2}, errs: make([]error, 4)}
+	s := &Sweeper{Store: store, Queue: queue, Blobs: &genBlobs{}, Leader: sweepLeader{true}, Logger: discard(),
+		StaleAfter: time.Minute, Epoch: &Epoch{Counter: counter}}
+	for i, want := range []bool{false, false, true, false} {
+		if got := s.CheckEpoch(t.Context()); got != want {
+			t.Errorf("check %d swept %t, want %t", i, got, want)
+		}
+	}
+	want := []string{"report rep_old", "report rep_young", "delivery msg_old", "delivery msg_young"}
+	if diff := cmp.Diff(want, queue.queued); diff != "" {
+		t.Errorf("after data loss every unfinished row is queued at once (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"reports 0s ≤10000", "deliveries 0s ≤10000"}, store.ages); diff != "" {
+		t.Errorf("ages asked (-want +got):\n%s", diff)
+	}
+}
+
+func TestSweeperFollowerDoesNotSweepLost(t *testing.T) {
+	store, queue := unfinished(), &sweepQueue{}
+	s := &Sweeper{Store: store, Queue: queue, Blobs: &genBlobs{}, Leader: sweepLeader{false}, Logger: discard(), StaleAfter: time.Minute}
+	s.SweepLost(t.Context())
+	if len(queue.queued) != 0 {
+		t.Errorf("a follower queued %v; only the leader sweeps", queue.queued)
+	}
+}
