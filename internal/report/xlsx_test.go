@@ -357,6 +357,12 @@ func TestRenderXLSXOrderHistory(t *testing.T) {
 	}
 	pdf, _ := renderPDFBytes(t, orderDoc(t, rows), defaultChunkPages)
 	text := textOf(t, pdf)
+	// Each row's Net follows OrderAmounts, so the column sums to the total.
+	netByCur := map[string]int64{}
+	for r := 2; r <= len(rows)+1; r++ {
+		cur := s.cell(r, 10).str()
+		netByCur[cur] += toCents(t, s.cell(r, 13), cur)
+	}
 	got := summaryTotals(t, sum, 5)
 	if len(got) != len(totals.Currencies()) || len(got) < 3 {
 		t.Fatalf("%d totals rows, want one for each of %v", len(got), totals.Currencies())
@@ -368,6 +374,9 @@ func TestRenderXLSXOrderHistory(t *testing.T) {
 		wantAmount(t, cur+" gross", row[2], tt.Gross, cur)
 		wantAmount(t, cur+" refunds", row[3], tt.Refunds, cur)
 		wantAmount(t, cur+" net", row[4], tt.Net, cur)
+		if netByCur[cur] != tt.Net {
+			t.Errorf("%s: the Net column sums to %d, the total is %d", cur, netByCur[cur], tt.Net)
+		}
 		wantPDFLine(t, text, cur, formatCount(tt.Orders), FormatMoney(toCents(t, row[2], cur), cur),
 			FormatMoney(toCents(t, row[3], cur), cur), FormatMoney(toCents(t, row[4], cur), cur))
 	}
