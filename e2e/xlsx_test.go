@@ -7,11 +7,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,7 +32,7 @@ const xlsxReaderDir = "../internal/report/testdata/xlsxread"
 type xlsxCell struct {
 	Type   string          `json:"type"`
 	Value  json.RawMessage `json:"value"`
-	NumFmt string          `json:"numFmt"`
+	NumFmt string          `json:"num_fmt"`
 }
 
 func (c xlsxCell) str() string {
@@ -44,9 +46,9 @@ type xlsxWorkbook struct {
 		Name  string `json:"name"`
 		Views []struct {
 			State  string `json:"state"`
-			YSplit int    `json:"ySplit"`
+			YSplit int    `json:"y_split"`
 		} `json:"views"`
-		AutoFilter any          `json:"autoFilter"`
+		AutoFilter any          `json:"auto_filter"`
 		Rows       [][]xlsxCell `json:"rows"`
 	} `json:"sheets"`
 }
@@ -127,20 +129,33 @@ func TestXlsxReportThroughAPI(t *testing.T) {
 	if pdfRep.Status != "succeeded" {
 		t.Fatalf("pdf report: %+v", pdfRep)
 	}
-	file := download(t, env, client.APIKey, xlsxID, xlsxType)
-	if h := sha256.Sum256(file); hex.EncodeToString(h[:]) != rep.Result.SHA256 || int64(len(file)) != rep.Result.SizeBytes {
-		t.Fatalf("downloaded file does not match the result's sha256/size")
+	file := downloadXLSX(t, env, client.APIKey, xlsxID, rep.Result.SHA256)
+	wb := readWorkbook(t, file)
+	checkOrdersSheet(t, wb, 30)
+	checkTotalsAsPDF(t, wb, pdfText(t, download(t, env, client.APIKey, pdfID, pdfType)))
+
+	rebuild(t, env, client.APIKey, map[string]string{xlsxID: rep.Result.SHA256, pdfID: pdfRep.Result.SHA256})
+	if again := download(t, env, client.APIKey, xlsxID, xlsxType); !bytes.Equal(again, file) {
+		t.Errorf("the rebuilt XLSX differs from the first")
 	}
-	ctx := context.Background()
-	pool := env.DB(t)
-	var key string
-	if err := pool.QueryRow(ctx, `SELECT object_key FROM reports WHERE id = $1`, xlsxID).Scan(&key); err != nil {
+}
+
+// downloadXLSX fetches the file by its presigned URL and checks its bytes,
+// object key and download name.
+func downloadXLSX(t *testing.T, env *testenv.Env, key, id, sum string) []byte {
+	t.Helper()
+	file := download(t, env, key, id, xlsxType)
+	if h := sha256.Sum256(file); hex.EncodeToString(h[:]) != sum {
+		t.Fatalf("downloaded file does not match the result's sha256")
+	}
+	var objectKey string
+	if err := env.DB(t).QueryRow(context.Background(), `SELECT object_key FROM reports WHERE id = $1`, id).Scan(&objectKey); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(key, "/"+xlsxID+".xlsx") {
-		t.Errorf("object key %q, want …/%s.xlsx", key, xlsxID)
+	if !strings.HasSuffix(objectKey, "/"+id+".xlsx") {
+		t.Errorf("object key %q, want …/%s.xlsx", objectKey, id)
 	}
-	dl := env.Do(t, client.APIKey, http.MethodGet, "/v1/reports/"+xlsxID+"/download", "")
+	dl := env.Do(t, key, http.MethodGet, "/v1/reports/"+id+"/download", "")
 	expectStatus(t, dl, http.StatusSeeOther)
 	dl.Body.Close()
 	got, err := http.Get(dl.Header.Get("Location")) // presigned for GET only
@@ -151,8 +166,11 @@ func TestXlsxReportThroughAPI(t *testing.T) {
 	if cd := got.Header.Get("Content-Disposition"); !strings.Contains(cd, ".xlsx\"") {
 		t.Errorf("Content-Disposition %q, want an .xlsx filename", cd)
 	}
+	return file
+}
 
-	wb := readWorkbook(t, file)
+func checkOrdersSheet(t *testing.T, wb xlsxWorkbook, rows int) {
+	t.Helper()
 	if len(wb.Sheets) != 2 || wb.Sheets[0].Name != "Orders" || wb.Sheets[1].Name != "Summary" {
 		t.Fatalf("sheets: %+v", wb.Sheets)
 	}
@@ -160,11 +178,11 @@ func TestXlsxReportThroughAPI(t *testing.T) {
 	if len(orders.Views) != 1 || orders.Views[0].State != "frozen" || orders.Views[0].YSplit != 1 {
 		t.Errorf("views %+v, want the header row frozen", orders.Views)
 	}
-	if got := strings.ReplaceAll(fmt.Sprint(orders.AutoFilter), "$", ""); got != "A1:O31" {
-		t.Errorf("autofilter %v, want A1:O31", orders.AutoFilter)
+	if got, want := strings.ReplaceAll(fmt.Sprint(orders.AutoFilter), "$", ""), fmt.Sprintf("A1:O%d", rows+1); got != want {
+		t.Errorf("autofilter %v, want %s", orders.AutoFilter, want)
 	}
-	if len(orders.Rows) != 31 {
-		t.Fatalf("%d rows, want a header and 30 orders", len(orders.Rows))
+	if len(orders.Rows) != rows+1 {
+		t.Fatalf("%d rows, want a header and %d orders", len(orders.Rows), rows)
 	}
 	for i, row := range orders.Rows[1:] {
 		cur := row[9].str()
@@ -174,63 +192,67 @@ func TestXlsxReportThroughAPI(t *testing.T) {
 			t.Errorf("row %d: %+v", i+2, row)
 		}
 	}
+}
 
-	// The totals rows of the Summary print exactly as the PDF's.
-	text := pdfText(t, download(t, env, client.APIKey, pdfID, pdfType))
-	summary := wb.Sheets[1]
+// checkTotalsAsPDF: each totals row of the Summary prints exactly as a
+// line of the PDF's "Totals by currency".
+func checkTotalsAsPDF(t *testing.T, wb xlsxWorkbook, pdfText string) {
+	t.Helper()
+	currency := regexp.MustCompile(`^[A-Z]{3}$`)
 	totals := 0
-	for i, row := range summary.Rows {
-		if len(row) < 5 || row[0].str() == "Currency" || i == 0 || !regexp.MustCompile(`^[A-Z]{3}$`).MatchString(row[0].str()) || row[1].Type != "Number" {
+	for _, row := range wb.Sheets[1].Rows {
+		if len(row) < 5 || !currency.MatchString(row[0].str()) || row[1].Type != "Number" {
 			continue
 		}
 		cur := row[0].str()
-		cells := []string{cur, string(row[1].Value)}
+		cells := make([]string, 0, 5)
+		cells = append(cells, regexp.QuoteMeta(cur), regexp.QuoteMeta(string(row[1].Value)))
 		for _, c := range row[2:5] {
-			cells = append(cells, report.FormatMoney(xlsxCents(t, c, cur), cur))
+			cells = append(cells, regexp.QuoteMeta(report.FormatMoney(xlsxCents(t, c, cur), cur)))
 		}
-		for j := range cells {
-			cells[j] = regexp.QuoteMeta(cells[j])
-		}
-		if !regexp.MustCompile(`(?m)^\s*` + strings.Join(cells, `\s+`) + `\s*$`).MatchString(text) {
+		if !regexp.MustCompile(`(?m)^\s*` + strings.Join(cells, `\s+`) + `\s*$`).MatchString(pdfText) {
 			t.Errorf("the PDF has no totals line like the XLSX's %v", cells)
 		}
 		totals++
 	}
 	if totals == 0 {
-		t.Fatalf("no totals rows in the Summary: %+v", summary.Rows)
+		t.Fatalf("no totals rows in the Summary: %+v", wb.Sheets[1].Rows)
 	}
+}
 
-	// Rebuild both reports: back to queued, and the sweeper queues them again.
-	first := map[string]string{xlsxID: rep.Result.SHA256, pdfID: pdfRep.Result.SHA256}
+// rebuild sets finished reports back to queued, as if their task had been
+// lost, waits for the sweeper to build them again, and wants the same sha256.
+func rebuild(t *testing.T, env *testenv.Env, key string, first map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	pool := env.DB(t)
+	ids := slices.Collect(maps.Keys(first))
 	if _, err := pool.Exec(ctx, `UPDATE reports SET status = 'queued', updated_at = now() - interval '1 hour'
-		WHERE id = ANY($1)`, []string{xlsxID, pdfID}); err != nil {
+		WHERE id = ANY($1)`, ids); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var rebuilt int
 		if err := pool.QueryRow(ctx, `SELECT count(*) FROM reports WHERE id = ANY($1) AND status = 'succeeded' AND attempts = 2`,
-			[]string{xlsxID, pdfID}).Scan(&rebuilt); err != nil {
+			ids).Scan(&rebuilt); err != nil {
 			t.Fatal(err)
 		}
-		if rebuilt == 2 {
+		if rebuilt == len(ids) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the reports were not rebuilt within 60s (%d of 2)", rebuilt)
+			t.Fatalf("the reports were not rebuilt within 60s (%d of %d)", rebuilt, len(ids))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	for id, sum := range first {
-		again := decode[reportBody](t, env.Do(t, client.APIKey, http.MethodGet, "/v1/reports/"+id, ""))
+		again := decode[reportBody](t, env.Do(t, key, http.MethodGet, "/v1/reports/"+id, ""))
 		if again.Result == nil {
 			t.Fatalf("%s rebuilt without a result: %+v", id, again)
 		}
 		if again.Result.SHA256 != sum {
 			t.Errorf("%s rebuilt with sha256 %s, first %s", id, again.Result.SHA256, sum)
 		}
-	}
-	if again := download(t, env, client.APIKey, xlsxID, xlsxType); !bytes.Equal(again, file) {
-		t.Errorf("the rebuilt XLSX differs from the first")
 	}
 }

@@ -109,6 +109,7 @@ func (f Format) ContentType() string {
 		return "text/csv; charset=utf-8"
 	case FormatXLSX:
 		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	case FormatPDF:
 	}
 	return "application/pdf"
 }
@@ -118,6 +119,7 @@ func (f Format) Extension() string {
 	switch f {
 	case FormatCSV, FormatXLSX:
 		return string(f)
+	case FormatPDF:
 	}
 	return "pdf"
 }

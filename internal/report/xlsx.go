@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -102,10 +103,10 @@ type xlsxRenderer struct {
 	sw   *excelize.StreamWriter
 	cols []xlsxColumn
 
-	sheet                     string
-	header, text, count, date int // style ids
-	dateTime, bold, title     int
-	amountStyles              map[string]int
+	sheet                 string
+	header, count, date   int // style ids
+	dateTime, bold, title int
+	amountStyles          map[string]int
 
 	pending   [][]xlsxCell        // the sample, until the widths are set
 	streaming bool                // the header is written; rows go straight out
@@ -209,8 +210,8 @@ func (r *xlsxRenderer) setUp() error {
 			Border: []excelize.Border{{Type: "bottom", Color: "1F2937", Style: 1}},
 		}},
 		{&r.count, excelize.Style{NumFmt: xlsxCountFmt}},
-		{&r.dateTime, excelize.Style{CustomNumFmt: ptr(xlsxDateTimeFmt)}},
-		{&r.date, excelize.Style{CustomNumFmt: ptr(xlsxDateFmt)}},
+		{&r.dateTime, excelize.Style{CustomNumFmt: new(xlsxDateTimeFmt)}},
+		{&r.date, excelize.Style{CustomNumFmt: new(xlsxDateFmt)}},
 		{&r.bold, excelize.Style{Font: &excelize.Font{Bold: true}}},
 		{&r.title, excelize.Style{Font: &excelize.Font{Bold: true, Size: 14, Color: "1F3A5F"}}},
 	}
@@ -235,8 +236,6 @@ func (r *xlsxRenderer) setUp() error {
 	}
 	return nil
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // amountStyle is the number format of one currency: its exponent's decimals
 // and its code, e.g. `#,##0.00 "EUR"` or `#,##0 "JPY"`.
@@ -336,8 +335,8 @@ func (r *xlsxRenderer) startStreaming() error {
 	}
 	// excelize lists each new <col> before the ones set earlier, and Excel
 	// wants them in column order: so set them from the last.
-	for i := len(r.cols) - 1; i >= 0; i-- {
-		w := utf8.RuneCountInString(r.cols[i].title) + 3 // bold, plus the filter button
+	for i, c := range slices.Backward(r.cols) {
+		w := utf8.RuneCountInString(c.title) + 3 // bold, plus the filter button
 		for _, row := range r.pending {
 			w = max(w, row[i].width)
 		}

@@ -34,11 +34,11 @@ type xlsxSheet struct {
 	Name  string `json:"name"`
 	Views []struct {
 		State       string `json:"state"`
-		YSplit      int    `json:"ySplit"`
-		XSplit      int    `json:"xSplit"`
-		TopLeftCell string `json:"topLeftCell"`
+		YSplit      int    `json:"y_split"`
+		XSplit      int    `json:"x_split"`
+		TopLeftCell string `json:"top_left_cell"`
 	} `json:"views"`
-	AutoFilter any           `json:"autoFilter"`
+	AutoFilter any           `json:"auto_filter"`
 	Widths     []*float64    `json:"widths"`
 	Rows       [][]xlsxValue `json:"rows"`
 }
@@ -46,7 +46,7 @@ type xlsxSheet struct {
 type xlsxValue struct {
 	Type   string          `json:"type"` // exceljs ValueType: Null, Number, String, Date, …
 	Value  json.RawMessage `json:"value"`
-	NumFmt string          `json:"numFmt"`
+	NumFmt string          `json:"num_fmt"`
 }
 
 func (v xlsxValue) str() string {
@@ -508,7 +508,7 @@ func TestRenderXLSXTempFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var names []string
+		names := make([]string, 0, len(es))
 		for _, e := range es {
 			names = append(names, e.Name())
 		}

@@ -1,7 +1,8 @@
 // Reads an XLSX with exceljs, an implementation independent of the one that
 // wrote it, and prints what a spreadsheet user would see as JSON: per sheet,
 // the frozen panes, the autofilter, the column widths and every cell with its
-// type, value and number format. Usage: node read.js FILE.xlsx
+// type, value and number format (keys in snake_case, as the Go side's JSON
+// is). Usage: node read.js FILE.xlsx
 'use strict';
 const ExcelJS = require('exceljs');
 
@@ -12,7 +13,7 @@ async function main() {
   await wb.xlsx.readFile(process.argv[2]);
   const out = {
     properties: {
-      title: wb.title, subject: wb.subject, creator: wb.creator, lastModifiedBy: wb.lastModifiedBy,
+      title: wb.title, subject: wb.subject, creator: wb.creator, last_modified_by: wb.lastModifiedBy,
       description: wb.description, category: wb.category,
       created: wb.created && wb.created.toISOString(), modified: wb.modified && wb.modified.toISOString(),
     },
@@ -21,8 +22,8 @@ async function main() {
   wb.eachSheet((ws) => {
     const sheet = {
       name: ws.name,
-      views: ws.views.map((v) => ({ state: v.state, ySplit: v.ySplit || 0, xSplit: v.xSplit || 0, topLeftCell: v.topLeftCell })),
-      autoFilter: ws.autoFilter || null,
+      views: ws.views.map((v) => ({ state: v.state, y_split: v.ySplit || 0, x_split: v.xSplit || 0, top_left_cell: v.topLeftCell })),
+      auto_filter: ws.autoFilter || null,
       widths: [],
       rows: [],
     };
@@ -33,7 +34,7 @@ async function main() {
         const cell = row.getCell(c);
         let value = cell.value;
         if (value instanceof Date) value = value.toISOString();
-        cells.push({ type: types[cell.type], value: value === undefined ? null : value, numFmt: cell.numFmt || '' });
+        cells.push({ type: types[cell.type], value: value === undefined ? null : value, num_fmt: cell.numFmt || '' });
       }
       sheet.rows[n - 1] = cells;
     });
