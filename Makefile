@@ -78,7 +78,7 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
 	@FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 .PHONY: bench
-bench: services ## Measure intake, end to end, delivery, projection and the 200k PDF against their ceilings; rewrites BENCHMARKS.md.
+bench: services ## Measure intake, end to end, delivery, projection and the 200k PDF and XLSX against their ceilings; rewrites BENCHMARKS.md.
 	@bash scripts/bench.sh
 
 .PHONY: chaos

@@ -40,7 +40,7 @@ type config struct {
 }
 
 // stages, in the order they run.
-var stages = []string{"intake", "e2e", "webhook", "projection", "render", "bigpdf"}
+var stages = []string{"intake", "e2e", "webhook", "projection", "render", "bigpdf", "bigxlsx"}
 
 func (c config) runs(stage string) bool { return len(c.only) == 0 || c.only[stage] }
 
@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&c.apiBin, "api", "bin/api", "the api binary")
 	fs.StringVar(&c.workerBin, "worker", "bin/worker", "the worker binary")
-	fs.StringVar(&c.measureBin, "measure", "", "internal/report/internal/measure built with go build (empty: skip the big PDF)")
+	fs.StringVar(&c.measureBin, "measure", "", "internal/report/internal/measure built with go build (empty: skip the big PDF and XLSX)")
 	fs.StringVar(&c.out, "out", "BENCHMARKS.md", "where to write the results")
 	fs.StringVar(&c.logDir, "logs", os.TempDir(), "where the processes' logs go")
 	fs.StringVar(&c.root, "root", ".", "the repository root (for the readmodel benchmarks)")
@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.customers, "customers", 10, "customers the reports cycle over")
 	fs.IntVar(&c.workerConc, "worker-concurrency", 10, "WORKER_CONCURRENCY, also the render ceiling's goroutines")
 	fs.DurationVar(&c.halfDur, "half-duration", 30*time.Second, "length of the half-peak pass")
-	fs.IntVar(&c.bigRows, "big-rows", 200000, "orders in the big PDF")
+	fs.IntVar(&c.bigRows, "big-rows", 200000, "orders in the big PDF and XLSX")
 	fs.IntVar(&c.deliveries, "deliveries", 20000, "deliveries in each webhook pass")
 	fs.StringVar(&pprofAPI, "pprof-api", "", "PPROF_ADDR of the api processes (profile a stage with go tool pprof)")
 	fs.StringVar(&pprofWorker, "pprof-worker", "", "PPROF_ADDR of the worker processes")
@@ -137,11 +137,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("render: %w", err)
 		}
 	}
-	if c.measureBin != "" && c.runs("bigpdf") {
-		log("big PDF: %d orders under /usr/bin/time -v", c.bigRows)
-		if r.BigPDF, err = benchBigPDF(ctx, c); err != nil {
-			return fmt.Errorf("big pdf: %w", err)
+	for _, big := range []struct {
+		stage, format string
+		into          *bigFileResult
+	}{{"bigpdf", "pdf", &r.BigPDF}, {"bigxlsx", "xlsx", &r.BigXLSX}} {
+		if c.measureBin == "" || !c.runs(big.stage) {
+			continue
 		}
+		log("big %s: %d orders under /usr/bin/time -v", big.format, c.bigRows)
+		if *big.into, err = benchBigFile(ctx, c, big.format); err != nil {
+			return fmt.Errorf("big %s: %w", big.format, err)
+		}
+		log("big %s: wall %s, peak RSS %d KiB: %s", big.format, big.into.Wall, big.into.MaxRSSKiB, big.into.Line)
 	}
 	if len(c.only) > 0 {
 		return nil

@@ -479,19 +479,20 @@ func benchRender(ctx context.Context, c config) (renderResult, error) {
 	return r, nil
 }
 
-type bigPDFResult struct {
+type bigFileResult struct {
+	Format    string // pdf or xlsx
 	Rows      int
 	Wall      string
 	MaxRSSKiB int
 	Line      string
 }
 
-// benchBigPDF renders one very large PDF under /usr/bin/time -v.
-func benchBigPDF(ctx context.Context, c config) (bigPDFResult, error) {
-	r := bigPDFResult{Rows: c.bigRows}
-	out := filepath.Join(os.TempDir(), "reportd-bench-big.pdf")
+// benchBigFile renders one very large report file under /usr/bin/time -v.
+func benchBigFile(ctx context.Context, c config, format string) (bigFileResult, error) {
+	r := bigFileResult{Format: format, Rows: c.bigRows}
+	out := filepath.Join(os.TempDir(), "reportd-bench-big."+format)
 	defer os.Remove(out)
-	cmd := exec.CommandContext(ctx, "/usr/bin/time", "-v", c.measureBin, "-rows", strconv.Itoa(c.bigRows), "-out", out) //nolint:gosec // the binary is the -measure flag of whoever runs the harness
+	cmd := exec.CommandContext(ctx, "/usr/bin/time", "-v", c.measureBin, "-rows", strconv.Itoa(c.bigRows), "-format", format, "-out", out) //nolint:gosec // the binary is the -measure flag of whoever runs the harness
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

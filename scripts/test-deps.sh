@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test-deps.sh — installs what the tests need besides the services:
 # pdftotext (poppler-utils) and qpdf for the PDF tests, Node.js for the
-# webhook conformance test, and the npm packages of every testdata/node
-# project (from its package-lock.json). Idempotent; progress on stderr.
+# webhook conformance test and the XLSX reader, and the npm packages of every
+# node project under a testdata folder (from its package-lock.json: e.g.
+# exceljs in internal/report/testdata/xlsxread). Idempotent; progress on stderr.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

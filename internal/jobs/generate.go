@@ -227,7 +227,7 @@ func (g *Generator) build(ctx context.Context, r reports.Report, requestID strin
 	err = g.Orders.OpenDocument(ctx, r.ClientID, r.Type, r.Params, minPosition, func(doc report.Document) error {
 		doc.Header.ReportID = r.ID
 		doc.Header.ClientName = client.Name
-		doc.Header.GeneratedAt = g.Now().UTC()
+		doc.Header.GeneratedAt = r.GeneratedAt() // from the row: a rebuild renders the same bytes
 		if doc.Header.Title == "" {
 			doc.Header.Title = Title(r.Type)
 		}

@@ -79,3 +79,14 @@ func BenchmarkRenderCSV(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkRenderXLSX(b *testing.B) {
+	rows := testOrders(10000)
+	b.ReportAllocs()
+	for b.Loop() {
+		doc := Document{Type: TypeOrderHistory, Header: testHeader(TypeOrderHistory), RowCount: len(rows), Orders: seq(b, rows)}
+		if _, err := Render(context.Background(), io.Discard, FormatXLSX, doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

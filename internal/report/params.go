@@ -71,11 +71,11 @@ func ValidateRequest(t Type, f Format, p Params, maxRange time.Duration) []Field
 		add("type", fmt.Sprintf("must be one of %s, %s", TypeOrderHistory, TypeMerchantSales))
 	}
 	switch f {
-	case FormatPDF, FormatCSV:
+	case FormatPDF, FormatCSV, FormatXLSX:
 	case "":
 		add("format", "is required")
 	default:
-		add("format", fmt.Sprintf("must be one of %s, %s", FormatPDF, FormatCSV))
+		add("format", fmt.Sprintf("must be one of %s, %s, %s", FormatPDF, FormatCSV, FormatXLSX))
 	}
 
 	from, fromErr := parseDay(p.From)
@@ -174,11 +174,7 @@ func Filename(doc Document, f Format) string {
 	if !doc.Header.To.IsZero() {
 		parts = append(parts, doc.Header.To.UTC().Format(dayLayout))
 	}
-	ext := "pdf"
-	if f == FormatCSV {
-		ext = "csv"
-	}
-	return strings.Join(parts, "_") + "." + ext
+	return strings.Join(parts, "_") + "." + f.Extension()
 }
 
 // safeName keeps [A-Za-z0-9_-], replaces anything else with '-' and caps the

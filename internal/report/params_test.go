@@ -35,8 +35,8 @@ func TestValidateRequest(t *testing.T) {
 			[]FieldError{{"params.customer_id", "must contain only letters, digits, '_', '-', '.' and ':'"}}},
 		{"missing everything", "", "", Params{}, year, []FieldError{
 			{"type", "is required"}, {"format", "is required"}, {"params.from", "is required"}, {"params.to", "is required"}}},
-		{"unknown type and format", "sales", "xlsx", ok, year, []FieldError{
-			{"type", "must be one of order_history, merchant_sales"}, {"format", "must be one of pdf, csv"}}},
+		{"unknown type and format", "sales", "docx", ok, year, []FieldError{
+			{"type", "must be one of order_history, merchant_sales"}, {"format", "must be one of pdf, csv, xlsx"}}},
 		{"bad dates", TypeOrderHistory, FormatPDF, Params{CustomerID: "c", From: "2026-1-1", To: "2026-02-30"}, year, []FieldError{
 			{"params.from", "must be a date in YYYY-MM-DD form"}, {"params.to", "must be a date in YYYY-MM-DD form"}}},
 		{"datetime is not a date", TypeOrderHistory, FormatPDF, Params{CustomerID: "c", From: "2026-01-01T00:00:00Z", To: "2026-01-02"}, year,

@@ -389,7 +389,7 @@ func (r *pdfRenderer) finish() error {
 	r.out.object(r.objCatalog, fmt.Appendf(nil, "<</Type /Catalog /Pages %d 0 R>>", r.objPages), nil)
 
 	h := r.doc.Header
-	id := md5.Sum(fmt.Appendf(nil, "%s|%s|%d", h.ReportID, h.GeneratedAt.UTC().Format(time.RFC3339Nano), r.pages)) //nolint:gosec // the PDF file identifier is a fingerprint, not a security control
+	id := md5.Sum(fmt.Appendf(nil, "%s|%d|%s|%d", h.ReportID, h.DataPosition, h.GeneratedAt.UTC().Format(time.RFC3339Nano), r.pages)) //nolint:gosec // the PDF file identifier is a fingerprint of the inputs, not a security control
 	if err := r.out.finish(r.objCatalog, r.objInfo, id[:]); err != nil {
 		return fmt.Errorf("write pdf: %w", err)
 	}

@@ -296,13 +296,13 @@ func TestRenderPassesRowErrors(t *testing.T) {
 }
 
 func TestRenderRejectsMismatchedDocument(t *testing.T) {
-	for _, f := range []Format{FormatPDF, FormatCSV} {
+	for _, f := range []Format{FormatPDF, FormatCSV, FormatXLSX} {
 		doc := Document{Type: TypeMerchantSales, Orders: seq(t, testOrders(1))}
 		if _, err := Render(context.Background(), &bytes.Buffer{}, f, doc); err == nil {
 			t.Errorf("%s: merchant_sales without MerchantDays rendered", f)
 		}
 	}
-	if _, err := Render(context.Background(), &bytes.Buffer{}, "xlsx", orderDoc(t, nil)); err == nil {
+	if _, err := Render(context.Background(), &bytes.Buffer{}, "docx", orderDoc(t, nil)); err == nil {
 		t.Errorf("unknown format rendered")
 	}
 }

@@ -20,8 +20,9 @@ type Format string
 
 // The file formats.
 const (
-	FormatPDF Format = "pdf"
-	FormatCSV Format = "csv"
+	FormatPDF  Format = "pdf"
+	FormatCSV  Format = "csv"
+	FormatXLSX Format = "xlsx"
 )
 
 // ErrUnknownSubject means the customer or merchant a report names has no
@@ -97,14 +98,28 @@ type Document struct {
 
 // Stats describe a rendered file.
 type Stats struct {
-	Pages int // 0 for CSV
+	Pages int // 0 for CSV and XLSX
 	Rows  int
 }
 
 // ContentType returns the MIME type of a format.
 func (f Format) ContentType() string {
-	if f == FormatCSV {
+	switch f {
+	case FormatCSV:
 		return "text/csv; charset=utf-8"
+	case FormatXLSX:
+		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	case FormatPDF:
 	}
 	return "application/pdf"
+}
+
+// Extension is a format's file name extension, without the dot.
+func (f Format) Extension() string {
+	switch f {
+	case FormatCSV, FormatXLSX:
+		return string(f)
+	case FormatPDF:
+	}
+	return "pdf"
 }

@@ -66,6 +66,17 @@ type Report struct {
 	WebhookAttempts int
 }
 
+// GeneratedAt is the time a report's file says it was generated: when its
+// first attempt started (before any, when it was requested). It comes from
+// the row, not the clock, so every attempt and every rebuild of one report
+// at one data position renders the same bytes.
+func (r Report) GeneratedAt() time.Time {
+	if r.StartedAt != nil {
+		return r.StartedAt.UTC()
+	}
+	return r.CreatedAt.UTC()
+}
+
 // Result is what a successful render produced.
 type Result struct {
 	ObjectKey    string

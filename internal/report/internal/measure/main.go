@@ -29,7 +29,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("measure", flag.ContinueOnError)
 	rows := fs.Int("rows", 200000, "rows to render")
 	typ := fs.String("type", string(report.TypeOrderHistory), "order_history or merchant_sales")
-	format := fs.String("format", "pdf", "pdf or csv")
+	format := fs.String("format", "pdf", "pdf, csv or xlsx")
 	out := fs.String("out", "/tmp/measure.pdf", "output file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here")
 	if err := fs.Parse(args); err != nil {
