@@ -607,3 +607,24 @@ func TestRenderPDFConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// Rendering must never write to the font programs every render shares:
+// fpdf's subsetter appends into the bytes it is given (hmtx reads past the
+// metrics of fonts such as the fallback), so each document gets a copy.
+func TestRenderPDFLeavesSharedFontProgramsUntouched(t *testing.T) {
+	var before [][]byte
+	for _, f := range allFaces {
+		m, err := f.metrics()
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, bytes.Clone(m.data))
+	}
+	renderPDFBytes(t, orderDoc(t, scriptOrders(40)), 1)
+	for i, f := range allFaces {
+		m, _ := f.metrics()
+		if !bytes.Equal(m.data, before[i]) {
+			t.Errorf("rendering changed the shared font program of %s %q", f.family, f.style)
+		}
+	}
+}

@@ -243,7 +243,7 @@ func (r *pdfRenderer) useFace(f *face, size float64) {
 				r.pdf.SetError(err)
 			}
 		}
-		r.pdf.AddUTF8FontFromBytes(f.family, f.style, data)
+		addFont(r.pdf, f, data)
 		r.added[f] = true
 	}
 	r.pdf.SetFont(f.family, f.style, size)

@@ -185,7 +185,7 @@ func newFpdf(faces ...*face) (*fpdf.Fpdf, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.AddUTF8FontFromBytes(f.family, f.style, m.data)
+		addFont(p, f, m.data)
 	}
 	if err := p.Error(); err != nil {
 		return nil, fmt.Errorf("set up pdf fonts: %w", err)
@@ -394,6 +394,15 @@ func (r *pdfRenderer) finish() error {
 		return fmt.Errorf("write pdf: %w", err)
 	}
 	return nil
+}
+
+// addFont adds a face to one document from its own copy of the font
+// program: fpdf's subsetter appends into the bytes it was given (hmtx
+// reads on fonts with fewer metrics than glyphs, such as the fallback), so
+// a program shared between documents would be written to by concurrent
+// renders.
+func addFont(p *fpdf.Fpdf, f *face, data []byte) {
+	p.AddUTF8FontFromBytes(f.family, f.style, bytes.Clone(data))
 }
 
 // donor renders a one-page document that draws, in the given faces, every
