@@ -14,7 +14,7 @@ import (
 // other report failures back off exponentially with jitter.
 func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if ra, ok := errors.AsType[*retryAfterError](err); ok {
-		return ra.delay
+		return notEarly(time.Now(), ra.delay)
 	}
 	if w, ok := errors.AsType[*waitError](err); ok {
 		return w.delay
@@ -66,4 +66,19 @@ func IsFailure(err error) bool {
 		return false
 	}
 	return !errors.Is(err, errNotYet)
+}
+
+// notEarly stretches a retry delay so that asynq cannot run the retry before
+// now+d: asynq scores a retry by the Unix second it is due in, and moves it
+// to pending once that second has begun, so a retry due at 12.6 s could run
+// at 12.0 s. Rounding the due time up to a whole second makes the webhook
+// schedule's promise ("a retry never comes early", and Retry-After honoured)
+// hold, at the cost of at most a second.
+func notEarly(now time.Time, d time.Duration) time.Duration {
+	due := now.Add(d)
+	whole := due.Truncate(time.Second)
+	if whole.Before(due) {
+		whole = whole.Add(time.Second)
+	}
+	return whole.Sub(now)
 }
