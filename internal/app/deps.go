@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -165,8 +166,27 @@ func (q queueAdapter) QueueLatency(ctx context.Context) (time.Duration, error) {
 // epochCounter is the Redis counter behind jobs.Epoch.
 type epochCounter struct{ redis redis.UniversalClient }
 
-func (c epochCounter) Incr(ctx context.Context) (int64, error) {
-	return c.redis.Incr(ctx, "reportd:epoch").Result()
+func (c epochCounter) Incr(ctx context.Context) (int64, string, error) {
+	var incr *redis.IntCmd
+	var info *redis.StringCmd
+	if _, err := c.redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+		incr = p.Incr(ctx, "reportd:epoch")
+		info = p.Info(ctx, "server")
+		return nil
+	}); err != nil {
+		return 0, "", fmt.Errorf("check redis epoch: %w", err)
+	}
+	return incr.Val(), runID(info.Val()), nil
+}
+
+// runID reads run_id from the text of INFO server.
+func runID(info string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // filesAdapter mints presigned URLs with the configured lifetime.

@@ -8,14 +8,38 @@ import (
 
 // scriptedCounter answers INCR from a script of values and errors.
 type scriptedCounter struct {
-	values []int64
-	errs   []error
+	values  []int64
+	servers []string // "" in a step: the same server as before
+	errs    []error
+	server  string
 }
 
-func (c *scriptedCounter) Incr(context.Context) (int64, error) {
+func (c *scriptedCounter) Incr(context.Context) (int64, string, error) {
 	v, err := c.values[0], c.errs[0]
+	if len(c.servers) > 0 {
+		if c.servers[0] != "" {
+			c.server = c.servers[0]
+		}
+		c.servers = c.servers[1:]
+	}
 	c.values, c.errs = c.values[1:], c.errs[1:]
-	return v, err
+	return v, c.server, err
+}
+
+func TestEpochNoticesANewServer(t *testing.T) {
+	c := &scriptedCounter{
+		values:  []int64{5, 6, 7, 8},
+		servers: []string{"a", "", "b", ""}, // the master fails over to b, whose counter still grows
+		errs:    []error{nil, nil, nil, nil},
+	}
+	e := &Epoch{Counter: c}
+	want := []bool{false, false, true, false}
+	for i, w := range want {
+		lost, err := e.Check(t.Context())
+		if err != nil || lost != w {
+			t.Errorf("check %d: lost %t, err %v; want lost %t", i, lost, err, w)
+		}
+	}
 }
 
 func TestEpochNoticesDataLoss(t *testing.T) {
