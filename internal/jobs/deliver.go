@@ -116,8 +116,8 @@ func (d *Deliverer) deliver(ctx context.Context, p DeliveryPayload, retried int,
 	}
 	rec := attemptRecord(res)
 	// The schedule goes on from the attempts a batch made before this task.
-	s := settle(res, d.Schedule, retried+p.PriorAttempts, final)
 	now := d.Now()
+	s := settle(res, d.Schedule, retried+p.PriorAttempts, final).from(now)
 	// The attempt is recorded even if the task's context has ended: what
 	// happened on the wire must not be lost.
 	rctx := context.WithoutCancel(ctx)
@@ -159,6 +159,16 @@ type settlement struct {
 
 // next is when the delivery's following attempt is due (now unless failing).
 func (s settlement) next(now time.Time) time.Time { return now.Add(s.Delay) }
+
+// from fixes a failing settlement's delay, decided at now, to end on a whole
+// second (see [notEarly]), so the row's next_attempt_at is when asynq can
+// really run the retry, never earlier.
+func (s settlement) from(now time.Time) settlement {
+	if s.Status == reports.DeliveryFailing {
+		s.Delay = notEarly(now, s.Delay)
+	}
+	return s
+}
 
 // settle decides what one attempt's outcome does to its delivery. It is the
 // one place for that rule: ProcessTask and ProcessBatch both follow it.

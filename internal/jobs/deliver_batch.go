@@ -82,7 +82,7 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 	outcomes := make([]reports.AttemptOutcome, len(sent))
 	settled := make([]settlement, len(sent))
 	for i, s := range sent {
-		settled[i] = settle(s.res, d.Schedule, 0, final)
+		settled[i] = settle(s.res, d.Schedule, 0, final).from(now)
 		outcomes[i] = reports.AttemptOutcome{
 			DeliveryID: s.del.ID, Attempt: attemptRecord(s.res), Status: settled[i].Status, Next: settled[i].next(now),
 		}

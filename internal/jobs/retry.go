@@ -14,7 +14,7 @@ import (
 // other report failures back off exponentially with jitter.
 func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if ra, ok := errors.AsType[*retryAfterError](err); ok {
-		return notEarly(time.Now(), ra.delay)
+		return ra.delay
 	}
 	if w, ok := errors.AsType[*waitError](err); ok {
 		return w.delay
@@ -68,8 +68,8 @@ func IsFailure(err error) bool {
 	return !errors.Is(err, errNotYet)
 }
 
-// notEarly stretches a retry delay so that asynq cannot run the retry before
-// now+d: asynq scores a retry by the Unix second it is due in, and moves it
+// notEarly stretches a retry delay decided at now so that asynq cannot run
+// the retry before now+d: asynq scores a retry by the Unix second it is due in, and moves it
 // to pending once that second has begun, so a retry due at 12.6 s could run
 // at 12.0 s. Rounding the due time up to a whole second makes the webhook
 // schedule's promise ("a retry never comes early", and Retry-After honoured)

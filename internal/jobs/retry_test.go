@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"errors"
 	"testing"
 	"time"
 )
@@ -27,16 +26,6 @@ func TestNotEarlyEndsOnAWholeSecondNoSooner(t *testing.T) {
 		}
 		if due := tc.now.Add(got); due.Truncate(time.Second) != due || got < tc.d {
 			t.Errorf("notEarly(%s, %s) = %s: due %s is not a whole second at or after the delay", tc.now.Format("05.000"), tc.d, got, due)
-		}
-	}
-}
-
-func TestRetryDelayOfADeliveryIsNeverShorterThanItsDelay(t *testing.T) {
-	for range 20 {
-		d := 1500 * time.Millisecond
-		got := RetryDelay(0, &retryAfterError{delay: d, err: errors.New("429")}, nil)
-		if got < d || got > d+time.Second {
-			t.Fatalf("RetryDelay = %s for a delivery that must wait %s: want [%s, %s]", got, d, d, d+time.Second)
 		}
 	}
 }
