@@ -166,3 +166,15 @@ func (k *Keyring) NeedsReseal(stored string) bool {
 	}
 	return !strings.HasPrefix(stored, sealedPrefix+k.current.id+":")
 }
+
+// String names the keyring by its key ids only, so printing a config that
+// holds one shows no key material.
+func (k *Keyring) String() string {
+	if k == nil {
+		return "keyring(no key)"
+	}
+	return fmt.Sprintf("keyring(key %s, %d old)", k.current.id, k.OldKeys())
+}
+
+// GoString is String, for %#v.
+func (k *Keyring) GoString() string { return k.String() }

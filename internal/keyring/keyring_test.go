@@ -3,6 +3,7 @@ package keyring
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -132,5 +133,14 @@ func TestParseErrors(t *testing.T) {
 	k, err := Parse(key('a'), []string{key('a')})
 	if err != nil || k.OldKeys() != 0 {
 		t.Errorf("Parse(a, [a]) = %d old keys, %v; want 0", k.OldKeys(), err)
+	}
+}
+
+func TestPrintingShowsNoKey(t *testing.T) {
+	k, _ := Parse(key('a'), []string{key('b')})
+	for _, s := range []string{fmt.Sprintf("%v", k), fmt.Sprintf("%+v", struct{ K *Keyring }{k}), fmt.Sprintf("%#v", k)} {
+		if strings.Contains(s, "aaaa") || strings.Contains(s, key('a')[:8]) || !strings.Contains(s, k.CurrentID()) {
+			t.Errorf("printed %q", s)
+		}
 	}
 }
