@@ -20,7 +20,9 @@ import (
 
 func testKeyring(t *testing.T, current byte, old ...byte) *keyring.Keyring {
 	t.Helper()
-	enc := func(b byte) string { return base64.StdEncoding.EncodeToString([]byte(strings.Repeat(string(rune(b)), 32))) }
+	enc := func(b byte) string {
+		return base64.StdEncoding.EncodeToString([]byte(strings.Repeat(string(rune(b)), 32)))
+	}
 	var olds []string
 	for _, o := range old {
 		olds = append(olds, enc(o))
