@@ -47,7 +47,7 @@ func Parse(current string, old []string) (*Keyring, error) {
 		if len(old) > 0 {
 			return nil, errors.New("old keys are given but no current key: set WEBHOOK_KEY_ENCRYPTION_KEY too")
 		}
-		return nil, nil
+		return nil, nil //nolint:nilnil // a nil *Keyring is a valid keyring: the one with no key
 	}
 	k := &Keyring{byID: map[string]*kek{}}
 	for i, text := range append([]string{current}, old...) {

@@ -23,7 +23,7 @@ func testKeyring(t *testing.T, current byte, old ...byte) *keyring.Keyring {
 	enc := func(b byte) string {
 		return base64.StdEncoding.EncodeToString([]byte(strings.Repeat(string(rune(b)), 32)))
 	}
-	var olds []string
+	olds := make([]string, 0, len(old))
 	for _, o := range old {
 		olds = append(olds, enc(o))
 	}
@@ -186,7 +186,7 @@ func TestSigningKeysWithoutKeyring(t *testing.T) {
 func TestReencryptSigningKeys(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.New(t)
-	var clients, secrets []string
+	clients, secrets := make([]string, 0, 3), make([]string, 0, 3)
 	for range 3 {
 		s, _ := webhook.NewSecret()
 		clients, secrets = append(clients, createClient(t, postgres.NewStore(pool), s)), append(secrets, s)
