@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/reportd/reportd/internal/config"
 	"github.com/reportd/reportd/internal/testenv"
 	"github.com/reportd/reportd/internal/webhook"
 )
@@ -172,4 +174,71 @@ func TestWebhookKeysRotationFromHMACSendsBoth(t *testing.T) {
 		t.Errorf("the old HMAC secret no longer verifies: %v", d.Verified)
 	}
 	verifyWithJWK(t, keys[0], raw[0], d)
+}
+
+// TestWebhookKeysEncryptionKeyRotation follows the README's procedure for
+// rotating WEBHOOK_KEY_ENCRYPTION_KEY: with the new key current and the old
+// one listed for decrypting, keys sealed under the old one still sign;
+// keys reencrypt moves every row to the new key, after which a worker that
+// has only the new key still signs.
+func TestWebhookKeysEncryptionKeyRotation(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t, nil)
+	receiver := testenv.NewReceiver(t)
+	ctl := reportctl(t, env)
+	out, _ := ctl("client", "create", "--name", "Rekeyed Ltd", "--webhook-url", receiver.URL, "--signing", "ed25519", "--scopes", "reports,events:write")
+	var created struct {
+		ClientID         string `json:"client_id"`
+		APIKey           string `json:"api_key"`
+		WebhookPublicKey string `json:"webhook_public_key"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatal(err)
+	}
+	receiver.Secret = created.WebhookPublicKey
+
+	setKeys := func(current, old string) {
+		t.Helper()
+		env.Vars["WEBHOOK_KEY_ENCRYPTION_KEY"], env.Vars["WEBHOOK_KEY_ENCRYPTION_KEYS"] = current, old
+		cfg, err := config.Load(env.Getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.Cfg = cfg
+	}
+	oldKey := env.Vars["WEBHOOK_KEY_ENCRYPTION_KEY"]
+	newKey := base64.StdEncoding.EncodeToString([]byte("a second test key, 32 bytes long"))
+	setKeys(newKey, oldKey)
+	newID := env.Cfg.WebhookKeyring.CurrentID()
+	env.StartAPI(t)
+	stop := env.StartWorker(t)
+	customer := seedOrders(t, env, created.ClientID, 1, 2).Customers[0]
+
+	delivered := func(n int) {
+		t.Helper()
+		submitMany(t, env, created.APIKey, customer, 1)
+		d := receiver.WaitFor(t, 30*time.Second, "webhook "+strconv.Itoa(n), func(ds []testenv.Delivery) bool { return len(ds) == n })[n-1]
+		if d.Verified != nil {
+			t.Fatalf("webhook %d does not verify: %v", n, d.Verified)
+		}
+	}
+	delivered(1) // opened with the old key, listed in WEBHOOK_KEY_ENCRYPTION_KEYS
+
+	out, _ = ctl("keys", "reencrypt")
+	var re struct {
+		Resealed int    `json:"resealed"`
+		KeyID    string `json:"key_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &re); err != nil || re.Resealed != 1 || re.KeyID != newID {
+		t.Fatalf("keys reencrypt printed %s (%v), want 1 key re-sealed under %s", out, err, newID)
+	}
+	var stale int
+	if err := env.DB(t).QueryRow(context.Background(), `SELECT count(*) FROM webhook_secrets WHERE secret NOT LIKE $1`, "enc1:"+newID+":%").Scan(&stale); err != nil || stale != 0 {
+		t.Fatalf("%d signing keys are not sealed under the new key (%v)", stale, err)
+	}
+
+	stop()
+	setKeys(newKey, "")
+	env.StartWorker(t)
+	delivered(2) // the old key is gone
 }
