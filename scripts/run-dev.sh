@@ -11,7 +11,8 @@
 #
 # The usual environment (API_ADDR, DATABASE_URL, …) is passed through;
 # WEBHOOK_ALLOW_PRIVATE_NETWORKS is forced to true so webhooks reach the
-# local receiver. OPERATOR_TOKEN defaults to dev-operator-token here.
+# local receiver. OPERATOR_TOKEN defaults to dev-operator-token here, and
+# WEBHOOK_KEY_ENCRYPTION_KEY to a published dev key (never use it elsewhere).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +23,8 @@ export PATH="$PATH:/usr/local/go/bin"
 export API_ADDR=${API_ADDR:-127.0.0.1:8080}
 export OPERATOR_TOKEN=${OPERATOR_TOKEN:-dev-operator-token}
 export WEBHOOK_ALLOW_PRIVATE_NETWORKS=true
+# Seals webhook signing keys at rest; base64 of "reportd dev/test key: not secret".
+export WEBHOOK_KEY_ENCRYPTION_KEY=${WEBHOOK_KEY_ENCRYPTION_KEY:-cmVwb3J0ZCBkZXYvdGVzdCBrZXk6IG5vdCBzZWNyZXQ=}
 HOOK_ADDR=${WEBHOOK_LISTEN_ADDR:-127.0.0.1:9999}
 API=http://$API_ADDR
 CLIENT_JSON=$DEV_DIR/demo-client.json

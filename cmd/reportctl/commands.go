@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/reportd/reportd/internal/config"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/jobs"
+	"github.com/reportd/reportd/internal/keyring"
 	"github.com/reportd/reportd/internal/postgres"
 	"github.com/reportd/reportd/internal/readmodel"
 	"github.com/reportd/reportd/internal/redisurl"
@@ -79,6 +81,7 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 	name := fs.String("name", "", "client name (required)")
 	hook := fs.String("webhook-url", "", "default webhook URL")
 	scopeList := fs.String("scopes", "reports", "comma-separated scopes: reports, events:write")
+	signing := fs.String("signing", webhook.SigningHMAC, "how webhooks are signed: hmac (v1, a shared secret) or ed25519 (v1a, a key pair)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,28 +92,81 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("client create: %w", err)
 	}
+	if err := checkSigning(*signing); err != nil {
+		return fmt.Errorf("client create: %w", err)
+	}
 	cfg, pool, _, err := c.database(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	if err := c.checkKeyring(cfg, *signing); err != nil {
+		return fmt.Errorf("client create: %w", err)
+	}
 	if *hook != "" {
 		if err := validateWebhookURL(*hook, cfg.WebhookAllowPrivate); err != nil {
 			return fmt.Errorf("client create: --webhook-url: %w", err)
 		}
 	}
 	key := apikey.New()
-	secret, err := webhook.NewSecret()
+	signingKey, shown, err := newSigningKey(*signing)
 	if err != nil {
 		return err
 	}
 	id := ids.New("cli")
-	if err := postgres.NewStore(pool).CreateClient(ctx, postgres.NewClient{
-		ID: id, Name: *name, WebhookURL: *hook, KeyID: key.ID, KeyHash: key.Hash, Scopes: scopes, Secret: secret,
+	if err := postgres.NewStore(pool).WithKeyring(cfg.WebhookKeyring).CreateClient(ctx, postgres.NewClient{
+		ID: id, Name: *name, WebhookURL: *hook, KeyID: key.ID, KeyHash: key.Hash, Scopes: scopes, Secret: signingKey,
 	}); err != nil {
 		return err
 	}
-	return c.printJSON(map[string]any{"client_id": id, "name": *name, "api_key": key.Plain, "webhook_secret": secret, "scopes": scopes})
+	out := map[string]any{"client_id": id, "name": *name, "api_key": key.Plain, "scopes": scopes}
+	maps.Copy(out, shown)
+	return c.printJSON(out)
+}
+
+// checkSigning validates a --signing value.
+func checkSigning(s string) error {
+	if s != webhook.SigningHMAC && s != webhook.SigningEd25519 {
+		return fmt.Errorf("--signing must be %s or %s, not %q", webhook.SigningHMAC, webhook.SigningEd25519, s)
+	}
+	return nil
+}
+
+// checkKeyring fails early when ed25519 is asked for without a
+// key-encryption key, and says on stderr when an HMAC secret is going to be
+// stored unencrypted.
+func (c *cli) checkKeyring(cfg config.Config, signing string) error {
+	if cfg.WebhookKeyring != nil {
+		return nil
+	}
+	if signing == webhook.SigningEd25519 {
+		return fmt.Errorf("--signing ed25519: %w", keyring.ErrNoKey)
+	}
+	fmt.Fprintln(c.stderr, "reportctl: note: WEBHOOK_KEY_ENCRYPTION_KEY is not set, so the webhook secret is stored unencrypted "+
+		"(set it, then run 'reportctl keys reencrypt')")
+	return nil
+}
+
+// newSigningKey makes a signing key of the given scheme and returns it with
+// what may be shown of it: an HMAC secret is shared with the client, so it is
+// shown; of an ed25519 key only the public half is.
+func newSigningKey(signing string) (key string, shown map[string]any, err error) {
+	if signing == webhook.SigningEd25519 {
+		private, public, err := webhook.NewSigningKey()
+		if err != nil {
+			return "", nil, err
+		}
+		pub, err := webhook.DecodePublicKey(public)
+		if err != nil {
+			return "", nil, err
+		}
+		return private, map[string]any{"signing": signing, "webhook_public_key": public, "webhook_key_id": webhook.KeyID(pub)}, nil
+	}
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		return "", nil, err
+	}
+	return secret, map[string]any{"signing": signing, "webhook_secret": secret}, nil
 }
 
 func (c *cli) clientRevokeKey(ctx context.Context, args []string) error {
@@ -170,6 +226,7 @@ func (c *cli) secretRotate(ctx context.Context, args []string) error {
 	fs := c.flags("secret rotate")
 	client := fs.String("client", "", "client id (required)")
 	grace := fs.Duration("grace", 24*time.Hour, "how long the old secrets keep signing")
+	signing := fs.String("signing", "", "hmac or ed25519 (default: what the client signs with now)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -179,19 +236,35 @@ func (c *cli) secretRotate(ctx context.Context, args []string) error {
 	if *grace < 0 {
 		return errors.New("secret rotate: --grace must not be negative")
 	}
-	_, pool, _, err := c.database(ctx)
+	if *signing != "" {
+		if err := checkSigning(*signing); err != nil {
+			return fmt.Errorf("secret rotate: %w", err)
+		}
+	}
+	cfg, pool, _, err := c.database(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	secret, err := webhook.NewSecret()
+	store := postgres.NewStore(pool).WithKeyring(cfg.WebhookKeyring)
+	if *signing == "" {
+		if *signing, err = store.CurrentSigning(ctx, *client); err != nil {
+			return err
+		}
+	}
+	if err := c.checkKeyring(cfg, *signing); err != nil {
+		return fmt.Errorf("secret rotate: %w", err)
+	}
+	secret, shown, err := newSigningKey(*signing)
 	if err != nil {
 		return err
 	}
-	if err := postgres.NewStore(pool).RotateSecret(ctx, *client, secret, *grace); err != nil {
+	if err := store.RotateSecret(ctx, *client, secret, *grace); err != nil {
 		return err
 	}
-	return c.printJSON(map[string]any{"client_id": *client, "webhook_secret": secret, "old_secrets_expire_at": time.Now().Add(*grace).UTC()})
+	out := map[string]any{"client_id": *client, "old_secrets_expire_at": time.Now().Add(*grace).UTC()}
+	maps.Copy(out, shown)
+	return c.printJSON(out)
 }
 
 func (c *cli) seed(ctx context.Context, args []string) error {

@@ -20,11 +20,11 @@ import (
 func (c *cli) webhookListen(ctx context.Context, args []string) error {
 	fs := c.flags("webhook listen")
 	addr := fs.String("addr", "127.0.0.1:9999", "address to listen on")
-	secret := fs.String("secret", c.getenv("REPORTD_WEBHOOK_SECRET"), "the client's webhook secret, whsec_... (default: $REPORTD_WEBHOOK_SECRET)")
+	secret := fs.String("secret", c.getenv("REPORTD_WEBHOOK_SECRET"), "the client's webhook secret, whsec_..., or its ed25519 public key, whpk_... (default: $REPORTD_WEBHOOK_SECRET)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if _, err := webhook.DecodeSecret(*secret); err != nil {
+	if err := webhook.CheckVerifyingKey(*secret); err != nil {
 		return fmt.Errorf("webhook listen: --secret: %w", err)
 	}
 	var lc net.ListenConfig

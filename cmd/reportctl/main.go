@@ -32,17 +32,19 @@ const usage = `usage: reportctl <command> [flags]
 
 commands:
   migrate                                   apply pending database migrations
-  client create --name N [--webhook-url U] [--scopes reports,events:write]
+  client create --name N [--webhook-url U] [--scopes reports,events:write] [--signing hmac|ed25519]
   client revoke-key --client ID             revoke every key of a client and mint a new one
   client set-webhook --client ID --url U    change (and re-enable) a client's webhook URL
-  secret rotate --client ID [--grace 24h]   new webhook secret; old ones sign until the grace ends
+  secret rotate --client ID [--grace 24h] [--signing hmac|ed25519]
+                                            new signing key; old ones sign until the grace ends
+  keys reencrypt                            seal every signing key under WEBHOOK_KEY_ENCRYPTION_KEY
   seed [--client ID] [--customers N] [--orders M]   demo orders through the event path
   projections rebuild [NAME]                rebuild one projection (or all) from the event log
   projections status                        checkpoint, lag, held and parked events per projection
   events parked [--projection P] [--client ID] [--order ID]   events that failed to apply (JSON)
   events retry [--projection P] [--client ID] [--order ID]    un-park them and apply them again
   deliveries replay [--client ID] [--status dead] [--since RFC3339] [--limit N]
-  webhook listen [--secret whsec_...] [--addr 127.0.0.1:9999]   demo receiver that verifies and prints
+  webhook listen [--secret whsec_...|whpk_...] [--addr 127.0.0.1:9999]   demo receiver that verifies and prints
                                             (the secret may come from $REPORTD_WEBHOOK_SECRET instead)
 
 Every command reads the same environment as the servers (DATABASE_URL, REDIS_URL, ...).
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return c.clientSetWebhook(ctx, rest)
 	case "secret rotate":
 		return c.secretRotate(ctx, rest)
+	case "keys reencrypt":
+		return c.keysReencrypt(ctx, rest)
 	case "seed":
 		return c.seed(ctx, rest)
 	case "projections rebuild":

@@ -51,6 +51,9 @@ func routes(d Deps, queueState *latencyCache) http.Handler {
 	v1(http.MethodPost, "/deliveries/replay", ScopeReports, handleReplayDeliveries(d))
 	v1(http.MethodPost, "/deliveries/{id}/redeliver", ScopeReports, handleRedeliver(d))
 	v1(http.MethodPost, "/order-events", ScopeEventsWrite, handleAppendEvents(d))
+	if d.WebhookKeys != nil { // unit tests' Deps may leave it out
+		v1(http.MethodGet, "/webhook-keys", ScopeReports, handleWebhookKeys(d))
+	}
 	v1(http.MethodGet, "/projections", "", handleProjections(d))
 	return r
 }

@@ -107,6 +107,7 @@ type Deps struct {
 	Reports       ReportStore
 	Idempotency   IdempotencyStore
 	Deliveries    DeliveryStore
+	WebhookKeys   WebhookKeyStore
 	Database      Pinger
 	Queue         Queue
 	Files         Files

@@ -59,6 +59,7 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 		Reports:       svc.Store,
 		Idempotency:   svc.Store,
 		Deliveries:    svc.Store,
+		WebhookKeys:   svc.Store,
 		Database:      svc.Store,
 		Queue:         queueAdapter{enq: svc.Enqueuer, redis: svc.Redis},
 		Files:         filesAdapter{files: svc.Files, ttl: cfg.PresignTTL},

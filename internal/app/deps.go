@@ -78,7 +78,7 @@ func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Serv
 			return nil, fmt.Errorf("connect to READ_DATABASE_URL: %w", err)
 		}
 	}
-	s.Store = postgres.NewStore(s.Write)
+	s.Store = postgres.NewStore(s.Write).WithKeyring(cfg.WebhookKeyring)
 	s.ReadModel = readmodel.NewStore(s.Write, s.Read, logger)
 
 	if s.RedisOpt, err = redisurl.Parse(cfg.RedisURL); err != nil {

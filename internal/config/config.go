@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reportd/reportd/internal/keyring"
 	"github.com/reportd/reportd/internal/webhook"
 )
 
@@ -35,6 +36,10 @@ type Config struct {
 	WebhookSchedule     webhook.Schedule // WEBHOOK_RETRY_SCHEDULE
 	WebhookTimeout      time.Duration    // WEBHOOK_TIMEOUT
 	WebhookAllowPrivate bool             // WEBHOOK_ALLOW_PRIVATE_NETWORKS
+	// WebhookKeyring seals webhook signing keys at rest. WEBHOOK_KEY_ENCRYPTION_KEY
+	// (32 bytes, base64) seals and opens; WEBHOOK_KEY_ENCRYPTION_KEYS (comma-separated,
+	// the keys it replaced) only open. nil when unset: no ed25519 signing.
+	WebhookKeyring *keyring.Keyring
 
 	ReportRetention    time.Duration // REPORT_RETENTION: objects are deleted after this
 	ReportMaxRange     time.Duration // REPORT_MAX_RANGE: the longest from..to period
@@ -101,6 +106,19 @@ func Load(getenv func(string) string) (Config, error) {
 		c.WebhookSchedule = sched
 	}
 
+	// Webhook signing-key encryption (see internal/keyring).
+	var oldKEKs []string
+	for k := range strings.SplitSeq(getenv("WEBHOOK_KEY_ENCRYPTION_KEYS"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			oldKEKs = append(oldKEKs, k)
+		}
+	}
+	if kr, err := keyring.Parse(getenv("WEBHOOK_KEY_ENCRYPTION_KEY"), oldKEKs); err != nil {
+		p.fail("WEBHOOK_KEY_ENCRYPTION_KEY(S)", err.Error())
+	} else {
+		c.WebhookKeyring = kr
+	}
+
 	for name, v := range map[string]string{"DATABASE_URL": c.DatabaseURL, "READ_DATABASE_URL": c.ReadDatabaseURL, "REDIS_URL": c.RedisURL} {
 		if _, err := url.Parse(v); err != nil || !strings.Contains(v, "://") {
 			p.fail(name, "must be a URL")
@@ -154,6 +172,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("webhook_retry_schedule", c.WebhookSchedule),
 		slog.Duration("webhook_timeout", c.WebhookTimeout),
 		slog.Bool("webhook_allow_private_networks", c.WebhookAllowPrivate),
+		// Only the key's id (a hash), never the key.
+		slog.String("webhook_key_encryption_key_id", c.WebhookKeyring.CurrentID()),
+		slog.Int("webhook_key_encryption_old_keys", c.WebhookKeyring.OldKeys()),
 		slog.Duration("report_retention", c.ReportRetention),
 		slog.Duration("report_max_range", c.ReportMaxRange),
 		slog.Int("report_max_attempts", c.ReportMaxAttempts),

@@ -63,7 +63,11 @@ func (s *Store) LoadDeliveryToSend(ctx context.Context, id string) (reports.Deli
 		FROM deliveries WHERE id = $1`, id).
 		Scan(&d.ID, &d.ReportID, &d.ClientID, &d.EventType, &d.URL, &d.Body, &d.Status, &d.Attempts,
 			&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.DeliveredAt, &d.DeadAt, &secrets)
-	return d, secrets, notFound(err, "delivery", id)
+	if err != nil {
+		return d, nil, notFound(err, "delivery", id)
+	}
+	keys, err := s.openKeys(d.ClientID, secrets)
+	return d, keys, err
 }
 
 // LoadDeliveriesToSend loads some of a client's deliveries with the secrets
@@ -84,7 +88,11 @@ func (s *Store) LoadDeliveriesToSend(ctx context.Context, clientID string, ids [
 	if err != nil {
 		return nil, nil, classify(fmt.Errorf("load %d deliveries: %w", len(ids), err))
 	}
-	return list, secrets, nil
+	keys, err := s.openKeys(clientID, secrets)
+	if err != nil {
+		return nil, nil, err
+	}
+	return list, keys, nil
 }
 
 // RecordAttempts is RecordAttempt for many deliveries in one statement:

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/reportd/reportd/internal/keyring"
 	"github.com/reportd/reportd/internal/reports"
 )
 
@@ -18,6 +19,7 @@ import (
 type Store struct {
 	pool    *pgxpool.Pool
 	inserts *insertBatcher
+	keyring *keyring.Keyring // seals webhook signing keys; see WithKeyring
 }
 
 // NewStore wraps a pool on the primary.

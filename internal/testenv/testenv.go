@@ -29,6 +29,10 @@ import (
 
 const redisAddr = "127.0.0.1:6379"
 
+// DevKeyEncryptionKey is the WEBHOOK_KEY_ENCRYPTION_KEY of tests and
+// scripts/run-dev.sh: published, so for nothing but development.
+const DevKeyEncryptionKey = "cmVwb3J0ZCBkZXYvdGVzdCBrZXk6IG5vdCBzZWNyZXQ="
+
 // RedisURL leases a Redis database number (1–15) for the test, flushed
 // before and after. Leases live in db 0, so test packages running in
 // parallel never share a queue.
@@ -98,9 +102,11 @@ func New(tb testing.TB, overrides map[string]string) *Env {
 		"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
 		"WEBHOOK_RETRY_SCHEDULE":         "1s,1s,2s",
 		"WEBHOOK_TIMEOUT":                "3s",
-		"SWEEP_INTERVAL":                 "1s",
-		"SHUTDOWN_TIMEOUT":               "10s",
-		"LOG_LEVEL":                      "debug",
+		// Seals signing keys at rest; base64 of "reportd dev/test key: not secret".
+		"WEBHOOK_KEY_ENCRYPTION_KEY": DevKeyEncryptionKey,
+		"SWEEP_INTERVAL":             "1s",
+		"SHUTDOWN_TIMEOUT":           "10s",
+		"LOG_LEVEL":                  "debug",
 	}
 	maps.Copy(vars, overrides)
 	e := &Env{Vars: vars, Logs: &SafeBuffer{}}
@@ -236,7 +242,7 @@ func (e *Env) CreateClient(tb testing.TB, name, webhookURL string, scopes ...str
 		tb.Fatal(err)
 	}
 	c := Client{ID: ids.New("cli"), APIKey: key.Plain, Secret: secret}
-	if err := postgres.NewStore(pool).CreateClient(ctx, postgres.NewClient{
+	if err := postgres.NewStore(pool).WithKeyring(e.Cfg.WebhookKeyring).CreateClient(ctx, postgres.NewClient{
 		ID: c.ID, Name: name, WebhookURL: webhookURL, KeyID: key.ID, KeyHash: key.Hash, Scopes: scopes, Secret: secret,
 	}); err != nil {
 		tb.Fatal(err)

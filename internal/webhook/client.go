@@ -98,8 +98,9 @@ type Message struct {
 	URL string
 	// Body is the JSON payload, sent as is.
 	Body []byte
-	// Secrets sign the message, one signature each (several during rotation).
-	Secrets []string
+	// Secrets sign the message, one signature each (several during rotation):
+	// HMAC secrets and ed25519 keys alike.
+	Secrets SigningKeys
 }
 
 // Outcome classifies an attempt.

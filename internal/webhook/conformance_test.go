@@ -39,8 +39,39 @@ type nodeVerdict struct {
 	Error string `json:"error,omitempty"`
 }
 
+// nodeEd25519Case is a v1a message for Node's crypto: to verify with a
+// public JWK (headers set), or to sign with a private one (id and timestamp).
+type nodeEd25519Case struct {
+	JWK        map[string]string `json:"jwk"`
+	Headers    map[string]string `json:"headers,omitempty"`
+	ID         string            `json:"id,omitempty"`
+	Timestamp  int64             `json:"timestamp,omitempty"`
+	PayloadB64 string            `json:"payload_b64"`
+}
+
+type nodeRequest struct {
+	Verify        []nodeVerifyCase  `json:"verify"`
+	Sign          []nodeSignCase    `json:"sign"`
+	Ed25519Verify []nodeEd25519Case `json:"ed25519_verify"`
+	Ed25519Sign   []nodeEd25519Case `json:"ed25519_sign"`
+}
+
+type nodeResponse struct {
+	Verify        []nodeVerdict `json:"verify"`
+	Sign          []string      `json:"sign"`
+	Ed25519Verify []nodeVerdict `json:"ed25519_verify"`
+	Ed25519Sign   []string      `json:"ed25519_sign"`
+}
+
 // runNode installs the pinned library when needed and runs conformance.js.
 func runNode(t *testing.T, verify []nodeVerifyCase, sign []nodeSignCase) ([]nodeVerdict, []string) {
+	t.Helper()
+	got := runNodeRequest(t, nodeRequest{Verify: verify, Sign: sign})
+	return got.Verify, got.Sign
+}
+
+// runNodeRequest runs conformance.js on every kind of case at once.
+func runNodeRequest(t *testing.T, req nodeRequest) nodeResponse {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -60,7 +91,7 @@ func runNode(t *testing.T, verify []nodeVerifyCase, sign []nodeSignCase) ([]node
 		}
 	}
 
-	in, err := json.Marshal(map[string]any{"verify": verify, "sign": sign})
+	in, err := json.Marshal(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,17 +104,17 @@ func runNode(t *testing.T, verify []nodeVerifyCase, sign []nodeSignCase) ([]node
 	if err != nil {
 		t.Fatalf("node conformance.js: %v\n%s", err, stderr.String())
 	}
-	var got struct {
-		Verify []nodeVerdict `json:"verify"`
-		Sign   []string      `json:"sign"`
-	}
+	var got nodeResponse
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("decode node output %q: %v", out, err)
 	}
-	if len(got.Verify) != len(verify) || len(got.Sign) != len(sign) {
-		t.Fatalf("node answered %d verdicts and %d signatures, want %d and %d", len(got.Verify), len(got.Sign), len(verify), len(sign))
+	if len(got.Verify) != len(req.Verify) || len(got.Sign) != len(req.Sign) ||
+		len(got.Ed25519Verify) != len(req.Ed25519Verify) || len(got.Ed25519Sign) != len(req.Ed25519Sign) {
+		t.Fatalf("node answered %d+%d verdicts and %d+%d signatures, want %d+%d and %d+%d",
+			len(got.Verify), len(got.Ed25519Verify), len(got.Sign), len(got.Ed25519Sign),
+			len(req.Verify), len(req.Ed25519Verify), len(req.Sign), len(req.Ed25519Sign))
 	}
-	return got.Verify, got.Sign
+	return got
 }
 
 func TestConformanceStandardWebhooksJS(t *testing.T) {

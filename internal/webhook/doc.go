@@ -1,14 +1,18 @@
-// Package webhook signs, sends and verifies Standard Webhooks v1 messages
-// (https://www.standardwebhooks.com), and decides when a failed delivery is
-// tried again.
+// Package webhook signs, sends and verifies Standard Webhooks messages
+// (https://www.standardwebhooks.com), symmetric (v1) and asymmetric (v1a),
+// and decides when a failed delivery is tried again.
 //
 // It has four parts:
 //
-//   - Secrets: [NewSecret] and [DecodeSecret] ("whsec_" + base64 of the key).
+//   - Keys: HMAC secrets, [NewSecret] and [DecodeSecret] ("whsec_" + base64
+//     of the key), and ed25519 key pairs, [NewSigningKey] ("whsk_…" signs,
+//     "whpk_…" verifies), published as a [JWKS].
 //   - Signing: [Sign] and [SignatureHeader] compute the webhook-signature
-//     header, with one signature per secret while a secret is being rotated.
+//     header from [SigningKeys], one signature per key while a key is being
+//     rotated, "v1,…" for a secret and "v1a,…" for an ed25519 key.
 //     [Verify] is the receiver side: our tests, the demo receiver and the
-//     README use it, and it matches the reference libraries.
+//     README use it, and it matches the reference libraries and Node's
+//     crypto.
 //   - Delivery: [Client.Send] makes one attempt and classifies it as an
 //     [Outcome]. The client never follows redirects, never uses a proxy, and
 //     refuses to connect to loopback, private, link-local, CGNAT, multicast

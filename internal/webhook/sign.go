@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -24,7 +25,11 @@ const (
 // either way, before [Verify] rejects it as a possible replay.
 const Tolerance = 5 * time.Minute
 
-const signatureVersion = "v1"
+// Signature identifiers: v1 is HMAC-SHA256, v1a ed25519.
+const (
+	signatureVersion           = "v1"
+	asymmetricSignatureVersion = "v1a"
+)
 
 // Sentinel errors of [Verify]; the returned errors wrap them.
 var (
@@ -34,23 +39,34 @@ var (
 	ErrNoMatchingSignature     = errors.New("no matching webhook signature")
 )
 
-// Sign returns the v1 signature of a message: "v1," followed by the base64
-// HMAC-SHA256 of "{id}.{unix seconds}.{body}", keyed with the decoded secret.
-func Sign(secret, id string, ts time.Time, body []byte) (string, error) {
-	key, err := DecodeSecret(secret)
-	if err != nil {
-		return "", fmt.Errorf("sign message %s: %w", id, err)
-	}
+// Sign returns the signature of a message by one signing key. With an HMAC
+// secret ("whsec_…") it is "v1," followed by the base64 HMAC-SHA256 of
+// "{id}.{unix seconds}.{body}", keyed with the decoded secret; with an
+// ed25519 key ("whsk_…") it is "v1a," followed by the base64 ed25519
+// signature of the same bytes.
+func Sign(key, id string, ts time.Time, body []byte) (string, error) {
 	if id == "" {
 		return "", errors.New("sign message: empty message id")
 	}
-	return signatureVersion + "," + base64.StdEncoding.EncodeToString(mac(key, id, ts.Unix(), body)), nil
+	if SigningOf(key) == SigningEd25519 {
+		priv, err := DecodePrivateKey(key)
+		if err != nil {
+			return "", fmt.Errorf("sign message %s: %w", id, err)
+		}
+		sig := ed25519.Sign(priv, signedContent(id, ts.Unix(), body))
+		return asymmetricSignatureVersion + "," + base64.StdEncoding.EncodeToString(sig), nil
+	}
+	secret, err := DecodeSecret(key)
+	if err != nil {
+		return "", fmt.Errorf("sign message %s: %w", id, err)
+	}
+	return signatureVersion + "," + base64.StdEncoding.EncodeToString(mac(secret, id, ts.Unix(), body)), nil
 }
 
-// SignatureHeader signs the message with every secret and joins the
+// SignatureHeader signs the message with every key and joins the
 // signatures with spaces, so a receiver holding either the old or the new
-// secret accepts it during a rotation.
-func SignatureHeader(secrets []string, id string, ts time.Time, body []byte) (string, error) {
+// key accepts it during a rotation, whichever scheme each one uses.
+func SignatureHeader(secrets SigningKeys, id string, ts time.Time, body []byte) (string, error) {
 	if len(secrets) == 0 {
 		return "", fmt.Errorf("sign message %s: %w: no secret", id, ErrInvalidSecret)
 	}
@@ -67,8 +83,9 @@ func SignatureHeader(secrets []string, id string, ts time.Time, body []byte) (st
 
 // Verify checks a received message the way a Standard Webhooks receiver does:
 // the three headers must be present, the timestamp within [Tolerance] of now,
-// and at least one of the space-separated v1 signatures must match the
-// secret. Signatures are compared in constant time. Errors wrap
+// and at least one of the space-separated signatures must verify under key:
+// a v1 signature under an HMAC secret ("whsec_…"), compared in constant
+// time, or a v1a signature under an ed25519 public key ("whpk_…"). Errors wrap
 // [ErrMissingHeaders], [ErrInvalidTimestamp], [ErrTimestampOutOfTolerance],
 // [ErrNoMatchingSignature] or [ErrInvalidSecret].
 func Verify(secret string, h http.Header, body []byte, now time.Time) error {
@@ -92,21 +109,48 @@ func Verify(secret string, h http.Header, body []byte, now time.Time) error {
 		return fmt.Errorf("verify webhook: %w: %ds from now", ErrTimestampOutOfTolerance, -skew)
 	}
 
-	key, err := DecodeSecret(secret)
+	matches, err := verifier(secret, id, ts, body)
 	if err != nil {
 		return fmt.Errorf("verify webhook: %w", err)
 	}
-	want := []byte(base64.StdEncoding.EncodeToString(mac(key, id, ts, body)))
 	for versioned := range strings.FieldsSeq(sigs) {
-		version, sig, ok := strings.Cut(versioned, ",")
-		if !ok || version != signatureVersion {
-			continue
-		}
-		if subtle.ConstantTimeCompare([]byte(sig), want) == 1 {
+		if version, sig, ok := strings.Cut(versioned, ","); ok && matches(version, sig) {
 			return nil
 		}
 	}
 	return fmt.Errorf("verify webhook: %w", ErrNoMatchingSignature)
+}
+
+// verifier returns the check of one signature under key: v1 for an HMAC
+// secret, v1a for an ed25519 public key; other versions never match.
+func verifier(key, id string, ts int64, body []byte) (func(version, sig string) bool, error) {
+	if strings.HasPrefix(key, PublicKeyPrefix) {
+		pub, err := DecodePublicKey(key)
+		if err != nil {
+			return nil, err
+		}
+		content := signedContent(id, ts, body)
+		return func(version, sig string) bool {
+			raw, err := base64.StdEncoding.DecodeString(sig)
+			return version == asymmetricSignatureVersion && err == nil && ed25519.Verify(pub, content, raw)
+		}, nil
+	}
+	secret, err := DecodeSecret(key)
+	if err != nil {
+		return nil, err
+	}
+	want := []byte(base64.StdEncoding.EncodeToString(mac(secret, id, ts, body)))
+	return func(version, sig string) bool {
+		return version == signatureVersion && subtle.ConstantTimeCompare([]byte(sig), want) == 1
+	}, nil
+}
+
+// signedContent is what both schemes sign: "{id}.{timestamp}.{body}".
+func signedContent(id string, ts int64, body []byte) []byte {
+	b := make([]byte, 0, len(id)+len(body)+22)
+	b = append(b, id...)
+	b = strconv.AppendInt(append(b, '.'), ts, 10)
+	return append(append(b, '.'), body...)
 }
 
 func mac(key []byte, id string, ts int64, body []byte) []byte {
