@@ -166,7 +166,7 @@ func TestPeriodDays(t *testing.T) {
 	}{
 		{PreviousMonth, fire, "2026-02-01", "2026-02-28"},
 		{PreviousMonth, time.Date(2026, 1, 1, 6, 0, 0, 0, loc), "2025-12-01", "2025-12-31"},
-		{PreviousWeek, fire, "2026-02-16", "2026-02-22"},                                     // 2026-03-01 is a Sunday
+		{PreviousWeek, fire, "2026-02-16", "2026-02-22"},                                   // 2026-03-01 is a Sunday
 		{PreviousWeek, time.Date(2026, 3, 2, 6, 0, 0, 0, loc), "2026-02-23", "2026-03-01"}, // a Monday
 		{PreviousDay, fire, "2026-02-28", "2026-02-28"},
 		{PreviousDay, time.Date(2026, 3, 30, 0, 30, 0, 0, loc), "2026-03-29", "2026-03-29"},
