@@ -31,6 +31,10 @@ type TemplateParams struct {
 	CustomerID string `json:"customer_id,omitempty"`
 	MerchantID string `json:"merchant_id,omitempty"`
 	Period     Period `json:"period"`
+	// From and To are decoded only so that validation can say to use
+	// period instead; a valid template never has them.
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
 }
 
 // ReportParams are the params of the report for a fire at t in loc.
