@@ -27,10 +27,14 @@ type scheduleBody struct {
 
 type scheduledReport struct {
 	reportBody
+
 	Params       map[string]string `json:"params"`
 	ScheduleID   *string           `json:"schedule_id"`
 	ScheduledFor *time.Time        `json:"scheduled_for"`
 }
+
+// mer is a valid schedule report.
+const mer = `{"type":"merchant_sales","format":"csv","params":{"merchant_id":"mer_7","period":"previous_day"}}`
 
 const validSchedule = `{"cron":"0 6 1 * *","timezone":"Europe/Berlin","report":{"type":"merchant_sales","format":"csv","params":{"merchant_id":"mer_7","period":"previous_month"}}}`
 
@@ -40,11 +44,10 @@ func scheduleWith(cron, tz, report string) string {
 
 func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
-// TestScheduleCRUDValidationAndTenancy drives /v1/schedules through the API
-// alone (responses checked against openapi.yaml by env.Do).
-func TestScheduleCRUDValidationAndTenancy(t *testing.T) {
-	env, a := apiEnv(t, map[string]string{"SCHEDULE_MIN_INTERVAL": "5s", "SCHEDULE_MAX_PER_CLIENT": "3", "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "false"})
-	b := env.CreateClient(t, "Client B", "https://hooks.example.com/b")
+// TestScheduleCRUD drives /v1/schedules through the API alone (responses
+// checked against openapi.yaml by env.Do).
+func TestScheduleCRUD(t *testing.T) {
+	env, a := apiEnv(t, nil)
 
 	resp := env.Do(t, a.APIKey, "POST", "/v1/schedules", validSchedule)
 	expectStatus(t, resp, http.StatusCreated)
@@ -74,7 +77,7 @@ func TestScheduleCRUDValidationAndTenancy(t *testing.T) {
 	changed := decode[scheduleBody](t, env.Do(t, a.APIKey, "PATCH", loc,
 		`{"cron":"@every 1h","timezone":"UTC","report":{"type":"order_history","format":"pdf","params":{"customer_id":"cus_1","period":"previous_week"}}}`))
 	if changed.Cron != "@every 1h" || changed.Timezone != "UTC" || changed.Report.Type != "order_history" || changed.NextRunAt == nil ||
-		changed.NextRunAt.Sub(time.Now()) > time.Hour+time.Second || changed.NextRunAt.Sub(time.Now()) < 58*time.Minute {
+		time.Until(*changed.NextRunAt) > time.Hour+time.Second || time.Until(*changed.NextRunAt) < 58*time.Minute {
 		t.Errorf("changed: %+v, want @every 1h with the next run an hour away", changed)
 	}
 	resp = env.Do(t, a.APIKey, "PATCH", loc, `{"timezone":"Mars/Olympus"}`)
@@ -82,88 +85,6 @@ func TestScheduleCRUDValidationAndTenancy(t *testing.T) {
 	if p := decode[problemBody](t, resp); !hasField(p, "timezone") {
 		t.Errorf("bad timezone patch: %+v", p)
 	}
-
-	// Validation names each field.
-	mer := `{"type":"merchant_sales","format":"csv","params":{"merchant_id":"mer_7","period":"previous_day"}}`
-	for _, tc := range []struct {
-		name, body string
-		want       int
-		field      string
-	}{
-		{"bad cron", scheduleWith("every day", "UTC", mer), 422, "cron"},
-		{"six fields", scheduleWith("0 0 6 1 * *", "UTC", mer), 422, "cron"},
-		{"zone in cron", scheduleWith("TZ=UTC 0 6 * * *", "UTC", mer), 422, "cron"},
-		{"every below the floor", scheduleWith("@every 2s", "UTC", mer), 422, "cron"},
-		{"every in fractions", scheduleWith("@every 5500ms", "UTC", mer), 422, "cron"},
-		{"never fires", scheduleWith("0 0 30 2 *", "UTC", mer), 422, "cron"},
-		{"missing cron", `{"timezone":"UTC","report":` + mer + `}`, 422, "cron"},
-		{"unknown timezone", scheduleWith("@daily", "Europe/Atlantis", mer), 422, "timezone"},
-		{"local timezone", scheduleWith("@daily", "Local", mer), 422, "timezone"},
-		{"path timezone", scheduleWith("@daily", "../../etc/passwd", mer), 422, "timezone"},
-		{"unknown period", scheduleWith("@daily", "UTC", `{"type":"merchant_sales","format":"csv","params":{"merchant_id":"m","period":"last_year"}}`), 422, "report.params.period"},
-		{"missing period", scheduleWith("@daily", "UTC", `{"type":"merchant_sales","format":"csv","params":{"merchant_id":"m"}}`), 422, "report.params.period"},
-		{"from instead of period", scheduleWith("@daily", "UTC", `{"type":"merchant_sales","format":"csv","params":{"merchant_id":"m","period":"previous_day","from":"2026-01-01"}}`), 422, "report.params.from"},
-		{"missing merchant", scheduleWith("@daily", "UTC", `{"type":"merchant_sales","format":"csv","params":{"period":"previous_day"}}`), 422, "report.params.merchant_id"},
-		{"bad type", scheduleWith("@daily", "UTC", `{"type":"tax","format":"csv","params":{"period":"previous_day"}}`), 422, "report.type"},
-		{"loopback webhook", scheduleWith("@daily", "UTC", `{"type":"merchant_sales","format":"csv","params":{"merchant_id":"m","period":"previous_day"},"webhook_url":"https://127.0.0.1/x"}`), 422, "report.webhook_url"},
-		{"unknown field", `{"cron":"@daily","timezone":"UTC","colour":"red","report":` + mer + `}`, 400, ""},
-		{"min_position", scheduleWith("@daily", "UTC", `{"type":"merchant_sales","format":"csv","params":{"merchant_id":"m","period":"previous_day"},"min_position":3}`), 400, ""},
-		{"wrong json type", `{"cron":7}`, 400, ""},
-		{"nul in cron", `{"cron":"@daily\u0000","timezone":"UTC","report":` + mer + `}`, 422, "cron"},
-		{"long cron", scheduleWith(strings.Repeat("*", 200), "UTC", mer), 422, "cron"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			resp := env.Do(t, a.APIKey, "POST", "/v1/schedules", tc.body)
-			expectStatus(t, resp, tc.want)
-			p := decode[problemBody](t, resp)
-			if tc.field != "" && !hasField(p, tc.field) {
-				t.Errorf("errors[] %+v do not name %q", p.Errors, tc.field)
-			}
-		})
-	}
-
-	// Paging, and the per-client cap (3 here).
-	for range 2 {
-		expectStatus(t, env.Do(t, a.APIKey, "POST", "/v1/schedules", scheduleWith("@every 5s", "UTC", mer)), http.StatusCreated)
-	}
-	resp = env.Do(t, a.APIKey, "POST", "/v1/schedules", validSchedule)
-	expectStatus(t, resp, http.StatusConflict)
-	if p := decode[problemBody](t, resp); !strings.HasSuffix(p.Type, "/too-many-schedules") {
-		t.Errorf("over the cap: %+v", p)
-	}
-	type page struct {
-		Data       []scheduleBody `json:"data"`
-		HasMore    bool           `json:"has_more"`
-		NextCursor *string        `json:"next_cursor"`
-	}
-	seen := map[string]bool{}
-	for cursor := ""; ; {
-		p := decode[page](t, env.Do(t, a.APIKey, "GET", "/v1/schedules?limit=2"+cursor, ""))
-		for _, s := range p.Data {
-			seen[s.ID] = true
-		}
-		if !p.HasMore {
-			break
-		}
-		cursor = "&cursor=" + *p.NextCursor
-	}
-	if len(seen) != 3 || !seen[s.ID] {
-		t.Errorf("paged through %d schedules, want 3 including %s", len(seen), s.ID)
-	}
-	expectStatus(t, env.Do(t, a.APIKey, "GET", "/v1/schedules?cursor=!!!", ""), http.StatusUnprocessableEntity)
-
-	// Another client sees none of it.
-	for _, ep := range []struct{ method, path, body string }{
-		{"GET", loc, ""}, {"PATCH", loc, `{"paused":true}`}, {"DELETE", loc, ""},
-	} {
-		resp := env.Do(t, b.APIKey, ep.method, ep.path, ep.body)
-		expectStatus(t, resp, http.StatusNotFound)
-		resp.Body.Close()
-	}
-	if p := decode[page](t, env.Do(t, b.APIKey, "GET", "/v1/schedules", "")); len(p.Data) != 0 {
-		t.Errorf("client B lists %d schedules", len(p.Data))
-	}
-	expectStatus(t, env.Do(t, a.APIKey, "GET", "/v1/schedules/sch_nope", ""), http.StatusNotFound)
 
 	// Delete.
 	expectStatus(t, env.Do(t, a.APIKey, "DELETE", loc, ""), http.StatusNoContent)
@@ -248,4 +169,103 @@ func TestScheduleFiresReportsThroughTheWorker(t *testing.T) {
 	if sched.LastReportID == nil || sched.LastRunAt == nil || !sched.Paused {
 		t.Errorf("schedule after its fires: %+v", sched)
 	}
+}
+
+// TestScheduleValidation: every bad value is refused at the door, naming
+// its field.
+func TestScheduleValidation(t *testing.T) {
+	env, a := apiEnv(t, map[string]string{"SCHEDULE_MIN_INTERVAL": "5s", "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "false"})
+	for _, tc := range []struct {
+		name, body string
+		want       int
+		field      string
+	}{
+		{"bad cron", scheduleWith("every day", "UTC", mer), 422, "cron"},
+		{"six fields", scheduleWith("0 0 6 1 * *", "UTC", mer), 422, "cron"},
+		{"zone in cron", scheduleWith("TZ=UTC 0 6 * * *", "UTC", mer), 422, "cron"},
+		{"every below the floor", scheduleWith("@every 2s", "UTC", mer), 422, "cron"},
+		{"every in fractions", scheduleWith("@every 5500ms", "UTC", mer), 422, "cron"},
+		{"never fires", scheduleWith("0 0 30 2 *", "UTC", mer), 422, "cron"},
+		{"missing cron", `{"timezone":"UTC","report":` + mer + `}`, 422, "cron"},
+		{"unknown timezone", scheduleWith("@daily", "Europe/Atlantis", mer), 422, "timezone"},
+		{"local timezone", scheduleWith("@daily", "Local", mer), 422, "timezone"},
+		{"path timezone", scheduleWith("@daily", "../../etc/passwd", mer), 422, "timezone"},
+		{"unknown period", scheduleWith("@daily", "UTC", `{"type":"merchant_sales","format":"csv","params":{"merchant_id":"m","period":"last_year"}}`), 422, "report.params.period"},
+		{"missing period", scheduleWith("@daily", "UTC", `{"type":"merchant_sales","format":"csv","params":{"merchant_id":"m"}}`), 422, "report.params.period"},
+		{"from instead of period", scheduleWith("@daily", "UTC", `{"type":"merchant_sales","format":"csv","params":{"merchant_id":"m","period":"previous_day","from":"2026-01-01"}}`), 422, "report.params.from"},
+		{"missing merchant", scheduleWith("@daily", "UTC", `{"type":"merchant_sales","format":"csv","params":{"period":"previous_day"}}`), 422, "report.params.merchant_id"},
+		{"bad type", scheduleWith("@daily", "UTC", `{"type":"tax","format":"csv","params":{"period":"previous_day"}}`), 422, "report.type"},
+		{"loopback webhook", scheduleWith("@daily", "UTC", `{"type":"merchant_sales","format":"csv","params":{"merchant_id":"m","period":"previous_day"},"webhook_url":"https://127.0.0.1/x"}`), 422, "report.webhook_url"},
+		{"unknown field", `{"cron":"@daily","timezone":"UTC","colour":"red","report":` + mer + `}`, 400, ""},
+		{"min_position", scheduleWith("@daily", "UTC", `{"type":"merchant_sales","format":"csv","params":{"merchant_id":"m","period":"previous_day"},"min_position":3}`), 400, ""},
+		{"wrong json type", `{"cron":7}`, 400, ""},
+		{"nul in cron", `{"cron":"@daily\u0000","timezone":"UTC","report":` + mer + `}`, 422, "cron"},
+		{"long cron", scheduleWith(strings.Repeat("*", 200), "UTC", mer), 422, "cron"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := env.Do(t, a.APIKey, "POST", "/v1/schedules", tc.body)
+			expectStatus(t, resp, tc.want)
+			p := decode[problemBody](t, resp)
+			if tc.field != "" && !hasField(p, tc.field) {
+				t.Errorf("errors[] %+v do not name %q", p.Errors, tc.field)
+			}
+		})
+	}
+}
+
+// TestSchedulePagingCapAndTenancy: lists page like reports, a client's
+// schedules are capped, and another client sees none of them.
+func TestSchedulePagingCapAndTenancy(t *testing.T) {
+	env, a := apiEnv(t, map[string]string{"SCHEDULE_MIN_INTERVAL": "5s", "SCHEDULE_MAX_PER_CLIENT": "3"})
+	b := env.CreateClient(t, "Client B", "https://hooks.example.com/b")
+	resp := env.Do(t, a.APIKey, "POST", "/v1/schedules", validSchedule)
+	expectStatus(t, resp, http.StatusCreated)
+	loc := resp.Header.Get("Location")
+	s := decode[scheduleBody](t, resp)
+
+	// Paging, and the per-client cap (3 here).
+	for range 2 {
+		expectStatus(t, env.Do(t, a.APIKey, "POST", "/v1/schedules", scheduleWith("@every 5s", "UTC", mer)), http.StatusCreated)
+	}
+	resp = env.Do(t, a.APIKey, "POST", "/v1/schedules", validSchedule)
+	expectStatus(t, resp, http.StatusConflict)
+	if p := decode[problemBody](t, resp); !strings.HasSuffix(p.Type, "/too-many-schedules") {
+		t.Errorf("over the cap: %+v", p)
+	}
+	type page struct {
+		Data       []scheduleBody `json:"data"`
+		HasMore    bool           `json:"has_more"`
+		NextCursor *string        `json:"next_cursor"`
+	}
+	seen := map[string]bool{}
+	for cursor := ""; ; {
+		p := decode[page](t, env.Do(t, a.APIKey, "GET", "/v1/schedules?limit=2"+cursor, ""))
+		for _, s := range p.Data {
+			seen[s.ID] = true
+		}
+		if !p.HasMore {
+			break
+		}
+		cursor = "&cursor=" + *p.NextCursor
+	}
+	if len(seen) != 3 || !seen[s.ID] {
+		t.Errorf("paged through %d schedules, want 3 including %s", len(seen), s.ID)
+	}
+	expectStatus(t, env.Do(t, a.APIKey, "GET", "/v1/schedules?cursor=!!!", ""), http.StatusUnprocessableEntity)
+
+	// Another client sees none of it.
+	for _, ep := range []struct{ method, path, body string }{
+		{"GET", loc, ""}, {"PATCH", loc, `{"paused":true}`}, {"DELETE", loc, ""},
+	} {
+		resp := env.Do(t, b.APIKey, ep.method, ep.path, ep.body)
+		expectStatus(t, resp, http.StatusNotFound)
+		resp.Body.Close()
+	}
+	if p := decode[page](t, env.Do(t, b.APIKey, "GET", "/v1/schedules", "")); len(p.Data) != 0 {
+		t.Errorf("client B lists %d schedules", len(p.Data))
+	}
+	expectStatus(t, env.Do(t, a.APIKey, "GET", "/v1/schedules/sch_nope", ""), http.StatusNotFound)
+
+	// A still has it.
+	expectStatus(t, env.Do(t, a.APIKey, "GET", loc, ""), http.StatusOK)
 }

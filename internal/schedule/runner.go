@@ -8,10 +8,11 @@ import (
 
 // Fired is one fire as the store carried it out.
 type Fired struct {
-	Schedule Schedule // as it was before the fire
 	Fire
-	ReportID  string // the report created; "" when the fire was skipped
-	Duplicate bool   // the fire's report already existed
+
+	Schedule  Schedule // as it was before the fire
+	ReportID  string   // the report created; "" when the fire was skipped
+	Duplicate bool     // the fire's report already existed
 }
 
 // Store fires due schedules durably.

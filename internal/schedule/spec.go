@@ -73,8 +73,8 @@ func (s Spec) Next(t time.Time, loc *time.Location, anchor time.Time) time.Time 
 		if t.Before(anchor) {
 			return anchor
 		}
-		k := t.Sub(anchor)/s.every + 1
-		return anchor.Add(k * s.every)
+		elapsed := t.Sub(anchor)
+		return anchor.Add(elapsed - elapsed%s.every + s.every)
 	}
 	w := wall(t, loc)
 	for range maxSteps {
@@ -99,7 +99,8 @@ func (s Spec) Latest(due, now time.Time, loc *time.Location) time.Time {
 		if now.Before(due) {
 			return due
 		}
-		return due.Add(now.Sub(due) / s.every * s.every)
+		elapsed := now.Sub(due)
+		return due.Add(elapsed - elapsed%s.every)
 	}
 	f := due
 	for range maxSteps {

@@ -98,7 +98,7 @@ func TestHourlyFireAcrossFallBack(t *testing.T) {
 	}
 	start := time.Date(2026, 10, 24, 23, 30, 0, 0, time.UTC) // 01:30 CEST
 	got := fires(t, spec, loc, start, start.Add(5*time.Hour))
-	var walls []string
+	walls := make([]string, 0, len(got))
 	for _, f := range got {
 		walls = append(walls, f.In(loc).Format("15:04 MST"))
 	}
