@@ -25,8 +25,10 @@ CREATE INDEX schedules_due ON schedules (next_run_at) WHERE next_run_at IS NOT N
 ALTER TABLE reports ADD COLUMN schedule_id text, ADD COLUMN scheduled_for timestamptz;
 CREATE UNIQUE INDEX reports_schedule_fire ON reports (schedule_id, scheduled_for) WHERE schedule_id IS NOT NULL;
 
--- Changed schedules wake the scheduler loops, so a new or resumed schedule
--- is not left waiting for the loop's longest sleep.
+-- A schedule that may now fire sooner than any loop expects (a new one, a
+-- resume, a new cron) wakes the scheduler loops, so it does not wait for a
+-- loop's longest sleep. A fire only moves next_run_at later, which needs no
+-- wake-up, so the busiest path sends no notifications.
 -- +goose StatementBegin
 CREATE FUNCTION schedules_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -36,11 +38,15 @@ END
 $$;
 -- +goose StatementEnd
 
-CREATE TRIGGER schedules_notify AFTER INSERT OR UPDATE OR DELETE ON schedules
-    FOR EACH STATEMENT EXECUTE FUNCTION schedules_notify();
+CREATE TRIGGER schedules_notify_insert AFTER INSERT ON schedules
+    FOR EACH ROW WHEN (NEW.next_run_at IS NOT NULL) EXECUTE FUNCTION schedules_notify();
+CREATE TRIGGER schedules_notify_update AFTER UPDATE OF next_run_at ON schedules
+    FOR EACH ROW WHEN (NEW.next_run_at < coalesce(OLD.next_run_at, 'infinity'))
+    EXECUTE FUNCTION schedules_notify();
 
 -- +goose Down
-DROP TRIGGER schedules_notify ON schedules;
+DROP TRIGGER schedules_notify_update ON schedules;
+DROP TRIGGER schedules_notify_insert ON schedules;
 DROP FUNCTION schedules_notify();
 DROP INDEX reports_schedule_fire;
 ALTER TABLE reports DROP COLUMN schedule_id, DROP COLUMN scheduled_for;
