@@ -151,3 +151,51 @@ func TestTwoWorkersFireEachTickOnceAndMakeUpMissedTicksOnce(t *testing.T) {
 		t.Errorf("schedule after fires: %+v", got)
 	}
 }
+
+// TestAFireWhoseReportExistsMakesNoOther: the pair (schedule, fire time) is
+// the fire's idempotency key. A fire whose report already exists (as after
+// a crash that left the schedule due) inserts nothing and only moves on.
+func TestAFireWhoseReportExistsMakesNoOther(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	store := postgres.NewStore(pool)
+	clientID := ids.New("cli")
+	if err := store.CreateClient(ctx, postgres.NewClient{
+		ID: clientID, Name: "Test", KeyID: ids.Random(10), KeyHash: []byte(ids.Random(16)), Scopes: []string{"reports"}, Secret: "whsec_x",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-time.Minute).Truncate(time.Second)
+	sch := schedule.Schedule{ID: ids.New(schedule.IDPrefix), ClientID: clientID, Cron: "@every 1m", Timezone: "UTC", NextRunAt: &at,
+		Report: schedule.Template{Type: report.TypeMerchantSales, Format: report.FormatCSV, Params: schedule.TemplateParams{MerchantID: "m", Period: schedule.PreviousDay}}}
+	if _, err := store.CreateSchedule(ctx, sch, 0); err != nil {
+		t.Fatal(err)
+	}
+	// The first fire leaves the schedule due, as a crash could.
+	plan := func(next time.Time) func(schedule.Schedule) schedule.Fire {
+		return func(s schedule.Schedule) schedule.Fire {
+			f := schedule.Plan(s, at, 0)
+			f.NextRunAt = next
+			return f
+		}
+	}
+	first, ok, err := store.FireSchedule(ctx, time.Now(), plan(at))
+	if err != nil || !ok || first.ReportID == "" {
+		t.Fatalf("first fire: %+v, %v, %v", first, ok, err)
+	}
+	later := at.Add(time.Hour)
+	again, ok, err := store.FireSchedule(ctx, time.Now(), plan(later))
+	if err != nil || !ok || !again.Duplicate || again.ReportID != "" {
+		t.Fatalf("second fire of %s: %+v, %v, %v; want a duplicate that makes nothing", at, again, ok, err)
+	}
+	if n := len(firesOf(t, pool, sch.ID)); n != 1 {
+		t.Errorf("%d reports for one fire", n)
+	}
+	got, err := store.GetSchedule(ctx, clientID, sch.ID)
+	if err != nil || got.NextRunAt == nil || !got.NextRunAt.Equal(later) || got.LastReportID != first.ReportID {
+		t.Errorf("schedule after the duplicate: %+v, %v", got, err)
+	}
+	if _, ok, err := store.FireSchedule(ctx, time.Now(), plan(later)); ok || err != nil {
+		t.Errorf("a schedule due in an hour fired now (%v)", err)
+	}
+}
