@@ -55,6 +55,12 @@ func routes(d Deps, queueState *latencyCache) http.Handler {
 		v1(http.MethodGet, "/webhook-keys", ScopeReports, handleWebhookKeys(d))
 	}
 	v1(http.MethodGet, "/projections", "", handleProjections(d))
+
+	v1(http.MethodPost, "/schedules", ScopeReports, handleCreateSchedule(d))
+	v1(http.MethodGet, "/schedules", ScopeReports, handleListSchedules(d))
+	v1(http.MethodGet, "/schedules/{id}", ScopeReports, handleGetSchedule(d))
+	v1(http.MethodPatch, "/schedules/{id}", ScopeReports, handlePatchSchedule(d))
+	v1(http.MethodDelete, "/schedules/{id}", ScopeReports, handleDeleteSchedule(d))
 	return r
 }
 

@@ -90,6 +90,9 @@ type Settings struct {
 	KeyCacheTTL          time.Duration // how long a resolved API key is reused; 0 = 5s
 	MaxWait              time.Duration // the longest ?wait= long poll
 	OpenAPI              []byte        // served at /openapi.yaml
+
+	MinScheduleInterval time.Duration // the shortest @every a schedule may use
+	MaxSchedules        int           // schedules per client; 0 = no limit
 }
 
 // ReportObserver counts reports the API creates and cancels, for metrics.
@@ -112,6 +115,7 @@ type Deps struct {
 	Queue         Queue
 	Files         Files
 	Events        Events
+	Schedules     ScheduleStore
 	Observer      HTTPObserver
 	ReportMetrics ReportObserver // may be nil
 	Metrics       http.Handler   // served at /metrics

@@ -64,11 +64,14 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 		Queue:         queueAdapter{enq: svc.Enqueuer, redis: svc.Redis},
 		Files:         filesAdapter{files: svc.Files, ttl: cfg.PresignTTL},
 		Events:        eventsAdapter{rm: svc.ReadModel},
+		Schedules:     svc.Store,
 		Settings: api.Settings{
 			MaxReportRange:       cfg.ReportMaxRange,
 			AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
 			MaxInFlight:          cfg.MaxInFlight,
 			OpenAPI:              opts.OpenAPI,
+			MinScheduleInterval:  cfg.ScheduleMinInterval,
+			MaxSchedules:         cfg.ScheduleMaxPerClient,
 		},
 	})
 	srv := &http.Server{

@@ -16,6 +16,7 @@ import (
 	"github.com/reportd/reportd/internal/config"
 	"github.com/reportd/reportd/internal/jobs"
 	"github.com/reportd/reportd/internal/metrics"
+	"github.com/reportd/reportd/internal/schedule"
 	"github.com/reportd/reportd/internal/webhook"
 )
 
@@ -143,6 +144,12 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	reportQueue := jobs.LaterReports{Queue: svc.Enqueuer, Later: svc.Later}
 	dispatcher := &jobs.Dispatcher{Store: svc.Store, Queue: reportQueue, Logger: logger, Wake: wake, Interval: time.Second}
 	wg.Go(func() { dispatcher.Run(bg) })
+	// Report schedules: every worker runs the loop; row locks keep one fire
+	// to one report. A changed schedule's NOTIFY wakes it.
+	scheduleWake := make(chan struct{}, 1)
+	wg.Go(func() { svc.Store.WatchSchedules(bg, logger, scheduleWake) })
+	scheduler := &schedule.Runner{Store: svc.Store, Logger: logger, Now: time.Now, MaxRange: cfg.ReportMaxRange, Wake: scheduleWake}
+	wg.Go(func() { scheduler.Run(bg) })
 	logger.InfoContext(ctx, "worker running", "report_concurrency", cfg.WorkerConcurrency,
 		"webhook_concurrency", cfg.WebhookConcurrency, "metrics_addr", metricsLn.Addr().String())
 

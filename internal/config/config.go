@@ -57,6 +57,9 @@ type Config struct {
 	// Redis or Postgres, retrying at most 30 s apart, before it may fail.
 	// Outages never count against REPORT_MAX_ATTEMPTS.
 	DependencyOutageMax time.Duration
+	// Report schedules.
+	ScheduleMinInterval  time.Duration // SCHEDULE_MIN_INTERVAL: the shortest "@every" a schedule may use
+	ScheduleMaxPerClient int           // SCHEDULE_MAX_PER_CLIENT: schedules per client; 0 = no limit
 }
 
 // Load reads the environment through getenv and validates every value. An
@@ -92,7 +95,9 @@ func Load(getenv func(string) string) (Config, error) {
 		SweepInterval:      p.duration("SWEEP_INTERVAL", 30*time.Second),
 		LogLevel:           p.level("LOG_LEVEL", slog.LevelInfo),
 
-		DependencyOutageMax: p.duration("DEPENDENCY_OUTAGE_MAX", time.Hour),
+		DependencyOutageMax:  p.duration("DEPENDENCY_OUTAGE_MAX", time.Hour),
+		ScheduleMinInterval:  p.duration("SCHEDULE_MIN_INTERVAL", time.Minute),
+		ScheduleMaxPerClient: p.integer("SCHEDULE_MAX_PER_CLIENT", 100),
 	}
 	c.ReadDatabaseURL = cmp.Or(getenv("READ_DATABASE_URL"), c.DatabaseURL)
 	c.S3PublicURL = cmp.Or(getenv("S3_PUBLIC_ENDPOINT"), c.S3Endpoint)
@@ -146,6 +151,12 @@ func Load(getenv func(string) string) (Config, error) {
 			p.fail(name, "must be positive")
 		}
 	}
+	if c.ScheduleMinInterval < time.Second {
+		p.fail("SCHEDULE_MIN_INTERVAL", "must be at least 1s")
+	}
+	if c.ScheduleMaxPerClient < 0 {
+		p.fail("SCHEDULE_MAX_PER_CLIENT", "must be 0 (no limit) or more")
+	}
 	if c.PresignTTL > 7*24*time.Hour {
 		p.fail("PRESIGN_TTL", "must be at most 168h (the S3 limit)")
 	}
@@ -185,6 +196,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Duration("dependency_outage_max", c.DependencyOutageMax),
+		slog.Duration("schedule_min_interval", c.ScheduleMinInterval),
+		slog.Int("schedule_max_per_client", c.ScheduleMaxPerClient),
 	)
 }
 

@@ -34,12 +34,18 @@ const (
 // already says "look". It listens on a connection of its own and reconnects
 // after failures; the dispatcher's slow poll covers the gaps.
 func (s *Store) WatchOutbox(ctx context.Context, logger *slog.Logger, wake chan<- struct{}) {
+	s.watch(ctx, logger, outboxChannel, wake)
+}
+
+// watch signals wake on each NOTIFY on channel and on each (re)connect,
+// until ctx ends.
+func (s *Store) watch(ctx context.Context, logger *slog.Logger, channel string, wake chan<- struct{}) {
 	for {
-		err := s.listenOutbox(ctx, logger, wake, outboxQuiet)
+		err := s.listen(ctx, logger, channel, wake, outboxQuiet)
 		if ctx.Err() != nil {
 			return
 		}
-		logger.WarnContext(ctx, "outbox listener stopped; listening again", "err", err, "pause", outboxReconnectPause)
+		logger.WarnContext(ctx, "listener stopped; listening again", "channel", channel, "err", err, "pause", outboxReconnectPause)
 		select {
 		case <-ctx.Done():
 			return
@@ -48,9 +54,15 @@ func (s *Store) WatchOutbox(ctx context.Context, logger *slog.Logger, wake chan<
 	}
 }
 
-// listenOutbox listens on one connection until it fails or ctx ends,
-// pinging it after each quiet period.
+// listenOutbox listens for new reports on one connection until it fails or
+// ctx ends, pinging it after each quiet period.
 func (s *Store) listenOutbox(ctx context.Context, logger *slog.Logger, wake chan<- struct{}, quiet time.Duration) error {
+	return s.listen(ctx, logger, outboxChannel, wake, quiet)
+}
+
+// listen listens on channel on one connection until it fails or ctx ends,
+// pinging it after each quiet period.
+func (s *Store) listen(ctx context.Context, logger *slog.Logger, channel string, wake chan<- struct{}, quiet time.Duration) error {
 	cfg := s.pool.Config().ConnConfig.Copy()
 	// A timed-out wait must leave the connection usable: set a deadline
 	// instead of sending the server a cancel request.
@@ -59,13 +71,13 @@ func (s *Store) listenOutbox(ctx context.Context, logger *slog.Logger, wake chan
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("connect outbox listener: %w", err)
+		return fmt.Errorf("connect %s listener: %w", channel, err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+outboxChannel); err != nil {
-		return fmt.Errorf("listen %s: %w", outboxChannel, err)
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+		return fmt.Errorf("listen %s: %w", channel, err)
 	}
-	logger.DebugContext(ctx, "outbox listener listening", "channel", outboxChannel)
+	logger.DebugContext(ctx, "listener listening", "channel", channel)
 	wakeUp(wake) // for what was inserted before we listened
 	for {
 		wctx, cancel := context.WithTimeout(ctx, quiet)
@@ -81,10 +93,10 @@ func (s *Store) listenOutbox(ctx context.Context, logger *slog.Logger, wake chan
 			err := conn.Ping(pctx)
 			cancel()
 			if err != nil {
-				return fmt.Errorf("ping outbox listener: %w", err)
+				return fmt.Errorf("ping %s listener: %w", channel, err)
 			}
 		default:
-			return fmt.Errorf("wait for new reports: %w", err)
+			return fmt.Errorf("wait for %s: %w", channel, err)
 		}
 	}
 }

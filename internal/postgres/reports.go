@@ -25,29 +25,12 @@ func (s *Store) CreateReport(ctx context.Context, r reports.NewReport, maxInFlig
 	if err != nil {
 		return reports.Report{}, fmt.Errorf("encode params: %w", err)
 	}
-	insert := func(q querier) (reports.Report, error) {
-		// The count stops at the limit, so its cost does not grow with a backlog.
-		created, err := scanInserted(q.QueryRow(ctx, `INSERT INTO reports (id, client_id, type, format, params, metadata, webhook_url, min_position, request_id)
-			SELECT $1, $2, $3, $4, $5, $6,
-				coalesce(NULLIF($7, ''), (SELECT c.webhook_url FROM clients c WHERE c.id = $2 AND c.webhook_disabled_at IS NULL)), $8, NULLIF($10, '')
-			WHERE $9 <= 0 OR (SELECT count(*) FROM (SELECT 1 FROM reports
-				WHERE client_id = $2 AND status IN ('queued', 'running') LIMIT $9) AS in_flight) < $9
-			RETURNING `+insertedColumns,
-			r.ID, r.ClientID, r.Type, r.Format, params, nullJSON(r.Metadata), r.WebhookURL, r.MinPosition, maxInFlight, r.RequestID), r)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return reports.Report{}, reports.ErrQuotaExceeded
-		}
-		if err != nil {
-			return reports.Report{}, classify(fmt.Errorf("insert report: %w", err))
-		}
-		return created, nil
-	}
 	if key == nil {
 		return s.inserts.insert(ctx, &insertRequest{r: r, params: string(params), maxInFlight: maxInFlight})
 	}
 	var created reports.Report
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if created, err = insert(tx); err != nil {
+		if created, err = insertReport(ctx, tx, r, params, maxInFlight); err != nil {
 			return err
 		}
 		status, body, err := respond(created)
@@ -57,6 +40,36 @@ func (s *Store) CreateReport(ctx context.Context, r reports.NewReport, maxInFlig
 		return completeKey(ctx, tx, *key, status, body)
 	})
 	return created, err
+}
+
+// insertReport inserts one report unless its client has maxInFlight
+// unfinished reports (0: no limit): ErrQuotaExceeded. A schedule's fire
+// that already made its report inserts nothing: ErrConflict.
+func insertReport(ctx context.Context, q querier, r reports.NewReport, params []byte, maxInFlight int) (reports.Report, error) {
+	onConflict := ""
+	if r.ScheduleID != "" {
+		onConflict = ` ON CONFLICT (schedule_id, scheduled_for) WHERE schedule_id IS NOT NULL DO NOTHING`
+	}
+	// The count stops at the limit, so its cost does not grow with a backlog.
+	created, err := scanInserted(q.QueryRow(ctx, `INSERT INTO reports (id, client_id, type, format, params, metadata, webhook_url, min_position, request_id,
+			schedule_id, scheduled_for)
+		SELECT $1, $2, $3, $4, $5, $6,
+			coalesce(NULLIF($7, ''), (SELECT c.webhook_url FROM clients c WHERE c.id = $2 AND c.webhook_disabled_at IS NULL)), $8, NULLIF($10, ''),
+			NULLIF($11, ''), $12
+		WHERE $9 <= 0 OR (SELECT count(*) FROM (SELECT 1 FROM reports
+			WHERE client_id = $2 AND status IN ('queued', 'running') LIMIT $9) AS in_flight) < $9`+onConflict+`
+		RETURNING `+insertedColumns,
+		r.ID, r.ClientID, r.Type, r.Format, params, nullJSON(r.Metadata), r.WebhookURL, r.MinPosition, maxInFlight, r.RequestID,
+		r.ScheduleID, r.ScheduledFor), r)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) && r.ScheduleID != "" && maxInFlight <= 0:
+		return reports.Report{}, fmt.Errorf("insert report of %s at %s: %w", r.ScheduleID, r.ScheduledFor, reports.ErrConflict)
+	case errors.Is(err, pgx.ErrNoRows):
+		return reports.Report{}, reports.ErrQuotaExceeded
+	case err != nil:
+		return reports.Report{}, classify(fmt.Errorf("insert report: %w", err))
+	}
+	return created, nil
 }
 
 func nullJSON(b json.RawMessage) any {
@@ -74,7 +87,8 @@ const reportColumns = `id, client_id, type, format, params, metadata, coalesce(w
 	coalesce(pages, 0), coalesce(rows, 0), coalesce(data_position, 0),
 	created_at, started_at, completed_at, expires_at,
 	(SELECT d.status FROM deliveries d WHERE d.report_id = reports.id ORDER BY d.created_at DESC LIMIT 1),
-	(SELECT d.attempts FROM deliveries d WHERE d.report_id = reports.id ORDER BY d.created_at DESC LIMIT 1)`
+	(SELECT d.attempts FROM deliveries d WHERE d.report_id = reports.id ORDER BY d.created_at DESC LIMIT 1),
+	coalesce(schedule_id, ''), scheduled_for`
 
 // insertedColumns are what an INSERT's RETURNING adds to what the caller
 // sent: a new report has no result, no attempts and no deliveries yet, so
@@ -94,7 +108,8 @@ func (i *inserted) targets() []any { return []any{&i.createdAt, &i.webhookURL, &
 // report builds the new report r as its row now holds it.
 func (i *inserted) report(r reports.NewReport) reports.Report {
 	rep := reports.Report{ID: r.ID, ClientID: r.ClientID, Type: r.Type, Format: r.Format, Params: r.Params,
-		MinPosition: r.MinPosition, WebhookURL: i.webhookURL, Status: reports.StatusQueued, CreatedAt: i.createdAt}
+		MinPosition: r.MinPosition, WebhookURL: i.webhookURL, Status: reports.StatusQueued, CreatedAt: i.createdAt,
+		ScheduleID: r.ScheduleID, ScheduledFor: r.ScheduledFor}
 	if len(i.metadata) > 0 {
 		rep.Metadata = i.metadata // as jsonb wrote it, the same as every later read
 	}
@@ -120,7 +135,8 @@ func scanReport(row pgx.Row) (reports.Report, error) {
 	err := row.Scan(&r.ID, &r.ClientID, &r.Type, &r.Format, &params, &metadata, &r.WebhookURL, &r.MinPosition,
 		&r.Status, &r.Attempts, &r.ErrorCode, &r.ErrorMessage,
 		&r.ObjectKey, &r.ContentType, &r.SizeBytes, &r.SHA256, &r.Pages, &r.Rows, &r.DataPosition,
-		&r.CreatedAt, &r.StartedAt, &r.CompletedAt, &r.ExpiresAt, &webhookStatus, &webhookAttempts)
+		&r.CreatedAt, &r.StartedAt, &r.CompletedAt, &r.ExpiresAt, &webhookStatus, &webhookAttempts,
+		&r.ScheduleID, &r.ScheduledFor)
 	if err != nil {
 		return reports.Report{}, err
 	}

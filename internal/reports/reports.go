@@ -64,6 +64,9 @@ type Report struct {
 
 	WebhookStatus   string // pending, delivered, failing, dead, none
 	WebhookAttempts int
+
+	ScheduleID   string     // the schedule whose fire created it, if any
+	ScheduledFor *time.Time // that fire's time
 }
 
 // GeneratedAt is the time a report's file says it was generated: when its
@@ -107,6 +110,10 @@ type Resource struct {
 	Error       *ErrorBody      `json:"error"`
 	Result      *ResultBody     `json:"result"`
 	Webhook     WebhookBody     `json:"webhook"`
+	// ScheduleID and ScheduledFor say which schedule fire made the report
+	// (null for a report requested directly).
+	ScheduleID   *string    `json:"schedule_id"`
+	ScheduledFor *time.Time `json:"scheduled_for"`
 }
 
 // ErrorBody says why a report failed.
@@ -143,6 +150,9 @@ func (r Report) ToResource(url string, urlExpires time.Time) Resource {
 		Params: r.Params, Metadata: r.Metadata, MinPosition: r.MinPosition, Attempts: r.Attempts,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, CompletedAt: r.CompletedAt,
 		Webhook: WebhookBody{Status: r.WebhookStatus, Attempts: r.WebhookAttempts},
+	}
+	if r.ScheduleID != "" {
+		res.ScheduleID, res.ScheduledFor = &r.ScheduleID, r.ScheduledFor
 	}
 	if res.Webhook.Status == "" {
 		res.Webhook.Status = "none"
@@ -291,6 +301,10 @@ type NewReport struct {
 	WebhookURL  string // empty: the client's default URL, unless a 410 disabled it
 	MinPosition *int64
 	RequestID   string // carried into the task's logs
+	// ScheduleID and ScheduledFor are set for a schedule's fire; the pair is
+	// unique, so a fire can never make two reports.
+	ScheduleID   string
+	ScheduledFor *time.Time
 }
 
 // ListFilter narrows and pages GET /v1/reports.
