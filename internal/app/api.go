@@ -46,6 +46,17 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 		dashboard = mon
 	}
 
+	// NATS ingestion's backlog in GET /v1/projections.
+	natsSrc, err := connectNATS(cfg.EventsNATS, "reportd-api", logger)
+	if err != nil {
+		return err
+	}
+	defer natsSrc.Close()
+	var ingestion api.Ingestion
+	if natsSrc != nil {
+		ingestion = natsSrc
+	}
+
 	handler := api.NewServer(api.Deps{
 		Logger:        logger,
 		Observer:      m,
@@ -60,6 +71,7 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 		Queue:         queueAdapter{enq: svc.Enqueuer, redis: svc.Redis},
 		Files:         filesAdapter{files: svc.Files, ttl: cfg.PresignTTL},
 		Events:        eventsAdapter{rm: svc.ReadModel},
+		Ingestion:     ingestion,
 		Settings: api.Settings{
 			MaxReportRange:       cfg.ReportMaxRange,
 			AllowPrivateWebhooks: cfg.WebhookAllowPrivate,

@@ -54,6 +54,11 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		}
 		return out, err
 	})
+	natsSrc, err := connectNATS(cfg.EventsNATS, "reportd-worker", logger)
+	if err != nil {
+		return err
+	}
+	defer natsSrc.Close() // runs after the ingester has stopped (wg.Wait)
 	gen := &jobs.Generator{
 		Store: svc.Store, Orders: orderReader{svc.ReadModel}, Blobs: blobs, Deliveries: svc.Enqueuer,
 		Observer: m, Logger: logger, Retention: cfg.ReportRetention, WaitForData: cfg.ReadYourWritesMax, Now: time.Now,
@@ -137,6 +142,15 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	wg.Go(func() { svc.Store.WatchOutbox(bg, logger, wake) })
 	dispatcher := &jobs.Dispatcher{Store: svc.Store, Queue: svc.Enqueuer, Logger: logger, Wake: wake, Interval: time.Second}
 	wg.Go(func() { dispatcher.Run(bg) })
+	// Order events from NATS JetStream, when EVENTS_NATS_URL is set.
+	if natsSrc != nil {
+		ingester := natsSrc.ingester(svc, m, logger)
+		wg.Go(func() {
+			if err := ingester.Run(bg); err != nil && !errors.Is(err, context.Canceled) {
+				logger.ErrorContext(ctx, "nats ingestion stopped", "err", err)
+			}
+		})
+	}
 	logger.InfoContext(ctx, "worker running", "report_concurrency", cfg.WorkerConcurrency,
 		"webhook_concurrency", cfg.WebhookConcurrency, "metrics_addr", metricsLn.Addr().String())
 
