@@ -63,6 +63,7 @@ type EventsNATS struct {
 	Creds      string        // EVENTS_NATS_CREDS: a .creds file (JWT + nkey seed)
 	NKey       string        // EVENTS_NATS_NKEY: an nkey seed file
 	NakDelay   time.Duration // EVENTS_NATS_NAK_DELAY: redelivery delay after a transient failure, default 5s
+	AckWait    time.Duration // EVENTS_NATS_ACK_WAIT: an unacked message (a dead worker's) is redelivered after this, default 30s
 }
 
 // Enabled reports whether NATS ingestion is configured.
@@ -184,7 +185,8 @@ func (c Config) LogValue() slog.Value {
 			slog.String("dlq_stream", c.EventsNATS.DLQStream),
 			slog.String("creds", c.EventsNATS.Creds),
 			slog.String("nkey", c.EventsNATS.NKey),
-			slog.Duration("nak_delay", c.EventsNATS.NakDelay)),
+			slog.Duration("nak_delay", c.EventsNATS.NakDelay),
+			slog.Duration("ack_wait", c.EventsNATS.AckWait)),
 	)
 }
 
@@ -201,6 +203,7 @@ func loadEventsNATS(p *parser) EventsNATS {
 		Creds:      p.str("EVENTS_NATS_CREDS", ""),
 		NKey:       p.str("EVENTS_NATS_NKEY", ""),
 		NakDelay:   p.duration("EVENTS_NATS_NAK_DELAY", 5*time.Second),
+		AckWait:    p.duration("EVENTS_NATS_ACK_WAIT", 30*time.Second),
 	}
 	if n.URL != "" {
 		if u, err := url.Parse(n.URL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
@@ -228,6 +231,9 @@ func loadEventsNATS(p *parser) EventsNATS {
 	}
 	if n.NakDelay <= 0 {
 		p.fail("EVENTS_NATS_NAK_DELAY", "must be positive")
+	}
+	if n.AckWait < time.Second {
+		p.fail("EVENTS_NATS_ACK_WAIT", "must be at least 1s")
 	}
 	return n
 }
