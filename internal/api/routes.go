@@ -52,6 +52,9 @@ func routes(d Deps, queueState *latencyCache) http.Handler {
 	v1(http.MethodPost, "/deliveries/{id}/redeliver", ScopeReports, handleRedeliver(d))
 	v1(http.MethodPost, "/order-events", ScopeEventsWrite, handleAppendEvents(d))
 	v1(http.MethodGet, "/projections", "", handleProjections(d))
+	// The audit trail: reading an order's events needs read access, not events:write.
+	v1(http.MethodGet, "/orders/{order_id}/events", ScopeReports, handleOrderEvents(d))
+	v1(http.MethodGet, "/orders/{order_id}", ScopeReports, handleOrderAsOf(d))
 	return r
 }
 

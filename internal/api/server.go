@@ -129,6 +129,7 @@ type Deps struct {
 	Files         Files
 	Events        Events
 	Ingestion     Ingestion // may be nil: no source but the API
+	Orders        Orders
 	Observer      HTTPObserver
 	ReportMetrics ReportObserver // may be nil
 	Metrics       http.Handler   // served at /metrics
