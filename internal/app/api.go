@@ -72,6 +72,7 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 		Files:         filesAdapter{files: svc.Files, ttl: cfg.PresignTTL},
 		Events:        eventsAdapter{rm: svc.ReadModel},
 		Ingestion:     ingestion,
+		Orders:        ordersAdapter{rm: svc.ReadModel},
 		Settings: api.Settings{
 			MaxReportRange:       cfg.ReportMaxRange,
 			AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
