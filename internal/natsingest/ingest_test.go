@@ -46,8 +46,8 @@ func TestBatchBodyWrapsOneEventAndKeepsBatches(t *testing.T) {
 		{`{"events":[` + placed + `]}`, `{"events":[` + placed + `]}`},
 		{` {"events":[]} `, ` {"events":[]} `},
 		{`{}`, `{"events":[{}]}`},
-		{`{"event_id":`, `{"event_id":`},          // malformed: as it is
-		{`{"a":1}{"b":2}`, `{"a":1}{"b":2}`},      // trailing data: as it is
+		{`{"event_id":`, `{"event_id":`},           // malformed: as it is
+		{`{"a":1}{"b":2}`, `{"a":1}{"b":2}`},       // trailing data: as it is
 		{`{"a":1}],[{"b":2}`, `{"a":1}],[{"b":2}`}, // never spliced into a batch
 		{`[1]`, `[1]`},
 		{``, ``},

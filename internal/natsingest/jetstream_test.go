@@ -77,7 +77,9 @@ func (s *natsServer) stop(t *testing.T) {
 // writers says every client may write events.
 type writers struct{}
 
-func (writers) ClientScopes(context.Context, string) ([]string, error) { return []string{"events:write"}, nil }
+func (writers) ClientScopes(context.Context, string) ([]string, error) {
+	return []string{"events:write"}, nil
+}
 
 // recorder is an Appender that fails while failing() says so and records
 // every event it accepts.
