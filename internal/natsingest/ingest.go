@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -324,7 +325,7 @@ func (in *Ingester) publishDeadLetter(ctx context.Context, msg jetstream.Msg, v 
 	dl.Header.Set(HeaderSubject, msg.Subject())
 	dl.Header.Set(HeaderStream, in.Config.Stream)
 	if meta, err := msg.Metadata(); err == nil {
-		seq := fmt.Sprint(meta.Sequence.Stream)
+		seq := strconv.FormatUint(meta.Sequence.Stream, 10)
 		dl.Header.Set(HeaderSequence, seq)
 		dl.Header.Set(nats.MsgIdHdr, meta.Stream+":"+seq)
 	}
