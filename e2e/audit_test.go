@@ -34,18 +34,15 @@ type orderStateBody struct {
 	EventsHeld    int     `json:"events_held"`
 }
 
-// TestOrderEventsAuditTrail: an order's events come back in sequence order,
-// cursor paged, only to their own client; the order's state at a time is
-// the fold of the events that had occurred by then.
-func TestOrderEventsAuditTrail(t *testing.T) {
-	t.Parallel()
+// auditedOrders starts an API whose client has ord_a (four events, sent
+// out of order: the log keeps sequence order, whatever the arrival) and
+// ord_gap (sequence 2 missing).
+func auditedOrders(t *testing.T) (*testenv.Env, testenv.Client) {
+	t.Helper()
 	env := testenv.New(t, nil)
 	client := env.CreateClient(t, "Audited", "")
-	other := env.CreateClient(t, "Other", "")
-	writer := env.CreateClient(t, "Writer only", "", "events:write")
 	env.StartAPI(t)
 
-	// Sent out of order: the log keeps sequence order, whatever the arrival.
 	batch := `{"events":[
 	 {"event_id":"evt_a3","order_id":"ord_a","sequence":3,"type":"OrderShipped","occurred_at":"2026-02-03T11:00:00Z","data":{"carrier":"DHL","tracking_number":"JD0001"}},
 	 ` + placedEvent("evt_a1", "ord_a", "cus_a", 1, "2026-02-03T10:00:00Z") + `,
@@ -54,6 +51,16 @@ func TestOrderEventsAuditTrail(t *testing.T) {
 	 ` + placedEvent("evt_g1", "ord_gap", "cus_a", 1, "2026-02-03T10:00:00Z") + `,
 	 {"event_id":"evt_g3","order_id":"ord_gap","sequence":3,"type":"OrderShipped","occurred_at":"2026-02-03T11:00:00Z","data":{"carrier":"UPS","tracking_number":"1Z"}}]}`
 	expectStatus(t, env.Do(t, client.APIKey, http.MethodPost, "/v1/order-events", batch), http.StatusOK)
+	return env, client
+}
+
+// TestOrderEventsAuditTrail: an order's events come back in sequence order,
+// cursor paged, only to their own client and only with read access.
+func TestOrderEventsAuditTrail(t *testing.T) {
+	t.Parallel()
+	env, client := auditedOrders(t)
+	other := env.CreateClient(t, "Other", "")
+	writer := env.CreateClient(t, "Writer only", "", "events:write")
 
 	first := decode[orderEventPage](t, env.Do(t, client.APIKey, http.MethodGet, "/v1/orders/ord_a/events?limit=3", ""))
 	if len(first.Data) != 3 || !first.HasMore || first.NextCursor == nil ||
@@ -70,6 +77,13 @@ func TestOrderEventsAuditTrail(t *testing.T) {
 	expectStatus(t, env.Do(t, other.APIKey, http.MethodGet, "/v1/orders/ord_a", ""), http.StatusNotFound)
 	expectStatus(t, env.Do(t, client.APIKey, http.MethodGet, "/v1/orders/ord_none/events", ""), http.StatusNotFound)
 	expectStatus(t, env.Do(t, writer.APIKey, http.MethodGet, "/v1/orders/ord_a/events", ""), http.StatusForbidden)
+}
+
+// TestOrderAsOfAuditTrail: the order's state at a time is the fold of the
+// events that had occurred by then; a gap holds the events after it.
+func TestOrderAsOfAuditTrail(t *testing.T) {
+	t.Parallel()
+	env, client := auditedOrders(t)
 
 	paid := decode[orderStateBody](t, env.Do(t, client.APIKey, http.MethodGet, "/v1/orders/ord_a?as_of=2026-02-03T10:30:00Z", ""))
 	if paid.Status == nil || *paid.Status != "paid" || paid.TotalCents != 2500 || paid.NetCents != 2500 || paid.ShippedAt != nil ||

@@ -221,7 +221,7 @@ func TestNatsJetStreamDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read DLQ stream %s: %v", top.dlqStream, err)
 	}
-	var got []jetstream.Msg
+	got := make([]jetstream.Msg, 0, 7)
 	for range 7 {
 		m, err := dlq.Next(jetstream.FetchMaxWait(10 * time.Second))
 		if err != nil {
