@@ -100,40 +100,66 @@ type Ingester struct {
 // message being handled when ctx ends is finished (committed and acked, or
 // not acked at all); messages buffered behind it are handed back.
 func (in *Ingester) Run(ctx context.Context) error {
-	var cons jetstream.Consumer
 	for {
-		var err error
-		if cons, err = in.setup(ctx); err == nil {
-			break
+		cons, err := in.setupUntilReady(ctx)
+		if err != nil {
+			return err
+		}
+		// A deleted consumer (an operator's hand, a stream recreated) ends
+		// Consume for good; set it up again rather than sit idle.
+		lost := make(chan struct{}, 1)
+		in.mu.Lock()
+		in.stopped = false
+		in.mu.Unlock()
+		cc, err := cons.Consume(func(msg jetstream.Msg) { in.handle(ctx, msg) },
+			// A small buffer: what a dead worker had fetched waits AckWait.
+			jetstream.PullMaxMessages(64),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				in.Logger.WarnContext(ctx, "nats ingestion: consume", "err", err)
+				if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+					select {
+					case lost <- struct{}{}:
+					default:
+					}
+				}
+			}))
+		if err != nil {
+			return fmt.Errorf("consume %s/%s: %w", in.Config.Stream, in.Config.Consumer, err)
+		}
+		in.Logger.InfoContext(ctx, "nats ingestion running", "stream", in.Config.Stream, "consumer", in.Config.Consumer,
+			"subject", in.Config.Subject, "dlq_subject", in.Config.DLQSubject)
+		select {
+		case <-ctx.Done():
+		case <-lost:
+		}
+		cc.Stop()
+		in.mu.Lock() // waits for the message in hand
+		in.stopped = true
+		in.mu.Unlock()
+		select {
+		case <-cc.Closed():
+		case <-time.After(5 * time.Second): // a dead connection may never confirm
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// setupUntilReady retries setup until it works or ctx ends.
+func (in *Ingester) setupUntilReady(ctx context.Context) (jetstream.Consumer, error) {
+	for {
+		cons, err := in.setup(ctx)
+		if err == nil {
+			return cons, nil
 		}
 		in.Logger.ErrorContext(ctx, "nats ingestion: set up stream and consumer", "stream", in.Config.Stream, "consumer", in.Config.Consumer, "err", err)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(cmpOr(in.SetupRetry, 2*time.Second)):
 		}
 	}
-	in.mu.Lock()
-	in.stopped = false
-	in.mu.Unlock()
-	cc, err := cons.Consume(func(msg jetstream.Msg) { in.handle(ctx, msg) },
-		// A small buffer: what a dead worker had fetched waits AckWait.
-		jetstream.PullMaxMessages(64),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			in.Logger.WarnContext(ctx, "nats ingestion: consume", "err", err)
-		}))
-	if err != nil {
-		return fmt.Errorf("consume %s/%s: %w", in.Config.Stream, in.Config.Consumer, err)
-	}
-	in.Logger.InfoContext(ctx, "nats ingestion running", "stream", in.Config.Stream, "consumer", in.Config.Consumer,
-		"subject", in.Config.Subject, "dlq_subject", in.Config.DLQSubject)
-	<-ctx.Done()
-	cc.Stop()
-	in.mu.Lock() // waits for the message in hand
-	in.stopped = true
-	in.mu.Unlock()
-	<-cc.Closed()
-	return nil
 }
 
 // setup makes sure the stream, the dead-letter stream and the consumer exist.

@@ -236,3 +236,24 @@ func TestNATSServerRestartLosesNothing(t *testing.T) {
 	}
 	testenv.Eventually(t, 60*time.Second, "all 100 events arrive after the restart", func() bool { return rec.distinct() == 100 && rig.settled(t) })
 }
+
+// A consumer deleted under a running ingester is created again, and the
+// stream is consumed from its start again (duplicates, which the log
+// absorbs), so nothing published meanwhile is missed.
+func TestDeletedConsumerIsCreatedAgain(t *testing.T) {
+	srv := startNATSServer(t)
+	rig := newRig(t, srv.url)
+	rec := &recorder{eventID: map[string]int{}}
+	rig.run(t, rec)
+	testenv.Eventually(t, 10*time.Second, "the stream exists", func() bool {
+		_, err := rig.js.Stream(context.Background(), rig.cfg.Stream)
+		return err == nil
+	})
+	rig.publish(t, 1)
+	testenv.Eventually(t, 10*time.Second, "the first event arrives", func() bool { return rec.distinct() == 1 })
+	if err := rig.js.DeleteConsumer(context.Background(), rig.cfg.Stream, rig.cfg.Consumer); err != nil {
+		t.Fatal(err)
+	}
+	rig.publish(t, 2)
+	testenv.Eventually(t, 30*time.Second, "the event published after the deletion arrives", func() bool { return rec.distinct() == 2 && rig.settled(t) })
+}
