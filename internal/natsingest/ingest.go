@@ -96,14 +96,15 @@ type Ingester struct {
 }
 
 // Run creates the streams and the durable consumer if they are missing
-// (retrying while NATS is unreachable) and consumes until ctx ends. The
+// (retrying while NATS is unreachable) and consumes until ctx ends, then
+// returns nil; an error means it could not consume at all. The
 // message being handled when ctx ends is finished (committed and acked, or
 // not acked at all); messages buffered behind it are handed back.
 func (in *Ingester) Run(ctx context.Context) error {
 	for {
-		cons, err := in.setupUntilReady(ctx)
-		if err != nil {
-			return err
+		cons, ok := in.setupUntilReady(ctx)
+		if !ok {
+			return nil // ctx ended
 		}
 		// A deleted consumer (an operator's hand, a stream recreated) ends
 		// Consume for good; set it up again rather than sit idle.
@@ -140,23 +141,25 @@ func (in *Ingester) Run(ctx context.Context) error {
 		case <-cc.Closed():
 		case <-time.After(5 * time.Second): // a dead connection may never confirm
 		}
-		if ctx.Err() != nil {
+		select {
+		case <-ctx.Done():
 			return nil
+		default:
 		}
 	}
 }
 
-// setupUntilReady retries setup until it works or ctx ends.
-func (in *Ingester) setupUntilReady(ctx context.Context) (jetstream.Consumer, error) {
+// setupUntilReady retries setup until it works or ctx ends (false).
+func (in *Ingester) setupUntilReady(ctx context.Context) (jetstream.Consumer, bool) {
 	for {
 		cons, err := in.setup(ctx)
 		if err == nil {
-			return cons, nil
+			return cons, true
 		}
 		in.Logger.ErrorContext(ctx, "nats ingestion: set up stream and consumer", "stream", in.Config.Stream, "consumer", in.Config.Consumer, "err", err)
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, false
 		case <-time.After(cmpOr(in.SetupRetry, 2*time.Second)):
 		}
 	}
