@@ -322,9 +322,12 @@ func TestNatsJetStreamWorkerKilledMidStream(t *testing.T) {
 	}
 	t.Logf("killed the worker after %d of %d events", atKill, n)
 
+	restarted := time.Now()
 	env.StartWorker(t)
 	testenv.Eventually(t, 2*time.Minute, "a new worker consumes the rest", func() bool { return top.settled(t) })
 	total, distinct, _ := logCount(t, env, client.ID)
+	t.Logf("a new worker settled the remaining %d messages in %s (start-up and one %s ack wait included)",
+		n-atKill, time.Since(restarted).Round(time.Millisecond), vars["EVENTS_NATS_ACK_WAIT"])
 	if total != n || distinct != n {
 		logs, _ := os.ReadFile(logPath)
 		t.Fatalf("log holds %d events (%d distinct), want all %d exactly once; killed worker's log:\n%s", total, distinct, n, logs)
