@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # dev-services.sh up|down|status — the local services reportd needs, all on
-# 127.0.0.1: Redis :6379, PostgreSQL :5432 (trust auth, database reportd) and
-# the Versity S3 gateway :7070 (bucket $S3_BUCKET).
+# 127.0.0.1: Redis :6379, PostgreSQL :5432 (trust auth, database reportd),
+# the Versity S3 gateway :7070 (bucket $S3_BUCKET) and NATS with JetStream
+# :4222 (for EVENTS_NATS_URL).
 #
 # `up` is idempotent: services that answer are left alone, missing ones are
 # installed (Debian packages, go install) and started. `down` stops only what
@@ -225,6 +226,36 @@ s3_down() {
 	rm -f "$VGW_PID"
 }
 
+# ------------------------------------------------------- NATS JetStream
+
+NATS_PORT=4222
+NATS_DIR=$DEV_DIR/nats
+NATS_LOG=$DEV_DIR/nats-server.log
+NATS_PID=$DEV_DIR/nats-server.pid
+
+nats_open() { tcp_open 127.0.0.1 "$NATS_PORT"; }
+
+nats_up() {
+	if ! nats_open; then
+		[[ -x /usr/sbin/nats-server ]] || apt_install nats-server
+		mkdir -p "$NATS_DIR"
+		log "starting nats-server with JetStream on 127.0.0.1:$NATS_PORT (store: $NATS_DIR, log: $NATS_LOG)"
+		# The pid file makes start-stop-daemon look for this server only, not
+		# any nats-server (a test's own on another port would satisfy --oknodo).
+		start-stop-daemon --start --oknodo --background --make-pidfile --pidfile "$NATS_PID" \
+			--exec /usr/sbin/nats-server -- \
+			-a 127.0.0.1 -p "$NATS_PORT" -js -sd "$NATS_DIR" -l "$NATS_LOG" >&2
+		wait_for "NATS on 127.0.0.1:$NATS_PORT" "log: $NATS_LOG" nats_open
+	fi
+	log "NATS ready on nats://127.0.0.1:$NATS_PORT"
+}
+
+# nats_jetstream prints the server's INFO line's jetstream flag.
+nats_jetstream() {
+	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NATS_PORT && head -n 1 <&3" 2>/dev/null |
+		grep -o '"jetstream":[a-z]*' | cut -d: -f2
+}
+
 # ----------------------------------------------------------------- main
 
 status() {
@@ -254,6 +285,13 @@ status() {
 		state=down
 	fi
 	printf '%-12s %-16s %s\n' s3 "$S3_ADDR" "$state"
+
+	if nats_open; then
+		state="up (jetstream $(nats_jetstream || echo unknown))"
+	else
+		state=down
+	fi
+	printf '%-12s 127.0.0.1:%-6s %s\n' nats "$NATS_PORT" "$state"
 }
 
 usage() { echo "usage: $0 up|down|status" >&2; }
@@ -264,6 +302,7 @@ up)
 	redis_up
 	pg_up
 	s3_up
+	nats_up
 	log "all services up"
 	;;
 down) s3_down ;;

@@ -110,6 +110,14 @@ func handleAppendEvents(d Deps) http.Handler {
 	})
 }
 
+// projectionsResponse is the projections list plus, when events also
+// arrive from NATS, that consumer's backlog.
+type projectionsResponse struct {
+	listResponse[ProjectionStatus]
+
+	Ingestion []IngestionStatus `json:"ingestion,omitempty"`
+}
+
 func handleProjections(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		list, err := d.Events.Projections(r.Context())
@@ -117,6 +125,10 @@ func handleProjections(d Deps) http.Handler {
 			writeError(w, r, d.Logger, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, listResponse[ProjectionStatus]{Object: "list", Data: list})
+		out := projectionsResponse{listResponse: listResponse[ProjectionStatus]{Object: "list", Data: list}}
+		if d.Ingestion != nil {
+			out.Ingestion = d.Ingestion.IngestionStatus(r.Context())
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 }

@@ -61,6 +61,9 @@ func routes(d Deps, queueState *latencyCache) http.Handler {
 	v1(http.MethodGet, "/schedules/{id}", ScopeReports, handleGetSchedule(d))
 	v1(http.MethodPatch, "/schedules/{id}", ScopeReports, handlePatchSchedule(d))
 	v1(http.MethodDelete, "/schedules/{id}", ScopeReports, handleDeleteSchedule(d))
+	// The audit trail: reading an order's events needs read access, not events:write.
+	v1(http.MethodGet, "/orders/{order_id}/events", ScopeReports, handleOrderEvents(d))
+	v1(http.MethodGet, "/orders/{order_id}", ScopeReports, handleOrderAsOf(d))
 	return r
 }
 

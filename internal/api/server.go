@@ -76,6 +76,23 @@ type ProjectionStatus struct {
 	ParkedEvents int64 `json:"parked_events"`
 }
 
+// IngestionStatus is the backlog of an event source other than the HTTP
+// API (the NATS JetStream consumer), shown beside the projections.
+type IngestionStatus struct {
+	Source             string `json:"source"` // "nats"
+	Stream             string `json:"stream"`
+	Consumer           string `json:"consumer"`
+	Subject            string `json:"subject"`
+	Status             string `json:"status"`           // ok, or unavailable when the server did not answer
+	PendingMessages    uint64 `json:"pending_messages"` // not delivered to the consumer yet
+	AckPendingMessages int    `json:"ack_pending_messages"`
+}
+
+// Ingestion reports the event sources' backlogs.
+type Ingestion interface {
+	IngestionStatus(ctx context.Context) []IngestionStatus
+}
+
 // Events is the order-event log and its projections.
 type Events interface {
 	Append(ctx context.Context, clientID string, events []orderevents.Event) (AppendResult, error)
@@ -116,6 +133,8 @@ type Deps struct {
 	Files         Files
 	Events        Events
 	Schedules     ScheduleStore
+	Ingestion     Ingestion // may be nil: no source but the API
+	Orders        Orders
 	Observer      HTTPObserver
 	ReportMetrics ReportObserver // may be nil
 	Metrics       http.Handler   // served at /metrics

@@ -49,6 +49,17 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 		dashboard = mon
 	}
 
+	// NATS ingestion's backlog in GET /v1/projections.
+	natsSrc, err := connectNATS(cfg.EventsNATS, "reportd-api", logger)
+	if err != nil {
+		return err
+	}
+	defer natsSrc.Close()
+	var ingestion api.Ingestion
+	if natsSrc != nil {
+		ingestion = natsSrc
+	}
+
 	handler := api.NewServer(api.Deps{
 		Logger:        logger,
 		Observer:      m,
@@ -65,6 +76,8 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 		Files:         filesAdapter{files: svc.Files, ttl: cfg.PresignTTL},
 		Events:        eventsAdapter{rm: svc.ReadModel},
 		Schedules:     svc.Store,
+		Ingestion:     ingestion,
+		Orders:        ordersAdapter{rm: svc.ReadModel},
 		Settings: api.Settings{
 			MaxReportRange:       cfg.ReportMaxRange,
 			AllowPrivateWebhooks: cfg.WebhookAllowPrivate,

@@ -55,6 +55,11 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		}
 		return out, err
 	})
+	natsSrc, err := connectNATS(cfg.EventsNATS, "reportd-worker", logger)
+	if err != nil {
+		return err
+	}
+	defer natsSrc.Close() // runs after the ingester has stopped (wg.Wait)
 	gen := &jobs.Generator{
 		Store: svc.Store, Orders: orderReader{svc.ReadModel}, Blobs: blobs, Deliveries: svc.Enqueuer,
 		Observer: m, Logger: logger, Retention: cfg.ReportRetention, WaitForData: cfg.ReadYourWritesMax, Now: time.Now,
@@ -150,6 +155,15 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	wg.Go(func() { svc.Store.WatchSchedules(bg, logger, scheduleWake) })
 	scheduler := &schedule.Runner{Store: svc.Store, Logger: logger, Now: time.Now, MaxRange: cfg.ReportMaxRange, Wake: scheduleWake}
 	wg.Go(func() { scheduler.Run(bg) })
+	// Order events from NATS JetStream, when EVENTS_NATS_URL is set.
+	if natsSrc != nil {
+		ingester := natsSrc.ingester(svc, m, logger)
+		wg.Go(func() {
+			if err := ingester.Run(bg); err != nil && !errors.Is(err, context.Canceled) {
+				logger.ErrorContext(ctx, "nats ingestion stopped", "err", err)
+			}
+		})
+	}
 	logger.InfoContext(ctx, "worker running", "report_concurrency", cfg.WorkerConcurrency,
 		"webhook_concurrency", cfg.WebhookConcurrency, "metrics_addr", metricsLn.Addr().String())
 

@@ -60,7 +60,26 @@ type Config struct {
 	// Report schedules.
 	ScheduleMinInterval  time.Duration // SCHEDULE_MIN_INTERVAL: the shortest "@every" a schedule may use
 	ScheduleMaxPerClient int           // SCHEDULE_MAX_PER_CLIENT: schedules per client; 0 = no limit
+	EventsNATS           EventsNATS    // EVENTS_NATS_*: order events from NATS JetStream
 }
+
+// EventsNATS configures order-event ingestion from NATS JetStream. It is off
+// unless EVENTS_NATS_URL is set.
+type EventsNATS struct {
+	URL        string        // EVENTS_NATS_URL: nats://[user:password@]host:4222; empty = off
+	Subject    string        // EVENTS_NATS_SUBJECT: the subject filter consumed, default orders.events.>
+	Stream     string        // EVENTS_NATS_STREAM: created (capturing Subject) if missing, default ORDER_EVENTS
+	Consumer   string        // EVENTS_NATS_CONSUMER: the durable consumer's name, default reportd
+	DLQSubject string        // EVENTS_NATS_DLQ_SUBJECT: where messages that can never be valid go, default orders.dlq (outside the default Subject)
+	DLQStream  string        // EVENTS_NATS_DLQ_STREAM: created (capturing DLQSubject) if no stream does, default ORDER_EVENTS_DLQ
+	Creds      string        // EVENTS_NATS_CREDS: a .creds file (JWT + nkey seed)
+	NKey       string        // EVENTS_NATS_NKEY: an nkey seed file
+	NakDelay   time.Duration // EVENTS_NATS_NAK_DELAY: redelivery delay after a transient failure, default 5s
+	AckWait    time.Duration // EVENTS_NATS_ACK_WAIT: an unacked message (a dead worker's) is redelivered after this, default 30s
+}
+
+// Enabled reports whether NATS ingestion is configured.
+func (n EventsNATS) Enabled() bool { return n.URL != "" }
 
 // Load reads the environment through getenv and validates every value. An
 // error names each bad variable.
@@ -99,6 +118,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ScheduleMinInterval:  p.duration("SCHEDULE_MIN_INTERVAL", time.Minute),
 		ScheduleMaxPerClient: p.integer("SCHEDULE_MAX_PER_CLIENT", 100),
 	}
+	c.EventsNATS = loadEventsNATS(&p)
 	c.ReadDatabaseURL = cmp.Or(getenv("READ_DATABASE_URL"), c.DatabaseURL)
 	c.S3PublicURL = cmp.Or(getenv("S3_PUBLIC_ENDPOINT"), c.S3Endpoint)
 
@@ -198,7 +218,105 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("dependency_outage_max", c.DependencyOutageMax),
 		slog.Duration("schedule_min_interval", c.ScheduleMinInterval),
 		slog.Int("schedule_max_per_client", c.ScheduleMaxPerClient),
+		slog.Group("events_nats",
+			slog.String("url", maskURL(c.EventsNATS.URL)),
+			slog.String("subject", c.EventsNATS.Subject),
+			slog.String("stream", c.EventsNATS.Stream),
+			slog.String("consumer", c.EventsNATS.Consumer),
+			slog.String("dlq_subject", c.EventsNATS.DLQSubject),
+			slog.String("dlq_stream", c.EventsNATS.DLQStream),
+			slog.String("creds", c.EventsNATS.Creds),
+			slog.String("nkey", c.EventsNATS.NKey),
+			slog.Duration("nak_delay", c.EventsNATS.NakDelay),
+			slog.Duration("ack_wait", c.EventsNATS.AckWait)),
 	)
+}
+
+// loadEventsNATS reads the EVENTS_NATS_* block. Names and subjects are
+// checked here, so a typo fails at start-up and not on the first message.
+func loadEventsNATS(p *parser) EventsNATS {
+	n := EventsNATS{
+		URL:        p.str("EVENTS_NATS_URL", ""),
+		Subject:    p.str("EVENTS_NATS_SUBJECT", "orders.events.>"),
+		Stream:     p.str("EVENTS_NATS_STREAM", "ORDER_EVENTS"),
+		Consumer:   p.str("EVENTS_NATS_CONSUMER", "reportd"),
+		DLQSubject: p.str("EVENTS_NATS_DLQ_SUBJECT", "orders.dlq"),
+		DLQStream:  p.str("EVENTS_NATS_DLQ_STREAM", "ORDER_EVENTS_DLQ"),
+		Creds:      p.str("EVENTS_NATS_CREDS", ""),
+		NKey:       p.str("EVENTS_NATS_NKEY", ""),
+		NakDelay:   p.duration("EVENTS_NATS_NAK_DELAY", 5*time.Second),
+		AckWait:    p.duration("EVENTS_NATS_ACK_WAIT", 30*time.Second),
+	}
+	if n.URL != "" {
+		if u, err := url.Parse(n.URL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+			p.fail("EVENTS_NATS_URL", "must be a nats:// or tls:// URL")
+		}
+	}
+	if !validSubject(n.Subject, true) {
+		p.fail("EVENTS_NATS_SUBJECT", fmt.Sprintf("%q is not a NATS subject (dot-separated tokens; * and a final > allowed)", n.Subject))
+	}
+	switch {
+	case !validSubject(n.DLQSubject, false):
+		p.fail("EVENTS_NATS_DLQ_SUBJECT", fmt.Sprintf("%q is not a NATS subject without wildcards", n.DLQSubject))
+	case SubjectMatches(n.Subject, n.DLQSubject):
+		// Dead letters on the consumed subject would be consumed again.
+		p.fail("EVENTS_NATS_DLQ_SUBJECT", fmt.Sprintf("%q is inside EVENTS_NATS_SUBJECT %q; it must be outside it", n.DLQSubject, n.Subject))
+	}
+	for name, v := range map[string]string{"EVENTS_NATS_STREAM": n.Stream, "EVENTS_NATS_CONSUMER": n.Consumer, "EVENTS_NATS_DLQ_STREAM": n.DLQStream} {
+		// JetStream names become subject tokens and file names.
+		if v == "" || len(v) > 64 || strings.ContainsAny(v, ". *>/\\\t\r\n") {
+			p.fail(name, fmt.Sprintf("%q must be 1 to 64 characters without . * > / \\ or white space", v))
+		}
+	}
+	if n.Creds != "" && n.NKey != "" {
+		p.fail("EVENTS_NATS_NKEY", "set EVENTS_NATS_CREDS or EVENTS_NATS_NKEY, not both")
+	}
+	if n.NakDelay <= 0 {
+		p.fail("EVENTS_NATS_NAK_DELAY", "must be positive")
+	}
+	if n.AckWait < time.Second {
+		p.fail("EVENTS_NATS_ACK_WAIT", "must be at least 1s")
+	}
+	return n
+}
+
+// validSubject checks a NATS subject: non-empty dot-separated tokens without
+// white space; with wildcards, a token may be * and the last may be >.
+func validSubject(s string, wildcards bool) bool {
+	if s == "" || strings.ContainsAny(s, " \t\r\n") {
+		return false
+	}
+	tokens := strings.Split(s, ".")
+	for i, t := range tokens {
+		switch {
+		case t == "":
+			return false
+		case t == "*" || (t == ">" && i == len(tokens)-1):
+			if !wildcards {
+				return false
+			}
+		case strings.ContainsAny(t, "*>"):
+			return false
+		}
+	}
+	return true
+}
+
+// SubjectMatches reports whether the literal subject falls under filter,
+// with NATS wildcards: * is one token, a final > is one or more.
+func SubjectMatches(filter, subject string) bool {
+	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, t := range f {
+		switch {
+		case t == ">":
+			return len(s) > i
+		case i >= len(s):
+			return false
+		case t != "*" && t != s[i]:
+			return false
+		}
+	}
+	return len(f) == len(s)
 }
 
 func maskURL(raw string) string {

@@ -85,3 +85,47 @@ func TestDependencyOutageMax(t *testing.T) {
 		}
 	}
 }
+
+func TestEventsNATSIsOffByDefaultAndChecked(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil || c.EventsNATS.Enabled() || c.EventsNATS.Subject != "orders.events.>" || c.EventsNATS.DLQSubject != "orders.dlq" {
+		t.Fatalf("defaults: %+v, %v", c.EventsNATS, err)
+	}
+	_, err = Load(env(map[string]string{
+		"EVENTS_NATS_URL":         "http://127.0.0.1:4222",
+		"EVENTS_NATS_SUBJECT":     "orders.>.x",
+		"EVENTS_NATS_DLQ_SUBJECT": "orders.*",
+		"EVENTS_NATS_CONSUMER":    "a.b",
+		"EVENTS_NATS_NAK_DELAY":   "0s",
+	}))
+	for _, name := range []string{"EVENTS_NATS_URL", "EVENTS_NATS_SUBJECT", "EVENTS_NATS_DLQ_SUBJECT", "EVENTS_NATS_CONSUMER", "EVENTS_NATS_NAK_DELAY"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error %v does not name %s", err, name)
+		}
+	}
+	// The DLQ must not be consumed again.
+	_, err = Load(env(map[string]string{"EVENTS_NATS_SUBJECT": "orders.>", "EVENTS_NATS_DLQ_SUBJECT": "orders.events.dlq"}))
+	if err == nil || !strings.Contains(err.Error(), "EVENTS_NATS_DLQ_SUBJECT") {
+		t.Errorf("a DLQ inside the consumed subject was accepted: %v", err)
+	}
+}
+
+func TestSubjectMatches(t *testing.T) {
+	for _, tc := range []struct {
+		filter, subject string
+		want            bool
+	}{
+		{"orders.events.>", "orders.events.dlq", true},
+		{"orders.events.>", "orders.events", false},
+		{"orders.events.>", "orders.dlq", false},
+		{"orders.*.x", "orders.a.x", true},
+		{"orders.*.x", "orders.a.y", false},
+		{"orders.*", "orders.a.b", false},
+		{"orders.events", "orders.events", true},
+		{">", "a", true},
+	} {
+		if got := SubjectMatches(tc.filter, tc.subject); got != tc.want {
+			t.Errorf("SubjectMatches(%q, %q) = %v, want %v", tc.filter, tc.subject, got, tc.want)
+		}
+	}
+}

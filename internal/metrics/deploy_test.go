@@ -137,6 +137,9 @@ func exportedNames(t *testing.T) map[string]bool {
 	m.WatchProjections(func(context.Context) ([]metrics.ProjectionLag, error) {
 		return []metrics.ProjectionLag{{Name: "orders"}}, nil
 	})
+	m.WatchNATSIngestion(func(context.Context) (metrics.NATSConsumerLag, error) {
+		return metrics.NATSConsumerLag{Stream: "S", Consumer: "c"}, nil
+	})
 	mfs, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)

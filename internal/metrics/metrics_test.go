@@ -278,3 +278,31 @@ func TestHandlerServesRuntimeMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestNATSIngestionMetrics(t *testing.T) {
+	m := metrics.New(nil)
+	fail := false
+	obs := m.WatchNATSIngestion(func(context.Context) (metrics.NATSConsumerLag, error) {
+		if fail {
+			return metrics.NATSConsumerLag{}, errors.New("nats down")
+		}
+		return metrics.NATSConsumerLag{Stream: "S", Consumer: "c", Pending: 7, AckPending: 2}, nil
+	})
+	obs.NATSMessage("accepted")
+	got := series(t, m.Registry(), "reportd_nats")
+	want := map[string]float64{
+		"reportd_nats_consumer_pending_messages{consumer=c,stream=S}":     7,
+		"reportd_nats_consumer_ack_pending_messages{consumer=c,stream=S}": 2,
+		"reportd_nats_messages_total{outcome=accepted}":                   1,
+		"reportd_nats_messages_total{outcome=duplicate}":                  0,
+		"reportd_nats_messages_total{outcome=dead_lettered}":              0,
+		"reportd_nats_messages_total{outcome=retried}":                    0,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("NATS series (-want +got):\n%s", diff)
+	}
+	fail = true
+	if up := series(t, m.Registry(), "reportd_collector_up"); up["reportd_collector_up{collector=nats_consumer}"] != 0 {
+		t.Errorf("collector_up with NATS down: %v", up)
+	}
+}

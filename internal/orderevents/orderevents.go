@@ -553,6 +553,10 @@ func (v *validator) text(field string, s *string, required bool, maxLen int) str
 	return ""
 }
 
+// IsID reports whether s is a valid event, order, customer or merchant id:
+// 1 to MaxIDLen characters of [A-Za-z0-9_.:-]. The same rule as events'.
+func IsID(s string) bool { return s != "" && len(s) <= MaxIDLen && isID(s) }
+
 func isID(s string) bool {
 	for i := range len(s) {
 		c := s[i]
