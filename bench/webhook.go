@@ -15,8 +15,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/report"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 type webhookResult struct {
@@ -59,13 +59,13 @@ func benchWebhook(ctx context.Context, c config, log func(string, ...any)) (webh
 	defer in.close()
 
 	now := time.Now().UTC()
-	sample, err := json.Marshal(reports.Event{Type: reports.EventSucceeded, Timestamp: now, Data: reports.Resource{
-		ID: "rep_bench_0", Object: "report", Status: reports.StatusSucceeded, Type: report.TypeOrderHistory, Format: report.FormatPDF,
+	sample, err := json.Marshal(domain.Event{Type: domain.EventSucceeded, Timestamp: now, Data: domain.Resource{
+		ID: "rep_bench_0", Object: "report", Status: domain.StatusSucceeded, Type: report.TypeOrderHistory, Format: report.FormatPDF,
 		Params: report.Params{CustomerID: "cus_0001", From: "2026-01-01", To: "2026-03-31"}, Attempts: 1,
 		CreatedAt: now, StartedAt: &now, CompletedAt: &now,
-		Result: &reports.ResultBody{Download: "/v1/reports/rep_bench_0/download", SizeBytes: 48213,
+		Result: &domain.ResultBody{Download: "/v1/reports/rep_bench_0/download", SizeBytes: 48213,
 			SHA256: strings.Repeat("ab", 32), ContentType: "application/pdf", Pages: 5, Rows: 200, DataPosition: 2000},
-		Webhook: reports.WebhookBody{Status: "pending"},
+		Webhook: domain.WebhookBody{Status: "pending"},
 	}})
 	if err != nil {
 		return wr, err
@@ -93,7 +93,7 @@ func benchWebhook(ctx context.Context, c config, log func(string, ...any)) (webh
 	}
 
 	hc := &http.Client{Timeout: 30 * time.Second}
-	pass := func(status reports.DeliveryStatus, busy *float64) (time.Duration, error) {
+	pass := func(status domain.DeliveryStatus, busy *float64) (time.Duration, error) {
 		base := hooks.count()
 		busy0, total0 := cpuTimes()
 		t0 := time.Now()
@@ -157,7 +157,7 @@ func benchWebhook(ctx context.Context, c config, log func(string, ...any)) (webh
 		}
 		bareTime += bareSignedLoop(ctx, url, in.client.Secret, sample, c.workerConc, c.deliveries)
 		log("webhook: bulk replay of %d dead letters, round %d", c.deliveries, round+1)
-		elapsed, err := pass(reports.DeliveryDead, &wr.BusyBatch)
+		elapsed, err := pass(domain.DeliveryDead, &wr.BusyBatch)
 		if err != nil {
 			return wr, err
 		}
@@ -178,7 +178,7 @@ func benchWebhook(ctx context.Context, c config, log func(string, ...any)) (webh
 		return wr, err
 	}
 	log("webhook: replay of %d failing deliveries, one task each", c.deliveries)
-	singleTime, err := pass(reports.DeliveryFailing, &wr.BusySingle)
+	singleTime, err := pass(domain.DeliveryFailing, &wr.BusySingle)
 	if err != nil {
 		return wr, err
 	}

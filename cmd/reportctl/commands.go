@@ -13,13 +13,13 @@ import (
 	"github.com/reportd/reportd/internal/apikey"
 	"github.com/reportd/reportd/internal/app"
 	"github.com/reportd/reportd/internal/config"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/jobs"
 	"github.com/reportd/reportd/internal/keyring"
 	"github.com/reportd/reportd/internal/postgres"
 	"github.com/reportd/reportd/internal/readmodel"
 	"github.com/reportd/reportd/internal/redisurl"
-	"github.com/reportd/reportd/internal/reports"
 	"github.com/reportd/reportd/internal/seed"
 	"github.com/reportd/reportd/internal/webhook"
 
@@ -296,7 +296,7 @@ func (c *cli) seed(ctx context.Context, args []string) error {
 	clientID := *client
 	if clientID == "" {
 		demo, err := store.FindClientByName(ctx, "demo")
-		if errors.Is(err, reports.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			return errors.New("seed: no client named \"demo\"; create one with 'reportctl client create --name demo' or pass --client")
 		}
 		if err != nil {
@@ -372,7 +372,7 @@ func (c *cli) deliveriesReplay(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *status != string(reports.DeliveryDead) && *status != string(reports.DeliveryFailing) {
+	if *status != string(domain.DeliveryDead) && *status != string(domain.DeliveryFailing) {
 		return errors.New("deliveries replay: --status must be dead or failing")
 	}
 	var sinceTime time.Time
@@ -401,7 +401,7 @@ func (c *cli) deliveriesReplay(ctx context.Context, args []string) error {
 		DeliveryMaxRetry: cfg.WebhookSchedule.MaxRetry(), DeliveryTimeout: cfg.WebhookTimeout + 30*time.Second,
 	})
 	store := postgres.NewStore(pool)
-	refs, err := store.ReplayDeliveries(ctx, *client, reports.DeliveryStatus(*status), sinceTime, *limit)
+	refs, err := store.ReplayDeliveries(ctx, *client, domain.DeliveryStatus(*status), sinceTime, *limit)
 	if err != nil {
 		return err
 	}
@@ -410,7 +410,7 @@ func (c *cli) deliveriesReplay(ctx context.Context, args []string) error {
 		ids[i] = r.ID
 	}
 	queued, shown := 0, 0
-	err = enq.Replay(ctx, refs, *status == string(reports.DeliveryDead), "", func(n int) {
+	err = enq.Replay(ctx, refs, *status == string(domain.DeliveryDead), "", func(n int) {
 		queued = n
 		if n-shown >= 500 || n == len(refs) {
 			fmt.Fprintf(c.stderr, "replay: %d/%d deliveries queued\n", n, len(refs))

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
 func handleReportDeliveries(d Deps) http.Handler {
@@ -22,15 +22,15 @@ func handleReportDeliveries(d Deps) http.Handler {
 			return
 		}
 		if list == nil {
-			list = []reports.Delivery{}
+			list = []domain.Delivery{}
 		}
-		writeJSON(w, http.StatusOK, listResponse[reports.Delivery]{Object: "list", Data: list})
+		writeJSON(w, http.StatusOK, listResponse[domain.Delivery]{Object: "list", Data: list})
 	})
 }
 
-func deliveryStatusValid(s reports.DeliveryStatus) bool {
+func deliveryStatusValid(s domain.DeliveryStatus) bool {
 	switch s {
-	case reports.DeliveryPending, reports.DeliveryDelivered, reports.DeliveryFailing, reports.DeliveryDead, reports.DeliveryDisabled:
+	case domain.DeliveryPending, domain.DeliveryDelivered, domain.DeliveryFailing, domain.DeliveryDead, domain.DeliveryDisabled:
 		return true
 	}
 	return false
@@ -52,7 +52,7 @@ func handleListDeliveries(d Deps) http.Handler {
 		ctx := r.Context()
 		q := r.URL.Query()
 		var errs []FieldError
-		f := reports.DeliveryFilter{Status: reports.DeliveryStatus(q.Get("status"))}
+		f := domain.DeliveryFilter{Status: domain.DeliveryStatus(q.Get("status"))}
 		if f.Status != "" && !deliveryStatusValid(f.Status) {
 			errs = append(errs, FieldError{Field: "status", Message: "must be pending, delivered, failing, dead or disabled"})
 		}
@@ -78,9 +78,9 @@ func handleListDeliveries(d Deps) http.Handler {
 			writeError(w, r, d.Logger, err)
 			return
 		}
-		out := listResponse[reports.Delivery]{Object: "list", Data: list}
+		out := listResponse[domain.Delivery]{Object: "list", Data: list}
 		if out.Data == nil {
-			out.Data = []reports.Delivery{}
+			out.Data = []domain.Delivery{}
 		}
 		if len(list) > limit {
 			out.Data = list[:limit]
@@ -114,9 +114,9 @@ func handleRedeliver(d Deps) http.Handler {
 }
 
 type replayRequest struct {
-	Status reports.DeliveryStatus `json:"status"`
-	Since  string                 `json:"since,omitempty"` // RFC 3339; parsed here so a bad one is a 422 naming it
-	Limit  *int                   `json:"limit,omitempty"` // absent: maxReplay
+	Status domain.DeliveryStatus `json:"status"`
+	Since  string                `json:"since,omitempty"` // RFC 3339; parsed here so a bad one is a 422 naming it
+	Limit  *int                  `json:"limit,omitempty"` // absent: maxReplay
 }
 
 type replayResponse struct {
@@ -136,9 +136,9 @@ func handleReplayDeliveries(d Deps) http.Handler {
 		}
 		var errs []FieldError
 		if req.Status == "" {
-			req.Status = reports.DeliveryDead
+			req.Status = domain.DeliveryDead
 		}
-		if req.Status != reports.DeliveryDead && req.Status != reports.DeliveryFailing {
+		if req.Status != domain.DeliveryDead && req.Status != domain.DeliveryFailing {
 			errs = append(errs, FieldError{Field: "status", Message: "must be dead or failing"})
 		}
 		limit := maxReplay
@@ -166,7 +166,7 @@ func handleReplayDeliveries(d Deps) http.Handler {
 		for i, ref := range refs {
 			ids[i] = ref.ID
 		}
-		if err := d.Queue.Replay(ctx, refs, req.Status == reports.DeliveryDead, RequestID(ctx)); err != nil {
+		if err := d.Queue.Replay(ctx, refs, req.Status == domain.DeliveryDead, RequestID(ctx)); err != nil {
 			d.Logger.WarnContext(ctx, "queue replayed deliveries; the sweeper will queue the rest", "err", err)
 		}
 		writeJSON(w, http.StatusAccepted, replayResponse{Replayed: len(ids), DeliveryIDs: ids})

@@ -18,8 +18,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/reportd/reportd/internal/apikey"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/orderevents"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 // errPostgresText is what Postgres says about text it cannot store.
@@ -45,73 +45,73 @@ type edgeStore struct {
 
 const edgeClient = "cli_edge"
 
-func (s *edgeStore) LookupKey(_ context.Context, keyID string) (reports.Principal, error) {
+func (s *edgeStore) LookupKey(_ context.Context, keyID string) (domain.Principal, error) {
 	if keyID != s.key.ID {
-		return reports.Principal{}, reports.ErrNotFound
+		return domain.Principal{}, domain.ErrNotFound
 	}
-	return reports.Principal{ClientID: edgeClient, Scopes: []string{ScopeReports, ScopeEventsWrite}, Hash: s.key.Hash,
-		Client: reports.Client{MaxInFlight: -1}}, nil
+	return domain.Principal{ClientID: edgeClient, Scopes: []string{ScopeReports, ScopeEventsWrite}, Hash: s.key.Hash,
+		Client: domain.Client{MaxInFlight: -1}}, nil
 }
 
-func (s *edgeStore) CreateReport(_ context.Context, r reports.NewReport, _ int, _ *reports.IdempotencyKey,
-	respond func(reports.Report) (int, []byte, error)) (reports.Report, error) {
+func (s *edgeStore) CreateReport(_ context.Context, r domain.NewReport, _ int, _ *domain.IdempotencyKey,
+	respond func(domain.Report) (int, []byte, error)) (domain.Report, error) {
 	if err := storable(r.ID, string(r.Metadata), r.WebhookURL, r.Params.CustomerID, r.Params.MerchantID, r.Params.From, r.Params.To); err != nil {
-		return reports.Report{}, err
+		return domain.Report{}, err
 	}
-	rep := reports.Report{ID: r.ID, ClientID: r.ClientID, Type: r.Type, Format: r.Format, Params: r.Params,
-		Metadata: r.Metadata, Status: reports.StatusQueued, CreatedAt: time.Now()}
+	rep := domain.Report{ID: r.ID, ClientID: r.ClientID, Type: r.Type, Format: r.Format, Params: r.Params,
+		Metadata: r.Metadata, Status: domain.StatusQueued, CreatedAt: time.Now()}
 	if _, _, err := respond(rep); err != nil {
-		return reports.Report{}, err
+		return domain.Report{}, err
 	}
 	return rep, nil
 }
 
-func (s *edgeStore) GetReport(_ context.Context, _, id string) (reports.Report, error) {
+func (s *edgeStore) GetReport(_ context.Context, _, id string) (domain.Report, error) {
 	if err := storable(id); err != nil {
-		return reports.Report{}, err
+		return domain.Report{}, err
 	}
-	return reports.Report{}, reports.ErrNotFound
+	return domain.Report{}, domain.ErrNotFound
 }
 
-func (s *edgeStore) ListReports(_ context.Context, _ string, f reports.ListFilter) ([]reports.Report, error) {
+func (s *edgeStore) ListReports(_ context.Context, _ string, f domain.ListFilter) ([]domain.Report, error) {
 	return nil, storable(f.AfterID, string(f.Status), string(f.Type))
 }
 
-func (s *edgeStore) CancelReport(_ context.Context, _, id string) (reports.Report, error) {
+func (s *edgeStore) CancelReport(_ context.Context, _, id string) (domain.Report, error) {
 	if err := storable(id); err != nil {
-		return reports.Report{}, err
+		return domain.Report{}, err
 	}
-	return reports.Report{}, reports.ErrNotFound
+	return domain.Report{}, domain.ErrNotFound
 }
 
-func (s *edgeStore) ClaimKey(_ context.Context, k reports.IdempotencyKey) (*reports.StoredResponse, error) {
+func (s *edgeStore) ClaimKey(_ context.Context, k domain.IdempotencyKey) (*domain.StoredResponse, error) {
 	return nil, storable(k.Key, k.Endpoint)
 }
 
-func (s *edgeStore) CompleteKey(context.Context, reports.IdempotencyKey, int, []byte) error {
+func (s *edgeStore) CompleteKey(context.Context, domain.IdempotencyKey, int, []byte) error {
 	return nil
 }
-func (s *edgeStore) ReleaseKey(context.Context, reports.IdempotencyKey) error { return nil }
+func (s *edgeStore) ReleaseKey(context.Context, domain.IdempotencyKey) error { return nil }
 
-func (s *edgeStore) ReportDeliveries(_ context.Context, _, reportID string) ([]reports.Delivery, error) {
+func (s *edgeStore) ReportDeliveries(_ context.Context, _, reportID string) ([]domain.Delivery, error) {
 	if err := storable(reportID); err != nil {
 		return nil, err
 	}
-	return nil, reports.ErrNotFound
+	return nil, domain.ErrNotFound
 }
 
-func (s *edgeStore) ListDeliveries(_ context.Context, _ string, f reports.DeliveryFilter) ([]reports.Delivery, error) {
+func (s *edgeStore) ListDeliveries(_ context.Context, _ string, f domain.DeliveryFilter) ([]domain.Delivery, error) {
 	return nil, storable(f.AfterID, string(f.Status))
 }
 
-func (s *edgeStore) Redeliver(_ context.Context, _, id string) (reports.Delivery, error) {
+func (s *edgeStore) Redeliver(_ context.Context, _, id string) (domain.Delivery, error) {
 	if err := storable(id); err != nil {
-		return reports.Delivery{}, err
+		return domain.Delivery{}, err
 	}
-	return reports.Delivery{}, reports.ErrNotFound
+	return domain.Delivery{}, domain.ErrNotFound
 }
 
-func (s *edgeStore) ReplayDeliveries(_ context.Context, _ string, status reports.DeliveryStatus, _ time.Time, limit int) ([]reports.WorkRef, error) {
+func (s *edgeStore) ReplayDeliveries(_ context.Context, _ string, status domain.DeliveryStatus, _ time.Time, limit int) ([]domain.WorkRef, error) {
 	if limit < 1 || limit > maxReplay {
 		return nil, fmt.Errorf("replay limit %d reached the store", limit)
 	}
@@ -136,8 +136,8 @@ func (s *edgeStore) Ping(context.Context) error { return nil }
 func (s *edgeStore) RequeueDelivery(context.Context, string, string, string) error {
 	return nil
 }
-func (s *edgeStore) Replay(context.Context, []reports.WorkRef, bool, string) error { return nil }
-func (s *edgeStore) QueueLatency(context.Context) (time.Duration, error)           { return 0, nil }
+func (s *edgeStore) Replay(context.Context, []domain.WorkRef, bool, string) error { return nil }
+func (s *edgeStore) QueueLatency(context.Context) (time.Duration, error)          { return 0, nil }
 func (s *edgeStore) PresignGet(context.Context, string) (string, time.Time, error) {
 	return "https://s3.example/x", time.Now().Add(time.Hour), nil
 }

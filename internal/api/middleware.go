@@ -16,8 +16,8 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/reportd/reportd/internal/apikey"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 type ctxKey int
@@ -40,8 +40,8 @@ const (
 	ScopeEventsWrite = "events:write"
 )
 
-func principalFrom(ctx context.Context) reports.Principal {
-	p, _ := ctx.Value(principalKey).(reports.Principal)
+func principalFrom(ctx context.Context) domain.Principal {
+	p, _ := ctx.Value(principalKey).(domain.Principal)
 	return p
 }
 
@@ -149,7 +149,7 @@ func withRecovery(logger *slog.Logger) mux.MiddlewareFunc {
 
 // KeyStore resolves API keys.
 type KeyStore interface {
-	LookupKey(ctx context.Context, keyID string) (reports.Principal, error)
+	LookupKey(ctx context.Context, keyID string) (domain.Principal, error)
 }
 
 func errUnauthenticated() *Problem {
@@ -175,7 +175,7 @@ func authenticate(logger *slog.Logger, keys KeyStore) mux.MiddlewareFunc {
 			}
 			p, err := keys.LookupKey(r.Context(), keyID)
 			if err == nil && !apikey.Equal(hash, p.Hash) {
-				err = reports.ErrNotFound
+				err = domain.ErrNotFound
 			}
 			if err != nil {
 				if !isNotFound(err) {
@@ -219,7 +219,7 @@ type keyCache struct {
 }
 
 type cachedKey struct {
-	p       reports.Principal
+	p       domain.Principal
 	expires time.Time
 }
 
@@ -232,7 +232,7 @@ func newKeyCache(keys KeyStore, ttl time.Duration, now func() time.Time) *keyCac
 	return &keyCache{keys: keys, ttl: ttl, now: now, entries: map[string]cachedKey{}}
 }
 
-func (c *keyCache) LookupKey(ctx context.Context, keyID string) (reports.Principal, error) {
+func (c *keyCache) LookupKey(ctx context.Context, keyID string) (domain.Principal, error) {
 	c.mu.Lock()
 	e, ok := c.entries[keyID]
 	c.mu.Unlock()
@@ -252,4 +252,4 @@ func (c *keyCache) LookupKey(ctx context.Context, keyID string) (reports.Princip
 	return p, nil
 }
 
-func isNotFound(err error) bool { return errors.Is(err, reports.ErrNotFound) }
+func isNotFound(err error) bool { return errors.Is(err, domain.ErrNotFound) }

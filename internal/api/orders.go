@@ -13,8 +13,8 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/orderevents"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 // OrderEvent is one entry of an order's audit trail: the event as the log
@@ -72,7 +72,7 @@ type Orders interface {
 	// sequence order, at most limit.
 	OrderEvents(ctx context.Context, clientID, orderID string, afterSeq int64, limit int) ([]OrderEvent, error)
 	// OrderAsOf folds the order's events that occurred at or before asOf;
-	// reports.ErrNotFound when there are none.
+	// domain.ErrNotFound when there are none.
 	OrderAsOf(ctx context.Context, clientID, orderID string, asOf time.Time) (OrderState, error)
 }
 
@@ -148,7 +148,7 @@ func handleOrderAsOf(d Deps) http.Handler {
 			return
 		}
 		st, err := d.Orders.OrderAsOf(ctx, principalFrom(ctx).ClientID, id, asOf)
-		if errors.Is(err, reports.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			writeProblem(w, problem(http.StatusNotFound, "not-found", "Not found",
 				"This client has no events of that order that occurred at or before as_of."))
 			return

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
 // FieldError names one invalid input.
@@ -59,21 +59,21 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	var p *Problem
 	switch {
 	case errors.As(err, &p):
-	case errors.Is(err, reports.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		p = errNotFound
-	case errors.Is(err, reports.ErrConflict):
+	case errors.Is(err, domain.ErrConflict):
 		p = problem(http.StatusConflict, "conflict", "Conflict", "The resource's current state does not allow this.")
-	case errors.Is(err, reports.ErrQuotaExceeded):
+	case errors.Is(err, domain.ErrQuotaExceeded):
 		p = problem(http.StatusTooManyRequests, "too-many-in-flight", "Too many reports in flight",
 			"This client has reached its limit of unfinished reports. Retry when some have finished.")
 		p.retryAfter = 10
-	case errors.Is(err, reports.ErrKeyReused):
+	case errors.Is(err, domain.ErrKeyReused):
 		p = invalid(FieldError{Field: "Idempotency-Key", Message: "this key was already used with a different request body"})
-	case errors.Is(err, reports.ErrKeyInFlight):
+	case errors.Is(err, domain.ErrKeyInFlight):
 		p = problem(http.StatusConflict, "idempotency-key-in-flight", "Request in flight",
 			"A request with this Idempotency-Key is still being processed. Retry shortly.")
 		p.retryAfter = 1
-	case errors.Is(err, reports.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		logger.WarnContext(r.Context(), "dependency unavailable", "err", err)
 		p = unavailable("A dependency is unavailable. Retry later.")
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:

@@ -15,9 +15,9 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/report"
-	"github.com/reportd/reportd/internal/reports"
 	"github.com/reportd/reportd/internal/webhook"
 )
 
@@ -98,7 +98,7 @@ func pathID(r *http.Request, prefix string) (string, bool) {
 
 // createdReport is the 202 body: the report plus when work should start.
 type createdReport struct {
-	reports.Resource
+	domain.Resource
 
 	EstimatedStartAt time.Time `json:"estimated_start_at"`
 }
@@ -123,7 +123,7 @@ func handleCreateReport(d Deps, queue *latencyCache) http.Handler {
 		}
 		latency, err := queue.get(ctx)
 		if err != nil {
-			writeError(w, r, d.Logger, fmt.Errorf("check report queue: %w: %w", reports.ErrUnavailable, err))
+			writeError(w, r, d.Logger, fmt.Errorf("check report queue: %w: %w", domain.ErrUnavailable, err))
 			return
 		}
 
@@ -157,7 +157,7 @@ func handleCreateReport(d Deps, queue *latencyCache) http.Handler {
 	})
 }
 
-func createReport(ctx context.Context, d Deps, principal reports.Principal, req createReportRequest, key *reports.IdempotencyKey, latency time.Duration) (reports.Report, error) {
+func createReport(ctx context.Context, d Deps, principal domain.Principal, req createReportRequest, key *domain.IdempotencyKey, latency time.Duration) (domain.Report, error) {
 	client := principal.Client
 	hook := "" // the store falls back to the client's current default URL
 	if req.WebhookURL != nil {
@@ -167,11 +167,11 @@ func createReport(ctx context.Context, d Deps, principal reports.Principal, req 
 	if client.MaxInFlight >= 0 {
 		limit = client.MaxInFlight
 	}
-	nr := reports.NewReport{
+	nr := domain.NewReport{
 		ID: ids.New("rep"), ClientID: principal.ClientID, Type: req.Type, Format: req.Format, Params: req.Params,
 		Metadata: req.Metadata, WebhookURL: hook, MinPosition: req.MinPosition, RequestID: RequestID(ctx),
 	}
-	return d.Reports.CreateReport(ctx, nr, limit, key, func(rep reports.Report) (int, []byte, error) {
+	return d.Reports.CreateReport(ctx, nr, limit, key, func(rep domain.Report) (int, []byte, error) {
 		body, err := json.Marshal(createdReport{Resource: rep.ToResource("", time.Time{}), EstimatedStartAt: rep.CreatedAt.Add(latency)})
 		return http.StatusAccepted, body, err
 	})
@@ -181,12 +181,12 @@ func createReport(ctx context.Context, d Deps, principal reports.Principal, req 
 // the answer has been written: the replay of the first answer, or the error
 // (422 for a reused key, 409 while another request holds it). A nil key
 // means the request carried none.
-func claimIdempotencyKey(w http.ResponseWriter, r *http.Request, d Deps, clientID, value string, request []byte) (key *reports.IdempotencyKey, done bool) {
+func claimIdempotencyKey(w http.ResponseWriter, r *http.Request, d Deps, clientID, value string, request []byte) (key *domain.IdempotencyKey, done bool) {
 	if value == "" {
 		return nil, false
 	}
 	fp := sha256.Sum256(request)
-	key = &reports.IdempotencyKey{ClientID: clientID, Endpoint: r.Method + " " + r.URL.Path, Key: value, Fingerprint: fp[:]}
+	key = &domain.IdempotencyKey{ClientID: clientID, Endpoint: r.Method + " " + r.URL.Path, Key: value, Fingerprint: fp[:]}
 	stored, err := d.Idempotency.ClaimKey(r.Context(), *key)
 	if err != nil {
 		writeError(w, r, d.Logger, err)
@@ -265,8 +265,8 @@ func parseWait(v string, maxWait time.Duration) (time.Duration, error) {
 }
 
 // resource renders a report with a freshly minted download URL.
-func resource(ctx context.Context, d Deps, rep reports.Report) reports.Resource {
-	if rep.Status != reports.StatusSucceeded || rep.ObjectKey == "" {
+func resource(ctx context.Context, d Deps, rep domain.Report) domain.Resource {
+	if rep.Status != domain.StatusSucceeded || rep.ObjectKey == "" {
 		return rep.ToResource("", time.Time{})
 	}
 	url, expires, err := d.Files.PresignGet(ctx, rep.ObjectKey)
@@ -291,8 +291,8 @@ func handleDownload(d Deps) http.Handler {
 			return
 		}
 		switch rep.Status {
-		case reports.StatusSucceeded:
-		case reports.StatusExpired:
+		case domain.StatusSucceeded:
+		case domain.StatusExpired:
 			writeProblem(w, problem(http.StatusGone, "report-expired", "Report expired", "The report's file was deleted at the end of its retention period."))
 			return
 		default:
@@ -302,7 +302,7 @@ func handleDownload(d Deps) http.Handler {
 		}
 		url, _, err := d.Files.PresignGet(ctx, rep.ObjectKey)
 		if err != nil {
-			writeError(w, r, d.Logger, fmt.Errorf("presign %s: %w: %w", rep.ID, reports.ErrUnavailable, err))
+			writeError(w, r, d.Logger, fmt.Errorf("presign %s: %w: %w", rep.ID, domain.ErrUnavailable, err))
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -322,9 +322,9 @@ func handleListReports(d Deps) http.Handler {
 		ctx := r.Context()
 		q := r.URL.Query()
 		var errs []FieldError
-		f := reports.ListFilter{Status: reports.Status(q.Get("status")), Type: report.Type(q.Get("type"))}
+		f := domain.ListFilter{Status: domain.Status(q.Get("status")), Type: report.Type(q.Get("type"))}
 		switch f.Status {
-		case "", reports.StatusQueued, reports.StatusRunning, reports.StatusSucceeded, reports.StatusFailed, reports.StatusCanceled, reports.StatusExpired:
+		case "", domain.StatusQueued, domain.StatusRunning, domain.StatusSucceeded, domain.StatusFailed, domain.StatusCanceled, domain.StatusExpired:
 		default:
 			errs = append(errs, FieldError{Field: "status", Message: "must be queued, running, succeeded, failed, canceled or expired"})
 		}
@@ -352,7 +352,7 @@ func handleListReports(d Deps) http.Handler {
 			writeError(w, r, d.Logger, err)
 			return
 		}
-		out := listResponse[reports.Resource]{Object: "list", Data: []reports.Resource{}}
+		out := listResponse[domain.Resource]{Object: "list", Data: []domain.Resource{}}
 		if len(list) > limit {
 			list = list[:limit]
 			out.HasMore = true
@@ -417,7 +417,7 @@ func handleCancelReport(d Deps) http.Handler {
 			return
 		}
 		rep, err := d.Reports.CancelReport(ctx, principalFrom(ctx).ClientID, id)
-		if errors.Is(err, reports.ErrConflict) {
+		if errors.Is(err, domain.ErrConflict) {
 			writeProblem(w, problem(http.StatusConflict, "report-finished", "Report already finished", "Only a queued or running report can be canceled."))
 			return
 		}
@@ -426,7 +426,7 @@ func handleCancelReport(d Deps) http.Handler {
 			return
 		}
 		if d.ReportMetrics != nil {
-			d.ReportMetrics.ReportFinished(rep.Type, rep.Format, reports.StatusCanceled)
+			d.ReportMetrics.ReportFinished(rep.Type, rep.Format, domain.StatusCanceled)
 		}
 		// The row says canceled, so a task that still runs will stop at its
 		// next check even if this signal is lost.

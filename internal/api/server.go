@@ -6,33 +6,33 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/orderevents"
 	"github.com/reportd/reportd/internal/report"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 // ReportStore holds the reports.
 type ReportStore interface {
-	CreateReport(ctx context.Context, r reports.NewReport, maxInFlight int, key *reports.IdempotencyKey,
-		respond func(reports.Report) (int, []byte, error)) (reports.Report, error)
-	GetReport(ctx context.Context, clientID, id string) (reports.Report, error)
-	ListReports(ctx context.Context, clientID string, f reports.ListFilter) ([]reports.Report, error)
-	CancelReport(ctx context.Context, clientID, id string) (reports.Report, error)
+	CreateReport(ctx context.Context, r domain.NewReport, maxInFlight int, key *domain.IdempotencyKey,
+		respond func(domain.Report) (int, []byte, error)) (domain.Report, error)
+	GetReport(ctx context.Context, clientID, id string) (domain.Report, error)
+	ListReports(ctx context.Context, clientID string, f domain.ListFilter) ([]domain.Report, error)
+	CancelReport(ctx context.Context, clientID, id string) (domain.Report, error)
 }
 
 // IdempotencyStore keeps Idempotency-Key claims and their first answers.
 type IdempotencyStore interface {
-	ClaimKey(ctx context.Context, k reports.IdempotencyKey) (*reports.StoredResponse, error)
-	CompleteKey(ctx context.Context, k reports.IdempotencyKey, status int, body []byte) error
-	ReleaseKey(ctx context.Context, k reports.IdempotencyKey) error
+	ClaimKey(ctx context.Context, k domain.IdempotencyKey) (*domain.StoredResponse, error)
+	CompleteKey(ctx context.Context, k domain.IdempotencyKey, status int, body []byte) error
+	ReleaseKey(ctx context.Context, k domain.IdempotencyKey) error
 }
 
 // DeliveryStore holds webhook deliveries and their attempts.
 type DeliveryStore interface {
-	ReportDeliveries(ctx context.Context, clientID, reportID string) ([]reports.Delivery, error)
-	ListDeliveries(ctx context.Context, clientID string, f reports.DeliveryFilter) ([]reports.Delivery, error)
-	Redeliver(ctx context.Context, clientID, id string) (reports.Delivery, error)
-	ReplayDeliveries(ctx context.Context, clientID string, status reports.DeliveryStatus, since time.Time, limit int) ([]reports.WorkRef, error)
+	ReportDeliveries(ctx context.Context, clientID, reportID string) ([]domain.Delivery, error)
+	ListDeliveries(ctx context.Context, clientID string, f domain.DeliveryFilter) ([]domain.Delivery, error)
+	Redeliver(ctx context.Context, clientID, id string) (domain.Delivery, error)
+	ReplayDeliveries(ctx context.Context, clientID string, status domain.DeliveryStatus, since time.Time, limit int) ([]domain.WorkRef, error)
 }
 
 // Pinger is a dependency /readyz checks.
@@ -46,7 +46,7 @@ type Queue interface {
 	RequeueDelivery(ctx context.Context, deliveryID, reportID, clientID string) error
 	// Replay queues replayed deliveries: dead letters several to a task,
 	// failing ones by running their waiting task now.
-	Replay(ctx context.Context, deliveries []reports.WorkRef, dead bool, requestID string) error
+	Replay(ctx context.Context, deliveries []domain.WorkRef, dead bool, requestID string) error
 	CancelReport(ctx context.Context, reportID string) error
 	QueueLatency(ctx context.Context) (time.Duration, error)
 }
@@ -115,7 +115,7 @@ type Settings struct {
 // ReportObserver counts reports the API creates and cancels, for metrics.
 type ReportObserver interface {
 	ReportCreated(t report.Type, f report.Format)
-	ReportFinished(t report.Type, f report.Format, status reports.Status)
+	ReportFinished(t report.Type, f report.Format, status domain.Status)
 }
 
 // Deps is everything the API needs. Metrics and Monitoring may be nil. One

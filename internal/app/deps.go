@@ -15,12 +15,12 @@ import (
 
 	"github.com/reportd/reportd/internal/api"
 	"github.com/reportd/reportd/internal/config"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/jobs"
 	"github.com/reportd/reportd/internal/orderevents"
 	"github.com/reportd/reportd/internal/postgres"
 	"github.com/reportd/reportd/internal/readmodel"
 	"github.com/reportd/reportd/internal/redisurl"
-	"github.com/reportd/reportd/internal/reports"
 	"github.com/reportd/reportd/internal/storage"
 )
 
@@ -148,7 +148,7 @@ func (q queueAdapter) RequeueDelivery(ctx context.Context, deliveryID, reportID,
 	return q.enq.Redeliver(ctx, jobs.DeliveryPayload{DeliveryID: deliveryID, ReportID: reportID, ClientID: clientID})
 }
 
-func (q queueAdapter) Replay(ctx context.Context, deliveries []reports.WorkRef, dead bool, requestID string) error {
+func (q queueAdapter) Replay(ctx context.Context, deliveries []domain.WorkRef, dead bool, requestID string) error {
 	return q.enq.Replay(ctx, deliveries, dead, requestID, nil)
 }
 

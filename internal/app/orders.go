@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/reportd/reportd/internal/api"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/postgres"
 	"github.com/reportd/reportd/internal/readmodel"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 // ordersAdapter maps the read model's audit trail onto the API's types.
@@ -31,7 +31,7 @@ func (o ordersAdapter) OrderEvents(ctx context.Context, clientID, orderID string
 func (o ordersAdapter) OrderAsOf(ctx context.Context, clientID, orderID string, asOf time.Time) (api.OrderState, error) {
 	s, err := o.rm.OrderAsOf(ctx, clientID, orderID, asOf)
 	if errors.Is(err, readmodel.ErrNoOrderEvents) {
-		return api.OrderState{}, fmt.Errorf("%w: %w", reports.ErrNotFound, err)
+		return api.OrderState{}, fmt.Errorf("%w: %w", domain.ErrNotFound, err)
 	}
 	if err != nil {
 		return api.OrderState{}, postgres.Classify(err)

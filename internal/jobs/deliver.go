@@ -11,20 +11,20 @@ import (
 	"github.com/hibiken/asynq"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/webhook"
 )
 
 // DeliveryStore is what delivering a webhook needs from the system of record.
 type DeliveryStore interface {
 	// LoadDeliveryToSend returns the delivery and the secrets that sign it now.
-	LoadDeliveryToSend(ctx context.Context, id string) (reports.Delivery, []string, error)
-	RecordAttempt(ctx context.Context, id string, a reports.AttemptRecord, status reports.DeliveryStatus, next time.Time) (int, error)
+	LoadDeliveryToSend(ctx context.Context, id string) (domain.Delivery, []string, error)
+	RecordAttempt(ctx context.Context, id string, a domain.AttemptRecord, status domain.DeliveryStatus, next time.Time) (int, error)
 	DisableWebhook(ctx context.Context, clientID, url string) error
 	// LoadDeliveriesToSend and RecordAttempts serve batches: one query
 	// and one statement for all of them.
-	LoadDeliveriesToSend(ctx context.Context, clientID string, ids []string) ([]reports.Delivery, []string, error)
-	RecordAttempts(ctx context.Context, outcomes []reports.AttemptOutcome) error
+	LoadDeliveriesToSend(ctx context.Context, clientID string, ids []string) ([]domain.Delivery, []string, error)
+	RecordAttempts(ctx context.Context, outcomes []domain.AttemptOutcome) error
 }
 
 // RetryScheduler continues a delivery that failed in a batch on its own task.
@@ -89,14 +89,14 @@ func (d *Deliverer) deliver(ctx context.Context, p DeliveryPayload, retried int,
 	log := d.Logger.With("delivery_id", p.DeliveryID, "report_id", p.ReportID, "client_id", p.ClientID, "request_id", p.RequestID)
 
 	del, secrets, err := d.Store.LoadDeliveryToSend(ctx, p.DeliveryID)
-	if errors.Is(err, reports.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return fmt.Errorf("load delivery %s: %w: %w", p.DeliveryID, err, asynq.SkipRetry)
 	}
 	if err != nil {
 		return fmt.Errorf("load delivery %s: %w", p.DeliveryID, err)
 	}
 	switch del.Status {
-	case reports.DeliveryDelivered, reports.DeliveryDisabled, reports.DeliveryDead:
+	case domain.DeliveryDelivered, domain.DeliveryDisabled, domain.DeliveryDead:
 		// A task that runs again after its delivery settled (asynq delivers
 		// at least once) has nothing to send; only a replay, which makes the
 		// delivery pending first, sends a dead letter again.
@@ -128,19 +128,19 @@ func (d *Deliverer) deliver(ctx context.Context, p DeliveryPayload, retried int,
 	log = log.With("outcome", res.Outcome, "status_code", res.StatusCode, "latency_ms", res.Latency.Milliseconds(), "attempt", n)
 
 	switch s.Status {
-	case reports.DeliveryDelivered:
+	case domain.DeliveryDelivered:
 		if d.Observer != nil {
 			d.Observer.Delivered(now.Sub(del.CreatedAt))
 		}
 		log.InfoContext(ctx, "webhook delivered")
 		return nil
-	case reports.DeliveryDisabled:
+	case domain.DeliveryDisabled:
 		if err := d.Store.DisableWebhook(rctx, del.ClientID, del.URL); err != nil {
 			return fmt.Errorf("disable webhook url: %w", err)
 		}
 		log.WarnContext(ctx, "receiver answered 410 Gone; webhook URL disabled")
 		return nil
-	case reports.DeliveryDead:
+	case domain.DeliveryDead:
 		if d.Observer != nil {
 			d.Observer.DeadLettered()
 		}
@@ -153,8 +153,8 @@ func (d *Deliverer) deliver(ctx context.Context, p DeliveryPayload, retried int,
 
 // settlement is where one attempt leaves its delivery.
 type settlement struct {
-	Status reports.DeliveryStatus // delivered, failing, dead or disabled
-	Delay  time.Duration          // failing only: the wait before the next attempt
+	Status domain.DeliveryStatus // delivered, failing, dead or disabled
+	Delay  time.Duration         // failing only: the wait before the next attempt
 }
 
 // next is when the delivery's following attempt is due (now unless failing).
@@ -164,7 +164,7 @@ func (s settlement) next(now time.Time) time.Time { return now.Add(s.Delay) }
 // second (see [notEarly]), so the row's next_attempt_at is when asynq can
 // really run the retry, never earlier.
 func (s settlement) from(now time.Time) settlement {
-	if s.Status == reports.DeliveryFailing {
+	if s.Status == domain.DeliveryFailing {
 		s.Delay = notEarly(now, s.Delay)
 	}
 	return s
@@ -175,13 +175,13 @@ func (s settlement) from(now time.Time) settlement {
 // retried is how many attempts of this run came before this one (its place
 // in the schedule); final says the schedule allows no other.
 func settle(res webhook.Result, sched webhook.Schedule, retried int, final bool) settlement {
-	dead := settlement{Status: reports.DeliveryDead}
+	dead := settlement{Status: domain.DeliveryDead}
 	switch {
 	case res.Outcome == webhook.OutcomeDelivered:
-		return settlement{Status: reports.DeliveryDelivered}
+		return settlement{Status: domain.DeliveryDelivered}
 	case res.Outcome == webhook.OutcomeGone:
 		// 410: the receiver asks us to stop; its URL is disabled.
-		return settlement{Status: reports.DeliveryDisabled}
+		return settlement{Status: domain.DeliveryDisabled}
 	case res.Outcome == webhook.OutcomeBlocked:
 		// Dead at once. A delivery's URL is fixed when it is created, so a
 		// refused scheme, literal address or malformed URL is refused on
@@ -199,12 +199,12 @@ func settle(res webhook.Result, sched webhook.Schedule, retried int, final bool)
 	}
 	// A receiver's Retry-After (429, 503) may push the retry later, up to
 	// the schedule's cap, never earlier.
-	return settlement{Status: reports.DeliveryFailing, Delay: sched.DelayWithRetryAfter(retried, res.RetryAfter)}
+	return settlement{Status: domain.DeliveryFailing, Delay: sched.DelayWithRetryAfter(retried, res.RetryAfter)}
 }
 
 // attemptRecord is what is kept of an attempt.
-func attemptRecord(res webhook.Result) reports.AttemptRecord {
-	rec := reports.AttemptRecord{
+func attemptRecord(res webhook.Result) domain.AttemptRecord {
+	rec := domain.AttemptRecord{
 		StartedAt: res.StartedAt, StatusCode: res.StatusCode, Latency: res.Latency,
 		Outcome: string(res.Outcome), ResponseBody: validUTF8(res.Body),
 	}
@@ -215,7 +215,7 @@ func attemptRecord(res webhook.Result) reports.AttemptRecord {
 }
 
 // send makes one attempt once a place on the wire is free.
-func (d *Deliverer) send(ctx context.Context, del reports.Delivery, secrets []string) (webhook.Result, error) {
+func (d *Deliverer) send(ctx context.Context, del domain.Delivery, secrets []string) (webhook.Result, error) {
 	if d.OnTheWire != nil {
 		if err := d.OnTheWire.Acquire(ctx, 1); err != nil {
 			return webhook.Result{}, fmt.Errorf("wait to send: %w", err)

@@ -9,7 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/webhook"
 )
 
@@ -20,7 +20,7 @@ const batchParallelism = 8
 
 // sentDelivery is one batch member's attempt.
 type sentDelivery struct {
-	del reports.Delivery
+	del domain.Delivery
 	res webhook.Result
 	err error // the attempt was not made: the task ended first
 }
@@ -49,7 +49,7 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 	}
 	sent := make([]sentDelivery, 0, len(list))
 	for _, del := range list {
-		if del.Status == reports.DeliveryPending {
+		if del.Status == domain.DeliveryPending {
 			sent = append(sent, sentDelivery{del: del})
 		}
 	}
@@ -79,11 +79,11 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 
 	// The batch is a run's first attempt: its retries are the schedule's.
 	now, final := d.Now(), d.Schedule.MaxRetry() == 0
-	outcomes := make([]reports.AttemptOutcome, len(sent))
+	outcomes := make([]domain.AttemptOutcome, len(sent))
 	settled := make([]settlement, len(sent))
 	for i, s := range sent {
 		settled[i] = settle(s.res, d.Schedule, 0, final).from(now)
-		outcomes[i] = reports.AttemptOutcome{
+		outcomes[i] = domain.AttemptOutcome{
 			DeliveryID: s.del.ID, Attempt: attemptRecord(s.res), Status: settled[i].Status, Next: settled[i].next(now),
 		}
 	}
@@ -100,7 +100,7 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 		if d.Observer != nil {
 			d.Observer.AttemptDone(string(res.Outcome), res.StatusCode)
 		}
-		if o.Status == reports.DeliveryDelivered {
+		if o.Status == domain.DeliveryDelivered {
 			if d.Observer != nil {
 				d.Observer.Delivered(now.Sub(s.del.CreatedAt))
 			}
@@ -110,7 +110,7 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 		mlog := log.With("delivery_id", s.del.ID, "report_id", s.del.ReportID, "outcome", res.Outcome,
 			"status_code", res.StatusCode, "latency_ms", res.Latency.Milliseconds(), "attempt", s.del.Attempts+1)
 		switch o.Status {
-		case reports.DeliveryDisabled:
+		case domain.DeliveryDisabled:
 			if !disabled[s.del.URL] {
 				disabled[s.del.URL] = true
 				if err := d.Store.DisableWebhook(rctx, p.ClientID, s.del.URL); err != nil {
@@ -118,7 +118,7 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 				}
 			}
 			mlog.WarnContext(ctx, "receiver answered 410 Gone; webhook URL disabled")
-		case reports.DeliveryDead:
+		case domain.DeliveryDead:
 			if d.Observer != nil {
 				d.Observer.DeadLettered()
 			}

@@ -15,7 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/webhook"
 )
 
@@ -32,12 +32,12 @@ func batchTask(t *testing.T, ids ...string) *asynq.Task {
 type batchRun struct {
 	d       *Deliverer
 	obs     *fakeDeliveryObserver
-	members []reports.Delivery
+	members []domain.Delivery
 	secrets []string
 
 	mu        sync.Mutex
 	sent      []string
-	recorded  [][]reports.AttemptOutcome
+	recorded  [][]domain.AttemptOutcome
 	disabled  []string
 	scheduled []scheduledRetry
 }
@@ -49,17 +49,17 @@ type scheduledRetry struct {
 
 // newBatchRun answers each member's attempt with results[its id]; a
 // member without a result must not be sent.
-func newBatchRun(t *testing.T, members []reports.Delivery, results map[string]webhook.Result) *batchRun {
+func newBatchRun(t *testing.T, members []domain.Delivery, results map[string]webhook.Result) *batchRun {
 	t.Helper()
 	r := &batchRun{members: members, secrets: []string{"whsec_k"}}
 	store := &fakeDeliveryStore{
-		LoadDeliveriesToSendFunc: func(_ context.Context, clientID string, ids []string) ([]reports.Delivery, []string, error) {
+		LoadDeliveriesToSendFunc: func(_ context.Context, clientID string, ids []string) ([]domain.Delivery, []string, error) {
 			if clientID != "cli_1" {
 				t.Errorf("loaded the batch of %q, want cli_1", clientID)
 			}
 			return r.members, r.secrets, nil
 		},
-		RecordAttemptsFunc: func(ctx context.Context, outcomes []reports.AttemptOutcome) error {
+		RecordAttemptsFunc: func(ctx context.Context, outcomes []domain.AttemptOutcome) error {
 			if ctx.Err() != nil {
 				t.Errorf("RecordAttempts got an ended context: %v", ctx.Err())
 			}
@@ -121,15 +121,15 @@ func TestProcessBatch(t *testing.T) {
 		"gone2":   gone,
 		"blocked": {Outcome: webhook.OutcomeBlocked, StartedAt: attemptStarted, Err: fmt.Errorf("%w: address 127.0.0.1 is not public", webhook.ErrBlocked)},
 	}
-	var members []reports.Delivery
+	var members []domain.Delivery
 	for _, id := range []string{"ok", "fails", "slow", "gone1", "gone2", "blocked"} {
-		members = append(members, deliveryFixture(id, reports.DeliveryPending))
+		members = append(members, deliveryFixture(id, domain.DeliveryPending))
 	}
 	members[4].URL = members[3].URL // both 410s are for one URL
 	// Recorded by an earlier run of this batch, or sent meanwhile by their own task.
-	members = append(members, deliveryFixture("was-delivered", reports.DeliveryDelivered),
-		deliveryFixture("was-failing", reports.DeliveryFailing), deliveryFixture("was-dead", reports.DeliveryDead),
-		deliveryFixture("was-disabled", reports.DeliveryDisabled))
+	members = append(members, deliveryFixture("was-delivered", domain.DeliveryDelivered),
+		deliveryFixture("was-failing", domain.DeliveryFailing), deliveryFixture("was-dead", domain.DeliveryDead),
+		deliveryFixture("was-disabled", domain.DeliveryDisabled))
 	r := newBatchRun(t, members, results)
 
 	if err := r.run(t, context.Background()); err != nil {
@@ -142,7 +142,7 @@ func TestProcessBatch(t *testing.T) {
 	if len(r.recorded) != 1 {
 		t.Fatalf("RecordAttempts called %d times, want once for the batch", len(r.recorded))
 	}
-	got := map[string]reports.AttemptOutcome{}
+	got := map[string]domain.AttemptOutcome{}
 	for _, o := range r.recorded[0] {
 		got[o.DeliveryID] = o
 	}
@@ -154,19 +154,19 @@ func TestProcessBatch(t *testing.T) {
 	o := got["fails"]
 	o.Next = deliverNow.Add(5 * time.Second)
 	got["fails"] = o
-	goneRecord := reports.AttemptRecord{StartedAt: attemptStarted, StatusCode: 410, Outcome: "gone", Error: "receiver answered 410 Gone"}
-	want := map[string]reports.AttemptOutcome{
-		"ok": {DeliveryID: "ok", Status: reports.DeliveryDelivered, Next: deliverNow,
-			Attempt: reports.AttemptRecord{StartedAt: attemptStarted, StatusCode: 204, Latency: 20 * time.Millisecond, Outcome: "delivered"}},
-		"fails": {DeliveryID: "fails", Status: reports.DeliveryFailing, Next: deliverNow.Add(5 * time.Second),
-			Attempt: reports.AttemptRecord{StartedAt: attemptStarted, StatusCode: 500, Outcome: "failed", Error: "receiver answered 500 Internal Server Error"}},
-		"slow": {DeliveryID: "slow", Status: reports.DeliveryFailing, Next: deliverNow.Add(8 * time.Second),
-			Attempt: reports.AttemptRecord{StartedAt: attemptStarted, StatusCode: 429, Outcome: "failed", Error: "receiver answered 429 Too Many Requests"}},
-		"gone1": {DeliveryID: "gone1", Status: reports.DeliveryDisabled, Next: deliverNow, Attempt: goneRecord},
-		"gone2": {DeliveryID: "gone2", Status: reports.DeliveryDisabled, Next: deliverNow, Attempt: goneRecord},
+	goneRecord := domain.AttemptRecord{StartedAt: attemptStarted, StatusCode: 410, Outcome: "gone", Error: "receiver answered 410 Gone"}
+	want := map[string]domain.AttemptOutcome{
+		"ok": {DeliveryID: "ok", Status: domain.DeliveryDelivered, Next: deliverNow,
+			Attempt: domain.AttemptRecord{StartedAt: attemptStarted, StatusCode: 204, Latency: 20 * time.Millisecond, Outcome: "delivered"}},
+		"fails": {DeliveryID: "fails", Status: domain.DeliveryFailing, Next: deliverNow.Add(5 * time.Second),
+			Attempt: domain.AttemptRecord{StartedAt: attemptStarted, StatusCode: 500, Outcome: "failed", Error: "receiver answered 500 Internal Server Error"}},
+		"slow": {DeliveryID: "slow", Status: domain.DeliveryFailing, Next: deliverNow.Add(8 * time.Second),
+			Attempt: domain.AttemptRecord{StartedAt: attemptStarted, StatusCode: 429, Outcome: "failed", Error: "receiver answered 429 Too Many Requests"}},
+		"gone1": {DeliveryID: "gone1", Status: domain.DeliveryDisabled, Next: deliverNow, Attempt: goneRecord},
+		"gone2": {DeliveryID: "gone2", Status: domain.DeliveryDisabled, Next: deliverNow, Attempt: goneRecord},
 		// Dead at once, as on the delivery's own task: no retry is wasted on it.
-		"blocked": {DeliveryID: "blocked", Status: reports.DeliveryDead, Next: deliverNow,
-			Attempt: reports.AttemptRecord{StartedAt: attemptStarted, Outcome: "blocked", Error: "webhook destination blocked: address 127.0.0.1 is not public"}},
+		"blocked": {DeliveryID: "blocked", Status: domain.DeliveryDead, Next: deliverNow,
+			Attempt: domain.AttemptRecord{StartedAt: attemptStarted, Outcome: "blocked", Error: "webhook destination blocked: address 127.0.0.1 is not public"}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("recorded outcomes (-want +got):\n%s", diff)
@@ -200,8 +200,8 @@ func TestProcessBatch(t *testing.T) {
 // after everything was recorded (a crash before asynq heard it finished)
 // sends and records nothing.
 func TestProcessBatchRunAgainSendsNothingRecorded(t *testing.T) {
-	r := newBatchRun(t, []reports.Delivery{
-		deliveryFixture("d1", reports.DeliveryDelivered), deliveryFixture("d2", reports.DeliveryFailing), deliveryFixture("d3", reports.DeliveryDead),
+	r := newBatchRun(t, []domain.Delivery{
+		deliveryFixture("d1", domain.DeliveryDelivered), deliveryFixture("d2", domain.DeliveryFailing), deliveryFixture("d3", domain.DeliveryDead),
 	}, nil)
 	if err := r.run(t, context.Background()); err != nil {
 		t.Fatal(err)
@@ -214,14 +214,14 @@ func TestProcessBatchRunAgainSendsNothingRecorded(t *testing.T) {
 // TestProcessBatchOneAttemptSchedule: with no retries in the schedule the
 // batch's attempt is the last, so a failure is dead.
 func TestProcessBatchOneAttemptSchedule(t *testing.T) {
-	r := newBatchRun(t, []reports.Delivery{deliveryFixture("d1", reports.DeliveryPending)}, map[string]webhook.Result{
+	r := newBatchRun(t, []domain.Delivery{deliveryFixture("d1", domain.DeliveryPending)}, map[string]webhook.Result{
 		"d1": {Outcome: webhook.OutcomeFailed, StatusCode: 503, Err: errors.New("503")},
 	})
 	r.d.Schedule = webhook.Schedule{}
 	if err := r.run(t, context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.recorded) != 1 || r.recorded[0][0].Status != reports.DeliveryDead || len(r.scheduled) != 0 {
+	if len(r.recorded) != 1 || r.recorded[0][0].Status != domain.DeliveryDead || len(r.scheduled) != 0 {
 		t.Fatalf("recorded %+v, scheduled %+v; want d1 dead with no retry", r.recorded, r.scheduled)
 	}
 	if r.obs.got().Dead != 1 {
@@ -232,7 +232,7 @@ func TestProcessBatchOneAttemptSchedule(t *testing.T) {
 // TestProcessBatchTaskEndsBeforeSending: attempts never made stay pending
 // for the batch's retry, and nothing is recorded for them.
 func TestProcessBatchTaskEndsBeforeSending(t *testing.T) {
-	r := newBatchRun(t, []reports.Delivery{deliveryFixture("d1", reports.DeliveryPending), deliveryFixture("d2", reports.DeliveryPending)}, nil)
+	r := newBatchRun(t, []domain.Delivery{deliveryFixture("d1", domain.DeliveryPending), deliveryFixture("d2", domain.DeliveryPending)}, nil)
 	r.d.OnTheWire = semaphore.NewWeighted(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -249,7 +249,7 @@ func TestProcessBatchTaskEndsBeforeSending(t *testing.T) {
 // is recorded (and goes on as usual), the others stay pending for the
 // batch's retry.
 func TestProcessBatchTaskEndsMidway(t *testing.T) {
-	members := []reports.Delivery{deliveryFixture("d1", reports.DeliveryPending), deliveryFixture("d2", reports.DeliveryPending), deliveryFixture("d3", reports.DeliveryPending)}
+	members := []domain.Delivery{deliveryFixture("d1", domain.DeliveryPending), deliveryFixture("d2", domain.DeliveryPending), deliveryFixture("d3", domain.DeliveryPending)}
 	r := newBatchRun(t, members, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -276,14 +276,14 @@ func TestProcessBatchFailures(t *testing.T) {
 		"d1": {Outcome: webhook.OutcomeFailed, StatusCode: 500, Err: errors.New("500")},
 		"d2": {Outcome: webhook.OutcomeFailed, StatusCode: 500, Err: errors.New("500")},
 	}
-	pending := func() []reports.Delivery {
-		return []reports.Delivery{deliveryFixture("d1", reports.DeliveryPending), deliveryFixture("d2", reports.DeliveryPending)}
+	pending := func() []domain.Delivery {
+		return []domain.Delivery{deliveryFixture("d1", domain.DeliveryPending), deliveryFixture("d2", domain.DeliveryPending)}
 	}
 
 	t.Run("a failed load is retried", func(t *testing.T) {
 		r := newBatchRun(t, nil, nil)
-		r.d.Store.(*fakeDeliveryStore).LoadDeliveriesToSendFunc = func(context.Context, string, []string) ([]reports.Delivery, []string, error) {
-			return nil, nil, reports.ErrUnavailable
+		r.d.Store.(*fakeDeliveryStore).LoadDeliveriesToSendFunc = func(context.Context, string, []string) ([]domain.Delivery, []string, error) {
+			return nil, nil, domain.ErrUnavailable
 		}
 		if err := r.d.ProcessBatch(context.Background(), batchTask(t, "d1")); deliverErrKindOf(err) != deliverRetry {
 			t.Fatalf("error %v, want transient", err)
@@ -304,8 +304,8 @@ func TestProcessBatchFailures(t *testing.T) {
 	})
 	t.Run("unrecorded attempts schedule nothing and are retried", func(t *testing.T) {
 		r := newBatchRun(t, pending(), failing)
-		r.d.Store.(*fakeDeliveryStore).RecordAttemptsFunc = func(context.Context, []reports.AttemptOutcome) error {
-			return reports.ErrUnavailable
+		r.d.Store.(*fakeDeliveryStore).RecordAttemptsFunc = func(context.Context, []domain.AttemptOutcome) error {
+			return domain.ErrUnavailable
 		}
 		if err := r.run(t, context.Background()); deliverErrKindOf(err) != deliverRetry {
 			t.Fatalf("error %v, want transient", err)

@@ -12,7 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/webhook"
 )
 
@@ -30,9 +30,9 @@ func newFakeDeliverer(store *fakeDeliveryStore, sender *fakeSender) (*Deliverer,
 	}, obs
 }
 
-func deliveryFixture(id string, status reports.DeliveryStatus) reports.Delivery {
-	return reports.Delivery{
-		ID: id, ReportID: "rep_" + id, ClientID: "cli_1", EventType: reports.EventSucceeded,
+func deliveryFixture(id string, status domain.DeliveryStatus) domain.Delivery {
+	return domain.Delivery{
+		ID: id, ReportID: "rep_" + id, ClientID: "cli_1", EventType: domain.EventSucceeded,
 		URL: "https://hooks.example/" + id, Body: []byte(`{"type":"report.succeeded"}`), Status: status,
 		CreatedAt: deliverNow.Add(-3 * time.Second),
 	}
@@ -41,8 +41,8 @@ func deliveryFixture(id string, status reports.DeliveryStatus) reports.Delivery 
 // recordedAttempt is one RecordAttempt call.
 type recordedAttempt struct {
 	ID      string
-	Attempt reports.AttemptRecord
-	Status  reports.DeliveryStatus
+	Attempt domain.AttemptRecord
+	Status  domain.DeliveryStatus
 	Next    time.Time
 }
 
@@ -102,11 +102,11 @@ var attemptStarted = deliverNow.Add(-time.Second)
 func TestDeliver(t *testing.T) {
 	failed500 := webhook.Result{Outcome: webhook.OutcomeFailed, StartedAt: attemptStarted, StatusCode: 500, Latency: 40 * time.Millisecond,
 		Body: []byte("oops"), Err: errors.New("receiver answered 500 Internal Server Error")}
-	failedRecord := reports.AttemptRecord{StartedAt: attemptStarted, StatusCode: 500, Latency: 40 * time.Millisecond, Outcome: "failed",
+	failedRecord := domain.AttemptRecord{StartedAt: attemptStarted, StatusCode: 500, Latency: 40 * time.Millisecond, Outcome: "failed",
 		Error: "receiver answered 500 Internal Server Error", ResponseBody: "oops"}
 	tests := []struct {
 		name    string
-		status  reports.DeliveryStatus
+		status  domain.DeliveryStatus
 		loadErr error
 		noKeys  bool
 		res     *webhook.Result // nil: nothing may be sent
@@ -123,100 +123,100 @@ func TestDeliver(t *testing.T) {
 		wantObserved deliveryObserved
 	}{
 		{
-			name: "2xx is delivered", status: reports.DeliveryPending,
+			name: "2xx is delivered", status: domain.DeliveryPending,
 			res: &webhook.Result{Outcome: webhook.OutcomeDelivered, StartedAt: attemptStarted, StatusCode: 204, Latency: 30 * time.Millisecond, Body: []byte("ok\xff")},
-			wantRecord: &recordedAttempt{Status: reports.DeliveryDelivered, Next: deliverNow, Attempt: reports.AttemptRecord{
+			wantRecord: &recordedAttempt{Status: domain.DeliveryDelivered, Next: deliverNow, Attempt: domain.AttemptRecord{
 				StartedAt: attemptStarted, StatusCode: 204, Latency: 30 * time.Millisecond, Outcome: "delivered", ResponseBody: "ok\uFFFD"}},
 			wantObserved: deliveryObserved{Attempts: []string{"delivered:204"}, Delivered: []time.Duration{3 * time.Second}},
 		},
 		{
-			name: "a retry that succeeds is delivered", status: reports.DeliveryFailing, retried: 1,
+			name: "a retry that succeeds is delivered", status: domain.DeliveryFailing, retried: 1,
 			res:          &webhook.Result{Outcome: webhook.OutcomeDelivered, StartedAt: attemptStarted, StatusCode: 200},
-			wantRecord:   &recordedAttempt{Status: reports.DeliveryDelivered, Next: deliverNow, Attempt: reports.AttemptRecord{StartedAt: attemptStarted, StatusCode: 200, Outcome: "delivered"}},
+			wantRecord:   &recordedAttempt{Status: domain.DeliveryDelivered, Next: deliverNow, Attempt: domain.AttemptRecord{StartedAt: attemptStarted, StatusCode: 200, Outcome: "delivered"}},
 			wantObserved: deliveryObserved{Attempts: []string{"delivered:200"}, Delivered: []time.Duration{3 * time.Second}},
 		},
 		{
-			name: "a failure retries on the schedule", status: reports.DeliveryPending, res: &failed500,
-			wantRecord: &recordedAttempt{Status: reports.DeliveryFailing, Next: deliverNow.Add(5 * time.Second), Attempt: failedRecord}, wantJitter: true,
+			name: "a failure retries on the schedule", status: domain.DeliveryPending, res: &failed500,
+			wantRecord: &recordedAttempt{Status: domain.DeliveryFailing, Next: deliverNow.Add(5 * time.Second), Attempt: failedRecord}, wantJitter: true,
 			wantErr: deliverRetryAfter, wantObserved: deliveryObserved{Attempts: []string{"failed:500"}},
 		},
 		{
-			name: "the second failure waits the schedule's second delay", status: reports.DeliveryFailing, res: &failed500, retried: 1,
-			wantRecord: &recordedAttempt{Status: reports.DeliveryFailing, Next: deliverNow.Add(5 * time.Minute), Attempt: failedRecord}, wantJitter: true,
+			name: "the second failure waits the schedule's second delay", status: domain.DeliveryFailing, res: &failed500, retried: 1,
+			wantRecord: &recordedAttempt{Status: domain.DeliveryFailing, Next: deliverNow.Add(5 * time.Minute), Attempt: failedRecord}, wantJitter: true,
 			wantErr: deliverRetryAfter, wantObserved: deliveryObserved{Attempts: []string{"failed:500"}},
 		},
 		{
-			name: "after a batch the schedule goes on from its attempt", status: reports.DeliveryFailing, res: &failed500, prior: 1,
-			wantRecord: &recordedAttempt{Status: reports.DeliveryFailing, Next: deliverNow.Add(5 * time.Minute), Attempt: failedRecord}, wantJitter: true,
+			name: "after a batch the schedule goes on from its attempt", status: domain.DeliveryFailing, res: &failed500, prior: 1,
+			wantRecord: &recordedAttempt{Status: domain.DeliveryFailing, Next: deliverNow.Add(5 * time.Minute), Attempt: failedRecord}, wantJitter: true,
 			wantErr: deliverRetryAfter, wantObserved: deliveryObserved{Attempts: []string{"failed:500"}},
 		},
 		{
-			name: "a failure on the last attempt is dead", status: reports.DeliveryFailing, res: &failed500, retried: 2, final: true,
-			wantRecord: &recordedAttempt{Status: reports.DeliveryDead, Next: deliverNow, Attempt: failedRecord},
+			name: "a failure on the last attempt is dead", status: domain.DeliveryFailing, res: &failed500, retried: 2, final: true,
+			wantRecord: &recordedAttempt{Status: domain.DeliveryDead, Next: deliverNow, Attempt: failedRecord},
 			wantErr:    deliverSkipRetry, wantObserved: deliveryObserved{Attempts: []string{"failed:500"}, Dead: 1},
 		},
 		{
-			name: "a timeout retries", status: reports.DeliveryPending,
+			name: "a timeout retries", status: domain.DeliveryPending,
 			res: &webhook.Result{Outcome: webhook.OutcomeTimeout, StartedAt: attemptStarted, Latency: time.Second, Err: errors.New("no response within 1s")},
-			wantRecord: &recordedAttempt{Status: reports.DeliveryFailing, Next: deliverNow.Add(5 * time.Second), Attempt: reports.AttemptRecord{
+			wantRecord: &recordedAttempt{Status: domain.DeliveryFailing, Next: deliverNow.Add(5 * time.Second), Attempt: domain.AttemptRecord{
 				StartedAt: attemptStarted, Latency: time.Second, Outcome: "timeout", Error: "no response within 1s"}}, wantJitter: true,
 			wantErr: deliverRetryAfter, wantObserved: deliveryObserved{Attempts: []string{"timeout:0"}},
 		},
 		{
-			name: "429 with a later Retry-After waits for it", status: reports.DeliveryPending,
+			name: "429 with a later Retry-After waits for it", status: domain.DeliveryPending,
 			res: &webhook.Result{Outcome: webhook.OutcomeFailed, StartedAt: attemptStarted, StatusCode: 429, RetryAfter: 8 * time.Second, Err: errors.New("receiver answered 429 Too Many Requests")},
-			wantRecord: &recordedAttempt{Status: reports.DeliveryFailing, Next: deliverNow.Add(8 * time.Second), Attempt: reports.AttemptRecord{
+			wantRecord: &recordedAttempt{Status: domain.DeliveryFailing, Next: deliverNow.Add(8 * time.Second), Attempt: domain.AttemptRecord{
 				StartedAt: attemptStarted, StatusCode: 429, Outcome: "failed", Error: "receiver answered 429 Too Many Requests"}},
 			wantErr: deliverRetryAfter, wantObserved: deliveryObserved{Attempts: []string{"failed:429"}},
 		},
 		{
-			name: "503 with a Retry-After past the cap waits for the cap", status: reports.DeliveryPending,
+			name: "503 with a Retry-After past the cap waits for the cap", status: domain.DeliveryPending,
 			res: &webhook.Result{Outcome: webhook.OutcomeFailed, StartedAt: attemptStarted, StatusCode: 503, RetryAfter: time.Hour, Err: errors.New("receiver answered 503 Service Unavailable")},
-			wantRecord: &recordedAttempt{Status: reports.DeliveryFailing, Next: deliverNow.Add(10 * time.Second), Attempt: reports.AttemptRecord{
+			wantRecord: &recordedAttempt{Status: domain.DeliveryFailing, Next: deliverNow.Add(10 * time.Second), Attempt: domain.AttemptRecord{
 				StartedAt: attemptStarted, StatusCode: 503, Outcome: "failed", Error: "receiver answered 503 Service Unavailable"}},
 			wantErr: deliverRetryAfter, wantObserved: deliveryObserved{Attempts: []string{"failed:503"}},
 		},
 		{
-			name: "410 disables the URL and stops", status: reports.DeliveryFailing, retried: 1,
+			name: "410 disables the URL and stops", status: domain.DeliveryFailing, retried: 1,
 			res: &webhook.Result{Outcome: webhook.OutcomeGone, StartedAt: attemptStarted, StatusCode: 410, Err: errors.New("receiver answered 410 Gone")},
-			wantRecord: &recordedAttempt{Status: reports.DeliveryDisabled, Next: deliverNow, Attempt: reports.AttemptRecord{
+			wantRecord: &recordedAttempt{Status: domain.DeliveryDisabled, Next: deliverNow, Attempt: domain.AttemptRecord{
 				StartedAt: attemptStarted, StatusCode: 410, Outcome: "gone", Error: "receiver answered 410 Gone"}},
 			wantDisabled: true, wantObserved: deliveryObserved{Attempts: []string{"gone:410"}},
 		},
 		{
-			name: "410 whose URL cannot be disabled returns the error", status: reports.DeliveryPending, disableErr: errors.New("postgres away"),
+			name: "410 whose URL cannot be disabled returns the error", status: domain.DeliveryPending, disableErr: errors.New("postgres away"),
 			res: &webhook.Result{Outcome: webhook.OutcomeGone, StartedAt: attemptStarted, StatusCode: 410, Err: errors.New("receiver answered 410 Gone")},
-			wantRecord: &recordedAttempt{Status: reports.DeliveryDisabled, Next: deliverNow, Attempt: reports.AttemptRecord{
+			wantRecord: &recordedAttempt{Status: domain.DeliveryDisabled, Next: deliverNow, Attempt: domain.AttemptRecord{
 				StartedAt: attemptStarted, StatusCode: 410, Outcome: "gone", Error: "receiver answered 410 Gone"}},
 			wantDisabled: true, wantErr: deliverRetry, wantObserved: deliveryObserved{Attempts: []string{"gone:410"}},
 		},
 		{
-			name: "a blocked URL is dead on its first attempt", status: reports.DeliveryPending,
+			name: "a blocked URL is dead on its first attempt", status: domain.DeliveryPending,
 			res: &webhook.Result{Outcome: webhook.OutcomeBlocked, StartedAt: attemptStarted, Err: fmt.Errorf("%w: address 10.1.2.3 is not public", webhook.ErrBlocked)},
-			wantRecord: &recordedAttempt{Status: reports.DeliveryDead, Next: deliverNow, Attempt: reports.AttemptRecord{
+			wantRecord: &recordedAttempt{Status: domain.DeliveryDead, Next: deliverNow, Attempt: domain.AttemptRecord{
 				StartedAt: attemptStarted, Outcome: "blocked", Error: "webhook destination blocked: address 10.1.2.3 is not public"}},
 			wantErr: deliverSkipRetry, wantObserved: deliveryObserved{Attempts: []string{"blocked:0"}, Dead: 1},
 		},
 		{
-			name: "an invalid secret is dead on its first attempt", status: reports.DeliveryPending,
+			name: "an invalid secret is dead on its first attempt", status: domain.DeliveryPending,
 			res: &webhook.Result{Outcome: webhook.OutcomeFailed, StartedAt: attemptStarted, Err: fmt.Errorf("secret 0: %w: bad base64", webhook.ErrInvalidSecret)},
-			wantRecord: &recordedAttempt{Status: reports.DeliveryDead, Next: deliverNow, Attempt: reports.AttemptRecord{
+			wantRecord: &recordedAttempt{Status: domain.DeliveryDead, Next: deliverNow, Attempt: domain.AttemptRecord{
 				StartedAt: attemptStarted, Outcome: "failed", Error: "secret 0: invalid webhook secret: bad base64"}},
 			wantErr: deliverSkipRetry, wantObserved: deliveryObserved{Attempts: []string{"failed:0"}, Dead: 1},
 		},
 		{
-			name: "an attempt that cannot be recorded is retried", status: reports.DeliveryPending, recordErr: errors.New("postgres away"),
-			res: &failed500, wantRecord: &recordedAttempt{Status: reports.DeliveryFailing, Next: deliverNow.Add(5 * time.Second), Attempt: failedRecord}, wantJitter: true,
+			name: "an attempt that cannot be recorded is retried", status: domain.DeliveryPending, recordErr: errors.New("postgres away"),
+			res: &failed500, wantRecord: &recordedAttempt{Status: domain.DeliveryFailing, Next: deliverNow.Add(5 * time.Second), Attempt: failedRecord}, wantJitter: true,
 			wantErr: deliverRetry, wantObserved: deliveryObserved{Attempts: []string{"failed:500"}},
 		},
 		// A task runs at least once: one that finds its delivery settled
 		// (a duplicate, a replay's batch that got there first) sends nothing.
-		{name: "already delivered: nothing is sent", status: reports.DeliveryDelivered},
-		{name: "already disabled: nothing is sent", status: reports.DeliveryDisabled},
-		{name: "already dead: nothing is sent", status: reports.DeliveryDead, retried: 2, final: true},
-		{name: "a missing delivery is not retried", loadErr: fmt.Errorf("delivery d1: %w", reports.ErrNotFound), wantErr: deliverSkipRetry},
-		{name: "a failed load is retried", loadErr: fmt.Errorf("%w: connection refused", reports.ErrUnavailable), wantErr: deliverRetry},
-		{name: "a client without a secret is not retried", status: reports.DeliveryPending, noKeys: true, wantErr: deliverSkipRetry},
+		{name: "already delivered: nothing is sent", status: domain.DeliveryDelivered},
+		{name: "already disabled: nothing is sent", status: domain.DeliveryDisabled},
+		{name: "already dead: nothing is sent", status: domain.DeliveryDead, retried: 2, final: true},
+		{name: "a missing delivery is not retried", loadErr: fmt.Errorf("delivery d1: %w", domain.ErrNotFound), wantErr: deliverSkipRetry},
+		{name: "a failed load is retried", loadErr: fmt.Errorf("%w: connection refused", domain.ErrUnavailable), wantErr: deliverRetry},
+		{name: "a client without a secret is not retried", status: domain.DeliveryPending, noKeys: true, wantErr: deliverSkipRetry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,7 +228,7 @@ func TestDeliver(t *testing.T) {
 			var recorded *recordedAttempt
 			var disabled []string
 			store := &fakeDeliveryStore{
-				LoadDeliveryToSendFunc: func(_ context.Context, id string) (reports.Delivery, []string, error) {
+				LoadDeliveryToSendFunc: func(_ context.Context, id string) (domain.Delivery, []string, error) {
 					if id != "d1" {
 						t.Errorf("loaded delivery %q, want d1", id)
 					}
@@ -236,7 +236,7 @@ func TestDeliver(t *testing.T) {
 				},
 			}
 			if tt.wantRecord != nil {
-				store.RecordAttemptFunc = func(_ context.Context, id string, a reports.AttemptRecord, status reports.DeliveryStatus, next time.Time) (int, error) {
+				store.RecordAttemptFunc = func(_ context.Context, id string, a domain.AttemptRecord, status domain.DeliveryStatus, next time.Time) (int, error) {
 					if recorded != nil {
 						t.Error("RecordAttempt called twice")
 					}
@@ -309,14 +309,14 @@ func TestDeliverRecordsAfterTheTaskEnded(t *testing.T) {
 	defer cancel()
 	recorded := false
 	store := &fakeDeliveryStore{
-		LoadDeliveryToSendFunc: func(context.Context, string) (reports.Delivery, []string, error) {
-			return deliveryFixture("d1", reports.DeliveryPending), []string{"whsec_k"}, nil
+		LoadDeliveryToSendFunc: func(context.Context, string) (domain.Delivery, []string, error) {
+			return deliveryFixture("d1", domain.DeliveryPending), []string{"whsec_k"}, nil
 		},
-		RecordAttemptFunc: func(ctx context.Context, _ string, _ reports.AttemptRecord, status reports.DeliveryStatus, _ time.Time) (int, error) {
+		RecordAttemptFunc: func(ctx context.Context, _ string, _ domain.AttemptRecord, status domain.DeliveryStatus, _ time.Time) (int, error) {
 			if ctx.Err() != nil {
 				t.Errorf("RecordAttempt got an ended context: %v", ctx.Err())
 			}
-			recorded = status == reports.DeliveryDelivered
+			recorded = status == domain.DeliveryDelivered
 			return 1, nil
 		},
 	}
@@ -337,8 +337,8 @@ func TestDeliverRecordsAfterTheTaskEnded(t *testing.T) {
 // place on the wire is taken sends and records nothing, and is retried.
 func TestDeliverWaitsForAPlaceOnTheWire(t *testing.T) {
 	store := &fakeDeliveryStore{
-		LoadDeliveryToSendFunc: func(context.Context, string) (reports.Delivery, []string, error) {
-			return deliveryFixture("d1", reports.DeliveryPending), []string{"whsec_k"}, nil
+		LoadDeliveryToSendFunc: func(context.Context, string) (domain.Delivery, []string, error) {
+			return deliveryFixture("d1", domain.DeliveryPending), []string{"whsec_k"}, nil
 		},
 	}
 	d, obs := newFakeDeliverer(store, &fakeSender{})

@@ -6,12 +6,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
 // OutboxStore is the transactional outbox of new reports.
 type OutboxStore interface {
-	ClaimReportsToEnqueue(ctx context.Context, limit int) ([]reports.QueuedReport, error)
+	ClaimReportsToEnqueue(ctx context.Context, limit int) ([]domain.QueuedReport, error)
 	UnclaimReports(ctx context.Context, ids []string) error
 }
 

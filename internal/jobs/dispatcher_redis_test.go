@@ -8,19 +8,19 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/jobs"
-	"github.com/reportd/reportd/internal/reports"
 	"github.com/reportd/reportd/internal/testenv"
 )
 
 // outboxOf claims the same reports every time, as an outbox does whose
 // rows were claimed again after a crash or by a second dispatcher racing.
 type outboxOf struct {
-	claimed   []reports.QueuedReport
+	claimed   []domain.QueuedReport
 	unclaimed []string
 }
 
-func (o *outboxOf) ClaimReportsToEnqueue(context.Context, int) ([]reports.QueuedReport, error) {
+func (o *outboxOf) ClaimReportsToEnqueue(context.Context, int) ([]domain.QueuedReport, error) {
 	return o.claimed, nil
 }
 
@@ -45,7 +45,7 @@ func TestDispatchTwiceQueuesOnce(t *testing.T) {
 	inspector := asynq.NewInspector(opt)
 	defer inspector.Close()
 	enq := jobs.NewEnqueuer(client, inspector, jobs.EnqueuerConfig{ReportMaxAttempts: 3, ReportTimeout: time.Minute, DeliveryMaxRetry: 2, DeliveryTimeout: time.Minute})
-	outbox := &outboxOf{claimed: []reports.QueuedReport{{ID: "rep_a", ClientID: "cli_1"}, {ID: "rep_b", ClientID: "cli_1"}}}
+	outbox := &outboxOf{claimed: []domain.QueuedReport{{ID: "rep_a", ClientID: "cli_1"}, {ID: "rep_b", ClientID: "cli_1"}}}
 	d := &jobs.Dispatcher{Store: outbox, Queue: enq, Logger: slog.New(slog.DiscardHandler), Interval: time.Hour}
 
 	for range 2 {

@@ -13,13 +13,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
-func outboxRows(n int) []reports.QueuedReport {
-	out := make([]reports.QueuedReport, n)
+func outboxRows(n int) []domain.QueuedReport {
+	out := make([]domain.QueuedReport, n)
 	for i := range out {
-		out[i] = reports.QueuedReport{ID: fmt.Sprintf("rep_%03d", i), ClientID: "cli_1", RequestID: fmt.Sprintf("req_%03d", i)}
+		out[i] = domain.QueuedReport{ID: fmt.Sprintf("rep_%03d", i), ClientID: "cli_1", RequestID: fmt.Sprintf("req_%03d", i)}
 	}
 	return out
 }
@@ -51,7 +51,7 @@ func newFakeDispatcher(store *fakeOutboxStore, queue *fakeReportQueue) *Dispatch
 
 func TestDispatchOnceQueuesWhatItClaims(t *testing.T) {
 	claimed := outboxRows(3)
-	store := &fakeOutboxStore{ClaimReportsToEnqueueFunc: func(_ context.Context, limit int) ([]reports.QueuedReport, error) {
+	store := &fakeOutboxStore{ClaimReportsToEnqueueFunc: func(_ context.Context, limit int) ([]domain.QueuedReport, error) {
 		if limit != dispatchBatch {
 			t.Errorf("claimed up to %d, want %d", limit, dispatchBatch)
 		}
@@ -73,17 +73,17 @@ func TestDispatchOnceQueuesWhatItClaims(t *testing.T) {
 }
 
 func TestDispatchOnceEmptyOutbox(t *testing.T) {
-	store := &fakeOutboxStore{ClaimReportsToEnqueueFunc: func(context.Context, int) ([]reports.QueuedReport, error) { return nil, nil }}
+	store := &fakeOutboxStore{ClaimReportsToEnqueueFunc: func(context.Context, int) ([]domain.QueuedReport, error) { return nil, nil }}
 	if n, err := newFakeDispatcher(store, &fakeReportQueue{}).DispatchOnce(context.Background()); n != 0 || err != nil {
 		t.Fatalf("DispatchOnce = %d, %v; want 0, nil", n, err)
 	}
 }
 
 func TestDispatchOnceClaimFails(t *testing.T) {
-	store := &fakeOutboxStore{ClaimReportsToEnqueueFunc: func(context.Context, int) ([]reports.QueuedReport, error) {
-		return nil, reports.ErrUnavailable
+	store := &fakeOutboxStore{ClaimReportsToEnqueueFunc: func(context.Context, int) ([]domain.QueuedReport, error) {
+		return nil, domain.ErrUnavailable
 	}}
-	if n, err := newFakeDispatcher(store, &fakeReportQueue{}).DispatchOnce(context.Background()); n != 0 || !errors.Is(err, reports.ErrUnavailable) {
+	if n, err := newFakeDispatcher(store, &fakeReportQueue{}).DispatchOnce(context.Background()); n != 0 || !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("DispatchOnce = %d, %v; want 0, ErrUnavailable", n, err)
 	}
 }
@@ -95,7 +95,7 @@ func TestDispatchOnceUnclaimsWhatItCouldNotQueue(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var unclaimed []string
 	store := &fakeOutboxStore{
-		ClaimReportsToEnqueueFunc: func(context.Context, int) ([]reports.QueuedReport, error) { return outboxRows(4), nil },
+		ClaimReportsToEnqueueFunc: func(context.Context, int) ([]domain.QueuedReport, error) { return outboxRows(4), nil },
 		UnclaimReportsFunc: func(ctx context.Context, ids []string) error {
 			if ctx.Err() != nil {
 				t.Errorf("UnclaimReports got an ended context: %v", ctx.Err())
@@ -127,12 +127,12 @@ func TestDispatchOnceUnclaimsWhatItCouldNotQueue(t *testing.T) {
 
 func TestDispatchOnceUnclaimFails(t *testing.T) {
 	store := &fakeOutboxStore{
-		ClaimReportsToEnqueueFunc: func(context.Context, int) ([]reports.QueuedReport, error) { return outboxRows(2), nil },
-		UnclaimReportsFunc:        func(context.Context, []string) error { return reports.ErrUnavailable },
+		ClaimReportsToEnqueueFunc: func(context.Context, int) ([]domain.QueuedReport, error) { return outboxRows(2), nil },
+		UnclaimReportsFunc:        func(context.Context, []string) error { return domain.ErrUnavailable },
 	}
 	queue, _ := recordingReportQueue("rep_000")
 	n, err := newFakeDispatcher(store, queue).DispatchOnce(context.Background())
-	if n != 2 || !errors.Is(err, reports.ErrUnavailable) {
+	if n != 2 || !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("DispatchOnce = %d, %v; want 2 and the unclaim's error (the sweeper finds those rows)", n, err)
 	}
 }
@@ -162,11 +162,11 @@ func runDispatcher(t *testing.T, d *Dispatcher) func() {
 
 // outboxClaims is an outbox whose nth claim returns batches[n-1] (nothing past
 // the end), reporting each claim on the returned channel.
-func outboxClaims(batches ...[]reports.QueuedReport) (*fakeOutboxStore, <-chan int) {
+func outboxClaims(batches ...[]domain.QueuedReport) (*fakeOutboxStore, <-chan int) {
 	var mu sync.Mutex
 	n := 0
 	claims := make(chan int, 100)
-	return &fakeOutboxStore{ClaimReportsToEnqueueFunc: func(context.Context, int) ([]reports.QueuedReport, error) {
+	return &fakeOutboxStore{ClaimReportsToEnqueueFunc: func(context.Context, int) ([]domain.QueuedReport, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		n++
@@ -252,13 +252,13 @@ func TestDispatcherRunSurvivesClaimFailures(t *testing.T) {
 	var mu sync.Mutex
 	n := 0
 	claims := make(chan int, 10)
-	store := &fakeOutboxStore{ClaimReportsToEnqueueFunc: func(context.Context, int) ([]reports.QueuedReport, error) {
+	store := &fakeOutboxStore{ClaimReportsToEnqueueFunc: func(context.Context, int) ([]domain.QueuedReport, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		n++
 		claims <- n
 		if n == 1 {
-			return nil, reports.ErrUnavailable
+			return nil, domain.ErrUnavailable
 		}
 		return nil, nil
 	}}

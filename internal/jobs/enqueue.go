@@ -11,7 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
 // Enqueuer puts work on the queues. Every task has a TaskID taken from its
@@ -149,13 +149,13 @@ const replayParallelism = 16
 // run now. What cannot be queued for want of Redis goes to Later, one task
 // per delivery, if there is one; the rest is reported in the error, and
 // those deliveries stay due for the sweeper.
-func (e *Enqueuer) Replay(ctx context.Context, refs []reports.WorkRef, dead bool, requestID string, progress func(queued int)) error {
-	payload := func(r reports.WorkRef) DeliveryPayload {
+func (e *Enqueuer) Replay(ctx context.Context, refs []domain.WorkRef, dead bool, requestID string, progress func(queued int)) error {
+	payload := func(r domain.WorkRef) DeliveryPayload {
 		return DeliveryPayload{DeliveryID: r.ID, ReportID: r.ReportID, ClientID: r.ClientID, RequestID: requestID}
 	}
 	var jobs []func() (int, error)
 	if dead {
-		byID := make(map[string]reports.WorkRef, len(refs))
+		byID := make(map[string]domain.WorkRef, len(refs))
 		for _, r := range refs {
 			byID[r.ID] = r
 		}
@@ -213,7 +213,7 @@ func (e *Enqueuer) Replay(ctx context.Context, refs []reports.WorkRef, dead bool
 
 // batchesByClient splits deliveries into batches of at most MaxBatch of one
 // client's, keeping their order.
-func batchesByClient(refs []reports.WorkRef, requestID string) []DeliveryBatchPayload {
+func batchesByClient(refs []domain.WorkRef, requestID string) []DeliveryBatchPayload {
 	var batches []DeliveryBatchPayload
 	open := map[string]int{} // client → index of its batch being filled
 	for _, r := range refs {

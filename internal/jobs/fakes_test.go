@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/webhook"
 )
 
@@ -16,23 +16,23 @@ import (
 
 // fakeDeliveryStore is a DeliveryStore.
 type fakeDeliveryStore struct {
-	LoadDeliveryToSendFunc   func(ctx context.Context, id string) (reports.Delivery, []string, error)
-	RecordAttemptFunc        func(ctx context.Context, id string, a reports.AttemptRecord, status reports.DeliveryStatus, next time.Time) (int, error)
+	LoadDeliveryToSendFunc   func(ctx context.Context, id string) (domain.Delivery, []string, error)
+	RecordAttemptFunc        func(ctx context.Context, id string, a domain.AttemptRecord, status domain.DeliveryStatus, next time.Time) (int, error)
 	DisableWebhookFunc       func(ctx context.Context, clientID, url string) error
-	LoadDeliveriesToSendFunc func(ctx context.Context, clientID string, ids []string) ([]reports.Delivery, []string, error)
-	RecordAttemptsFunc       func(ctx context.Context, outcomes []reports.AttemptOutcome) error
+	LoadDeliveriesToSendFunc func(ctx context.Context, clientID string, ids []string) ([]domain.Delivery, []string, error)
+	RecordAttemptsFunc       func(ctx context.Context, outcomes []domain.AttemptOutcome) error
 }
 
 var _ DeliveryStore = (*fakeDeliveryStore)(nil)
 
-func (s *fakeDeliveryStore) LoadDeliveryToSend(ctx context.Context, id string) (reports.Delivery, []string, error) {
+func (s *fakeDeliveryStore) LoadDeliveryToSend(ctx context.Context, id string) (domain.Delivery, []string, error) {
 	if s.LoadDeliveryToSendFunc == nil {
 		panic("unexpected call: DeliveryStore.LoadDeliveryToSend")
 	}
 	return s.LoadDeliveryToSendFunc(ctx, id)
 }
 
-func (s *fakeDeliveryStore) RecordAttempt(ctx context.Context, id string, a reports.AttemptRecord, status reports.DeliveryStatus, next time.Time) (int, error) {
+func (s *fakeDeliveryStore) RecordAttempt(ctx context.Context, id string, a domain.AttemptRecord, status domain.DeliveryStatus, next time.Time) (int, error) {
 	if s.RecordAttemptFunc == nil {
 		panic("unexpected call: DeliveryStore.RecordAttempt")
 	}
@@ -46,14 +46,14 @@ func (s *fakeDeliveryStore) DisableWebhook(ctx context.Context, clientID, url st
 	return s.DisableWebhookFunc(ctx, clientID, url)
 }
 
-func (s *fakeDeliveryStore) LoadDeliveriesToSend(ctx context.Context, clientID string, ids []string) ([]reports.Delivery, []string, error) {
+func (s *fakeDeliveryStore) LoadDeliveriesToSend(ctx context.Context, clientID string, ids []string) ([]domain.Delivery, []string, error) {
 	if s.LoadDeliveriesToSendFunc == nil {
 		panic("unexpected call: DeliveryStore.LoadDeliveriesToSend")
 	}
 	return s.LoadDeliveriesToSendFunc(ctx, clientID, ids)
 }
 
-func (s *fakeDeliveryStore) RecordAttempts(ctx context.Context, outcomes []reports.AttemptOutcome) error {
+func (s *fakeDeliveryStore) RecordAttempts(ctx context.Context, outcomes []domain.AttemptOutcome) error {
 	if s.RecordAttemptsFunc == nil {
 		panic("unexpected call: DeliveryStore.RecordAttempts")
 	}
@@ -118,13 +118,13 @@ func (o *fakeDeliveryObserver) DeadLettered() {
 
 // fakeOutboxStore is an OutboxStore.
 type fakeOutboxStore struct {
-	ClaimReportsToEnqueueFunc func(ctx context.Context, limit int) ([]reports.QueuedReport, error)
+	ClaimReportsToEnqueueFunc func(ctx context.Context, limit int) ([]domain.QueuedReport, error)
 	UnclaimReportsFunc        func(ctx context.Context, ids []string) error
 }
 
 var _ OutboxStore = (*fakeOutboxStore)(nil)
 
-func (s *fakeOutboxStore) ClaimReportsToEnqueue(ctx context.Context, limit int) ([]reports.QueuedReport, error) {
+func (s *fakeOutboxStore) ClaimReportsToEnqueue(ctx context.Context, limit int) ([]domain.QueuedReport, error) {
 	if s.ClaimReportsToEnqueueFunc == nil {
 		panic("unexpected call: OutboxStore.ClaimReportsToEnqueue")
 	}

@@ -11,21 +11,21 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/report"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 // ReportStore is what building a report needs from the system of record.
 type ReportStore interface {
-	StartReport(ctx context.Context, id string) (reports.Report, bool, error)
-	SucceedReport(ctx context.Context, id string, res reports.Result, d *reports.NewDelivery) (string, error)
-	FailReport(ctx context.Context, id, code, message string, d *reports.NewDelivery) (string, error)
+	StartReport(ctx context.Context, id string) (domain.Report, bool, error)
+	SucceedReport(ctx context.Context, id string, res domain.Result, d *domain.NewDelivery) (string, error)
+	FailReport(ctx context.Context, id, code, message string, d *domain.NewDelivery) (string, error)
 	// ReleaseAttempt takes back the attempt StartReport counted, for a run
 	// that ended waiting (for the read model, or for a dependency).
 	ReleaseAttempt(ctx context.Context, id string) error
-	LoadReport(ctx context.Context, id string) (reports.Report, error)
-	GetClient(ctx context.Context, id string) (reports.Client, error)
+	LoadReport(ctx context.Context, id string) (domain.Report, error)
+	GetClient(ctx context.Context, id string) (domain.Client, error)
 }
 
 // OrderReader opens a report's data on the read model.
@@ -50,7 +50,7 @@ type DeliveryQueue interface {
 
 // Observer is told how report work went, for metrics. Any method may be a no-op.
 type Observer interface {
-	ReportFinished(t report.Type, f report.Format, status reports.Status)
+	ReportFinished(t report.Type, f report.Format, status domain.Status)
 	RenderDone(t report.Type, f report.Format, d time.Duration)
 	Uploaded(t report.Type, f report.Format, size int64)
 }
@@ -119,7 +119,7 @@ func (g *Generator) generate(ctx context.Context, p ReportPayload, retriesLeft b
 	log := g.Logger.With("report_id", p.ReportID, "client_id", p.ClientID, "request_id", p.RequestID)
 
 	r, ok, err := g.Store.StartReport(ctx, p.ReportID)
-	if errors.Is(err, reports.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		log.WarnContext(ctx, "report task without a report row; dropping it")
 		return fmt.Errorf("start report %s: %w: %w", p.ReportID, err, asynq.SkipRetry)
 	}
@@ -212,7 +212,7 @@ func (g *Generator) releaseAttempt(ctx context.Context, id string, log *slog.Log
 	}
 }
 
-func (g *Generator) build(ctx context.Context, r reports.Report, requestID string, log *slog.Logger) error {
+func (g *Generator) build(ctx context.Context, r domain.Report, requestID string, log *slog.Logger) error {
 	var minPosition int64
 	if r.MinPosition != nil {
 		minPosition = *r.MinPosition
@@ -223,7 +223,7 @@ func (g *Generator) build(ctx context.Context, r reports.Report, requestID strin
 	}
 
 	key := ObjectKey(r)
-	var res reports.Result
+	var res domain.Result
 	err = g.Orders.OpenDocument(ctx, r.ClientID, r.Type, r.Params, minPosition, func(doc report.Document) error {
 		doc.Header.ReportID = r.ID
 		doc.Header.ClientName = client.Name
@@ -240,7 +240,7 @@ func (g *Generator) build(ctx context.Context, r reports.Report, requestID strin
 			g.Observer.RenderDone(r.Type, r.Format, g.Now().Sub(started))
 			g.Observer.Uploaded(r.Type, r.Format, size)
 		}
-		res = reports.Result{
+		res = domain.Result{
 			ObjectKey: key, ContentType: r.Format.ContentType(), SizeBytes: size, SHA256: sum,
 			Pages: stats.Pages, Rows: stats.Rows, DataPosition: doc.Header.DataPosition,
 			ExpiresAt: g.Now().Add(g.Retention).UTC(),
@@ -271,17 +271,17 @@ func (g *Generator) build(ctx context.Context, r reports.Report, requestID strin
 		return err
 	}
 
-	r.Status = reports.StatusSucceeded
+	r.Status = domain.StatusSucceeded
 	now := g.Now().UTC()
 	r.CompletedAt = &now
 	r.ObjectKey, r.ContentType, r.SizeBytes, r.SHA256 = res.ObjectKey, res.ContentType, res.SizeBytes, res.SHA256
 	r.Pages, r.Rows, r.DataPosition, r.ExpiresAt = res.Pages, res.Rows, res.DataPosition, &res.ExpiresAt
-	delivery, err := g.newDelivery(r, reports.EventSucceeded)
+	delivery, err := g.newDelivery(r, domain.EventSucceeded)
 	if err != nil {
 		return err
 	}
 	deliveryID, err := g.Store.SucceedReport(ctx, r.ID, res, delivery)
-	if errors.Is(err, reports.ErrConflict) {
+	if errors.Is(err, domain.ErrConflict) {
 		g.discard(ctx, r.ID, key, log)
 		return nil
 	}
@@ -289,7 +289,7 @@ func (g *Generator) build(ctx context.Context, r reports.Report, requestID strin
 		return fmt.Errorf("record result: %w", err)
 	}
 	if g.Observer != nil {
-		g.Observer.ReportFinished(r.Type, r.Format, reports.StatusSucceeded)
+		g.Observer.ReportFinished(r.Type, r.Format, domain.StatusSucceeded)
 	}
 	log.InfoContext(ctx, "report succeeded", "size_bytes", res.SizeBytes, "pages", res.Pages, "rows", res.Rows,
 		"data_position", res.DataPosition, "delivery_id", deliveryID)
@@ -304,7 +304,7 @@ func (g *Generator) build(ctx context.Context, r reports.Report, requestID strin
 func (g *Generator) discard(ctx context.Context, id, key string, log *slog.Logger) {
 	ctx = context.WithoutCancel(ctx)
 	cur, err := g.Store.LoadReport(ctx, id)
-	if err == nil && (cur.Status == reports.StatusSucceeded || cur.Status == reports.StatusExpired) {
+	if err == nil && (cur.Status == domain.StatusSucceeded || cur.Status == domain.StatusExpired) {
 		log.InfoContext(ctx, "another run of this report finished first; keeping its file")
 		return
 	}
@@ -353,44 +353,44 @@ func (g *Generator) renderAndUpload(ctx context.Context, key string, f report.Fo
 	return out.stats, size, sum, nil
 }
 
-func (g *Generator) fail(ctx context.Context, r reports.Report, code, msg, requestID string) error {
-	r.Status = reports.StatusFailed
+func (g *Generator) fail(ctx context.Context, r domain.Report, code, msg, requestID string) error {
+	r.Status = domain.StatusFailed
 	r.ErrorCode, r.ErrorMessage = code, msg
 	now := g.Now().UTC()
 	r.CompletedAt = &now
-	delivery, err := g.newDelivery(r, reports.EventFailed)
+	delivery, err := g.newDelivery(r, domain.EventFailed)
 	if err != nil {
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
 	deliveryID, err := g.Store.FailReport(ctx, r.ID, code, msg, delivery)
-	if errors.Is(err, reports.ErrConflict) {
+	if errors.Is(err, domain.ErrConflict) {
 		return nil // already finished (canceled)
 	}
 	if err != nil {
 		return err
 	}
 	if g.Observer != nil {
-		g.Observer.ReportFinished(r.Type, r.Format, reports.StatusFailed)
+		g.Observer.ReportFinished(r.Type, r.Format, domain.StatusFailed)
 	}
 	return g.queueDelivery(ctx, deliveryID, r, requestID)
 }
 
 // newDelivery freezes the webhook body now, so every retry and replay sends
 // the same bytes under the same webhook-id.
-func (g *Generator) newDelivery(r reports.Report, event string) (*reports.NewDelivery, error) {
+func (g *Generator) newDelivery(r domain.Report, event string) (*domain.NewDelivery, error) {
 	if r.WebhookURL == "" {
 		return nil, nil //nolint:nilnil // no URL, no delivery: not an error
 	}
 	r.WebhookStatus = "pending"
-	body, err := json.Marshal(reports.Event{Type: event, Timestamp: g.Now().UTC(), Data: r.ToResource("", time.Time{})})
+	body, err := json.Marshal(domain.Event{Type: event, Timestamp: g.Now().UTC(), Data: r.ToResource("", time.Time{})})
 	if err != nil {
 		return nil, fmt.Errorf("encode webhook body: %w", err)
 	}
-	return &reports.NewDelivery{ID: ids.New("msg"), EventType: event, URL: r.WebhookURL, Body: body}, nil
+	return &domain.NewDelivery{ID: ids.New("msg"), EventType: event, URL: r.WebhookURL, Body: body}, nil
 }
 
-func (g *Generator) queueDelivery(ctx context.Context, deliveryID string, r reports.Report, requestID string) error {
+func (g *Generator) queueDelivery(ctx context.Context, deliveryID string, r domain.Report, requestID string) error {
 	if deliveryID == "" {
 		return nil
 	}
@@ -413,7 +413,7 @@ func (g *Generator) queueDelivery(ctx context.Context, deliveryID string, r repo
 
 // ObjectKey is where a report's file lives: deterministic, so a retried
 // upload overwrites instead of leaking a second object.
-func ObjectKey(r reports.Report) string {
+func ObjectKey(r domain.Report) string {
 	return fmt.Sprintf("reports/%s/%s.%s", r.ClientID, r.ID, r.Format)
 }
 

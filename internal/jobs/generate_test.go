@@ -15,8 +15,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/report"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 // Hand-written fakes of what the Generator needs. A nil Func field is a
@@ -24,11 +24,11 @@ import (
 
 type genStore struct {
 	mu                 sync.Mutex
-	StartReportFunc    func(id string) (reports.Report, bool, error)
-	SucceedReportFunc  func(id string, res reports.Result, d *reports.NewDelivery) (string, error)
-	FailReportFunc     func(id, code, message string, d *reports.NewDelivery) (string, error)
+	StartReportFunc    func(id string) (domain.Report, bool, error)
+	SucceedReportFunc  func(id string, res domain.Result, d *domain.NewDelivery) (string, error)
+	FailReportFunc     func(id, code, message string, d *domain.NewDelivery) (string, error)
 	ReleaseAttemptFunc func(id string) error
-	LoadReportFunc     func(id string) (reports.Report, error)
+	LoadReportFunc     func(id string) (domain.Report, error)
 	calls              map[string]int
 }
 
@@ -47,12 +47,12 @@ func (s *genStore) called(name string) int {
 	return s.calls[name]
 }
 
-func (s *genStore) StartReport(_ context.Context, id string) (reports.Report, bool, error) {
+func (s *genStore) StartReport(_ context.Context, id string) (domain.Report, bool, error) {
 	s.count("StartReport")
 	return s.StartReportFunc(id)
 }
 
-func (s *genStore) SucceedReport(_ context.Context, id string, res reports.Result, d *reports.NewDelivery) (string, error) {
+func (s *genStore) SucceedReport(_ context.Context, id string, res domain.Result, d *domain.NewDelivery) (string, error) {
 	s.count("SucceedReport")
 	if s.SucceedReportFunc == nil {
 		return "msg_" + id, nil
@@ -60,7 +60,7 @@ func (s *genStore) SucceedReport(_ context.Context, id string, res reports.Resul
 	return s.SucceedReportFunc(id, res, d)
 }
 
-func (s *genStore) FailReport(_ context.Context, id, code, message string, d *reports.NewDelivery) (string, error) {
+func (s *genStore) FailReport(_ context.Context, id, code, message string, d *domain.NewDelivery) (string, error) {
 	s.count("FailReport")
 	if s.FailReportFunc == nil {
 		return "msg_" + id, nil
@@ -76,13 +76,13 @@ func (s *genStore) ReleaseAttempt(_ context.Context, id string) error {
 	return s.ReleaseAttemptFunc(id)
 }
 
-func (s *genStore) LoadReport(_ context.Context, id string) (reports.Report, error) {
+func (s *genStore) LoadReport(_ context.Context, id string) (domain.Report, error) {
 	s.count("LoadReport")
 	return s.LoadReportFunc(id)
 }
 
-func (s *genStore) GetClient(_ context.Context, id string) (reports.Client, error) {
-	return reports.Client{ID: id, Name: "Test Ltd"}, nil
+func (s *genStore) GetClient(_ context.Context, id string) (domain.Client, error) {
+	return domain.Client{ID: id, Name: "Test Ltd"}, nil
 }
 
 type genOrders struct {
@@ -181,9 +181,9 @@ func (c *fakeClock) advance(d time.Duration) {
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // runningReport is what StartReport returns for a report with a webhook.
-func runningReport(id string) reports.Report {
-	return reports.Report{ID: id, ClientID: "cli_1", Type: report.TypeOrderHistory, Format: report.FormatCSV,
-		WebhookURL: "https://example.com/hook", Status: reports.StatusRunning, Attempts: 1,
+func runningReport(id string) domain.Report {
+	return domain.Report{ID: id, ClientID: "cli_1", Type: report.TypeOrderHistory, Format: report.FormatCSV,
+		WebhookURL: "https://example.com/hook", Status: domain.StatusRunning, Attempts: 1,
 		CreatedAt: time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)}
 }
 
@@ -199,7 +199,7 @@ type genFixture struct {
 func newGenFixture(t *testing.T) *genFixture {
 	t.Helper()
 	f := &genFixture{
-		store:  &genStore{StartReportFunc: func(id string) (reports.Report, bool, error) { return runningReport(id), true, nil }},
+		store:  &genStore{StartReportFunc: func(id string) (domain.Report, bool, error) { return runningReport(id), true, nil }},
 		orders: &genOrders{}, blobs: &genBlobs{}, queue: &genQueue{},
 		clock: &fakeClock{now: time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)},
 	}
@@ -307,7 +307,7 @@ func TestGeneratorFailsOnceTheOutageOutlastsOutageMax(t *testing.T) {
 	f.gen.OutageMax = 10 * time.Second
 	f.blobs.PutFunc = func(string) error { return s3Down(t) }
 	var code, msg string
-	f.store.FailReportFunc = func(id, c, m string, _ *reports.NewDelivery) (string, error) {
+	f.store.FailReportFunc = func(id, c, m string, _ *domain.NewDelivery) (string, error) {
 		code, msg = c, m
 		return "msg_" + id, nil
 	}
@@ -370,10 +370,10 @@ func TestGeneratorRealFailureIsNotAnOutage(t *testing.T) {
 }
 
 func TestGeneratorWaitsForPostgres(t *testing.T) {
-	pgDown := fmt.Errorf("start report: %w: dial tcp 127.0.0.1:5432: connect: connection refused", reports.ErrUnavailable)
+	pgDown := fmt.Errorf("start report: %w: dial tcp 127.0.0.1:5432: connect: connection refused", domain.ErrUnavailable)
 	t.Run("at start", func(t *testing.T) {
 		f := newGenFixture(t)
-		f.store.StartReportFunc = func(string) (reports.Report, bool, error) { return reports.Report{}, false, pgDown }
+		f.store.StartReportFunc = func(string) (domain.Report, bool, error) { return domain.Report{}, false, pgDown }
 		checkWaits(t, f.run(t, "rep_1"))
 		if n := f.store.called("ReleaseAttempt"); n != 0 {
 			t.Errorf("ReleaseAttempt called %d times though StartReport counted nothing", n)
@@ -382,8 +382,8 @@ func TestGeneratorWaitsForPostgres(t *testing.T) {
 	t.Run("recording the failure after OutageMax", func(t *testing.T) {
 		f := newGenFixture(t)
 		f.gen.OutageMax = time.Second
-		f.store.SucceedReportFunc = func(string, reports.Result, *reports.NewDelivery) (string, error) { return "", pgDown }
-		f.store.FailReportFunc = func(string, string, string, *reports.NewDelivery) (string, error) { return "", pgDown }
+		f.store.SucceedReportFunc = func(string, domain.Result, *domain.NewDelivery) (string, error) { return "", pgDown }
+		f.store.FailReportFunc = func(string, string, string, *domain.NewDelivery) (string, error) { return "", pgDown }
 		checkWaits(t, f.run(t, "rep_1"))
 		f.clock.advance(2 * time.Second)
 		checkWaits(t, f.run(t, "rep_1")) // cannot record the failure: keep waiting
@@ -452,18 +452,18 @@ func TestGeneratorHandsTheWebhookToLaterWhenRedisIsDown(t *testing.T) {
 
 func TestGeneratorKeepsTheFileOfAnotherRunThatSucceeded(t *testing.T) {
 	for _, tc := range []struct {
-		status     reports.Status
+		status     domain.Status
 		wantDelete bool
 	}{
-		{reports.StatusSucceeded, false},
-		{reports.StatusCanceled, true},
+		{domain.StatusSucceeded, false},
+		{domain.StatusCanceled, true},
 	} {
 		t.Run(string(tc.status), func(t *testing.T) {
 			f := newGenFixture(t)
-			f.store.SucceedReportFunc = func(string, reports.Result, *reports.NewDelivery) (string, error) {
-				return "", fmt.Errorf("finish report: %w", reports.ErrConflict)
+			f.store.SucceedReportFunc = func(string, domain.Result, *domain.NewDelivery) (string, error) {
+				return "", fmt.Errorf("finish report: %w", domain.ErrConflict)
 			}
-			f.store.LoadReportFunc = func(id string) (reports.Report, error) {
+			f.store.LoadReportFunc = func(id string) (domain.Report, error) {
 				r := runningReport(id)
 				r.Status = tc.status
 				return r, nil
@@ -496,7 +496,7 @@ func TestGeneratorBlamesTheUploadWhenItStopsTheRenderer(t *testing.T) {
 
 // withMinPosition makes StartReport return a report that asks for position pos.
 func (f *genFixture) withMinPosition(pos int64) {
-	f.store.StartReportFunc = func(id string) (reports.Report, bool, error) {
+	f.store.StartReportFunc = func(id string) (domain.Report, bool, error) {
 		r := runningReport(id)
 		r.MinPosition = &pos
 		return r, true, nil
@@ -523,7 +523,7 @@ func TestGeneratorFailsDataNotReadyAfterWaitForData(t *testing.T) {
 	f.orders.OpenDocumentFunc = func(func(report.Document) error) error { return report.ErrBehind }
 	f.clock.now = runningReport("rep_1").CreatedAt.Add(f.gen.WaitForData + time.Second)
 	var code string
-	f.store.FailReportFunc = func(id, c, _ string, _ *reports.NewDelivery) (string, error) {
+	f.store.FailReportFunc = func(id, c, _ string, _ *domain.NewDelivery) (string, error) {
 		code = c
 		return "msg_" + id, nil
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
 // flakyRedis is an enqueue target that fails with a real dial error while
@@ -169,7 +169,7 @@ func TestEnqueuerHandsRedeliveryAndReplayToLater(t *testing.T) {
 	if err := enq.Redeliver(t.Context(), DeliveryPayload{DeliveryID: "msg_1", ReportID: "rep_1", ClientID: "cli_1"}); err != nil {
 		t.Errorf("Redeliver with Redis down: %v, want it held for later", err)
 	}
-	refs := []reports.WorkRef{{ID: "msg_2", ReportID: "rep_2", ClientID: "cli_1"}, {ID: "msg_3", ReportID: "rep_3", ClientID: "cli_2"}}
+	refs := []domain.WorkRef{{ID: "msg_2", ReportID: "rep_2", ClientID: "cli_1"}, {ID: "msg_3", ReportID: "rep_3", ClientID: "cli_2"}}
 	if err := enq.Replay(t.Context(), refs, true, "req_1", nil); err != nil {
 		t.Errorf("Replay of dead letters with Redis down: %v, want them held for later", err)
 	}

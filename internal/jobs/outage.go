@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
 // Unavailable reports whether err means a dependency (Postgres, Redis, S3)
@@ -29,7 +29,7 @@ func Unavailable(err error) bool {
 		// A closed client is this process shutting down, not an outage.
 		return false
 	}
-	if errors.Is(err, reports.ErrUnavailable) || errors.Is(err, redis.ErrPoolTimeout) {
+	if errors.Is(err, domain.ErrUnavailable) || errors.Is(err, redis.ErrPoolTimeout) {
 		return true
 	}
 	if _, ok := errors.AsType[*net.OpError](err); ok {

@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
 // s3Error is an S3 answer with status code, wrapped the way the AWS SDK
@@ -54,7 +54,7 @@ func TestUnavailable(t *testing.T) {
 	}{
 		{"nil", nil, false},
 		{"postgres connect refused (pgconn.ConnectError)", pgErr, true},
-		{"postgres marked by the adapter", fmt.Errorf("start report: %w: conn closed", reports.ErrUnavailable), true},
+		{"postgres marked by the adapter", fmt.Errorf("start report: %w: conn closed", domain.ErrUnavailable), true},
 		{"postgres shutting down (57P01)", fmt.Errorf("finish: %w", &pgconn.PgError{Code: "57P01"}), true},
 		{"postgres connection failure (08006)", &pgconn.PgError{Code: "08006"}, true},
 		{"postgres unique violation", &pgconn.PgError{Code: "23505"}, false},

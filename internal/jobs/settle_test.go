@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/webhook"
 )
 
@@ -30,43 +30,43 @@ func TestSettle(t *testing.T) {
 		jittered bool
 	}{
 		{name: "2xx delivers", res: webhook.Result{Outcome: webhook.OutcomeDelivered, StatusCode: 204},
-			want: settlement{Status: reports.DeliveryDelivered}},
+			want: settlement{Status: domain.DeliveryDelivered}},
 		{name: "2xx on the last attempt still delivers", res: webhook.Result{Outcome: webhook.OutcomeDelivered, StatusCode: 200}, retried: 3, final: true,
-			want: settlement{Status: reports.DeliveryDelivered}},
+			want: settlement{Status: domain.DeliveryDelivered}},
 		{name: "500 retries on the schedule", res: failed(500, 0),
-			want: settlement{Status: reports.DeliveryFailing, Delay: 5 * time.Second}, jittered: true},
+			want: settlement{Status: domain.DeliveryFailing, Delay: 5 * time.Second}, jittered: true},
 		{name: "the schedule goes on from retried", res: failed(500, 0), retried: 2,
-			want: settlement{Status: reports.DeliveryFailing, Delay: 2 * time.Hour}, jittered: true},
+			want: settlement{Status: domain.DeliveryFailing, Delay: 2 * time.Hour}, jittered: true},
 		{name: "past the schedule's end its last delay repeats", res: failed(502, 0), retried: 7,
-			want: settlement{Status: reports.DeliveryFailing, Delay: 2 * time.Hour}, jittered: true},
+			want: settlement{Status: domain.DeliveryFailing, Delay: 2 * time.Hour}, jittered: true},
 		{name: "timeout retries", res: webhook.Result{Outcome: webhook.OutcomeTimeout, Err: errors.New("no response within 15s")}, retried: 1,
-			want: settlement{Status: reports.DeliveryFailing, Delay: 5 * time.Minute}, jittered: true},
+			want: settlement{Status: domain.DeliveryFailing, Delay: 5 * time.Minute}, jittered: true},
 		{name: "a network error retries", res: webhook.Result{Outcome: webhook.OutcomeFailed, Err: errors.New("connection refused")},
-			want: settlement{Status: reports.DeliveryFailing, Delay: 5 * time.Second}, jittered: true},
+			want: settlement{Status: domain.DeliveryFailing, Delay: 5 * time.Second}, jittered: true},
 		{name: "3xx is a failure that retries", res: failed(301, 0),
-			want: settlement{Status: reports.DeliveryFailing, Delay: 5 * time.Second}, jittered: true},
+			want: settlement{Status: domain.DeliveryFailing, Delay: 5 * time.Second}, jittered: true},
 		{name: "the last failed attempt is dead", res: failed(500, 0), retried: 3, final: true,
-			want: settlement{Status: reports.DeliveryDead}},
+			want: settlement{Status: domain.DeliveryDead}},
 		{name: "a timeout on the last attempt is dead", res: webhook.Result{Outcome: webhook.OutcomeTimeout, Err: errors.New("no response")}, final: true,
-			want: settlement{Status: reports.DeliveryDead}},
+			want: settlement{Status: domain.DeliveryDead}},
 		{name: "410 disables, whatever the attempt", res: webhook.Result{Outcome: webhook.OutcomeGone, StatusCode: 410, Err: errors.New("gone")}, retried: 1,
-			want: settlement{Status: reports.DeliveryDisabled}},
+			want: settlement{Status: domain.DeliveryDisabled}},
 		{name: "410 on the last attempt disables", res: webhook.Result{Outcome: webhook.OutcomeGone, StatusCode: 410, Err: errors.New("gone")}, retried: 3, final: true,
-			want: settlement{Status: reports.DeliveryDisabled}},
+			want: settlement{Status: domain.DeliveryDisabled}},
 		{name: "a blocked URL is dead on the first attempt", res: webhook.Result{Outcome: webhook.OutcomeBlocked, Err: fmt.Errorf("%w: address 10.0.0.1 is not public", webhook.ErrBlocked)},
-			want: settlement{Status: reports.DeliveryDead}},
+			want: settlement{Status: domain.DeliveryDead}},
 		{name: "an invalid secret is dead on the first attempt", res: webhook.Result{Outcome: webhook.OutcomeFailed, Err: fmt.Errorf("secret 0: %w: bad base64", webhook.ErrInvalidSecret)},
-			want: settlement{Status: reports.DeliveryDead}},
+			want: settlement{Status: domain.DeliveryDead}},
 		{name: "429 Retry-After later than the schedule is honoured", res: failed(429, 8*time.Second),
-			want: settlement{Status: reports.DeliveryFailing, Delay: 8 * time.Second}},
+			want: settlement{Status: domain.DeliveryFailing, Delay: 8 * time.Second}},
 		{name: "503 Retry-After later than the schedule is honoured", res: failed(503, 7*time.Minute), retried: 1,
-			want: settlement{Status: reports.DeliveryFailing, Delay: 7 * time.Minute}},
+			want: settlement{Status: domain.DeliveryFailing, Delay: 7 * time.Minute}},
 		{name: "Retry-After is capped at twice the scheduled delay", res: failed(429, time.Hour),
-			want: settlement{Status: reports.DeliveryFailing, Delay: 10 * time.Second}},
+			want: settlement{Status: domain.DeliveryFailing, Delay: 10 * time.Second}},
 		{name: "Retry-After sooner than the schedule waits for the schedule", res: failed(503, time.Second),
-			want: settlement{Status: reports.DeliveryFailing, Delay: 5 * time.Second}, jittered: true},
+			want: settlement{Status: domain.DeliveryFailing, Delay: 5 * time.Second}, jittered: true},
 		{name: "Retry-After on the last attempt is dead", res: failed(429, 2*time.Second), retried: 3, final: true,
-			want: settlement{Status: reports.DeliveryDead}},
+			want: settlement{Status: domain.DeliveryDead}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,9 +92,9 @@ func TestSettlementNext(t *testing.T) {
 		s    settlement
 		want time.Time
 	}{
-		{settlement{Status: reports.DeliveryDelivered}, now},
-		{settlement{Status: reports.DeliveryDead}, now},
-		{settlement{Status: reports.DeliveryFailing, Delay: 5 * time.Second}, now.Add(5 * time.Second)},
+		{settlement{Status: domain.DeliveryDelivered}, now},
+		{settlement{Status: domain.DeliveryDead}, now},
+		{settlement{Status: domain.DeliveryFailing, Delay: 5 * time.Second}, now.Add(5 * time.Second)},
 	} {
 		if got := tt.s.next(now); !got.Equal(tt.want) {
 			t.Errorf("%+v.next(now) = %s, want %s", tt.s, got, tt.want)

@@ -6,14 +6,14 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
 // SweepStore lists the rows whose work may have been lost or is due.
 type SweepStore interface {
-	StaleReports(ctx context.Context, age time.Duration, limit int) ([]reports.WorkRef, error)
-	StaleDeliveries(ctx context.Context, age time.Duration, limit int) ([]reports.WorkRef, error)
-	ExpiringReports(ctx context.Context, limit int) ([]reports.ExpiredFile, error)
+	StaleReports(ctx context.Context, age time.Duration, limit int) ([]domain.WorkRef, error)
+	StaleDeliveries(ctx context.Context, age time.Duration, limit int) ([]domain.WorkRef, error)
+	ExpiringReports(ctx context.Context, limit int) ([]domain.ExpiredFile, error)
 	ExpireReport(ctx context.Context, id string) error
 	DeleteExpiredKeys(ctx context.Context) (int64, error)
 	// LiveDeliveries returns those of ids that are not dead letters.

@@ -9,32 +9,32 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
 // sweepStore answers the sweeper's queries; it records the ages asked for.
 type sweepStore struct {
 	mu                  sync.Mutex
-	StaleReportsFunc    func(age time.Duration) []reports.WorkRef
-	StaleDeliveriesFunc func(age time.Duration) []reports.WorkRef
+	StaleReportsFunc    func(age time.Duration) []domain.WorkRef
+	StaleDeliveriesFunc func(age time.Duration) []domain.WorkRef
 	ages                []string
 }
 
-func (s *sweepStore) StaleReports(_ context.Context, age time.Duration, limit int) ([]reports.WorkRef, error) {
+func (s *sweepStore) StaleReports(_ context.Context, age time.Duration, limit int) ([]domain.WorkRef, error) {
 	s.mu.Lock()
 	s.ages = append(s.ages, fmt.Sprintf("reports %s ≤%d", age, limit))
 	s.mu.Unlock()
 	return s.StaleReportsFunc(age), nil
 }
 
-func (s *sweepStore) StaleDeliveries(_ context.Context, age time.Duration, limit int) ([]reports.WorkRef, error) {
+func (s *sweepStore) StaleDeliveries(_ context.Context, age time.Duration, limit int) ([]domain.WorkRef, error) {
 	s.mu.Lock()
 	s.ages = append(s.ages, fmt.Sprintf("deliveries %s ≤%d", age, limit))
 	s.mu.Unlock()
 	return s.StaleDeliveriesFunc(age), nil
 }
 
-func (s *sweepStore) ExpiringReports(context.Context, int) ([]reports.ExpiredFile, error) {
+func (s *sweepStore) ExpiringReports(context.Context, int) ([]domain.ExpiredFile, error) {
 	return nil, nil
 }
 func (s *sweepStore) ExpireReport(context.Context, string) error                 { return nil }
@@ -74,11 +74,11 @@ func (l sweepLeader) Release(context.Context)               {}
 // unfinished is a store in which one report and one delivery are young
 // (updated 2 s ago) and one of each is stale.
 func unfinished() *sweepStore {
-	pick := func(prefix string) func(age time.Duration) []reports.WorkRef {
-		return func(age time.Duration) []reports.WorkRef {
-			refs := []reports.WorkRef{{ID: prefix + "_old", ReportID: "rep_old", ClientID: "cli_1"}}
+	pick := func(prefix string) func(age time.Duration) []domain.WorkRef {
+		return func(age time.Duration) []domain.WorkRef {
+			refs := []domain.WorkRef{{ID: prefix + "_old", ReportID: "rep_old", ClientID: "cli_1"}}
 			if age < 2*time.Second {
-				refs = append(refs, reports.WorkRef{ID: prefix + "_young", ReportID: "rep_young", ClientID: "cli_1"})
+				refs = append(refs, domain.WorkRef{ID: prefix + "_young", ReportID: "rep_young", ClientID: "cli_1"})
 			}
 			return refs
 		}

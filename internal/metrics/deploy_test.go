@@ -14,9 +14,9 @@ import (
 	"github.com/hibiken/asynq"
 	"go.yaml.in/yaml/v2"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/metrics"
 	"github.com/reportd/reportd/internal/report"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 const deployDir = "../../deploy"
@@ -124,7 +124,7 @@ func exportedNames(t *testing.T) map[string]bool {
 	m := metrics.New(nil)
 	m.Observe("/v1/reports", "POST", 202, time.Millisecond)
 	m.ReportCreated(report.TypeOrderHistory, report.FormatPDF)
-	m.ReportFinished(report.TypeOrderHistory, report.FormatPDF, reports.StatusSucceeded)
+	m.ReportFinished(report.TypeOrderHistory, report.FormatPDF, domain.StatusSucceeded)
 	m.RenderDone(report.TypeOrderHistory, report.FormatPDF, time.Second)
 	m.Uploaded(report.TypeOrderHistory, report.FormatPDF, 1)
 	m.AttemptDone("delivered", 200)

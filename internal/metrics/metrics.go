@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/report"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 const namespace = "reportd"
@@ -130,11 +130,11 @@ func (m *Metrics) Observe(route, method string, status int, d time.Duration) {
 
 // ReportCreated counts a report the API accepted, as status "queued".
 func (m *Metrics) ReportCreated(t report.Type, f report.Format) {
-	m.reports.WithLabelValues(string(t), string(f), string(reports.StatusQueued)).Inc()
+	m.reports.WithLabelValues(string(t), string(f), string(domain.StatusQueued)).Inc()
 }
 
 // ReportFinished counts a report that reached a final status (jobs.Observer).
-func (m *Metrics) ReportFinished(t report.Type, f report.Format, status reports.Status) {
+func (m *Metrics) ReportFinished(t report.Type, f report.Format, status domain.Status) {
 	m.reports.WithLabelValues(string(t), string(f), string(status)).Inc()
 }
 

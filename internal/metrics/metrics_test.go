@@ -17,9 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/metrics"
 	"github.com/reportd/reportd/internal/report"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 // series gathers the registry into "name{k=v,...}" → value, where a
@@ -65,8 +65,8 @@ func TestObserversRecord(t *testing.T) {
 	m.Observe("/v1/reports/{id}", "GET", 404, 10*time.Millisecond)
 	m.ReportCreated(report.TypeOrderHistory, report.FormatPDF)
 	m.ReportCreated(report.TypeOrderHistory, report.FormatPDF)
-	m.ReportFinished(report.TypeOrderHistory, report.FormatPDF, reports.StatusSucceeded)
-	m.ReportFinished(report.TypeMerchantSales, report.FormatCSV, reports.StatusFailed)
+	m.ReportFinished(report.TypeOrderHistory, report.FormatPDF, domain.StatusSucceeded)
+	m.ReportFinished(report.TypeMerchantSales, report.FormatCSV, domain.StatusFailed)
 	m.RenderDone(report.TypeOrderHistory, report.FormatPDF, 1500*time.Millisecond)
 	m.Uploaded(report.TypeOrderHistory, report.FormatPDF, 4096)
 	m.AttemptDone("failed", 503)

@@ -17,10 +17,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/reportd/reportd/internal/config"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/orderevents"
 	"github.com/reportd/reportd/internal/readmodel"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 // Headers a message carries, and those a dead letter gets.
@@ -58,7 +58,7 @@ type Appender interface {
 	Append(ctx context.Context, clientID string, events []orderevents.Event) (readmodel.AppendResult, error)
 }
 
-// Clients tells which scopes a client's keys carry; reports.ErrNotFound for
+// Clients tells which scopes a client's keys carry; domain.ErrNotFound for
 // an unknown client (postgres.Store).
 type Clients interface {
 	ClientScopes(ctx context.Context, clientID string) ([]string, error)
@@ -243,7 +243,7 @@ func (in *Ingester) process(ctx context.Context, data []byte, hdr nats.Header) v
 	}
 	scopes, err := in.scopes.get(ctx, in.Clients, clientID)
 	switch {
-	case errors.Is(err, reports.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		return deadLetter(ReasonUnknownClient, "no client "+clientID, err)
 	case err != nil:
 		return verdict{outcome: OutcomeRetried, err: fmt.Errorf("look up client %s: %w", clientID, err)}

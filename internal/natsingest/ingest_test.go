@@ -11,10 +11,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/orderevents"
 	"github.com/reportd/reportd/internal/readmodel"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 // fakeClients and fakeAppender are hand-written fakes with XxxFunc fields.
@@ -60,7 +60,7 @@ func TestBatchBodyWrapsOneEventAndKeepsBatches(t *testing.T) {
 
 func TestProcessClassifiesEveryMessage(t *testing.T) {
 	writer, reader, gone := ids.New("cli"), ids.New("cli"), ids.New("cli")
-	down := fmt.Errorf("begin: %w", reports.ErrUnavailable)
+	down := fmt.Errorf("begin: %w", domain.ErrUnavailable)
 	var appendErr error
 	var appended []string
 	in := &Ingester{
@@ -72,7 +72,7 @@ func TestProcessClassifiesEveryMessage(t *testing.T) {
 			case reader:
 				return []string{"reports"}, nil
 			case gone:
-				return nil, reports.ErrNotFound
+				return nil, domain.ErrNotFound
 			}
 			return nil, down
 		}},

@@ -16,11 +16,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/reportd/reportd/internal/config"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/natsingest"
 	"github.com/reportd/reportd/internal/orderevents"
 	"github.com/reportd/reportd/internal/readmodel"
-	"github.com/reportd/reportd/internal/reports"
 	"github.com/reportd/reportd/internal/testenv"
 )
 
@@ -196,7 +196,7 @@ func TestTransientFailuresAreRedeliveredUntilCommitted(t *testing.T) {
 	rig := newRig(t, srv.url)
 	rec := &recorder{eventID: map[string]int{}, fail: func(call int) error {
 		if call <= 3 {
-			return fmt.Errorf("begin transaction: %w", reports.ErrUnavailable)
+			return fmt.Errorf("begin transaction: %w", domain.ErrUnavailable)
 		}
 		return nil
 	}}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
 // insertBatcher turns concurrent report inserts into multi-row INSERTs, so
@@ -42,18 +42,18 @@ const (
 )
 
 type insertRequest struct {
-	r           reports.NewReport
+	r           domain.NewReport
 	params      string
 	maxInFlight int
 	done        chan insertResult
 }
 
 type insertResult struct {
-	rep reports.Report
+	rep domain.Report
 	err error
 }
 
-func (b *insertBatcher) insert(ctx context.Context, req *insertRequest) (reports.Report, error) {
+func (b *insertBatcher) insert(ctx context.Context, req *insertRequest) (domain.Report, error) {
 	req.done = make(chan insertResult, 1)
 	b.mu.Lock()
 	b.pending = append(b.pending, req)
@@ -64,7 +64,7 @@ func (b *insertBatcher) insert(ctx context.Context, req *insertRequest) (reports
 			return res.rep, res.err
 		case <-ctx.Done():
 			// The report may still be written by the batch it sits in.
-			return reports.Report{}, fmt.Errorf("insert report: %w", ctx.Err())
+			return domain.Report{}, fmt.Errorf("insert report: %w", ctx.Err())
 		}
 	}
 	b.flushing++
@@ -87,9 +87,9 @@ func (b *insertBatcher) insert(ctx context.Context, req *insertRequest) (reports
 }
 
 // collectInserted reads the batch's RETURNING id, insertedColumns rows.
-func collectInserted(rows pgx.Rows, batch []*insertRequest, into map[string]reports.Report) error {
+func collectInserted(rows pgx.Rows, batch []*insertRequest, into map[string]domain.Report) error {
 	defer rows.Close()
-	sent := make(map[string]reports.NewReport, len(batch))
+	sent := make(map[string]domain.NewReport, len(batch))
 	for _, req := range batch {
 		sent[req.r.ID] = req.r
 	}
@@ -143,7 +143,7 @@ func (b *insertBatcher) flush(ctx context.Context, batch []*insertRequest) {
 		FROM allowed a ORDER BY a.ord
 		RETURNING id, `+insertedColumns,
 		ids, clients, types, formats, params, metadata, webhooks, minPositions, limits, ords, requestIDs)
-	created := make(map[string]reports.Report, n)
+	created := make(map[string]domain.Report, n)
 	if err == nil {
 		err = collectInserted(rows, batch, created)
 	}
@@ -154,7 +154,7 @@ func (b *insertBatcher) flush(ctx context.Context, batch []*insertRequest) {
 		case ok:
 			req.done <- insertResult{rep: rep}
 		default:
-			req.done <- insertResult{err: reports.ErrQuotaExceeded}
+			req.done <- insertResult{err: domain.ErrQuotaExceeded}
 		}
 	}
 }

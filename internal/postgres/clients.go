@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/keyring"
-	"github.com/reportd/reportd/internal/reports"
 	"github.com/reportd/reportd/internal/webhook"
 )
 
@@ -114,18 +114,18 @@ func insertKey(ctx context.Context, tx pgx.Tx, clientID, keyID string, hash []by
 
 // LookupKey finds an unrevoked key by its public id. The caller compares the
 // hash in constant time.
-func (s *Store) LookupKey(ctx context.Context, keyID string) (reports.Principal, error) {
-	var p reports.Principal
+func (s *Store) LookupKey(ctx context.Context, keyID string) (domain.Principal, error) {
+	var p domain.Principal
 	err := s.pool.QueryRow(ctx, `SELECT k.client_id, k.scopes, k.hash,
 			c.name, coalesce(c.webhook_url, ''), c.webhook_disabled_at IS NOT NULL, coalesce(c.max_in_flight, -1)
 		FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.id = $1 AND k.revoked_at IS NULL`, keyID).
 		Scan(&p.ClientID, &p.Scopes, &p.Hash, &p.Client.Name, &p.Client.WebhookURL, &p.Client.WebhookDisabled, &p.Client.MaxInFlight)
 	p.Client.ID = p.ClientID
 	if errors.Is(err, pgx.ErrNoRows) {
-		return reports.Principal{}, reports.ErrNotFound
+		return domain.Principal{}, domain.ErrNotFound
 	}
 	if err != nil {
-		return reports.Principal{}, classify(fmt.Errorf("look up api key: %w", err))
+		return domain.Principal{}, classify(fmt.Errorf("look up api key: %w", err))
 	}
 	return p, nil
 }
@@ -149,7 +149,7 @@ func (s *Store) RotateKey(ctx context.Context, clientID, keyID string, hash []by
 }
 
 // GetClient loads one client.
-func (s *Store) GetClient(ctx context.Context, id string) (reports.Client, error) {
+func (s *Store) GetClient(ctx context.Context, id string) (domain.Client, error) {
 	return s.getClient(ctx, s.pool, id)
 }
 
@@ -157,17 +157,17 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-func (s *Store) getClient(ctx context.Context, q querier, id string) (reports.Client, error) {
-	var c reports.Client
+func (s *Store) getClient(ctx context.Context, q querier, id string) (domain.Client, error) {
+	var c domain.Client
 	var url *string
 	err := q.QueryRow(ctx, `SELECT id, name, webhook_url, webhook_disabled_at IS NOT NULL, coalesce(max_in_flight, -1)
 		FROM clients WHERE id = $1`, id).
 		Scan(&c.ID, &c.Name, &url, &c.WebhookDisabled, &c.MaxInFlight)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return reports.Client{}, fmt.Errorf("client %s: %w", id, reports.ErrNotFound)
+		return domain.Client{}, fmt.Errorf("client %s: %w", id, domain.ErrNotFound)
 	}
 	if err != nil {
-		return reports.Client{}, classify(fmt.Errorf("load client %s: %w", id, err))
+		return domain.Client{}, classify(fmt.Errorf("load client %s: %w", id, err))
 	}
 	if url != nil {
 		c.WebhookURL = *url
@@ -176,14 +176,14 @@ func (s *Store) getClient(ctx context.Context, q querier, id string) (reports.Cl
 }
 
 // FindClientByName returns the newest client with that name.
-func (s *Store) FindClientByName(ctx context.Context, name string) (reports.Client, error) {
+func (s *Store) FindClientByName(ctx context.Context, name string) (domain.Client, error) {
 	var id string
 	err := s.pool.QueryRow(ctx, `SELECT id FROM clients WHERE name = $1 ORDER BY created_at DESC LIMIT 1`, name).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return reports.Client{}, fmt.Errorf("client named %q: %w", name, reports.ErrNotFound)
+		return domain.Client{}, fmt.Errorf("client named %q: %w", name, domain.ErrNotFound)
 	}
 	if err != nil {
-		return reports.Client{}, classify(fmt.Errorf("find client %q: %w", name, err))
+		return domain.Client{}, classify(fmt.Errorf("find client %q: %w", name, err))
 	}
 	return s.GetClient(ctx, id)
 }
@@ -336,7 +336,7 @@ func (s *Store) SetWebhookURL(ctx context.Context, clientID, url string) error {
 		return classify(fmt.Errorf("set webhook url of %s: %w", clientID, err))
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("client %s: %w", clientID, reports.ErrNotFound)
+		return fmt.Errorf("client %s: %w", clientID, domain.ErrNotFound)
 	}
 	return nil
 }

@@ -8,22 +8,22 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
 const deliveryColumns = `id, report_id, client_id, event_type, url, body, status, attempts, last_status_code,
 	coalesce(last_error, ''), CASE WHEN status IN ('pending', 'failing') THEN next_attempt_at END,
 	created_at, delivered_at, dead_at`
 
-func scanDelivery(row pgx.Row) (reports.Delivery, error) {
-	var d reports.Delivery
+func scanDelivery(row pgx.Row) (domain.Delivery, error) {
+	var d domain.Delivery
 	err := row.Scan(&d.ID, &d.ReportID, &d.ClientID, &d.EventType, &d.URL, &d.Body, &d.Status, &d.Attempts,
 		&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.DeliveredAt, &d.DeadAt)
 	return d, err
 }
 
 // LoadDelivery loads a delivery for the worker.
-func (s *Store) LoadDelivery(ctx context.Context, id string) (reports.Delivery, error) {
+func (s *Store) LoadDelivery(ctx context.Context, id string) (domain.Delivery, error) {
 	d, err := scanDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id))
 	return d, notFound(err, "delivery", id)
 }
@@ -31,7 +31,7 @@ func (s *Store) LoadDelivery(ctx context.Context, id string) (reports.Delivery, 
 // RecordAttempt logs an attempt and moves the delivery to status. One
 // statement does both, so they commit together in a single round trip.
 // next is when the following attempt is due (for failing).
-func (s *Store) RecordAttempt(ctx context.Context, id string, a reports.AttemptRecord, status reports.DeliveryStatus, next time.Time) (attempt int, err error) {
+func (s *Store) RecordAttempt(ctx context.Context, id string, a domain.AttemptRecord, status domain.DeliveryStatus, next time.Time) (attempt int, err error) {
 	var code *int
 	if a.StatusCode != 0 {
 		code = &a.StatusCode
@@ -54,9 +54,9 @@ func (s *Store) RecordAttempt(ctx context.Context, id string, a reports.AttemptR
 
 // LoadDeliveryToSend loads a delivery with the secrets that sign it now
 // (current first), in one round trip.
-func (s *Store) LoadDeliveryToSend(ctx context.Context, id string) (reports.Delivery, []string, error) {
+func (s *Store) LoadDeliveryToSend(ctx context.Context, id string) (domain.Delivery, []string, error) {
 	var secrets []string
-	var d reports.Delivery
+	var d domain.Delivery
 	err := s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+`,
 			coalesce((SELECT array_agg(w.secret ORDER BY w.expires_at DESC NULLS FIRST, w.id DESC) FROM webhook_secrets w
 			          WHERE w.client_id = deliveries.client_id AND (w.expires_at IS NULL OR w.expires_at > now())), '{}')
@@ -73,7 +73,7 @@ func (s *Store) LoadDeliveryToSend(ctx context.Context, id string) (reports.Deli
 // LoadDeliveriesToSend loads some of a client's deliveries with the secrets
 // that sign them now, in one round trip. Ids that are not the client's are
 // left out.
-func (s *Store) LoadDeliveriesToSend(ctx context.Context, clientID string, ids []string) ([]reports.Delivery, []string, error) {
+func (s *Store) LoadDeliveriesToSend(ctx context.Context, clientID string, ids []string) ([]domain.Delivery, []string, error) {
 	var secrets []string
 	err := s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(secret ORDER BY expires_at DESC NULLS FIRST, id DESC), '{}') FROM webhook_secrets
 		WHERE client_id = $1 AND (expires_at IS NULL OR expires_at > now())`, clientID).Scan(&secrets)
@@ -84,7 +84,7 @@ func (s *Store) LoadDeliveriesToSend(ctx context.Context, clientID string, ids [
 	if err != nil {
 		return nil, nil, classify(fmt.Errorf("load %d deliveries: %w", len(ids), err))
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (reports.Delivery, error) { return scanDelivery(r) })
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Delivery, error) { return scanDelivery(r) })
 	if err != nil {
 		return nil, nil, classify(fmt.Errorf("load %d deliveries: %w", len(ids), err))
 	}
@@ -97,7 +97,7 @@ func (s *Store) LoadDeliveriesToSend(ctx context.Context, clientID string, ids [
 
 // RecordAttempts is RecordAttempt for many deliveries in one statement:
 // every attempt row and status change commits together.
-func (s *Store) RecordAttempts(ctx context.Context, outcomes []reports.AttemptOutcome) error {
+func (s *Store) RecordAttempts(ctx context.Context, outcomes []domain.AttemptOutcome) error {
 	n := len(outcomes)
 	ids, statuses, errs, bodies, kinds := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	codes, latencies := make([]*int32, n), make([]int64, n)
@@ -131,7 +131,7 @@ func (s *Store) RecordAttempts(ctx context.Context, outcomes []reports.AttemptOu
 }
 
 // ReportDeliveries lists a report's deliveries with every attempt.
-func (s *Store) ReportDeliveries(ctx context.Context, clientID, reportID string) ([]reports.Delivery, error) {
+func (s *Store) ReportDeliveries(ctx context.Context, clientID, reportID string) ([]domain.Delivery, error) {
 	if _, err := s.GetReport(ctx, clientID, reportID); err != nil {
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func (s *Store) ReportDeliveries(ctx context.Context, clientID, reportID string)
 	if err != nil {
 		return nil, classify(fmt.Errorf("list deliveries of %s: %w", reportID, err))
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (reports.Delivery, error) { return scanDelivery(r) })
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Delivery, error) { return scanDelivery(r) })
 	if err != nil {
 		return nil, classify(fmt.Errorf("list deliveries of %s: %w", reportID, err))
 	}
@@ -151,13 +151,13 @@ func (s *Store) ReportDeliveries(ctx context.Context, clientID, reportID string)
 	return list, nil
 }
 
-func (s *Store) attempts(ctx context.Context, deliveryID string) ([]reports.Attempt, error) {
+func (s *Store) attempts(ctx context.Context, deliveryID string) ([]domain.Attempt, error) {
 	rows, err := s.pool.Query(ctx, `SELECT attempt, started_at, status_code, latency_ms, outcome, coalesce(error, ''), coalesce(response_body, '')
 		FROM delivery_attempts WHERE delivery_id = $1 ORDER BY id`, deliveryID)
 	if err != nil {
 		return nil, classify(fmt.Errorf("list attempts of %s: %w", deliveryID, err))
 	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[reports.Attempt])
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[domain.Attempt])
 	if err != nil {
 		return nil, classify(fmt.Errorf("list attempts of %s: %w", deliveryID, err))
 	}
@@ -165,7 +165,7 @@ func (s *Store) attempts(ctx context.Context, deliveryID string) ([]reports.Atte
 }
 
 // ListDeliveries returns a page of a client's deliveries, oldest first.
-func (s *Store) ListDeliveries(ctx context.Context, clientID string, f reports.DeliveryFilter) ([]reports.Delivery, error) {
+func (s *Store) ListDeliveries(ctx context.Context, clientID string, f domain.DeliveryFilter) ([]domain.Delivery, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries
 		WHERE client_id = $1 AND ($2 = '' OR status = $2) AND created_at >= $3
 		  AND ($5 = '' OR (created_at, id) > ($4, $5))
@@ -173,7 +173,7 @@ func (s *Store) ListDeliveries(ctx context.Context, clientID string, f reports.D
 	if err != nil {
 		return nil, classify(fmt.Errorf("list deliveries: %w", err))
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (reports.Delivery, error) { return scanDelivery(r) })
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Delivery, error) { return scanDelivery(r) })
 	if err != nil {
 		return nil, classify(fmt.Errorf("list deliveries: %w", err))
 	}
@@ -181,21 +181,21 @@ func (s *Store) ListDeliveries(ctx context.Context, clientID string, f reports.D
 }
 
 // Redeliver makes one of a client's deliveries due again ("" clientID: any client).
-func (s *Store) Redeliver(ctx context.Context, clientID, id string) (reports.Delivery, error) {
+func (s *Store) Redeliver(ctx context.Context, clientID, id string) (domain.Delivery, error) {
 	d, err := scanDelivery(s.pool.QueryRow(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = now(), dead_at = NULL, updated_at = now()
 		WHERE id = $1 AND ($2 = '' OR client_id = $2) RETURNING `+deliveryColumns, id, clientID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return reports.Delivery{}, fmt.Errorf("delivery %s: %w", id, reports.ErrNotFound)
+		return domain.Delivery{}, fmt.Errorf("delivery %s: %w", id, domain.ErrNotFound)
 	}
 	if err != nil {
-		return reports.Delivery{}, classify(fmt.Errorf("redeliver %s: %w", id, err))
+		return domain.Delivery{}, classify(fmt.Errorf("redeliver %s: %w", id, err))
 	}
 	return d, nil
 }
 
 // ReplayDeliveries makes every delivery in status, created since, due again
 // ("" clientID: every client), oldest first.
-func (s *Store) ReplayDeliveries(ctx context.Context, clientID string, status reports.DeliveryStatus, since time.Time, limit int) ([]reports.WorkRef, error) {
+func (s *Store) ReplayDeliveries(ctx context.Context, clientID string, status domain.DeliveryStatus, since time.Time, limit int) ([]domain.WorkRef, error) {
 	return s.refs(ctx, `WITH r AS (
 			UPDATE deliveries SET status = 'pending', next_attempt_at = now(), dead_at = NULL, updated_at = now()
 			WHERE id IN (SELECT id FROM deliveries WHERE ($1 = '' OR client_id = $1) AND status = $2 AND created_at >= $3
@@ -216,7 +216,7 @@ func (s *Store) LiveDeliveries(ctx context.Context, ids []string) ([]string, err
 
 // StaleDeliveries lists deliveries that should have been attempted more than
 // age ago; the sweeper re-enqueues them in case their task was lost.
-func (s *Store) StaleDeliveries(ctx context.Context, age time.Duration, limit int) ([]reports.WorkRef, error) {
+func (s *Store) StaleDeliveries(ctx context.Context, age time.Duration, limit int) ([]domain.WorkRef, error) {
 	return s.refs(ctx, `SELECT id, report_id, client_id FROM deliveries WHERE status IN ('pending', 'failing') AND next_attempt_at < now() - $1::interval
 		ORDER BY next_attempt_at LIMIT $2`, age, limit)
 }

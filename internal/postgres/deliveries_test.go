@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/pgtest"
 	"github.com/reportd/reportd/internal/postgres"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 // newDelivery makes a failed report of clientID with its report.failed delivery.
@@ -20,8 +20,8 @@ func newDelivery(t *testing.T, store *postgres.Store, clientID string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := store.FailReport(ctx, rep.ID, "unknown_subject", "no such customer", &reports.NewDelivery{
-		ID: ids.New("msg"), EventType: reports.EventFailed, URL: "https://hooks.example.com/x", Body: []byte(`{"type":"report.failed"}`),
+	id, err := store.FailReport(ctx, rep.ID, "unknown_subject", "no such customer", &domain.NewDelivery{
+		ID: ids.New("msg"), EventType: domain.EventFailed, URL: "https://hooks.example.com/x", Body: []byte(`{"type":"report.failed"}`),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -54,11 +54,11 @@ func TestDeliveryBatches(t *testing.T) {
 	}
 
 	now := time.Now()
-	err = store.RecordAttempts(ctx, []reports.AttemptOutcome{
-		{DeliveryID: a1, Status: reports.DeliveryDelivered, Next: now,
-			Attempt: reports.AttemptRecord{StartedAt: now, StatusCode: 204, Latency: 3 * time.Millisecond, Outcome: "delivered"}},
-		{DeliveryID: a2, Status: reports.DeliveryDead, Next: now,
-			Attempt: reports.AttemptRecord{StartedAt: now, Latency: time.Second, Outcome: "timeout", Error: "no response within 1s"}},
+	err = store.RecordAttempts(ctx, []domain.AttemptOutcome{
+		{DeliveryID: a1, Status: domain.DeliveryDelivered, Next: now,
+			Attempt: domain.AttemptRecord{StartedAt: now, StatusCode: 204, Latency: 3 * time.Millisecond, Outcome: "delivered"}},
+		{DeliveryID: a2, Status: domain.DeliveryDead, Next: now,
+			Attempt: domain.AttemptRecord{StartedAt: now, Latency: time.Second, Outcome: "timeout", Error: "no response within 1s"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func TestDeliveryBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := deliveries[0]
-	if d.Status != reports.DeliveryDelivered || d.Attempts != 1 || len(d.AttemptLog) != 1 || d.AttemptLog[0].Attempt != 1 ||
+	if d.Status != domain.DeliveryDelivered || d.Attempts != 1 || len(d.AttemptLog) != 1 || d.AttemptLog[0].Attempt != 1 ||
 		d.AttemptLog[0].StatusCode == nil || *d.AttemptLog[0].StatusCode != 204 {
 		t.Fatalf("recorded delivery %+v", d)
 	}
@@ -80,7 +80,7 @@ func TestDeliveryBatches(t *testing.T) {
 	if slices.Sort(live); !slices.Equal(live, sortedCopy(a1, b1, "msg_missing")) {
 		t.Fatalf("live %v, want all but the dead %s", live, a2)
 	}
-	refs, err := store.ReplayDeliveries(ctx, a, reports.DeliveryDead, time.Time{}, 10)
+	refs, err := store.ReplayDeliveries(ctx, a, domain.DeliveryDead, time.Time{}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func sortedCopy(s ...string) []string {
 // reportOf finds the report a delivery belongs to.
 func reportOf(t *testing.T, store *postgres.Store, clientID, deliveryID string) string {
 	t.Helper()
-	list, err := store.ListDeliveries(context.Background(), clientID, reports.DeliveryFilter{Limit: 100})
+	list, err := store.ListDeliveries(context.Background(), clientID, domain.DeliveryFilter{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
 // ClientScopes returns every scope the client's unrevoked API keys carry,
-// or reports.ErrNotFound when there is no such client. Event ingestion from
+// or domain.ErrNotFound when there is no such client. Event ingestion from
 // NATS names a client instead of presenting a key, and asks this whether
 // the client may write events.
 func (s *Store) ClientScopes(ctx context.Context, clientID string) ([]string, error) {
@@ -23,7 +23,7 @@ func (s *Store) ClientScopes(ctx context.Context, clientID string) ([]string, er
 		WHERE c.id = $1
 		GROUP BY c.id`, clientID).Scan(&scopes)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("client %s: %w", clientID, reports.ErrNotFound)
+		return nil, fmt.Errorf("client %s: %w", clientID, domain.ErrNotFound)
 	}
 	if err != nil {
 		return nil, classify(fmt.Errorf("load scopes of client %s: %w", clientID, err))

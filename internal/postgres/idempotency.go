@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
 const (
@@ -18,10 +18,10 @@ const (
 )
 
 // ClaimKey claims key for this request. It returns the stored response when
-// the key already completed, reports.ErrKeyReused when the key came with another body,
-// and reports.ErrKeyInFlight while another request holds it.
-func (s *Store) ClaimKey(ctx context.Context, k reports.IdempotencyKey) (*reports.StoredResponse, error) {
-	var stored *reports.StoredResponse
+// the key already completed, domain.ErrKeyReused when the key came with another body,
+// and domain.ErrKeyInFlight while another request holds it.
+func (s *Store) ClaimKey(ctx context.Context, k domain.IdempotencyKey) (*domain.StoredResponse, error) {
+	var stored *domain.StoredResponse
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (client_id, endpoint, key, fingerprint, expires_at)
 			VALUES ($1, $2, $3, $4, now() + $5::interval) ON CONFLICT DO NOTHING`,
@@ -51,22 +51,22 @@ func (s *Store) ClaimKey(ctx context.Context, k reports.IdempotencyKey) (*report
 			}
 			return nil
 		case !bytes.Equal(fp, k.Fingerprint):
-			return reports.ErrKeyReused
+			return domain.ErrKeyReused
 		case status == nil:
-			return reports.ErrKeyInFlight
+			return domain.ErrKeyInFlight
 		}
-		stored = &reports.StoredResponse{Status: *status, Body: body}
+		stored = &domain.StoredResponse{Status: *status, Body: body}
 		return nil
 	})
 	return stored, err
 }
 
 // CompleteKey stores the response of a claimed key.
-func (s *Store) CompleteKey(ctx context.Context, k reports.IdempotencyKey, status int, body []byte) error {
+func (s *Store) CompleteKey(ctx context.Context, k domain.IdempotencyKey, status int, body []byte) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error { return completeKey(ctx, tx, k, status, body) })
 }
 
-func completeKey(ctx context.Context, tx pgx.Tx, k reports.IdempotencyKey, status int, body []byte) error {
+func completeKey(ctx context.Context, tx pgx.Tx, k domain.IdempotencyKey, status int, body []byte) error {
 	if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET response_status = $4, response_body = $5
 		WHERE client_id = $1 AND endpoint = $2 AND key = $3`, k.ClientID, k.Endpoint, k.Key, status, body); err != nil {
 		return fmt.Errorf("store idempotent response: %w", err)
@@ -76,7 +76,7 @@ func completeKey(ctx context.Context, tx pgx.Tx, k reports.IdempotencyKey, statu
 
 // ReleaseKey forgets an unfinished claim, so the client may retry with the
 // same key after an error that stored nothing.
-func (s *Store) ReleaseKey(ctx context.Context, k reports.IdempotencyKey) error {
+func (s *Store) ReleaseKey(ctx context.Context, k domain.IdempotencyKey) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys
 		WHERE client_id = $1 AND endpoint = $2 AND key = $3 AND response_status IS NULL`, k.ClientID, k.Endpoint, k.Key)
 	if err != nil {

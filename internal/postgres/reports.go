@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 )
 
 // CreateReport inserts a report unless the client already has maxInFlight
@@ -19,16 +19,16 @@ import (
 // response. Without a key, concurrent inserts are batched into one
 // statement: the quota check and the insert of many reports share one round
 // trip and one commit.
-func (s *Store) CreateReport(ctx context.Context, r reports.NewReport, maxInFlight int, key *reports.IdempotencyKey,
-	respond func(reports.Report) (status int, body []byte, err error)) (reports.Report, error) {
+func (s *Store) CreateReport(ctx context.Context, r domain.NewReport, maxInFlight int, key *domain.IdempotencyKey,
+	respond func(domain.Report) (status int, body []byte, err error)) (domain.Report, error) {
 	params, err := json.Marshal(r.Params)
 	if err != nil {
-		return reports.Report{}, fmt.Errorf("encode params: %w", err)
+		return domain.Report{}, fmt.Errorf("encode params: %w", err)
 	}
 	if key == nil {
 		return s.inserts.insert(ctx, &insertRequest{r: r, params: string(params), maxInFlight: maxInFlight})
 	}
-	var created reports.Report
+	var created domain.Report
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		if created, err = insertReport(ctx, tx, r, params, maxInFlight); err != nil {
 			return err
@@ -45,7 +45,7 @@ func (s *Store) CreateReport(ctx context.Context, r reports.NewReport, maxInFlig
 // insertReport inserts one report unless its client has maxInFlight
 // unfinished reports (0: no limit): ErrQuotaExceeded. A schedule's fire
 // that already made its report inserts nothing: ErrConflict.
-func insertReport(ctx context.Context, q querier, r reports.NewReport, params []byte, maxInFlight int) (reports.Report, error) {
+func insertReport(ctx context.Context, q querier, r domain.NewReport, params []byte, maxInFlight int) (domain.Report, error) {
 	onConflict := ""
 	if r.ScheduleID != "" {
 		onConflict = ` ON CONFLICT (schedule_id, scheduled_for) WHERE schedule_id IS NOT NULL DO NOTHING`
@@ -63,11 +63,11 @@ func insertReport(ctx context.Context, q querier, r reports.NewReport, params []
 		r.ScheduleID, r.ScheduledFor), r)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) && r.ScheduleID != "" && maxInFlight <= 0:
-		return reports.Report{}, fmt.Errorf("insert report of %s at %s: %w", r.ScheduleID, r.ScheduledFor, reports.ErrConflict)
+		return domain.Report{}, fmt.Errorf("insert report of %s at %s: %w", r.ScheduleID, r.ScheduledFor, domain.ErrConflict)
 	case errors.Is(err, pgx.ErrNoRows):
-		return reports.Report{}, reports.ErrQuotaExceeded
+		return domain.Report{}, domain.ErrQuotaExceeded
 	case err != nil:
-		return reports.Report{}, classify(fmt.Errorf("insert report: %w", err))
+		return domain.Report{}, classify(fmt.Errorf("insert report: %w", err))
 	}
 	return created, nil
 }
@@ -106,9 +106,9 @@ type inserted struct {
 func (i *inserted) targets() []any { return []any{&i.createdAt, &i.webhookURL, &i.metadata} }
 
 // report builds the new report r as its row now holds it.
-func (i *inserted) report(r reports.NewReport) reports.Report {
-	rep := reports.Report{ID: r.ID, ClientID: r.ClientID, Type: r.Type, Format: r.Format, Params: r.Params,
-		MinPosition: r.MinPosition, WebhookURL: i.webhookURL, Status: reports.StatusQueued, CreatedAt: i.createdAt,
+func (i *inserted) report(r domain.NewReport) domain.Report {
+	rep := domain.Report{ID: r.ID, ClientID: r.ClientID, Type: r.Type, Format: r.Format, Params: r.Params,
+		MinPosition: r.MinPosition, WebhookURL: i.webhookURL, Status: domain.StatusQueued, CreatedAt: i.createdAt,
 		ScheduleID: r.ScheduleID, ScheduledFor: r.ScheduledFor}
 	if len(i.metadata) > 0 {
 		rep.Metadata = i.metadata // as jsonb wrote it, the same as every later read
@@ -118,16 +118,16 @@ func (i *inserted) report(r reports.NewReport) reports.Report {
 }
 
 // scanInserted reads the row an INSERT … RETURNING insertedColumns made of r.
-func scanInserted(row pgx.Row, r reports.NewReport) (reports.Report, error) {
+func scanInserted(row pgx.Row, r domain.NewReport) (domain.Report, error) {
 	var i inserted
 	if err := row.Scan(i.targets()...); err != nil {
-		return reports.Report{}, err
+		return domain.Report{}, err
 	}
 	return i.report(r), nil
 }
 
-func scanReport(row pgx.Row) (reports.Report, error) {
-	var r reports.Report
+func scanReport(row pgx.Row) (domain.Report, error) {
+	var r domain.Report
 	var params []byte
 	var metadata []byte
 	var webhookStatus *string
@@ -138,10 +138,10 @@ func scanReport(row pgx.Row) (reports.Report, error) {
 		&r.CreatedAt, &r.StartedAt, &r.CompletedAt, &r.ExpiresAt, &webhookStatus, &webhookAttempts,
 		&r.ScheduleID, &r.ScheduledFor)
 	if err != nil {
-		return reports.Report{}, err
+		return domain.Report{}, err
 	}
 	if err := json.Unmarshal(params, &r.Params); err != nil {
-		return reports.Report{}, fmt.Errorf("decode params of %s: %w", r.ID, err)
+		return domain.Report{}, fmt.Errorf("decode params of %s: %w", r.ID, err)
 	}
 	if len(metadata) > 0 {
 		r.Metadata = metadata
@@ -153,7 +153,7 @@ func scanReport(row pgx.Row) (reports.Report, error) {
 // webhookSummary turns the newest delivery into the report's webhook
 // status: none (no URL, the URL was disabled, or a report that finished
 // without a delivery: a canceled one), pending, delivered, failing or dead.
-func webhookSummary(r reports.Report, status *string, attempts *int) (string, int) {
+func webhookSummary(r domain.Report, status *string, attempts *int) (string, int) {
 	if status == nil || attempts == nil {
 		// Succeeding or failing writes the delivery in the same
 		// transaction, so a finished report without one never gets one.
@@ -162,27 +162,27 @@ func webhookSummary(r reports.Report, status *string, attempts *int) (string, in
 		}
 		return "pending", 0
 	}
-	if reports.DeliveryStatus(*status) == reports.DeliveryDisabled {
+	if domain.DeliveryStatus(*status) == domain.DeliveryDisabled {
 		return "none", *attempts
 	}
 	return *status, *attempts
 }
 
 // GetReport loads a client's report; another client's report is ErrNotFound.
-func (s *Store) GetReport(ctx context.Context, clientID, id string) (reports.Report, error) {
+func (s *Store) GetReport(ctx context.Context, clientID, id string) (domain.Report, error) {
 	r, err := scanReport(s.pool.QueryRow(ctx, `SELECT `+reportColumns+` FROM reports WHERE id = $1 AND client_id = $2`, id, clientID))
 	return r, notFound(err, "report", id)
 }
 
 // LoadReport loads a report for the worker, whatever its client.
-func (s *Store) LoadReport(ctx context.Context, id string) (reports.Report, error) {
+func (s *Store) LoadReport(ctx context.Context, id string) (domain.Report, error) {
 	r, err := scanReport(s.pool.QueryRow(ctx, `SELECT `+reportColumns+` FROM reports WHERE id = $1`, id))
 	return r, notFound(err, "report", id)
 }
 
 func notFound(err error, what, id string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%s %s: %w", what, id, reports.ErrNotFound)
+		return fmt.Errorf("%s %s: %w", what, id, domain.ErrNotFound)
 	}
 	if err != nil {
 		return classify(fmt.Errorf("load %s %s: %w", what, id, err))
@@ -191,7 +191,7 @@ func notFound(err error, what, id string) error {
 }
 
 // ListReports returns a page of a client's reports, newest first.
-func (s *Store) ListReports(ctx context.Context, clientID string, f reports.ListFilter) ([]reports.Report, error) {
+func (s *Store) ListReports(ctx context.Context, clientID string, f domain.ListFilter) ([]domain.Report, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+reportColumns+` FROM reports
 		WHERE client_id = $1
 		  AND ($2 = '' OR status = $2)
@@ -202,7 +202,7 @@ func (s *Store) ListReports(ctx context.Context, clientID string, f reports.List
 	if err != nil {
 		return nil, classify(fmt.Errorf("list reports: %w", err))
 	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (reports.Report, error) { return scanReport(row) })
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Report, error) { return scanReport(row) })
 	if err != nil {
 		return nil, classify(fmt.Errorf("list reports: %w", err))
 	}
@@ -212,7 +212,7 @@ func (s *Store) ListReports(ctx context.Context, clientID string, f reports.List
 // StartReport moves a queued or running report to running and counts the
 // attempt. ok is false when the report is already finished, so a duplicate
 // task does nothing.
-func (s *Store) StartReport(ctx context.Context, id string) (r reports.Report, ok bool, err error) {
+func (s *Store) StartReport(ctx context.Context, id string) (r domain.Report, ok bool, err error) {
 	r, err = scanReport(s.pool.QueryRow(ctx, `UPDATE reports
 		SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()), updated_at = now()
 		WHERE id = $1 AND status IN ('queued', 'running') RETURNING `+reportColumns, id))
@@ -221,7 +221,7 @@ func (s *Store) StartReport(ctx context.Context, id string) (r reports.Report, o
 		return r, false, err
 	}
 	if err != nil {
-		return reports.Report{}, false, classify(fmt.Errorf("start report %s: %w", id, err))
+		return domain.Report{}, false, classify(fmt.Errorf("start report %s: %w", id, err))
 	}
 	return r, true, nil
 }
@@ -240,7 +240,7 @@ func (s *Store) ReleaseAttempt(ctx context.Context, id string) error {
 // SucceedReport records the result and creates the report's webhook delivery
 // in one transaction. It returns the delivery id to enqueue ("" when there is
 // no webhook). A report that is no longer running is left alone.
-func (s *Store) SucceedReport(ctx context.Context, id string, res reports.Result, d *reports.NewDelivery) (deliveryID string, err error) {
+func (s *Store) SucceedReport(ctx context.Context, id string, res domain.Result, d *domain.NewDelivery) (deliveryID string, err error) {
 	return s.finishReport(ctx, id, d, `UPDATE reports SET status = 'succeeded', completed_at = now(), updated_at = now(),
 		error_code = NULL, error_message = NULL, object_key = $2, content_type = $3, size_bytes = $4, sha256 = $5,
 		pages = $6, rows = $7, data_position = $8, expires_at = $9
@@ -250,12 +250,12 @@ func (s *Store) SucceedReport(ctx context.Context, id string, res reports.Result
 
 // FailReport marks a queued or running report failed and creates its
 // report.failed delivery.
-func (s *Store) FailReport(ctx context.Context, id, code, message string, d *reports.NewDelivery) (deliveryID string, err error) {
+func (s *Store) FailReport(ctx context.Context, id, code, message string, d *domain.NewDelivery) (deliveryID string, err error) {
 	return s.finishReport(ctx, id, d, `UPDATE reports SET status = 'failed', completed_at = now(), updated_at = now(),
 		error_code = $2, error_message = $3 WHERE id = $1 AND status IN ('queued', 'running')`, id, code, message)
 }
 
-func (s *Store) finishReport(ctx context.Context, id string, d *reports.NewDelivery, update string, args ...any) (string, error) {
+func (s *Store) finishReport(ctx context.Context, id string, d *domain.NewDelivery, update string, args ...any) (string, error) {
 	var deliveryID string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, update, args...)
@@ -263,7 +263,7 @@ func (s *Store) finishReport(ctx context.Context, id string, d *reports.NewDeliv
 			return fmt.Errorf("finish report %s: %w", id, err)
 		}
 		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("finish report %s: %w", id, reports.ErrConflict)
+			return fmt.Errorf("finish report %s: %w", id, domain.ErrConflict)
 		}
 		if d == nil {
 			return nil
@@ -274,7 +274,7 @@ func (s *Store) finishReport(ctx context.Context, id string, d *reports.NewDeliv
 	return deliveryID, err
 }
 
-func insertDelivery(ctx context.Context, tx pgx.Tx, reportID string, d reports.NewDelivery) (string, error) {
+func insertDelivery(ctx context.Context, tx pgx.Tx, reportID string, d domain.NewDelivery) (string, error) {
 	var id string
 	err := tx.QueryRow(ctx, `INSERT INTO deliveries (id, report_id, client_id, event_type, url, body)
 		SELECT $1, r.id, r.client_id, $3, $4, $5 FROM reports r WHERE r.id = $2
@@ -287,24 +287,24 @@ func insertDelivery(ctx context.Context, tx pgx.Tx, reportID string, d reports.N
 }
 
 // CancelReport cancels a queued or running report. A finished one is ErrConflict.
-func (s *Store) CancelReport(ctx context.Context, clientID, id string) (reports.Report, error) {
+func (s *Store) CancelReport(ctx context.Context, clientID, id string) (domain.Report, error) {
 	r, err := scanReport(s.pool.QueryRow(ctx, `UPDATE reports SET status = 'canceled', completed_at = now(), updated_at = now()
 		WHERE id = $1 AND client_id = $2 AND status IN ('queued', 'running') RETURNING `+reportColumns, id, clientID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, err := s.GetReport(ctx, clientID, id); err != nil {
-			return reports.Report{}, err
+			return domain.Report{}, err
 		}
-		return reports.Report{}, fmt.Errorf("cancel report %s: %w", id, reports.ErrConflict)
+		return domain.Report{}, fmt.Errorf("cancel report %s: %w", id, domain.ErrConflict)
 	}
 	if err != nil {
-		return reports.Report{}, classify(fmt.Errorf("cancel report %s: %w", id, err))
+		return domain.Report{}, classify(fmt.Errorf("cancel report %s: %w", id, err))
 	}
 	return r, nil
 }
 
 // StaleReports lists unfinished reports untouched for longer than age; the
 // sweeper re-enqueues them in case their task was lost.
-func (s *Store) StaleReports(ctx context.Context, age time.Duration, limit int) ([]reports.WorkRef, error) {
+func (s *Store) StaleReports(ctx context.Context, age time.Duration, limit int) ([]domain.WorkRef, error) {
 	return s.refs(ctx, `SELECT id, id AS report_id, client_id FROM reports WHERE status IN ('queued', 'running') AND updated_at < now() - $1::interval
 		ORDER BY updated_at LIMIT $2`, age, limit)
 }
@@ -312,7 +312,7 @@ func (s *Store) StaleReports(ctx context.Context, age time.Duration, limit int) 
 // ClaimReportsToEnqueue marks up to limit new reports as handed to the queue
 // and returns them: the transactional outbox. Several workers may claim at
 // once; SKIP LOCKED gives each its own rows.
-func (s *Store) ClaimReportsToEnqueue(ctx context.Context, limit int) ([]reports.QueuedReport, error) {
+func (s *Store) ClaimReportsToEnqueue(ctx context.Context, limit int) ([]domain.QueuedReport, error) {
 	rows, err := s.pool.Query(ctx, `UPDATE reports SET enqueued_at = now()
 		WHERE id IN (SELECT id FROM reports WHERE status = 'queued' AND enqueued_at IS NULL
 		             ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
@@ -320,7 +320,7 @@ func (s *Store) ClaimReportsToEnqueue(ctx context.Context, limit int) ([]reports
 	if err != nil {
 		return nil, classify(fmt.Errorf("claim reports to enqueue: %w", err))
 	}
-	refs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[reports.QueuedReport])
+	refs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[domain.QueuedReport])
 	if err != nil {
 		return nil, classify(fmt.Errorf("claim reports to enqueue: %w", err))
 	}
@@ -336,13 +336,13 @@ func (s *Store) UnclaimReports(ctx context.Context, ids []string) error {
 }
 
 // ExpiringReports lists succeeded reports whose retention has ended.
-func (s *Store) ExpiringReports(ctx context.Context, limit int) ([]reports.ExpiredFile, error) {
+func (s *Store) ExpiringReports(ctx context.Context, limit int) ([]domain.ExpiredFile, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, coalesce(object_key, '') FROM reports
 		WHERE status = 'succeeded' AND expires_at < now() ORDER BY expires_at LIMIT $1`, limit)
 	if err != nil {
 		return nil, classify(fmt.Errorf("list expiring reports: %w", err))
 	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[reports.ExpiredFile])
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[domain.ExpiredFile])
 	if err != nil {
 		return nil, classify(fmt.Errorf("list expiring reports: %w", err))
 	}
@@ -358,12 +358,12 @@ func (s *Store) ExpireReport(ctx context.Context, id string) error {
 	return nil
 }
 
-func (s *Store) refs(ctx context.Context, sql string, args ...any) ([]reports.WorkRef, error) {
+func (s *Store) refs(ctx context.Context, sql string, args ...any) ([]domain.WorkRef, error) {
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, classify(fmt.Errorf("list work: %w", err))
 	}
-	refs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[reports.WorkRef])
+	refs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[domain.WorkRef])
 	if err != nil {
 		return nil, classify(fmt.Errorf("list work: %w", err))
 	}

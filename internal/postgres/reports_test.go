@@ -7,11 +7,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/pgtest"
 	"github.com/reportd/reportd/internal/postgres"
 	"github.com/reportd/reportd/internal/report"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 func newClient(t *testing.T, store *postgres.Store, webhookURL string) string {
@@ -26,8 +26,8 @@ func newClient(t *testing.T, store *postgres.Store, webhookURL string) string {
 	return id
 }
 
-func newReport(clientID string) reports.NewReport {
-	return reports.NewReport{ID: ids.New("rep"), ClientID: clientID, Type: report.TypeOrderHistory, Format: report.FormatPDF,
+func newReport(clientID string) domain.NewReport {
+	return domain.NewReport{ID: ids.New("rep"), ClientID: clientID, Type: report.TypeOrderHistory, Format: report.FormatPDF,
 		Params: report.Params{CustomerID: "cus_1", From: "2026-01-01", To: "2026-01-31"}}
 }
 
@@ -48,7 +48,7 @@ func TestConcurrentCreatesRespectTheQuota(t *testing.T) {
 		}
 		wg.Go(func() {
 			_, err := store.CreateReport(context.Background(), newReport(client), limit, nil, nil)
-			if err != nil && !errors.Is(err, reports.ErrQuotaExceeded) {
+			if err != nil && !errors.Is(err, domain.ErrQuotaExceeded) {
 				t.Errorf("create: %v", err)
 				return
 			}
@@ -78,7 +78,7 @@ func TestCreateReportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != in.ID || got.Status != reports.StatusQueued || string(got.Metadata) != `{"ref": "abc"}` ||
+	if got.ID != in.ID || got.Status != domain.StatusQueued || string(got.Metadata) != `{"ref": "abc"}` ||
 		got.MinPosition == nil || *got.MinPosition != 42 || got.WebhookURL != "https://hooks.example.com/default" || got.Params != in.Params {
 		t.Fatalf("created %+v from %+v", got, in)
 	}

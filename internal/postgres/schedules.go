@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/reportd/reportd/internal/reports"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/schedule"
 )
 
@@ -118,7 +118,7 @@ func (s *Store) DeleteSchedule(ctx context.Context, clientID, id string) error {
 		return classify(fmt.Errorf("delete schedule %s: %w", id, err))
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("schedule %s: %w", id, reports.ErrNotFound)
+		return fmt.Errorf("schedule %s: %w", id, domain.ErrNotFound)
 	}
 	return nil
 }
@@ -150,7 +150,7 @@ func (s *Store) FireSchedule(ctx context.Context, now time.Time, plan func(sched
 			// per-client schedule cap and the interval floor bound them.
 			rep, err := insertReport(ctx, tx, *fire.Report, params, 0)
 			switch {
-			case errors.Is(err, reports.ErrConflict):
+			case errors.Is(err, domain.ErrConflict):
 				f.Duplicate = true // made by an earlier fire; only move on
 			case err != nil:
 				return err

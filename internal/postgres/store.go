@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/keyring"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 // Store is the system of record for clients, reports, deliveries and
@@ -35,7 +35,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// classify wraps connection-level failures in reports.ErrUnavailable.
+// classify wraps connection-level failures in domain.ErrUnavailable.
 func classify(err error) error {
 	if err == nil {
 		return nil
@@ -43,7 +43,7 @@ func classify(err error) error {
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
 		// 57P0x: the server is shutting down or restarting; 08xxx: connection exceptions.
 		if len(pgErr.Code) == 5 && (pgErr.Code[:2] == "08" || pgErr.Code[:3] == "57P") {
-			return fmt.Errorf("%w: %w", reports.ErrUnavailable, err)
+			return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
 		}
 		return err
 	}
@@ -51,7 +51,7 @@ func classify(err error) error {
 		return err
 	}
 	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || isConnError(err) {
-		return fmt.Errorf("%w: %w", reports.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
 	}
 	return err
 }
@@ -88,5 +88,5 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 }
 
 // Classify marks connection-level failures of any pgx call with
-// reports.ErrUnavailable, for callers outside this package.
+// domain.ErrUnavailable, for callers outside this package.
 func Classify(err error) error { return classify(err) }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/pgtest"
 	"github.com/reportd/reportd/internal/postgres"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 // TestCanceledReportHasNoWebhook: a canceled report never gets a delivery,
@@ -36,7 +36,7 @@ func TestCanceledReportHasNoWebhook(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for name, r := range map[string]reports.Report{"cancel answer": canceled, "GET": got} {
+		for name, r := range map[string]domain.Report{"cancel answer": canceled, "GET": got} {
 			if res := r.ToResource("", got.CreatedAt); res.Webhook.Status != "none" || res.Webhook.Attempts != 0 {
 				t.Errorf("started %t, %s: webhook %+v, want none with 0 attempts", start, name, res.Webhook)
 			}

@@ -9,11 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/pgtest"
 	"github.com/reportd/reportd/internal/postgres"
 	"github.com/reportd/reportd/internal/report"
-	"github.com/reportd/reportd/internal/reports"
 	"github.com/reportd/reportd/internal/schedule"
 	"github.com/reportd/reportd/internal/testenv"
 )
@@ -133,7 +133,7 @@ func TestTwoWorkersFireEachTickOnceAndMakeUpMissedTicksOnce(t *testing.T) {
 	}
 
 	// The reports carry their fire and a resolved period.
-	rep, err := store.ListReports(context.Background(), clientID, reports.ListFilter{Limit: 1})
+	rep, err := store.ListReports(context.Background(), clientID, domain.ListFilter{Limit: 1})
 	if err != nil || len(rep) == 0 {
 		t.Fatalf("list reports: %v, %d", err, len(rep))
 	}

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/report"
-	"github.com/reportd/reportd/internal/reports"
 )
 
 // IDPrefix starts every schedule id: sch_ and 26 base32 characters.
@@ -121,7 +121,7 @@ type Fire struct {
 	NextRunAt time.Time
 	// Report is the report to create, or nil when the schedule's template no
 	// longer makes a valid report (Problem says why); the fire is skipped.
-	Report  *reports.NewReport
+	Report  *domain.NewReport
 	Problem string
 }
 
@@ -155,7 +155,7 @@ func Plan(s Schedule, now time.Time, maxRange time.Duration) Fire {
 	if s.Report.WebhookURL != nil {
 		hook = *s.Report.WebhookURL
 	}
-	f.Report = &reports.NewReport{
+	f.Report = &domain.NewReport{
 		ID: ids.New("rep"), ClientID: s.ClientID, Type: s.Report.Type, Format: s.Report.Format, Params: params,
 		Metadata: s.Report.Metadata, WebhookURL: hook, ScheduleID: s.ID, ScheduledFor: &at,
 	}

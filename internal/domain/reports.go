@@ -1,4 +1,4 @@
-package reports
+package domain
 
 import (
 	"encoding/json"
