@@ -78,18 +78,9 @@ func handleListDeliveries(d Deps) http.Handler {
 			writeError(w, r, d.Logger, err)
 			return
 		}
-		out := listResponse[domain.Delivery]{Object: "list", Data: list}
-		if out.Data == nil {
-			out.Data = []domain.Delivery{}
-		}
-		if len(list) > limit {
-			out.Data = list[:limit]
-			out.HasMore = true
-			last := out.Data[limit-1]
-			c := encodeCursor(last.CreatedAt, last.ID)
-			out.NextCursor = &c
-		}
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, page(list, limit,
+			func(d domain.Delivery) (time.Time, string) { return d.CreatedAt, d.ID },
+			func(d domain.Delivery) domain.Delivery { return d }))
 	})
 }
 

@@ -317,6 +317,23 @@ type listResponse[T any] struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
+// page builds one page of a cursor-paged list from rows fetched with
+// limit+1: the extra row only tells that there is a next page, whose cursor
+// is the last shown row's (created_at, id) as key returns them.
+func page[Row, Out any](rows []Row, limit int, key func(Row) (time.Time, string), show func(Row) Out) listResponse[Out] {
+	out := listResponse[Out]{Object: "list", Data: make([]Out, 0, min(len(rows), limit))}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		out.HasMore = true
+		c := encodeCursor(key(rows[len(rows)-1]))
+		out.NextCursor = &c
+	}
+	for _, r := range rows {
+		out.Data = append(out.Data, show(r))
+	}
+	return out
+}
+
 func handleListReports(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -352,18 +369,9 @@ func handleListReports(d Deps) http.Handler {
 			writeError(w, r, d.Logger, err)
 			return
 		}
-		out := listResponse[domain.Resource]{Object: "list", Data: []domain.Resource{}}
-		if len(list) > limit {
-			list = list[:limit]
-			out.HasMore = true
-			last := list[len(list)-1]
-			c := encodeCursor(last.CreatedAt, last.ID)
-			out.NextCursor = &c
-		}
-		for _, rep := range list {
-			out.Data = append(out.Data, rep.ToResource("", time.Time{}))
-		}
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, page(list, limit,
+			func(r domain.Report) (time.Time, string) { return r.CreatedAt, r.ID },
+			func(r domain.Report) domain.Resource { return r.ToResource("", time.Time{}) }))
 	})
 }
 

@@ -175,18 +175,9 @@ func handleListSchedules(d Deps) http.Handler {
 			writeError(w, r, d.Logger, err)
 			return
 		}
-		out := listResponse[schedule.Resource]{Object: "list", Data: []schedule.Resource{}}
-		if len(list) > limit {
-			list = list[:limit]
-			out.HasMore = true
-			last := list[len(list)-1]
-			c := encodeCursor(last.CreatedAt, last.ID)
-			out.NextCursor = &c
-		}
-		for _, s := range list {
-			out.Data = append(out.Data, s.ToResource())
-		}
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, page(list, limit,
+			func(s schedule.Schedule) (time.Time, string) { return s.CreatedAt, s.ID },
+			schedule.Schedule.ToResource))
 	})
 }
 
