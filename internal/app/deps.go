@@ -211,22 +211,6 @@ func (b blobAdapter) Put(ctx context.Context, key, contentType, disposition stri
 
 func (b blobAdapter) Delete(ctx context.Context, key string) error { return b.files.Delete(ctx, key) }
 
-// orderReader adds the read model's catch-up check for the report builder.
-type orderReader struct{ *readmodel.Store }
-
-func (o orderReader) CaughtUp(ctx context.Context) (bool, error) {
-	list, err := o.Status(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, p := range list {
-		if p.LagEvents > 0 {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
 // eventsAdapter maps the read model onto the API's types.
 type eventsAdapter struct{ rm *readmodel.Store }
 
@@ -254,3 +238,9 @@ func (e eventsAdapter) Projections(ctx context.Context) ([]api.ProjectionStatus,
 	}
 	return out, nil
 }
+
+// The concrete types fit the interfaces their consumers declare, without
+// adapters.
+var (
+	_ jobs.OrderReader = (*readmodel.Store)(nil)
+)

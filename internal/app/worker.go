@@ -61,7 +61,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	}
 	defer natsSrc.Close() // runs after the ingester has stopped (wg.Wait)
 	gen := &jobs.Generator{
-		Store: svc.Store, Orders: orderReader{svc.ReadModel}, Blobs: blobs, Deliveries: svc.Enqueuer,
+		Store: svc.Store, Orders: svc.ReadModel, Blobs: blobs, Deliveries: svc.Enqueuer,
 		Observer: m, Logger: logger, Retention: cfg.ReportRetention, WaitForData: cfg.ReadYourWritesMax, Now: time.Now,
 		OutageMax: cfg.DependencyOutageMax, Later: svc.Later,
 	}

@@ -698,6 +698,21 @@ func (s *Store) Status(ctx context.Context) ([]ProjectionStatus, error) {
 	return out, nil
 }
 
+// CaughtUp reports whether every projection has consumed the whole log:
+// the report builder waits for it before reading.
+func (s *Store) CaughtUp(ctx context.Context) (bool, error) {
+	list, err := s.Status(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range list {
+		if p.LagEvents > 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // Position is the log position every projection has reached, read where
 // reports are read (the replica, if any): every event up to it is in the
 // read model, or held behind a gap or a parked event of its own order, or
