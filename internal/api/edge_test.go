@@ -130,7 +130,7 @@ func (s *edgeStore) Append(ctx context.Context, clientID string, events []ordere
 	return AppendResult{Accepted: len(events), Position: int64(len(events))}, nil
 }
 
-func (s *edgeStore) Projections(context.Context) ([]ProjectionStatus, error) { return nil, nil }
+func (s *edgeStore) Projections(context.Context) ([]domain.ProjectionStatus, error) { return nil, nil }
 
 func (s *edgeStore) Ping(context.Context) error { return nil }
 func (s *edgeStore) RequeueDelivery(context.Context, string, string, string) error {

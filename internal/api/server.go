@@ -64,18 +64,6 @@ type AppendResult struct {
 	Position   int64 `json:"position"`
 }
 
-// ProjectionStatus is one projection's progress.
-type ProjectionStatus struct {
-	Name       string  `json:"name"`
-	Position   int64   `json:"position"`
-	Head       int64   `json:"head"`
-	LagEvents  int64   `json:"lag_events"`
-	LagSeconds float64 `json:"lag_seconds"`
-	HeldEvents int64   `json:"held_events"`
-	// ParkedEvents failed to apply; each holds back only its own order.
-	ParkedEvents int64 `json:"parked_events"`
-}
-
 // IngestionStatus is the backlog of an event source other than the HTTP
 // API (the NATS JetStream consumer), shown beside the projections.
 type IngestionStatus struct {
@@ -96,7 +84,7 @@ type Ingestion interface {
 // Events is the order-event log and its projections.
 type Events interface {
 	Append(ctx context.Context, clientID string, events []orderevents.Event) (AppendResult, error)
-	Projections(ctx context.Context) ([]ProjectionStatus, error)
+	Projections(ctx context.Context) ([]domain.ProjectionStatus, error)
 }
 
 // Settings are the API's knobs.

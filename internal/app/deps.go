@@ -226,17 +226,9 @@ func (e eventsAdapter) Append(ctx context.Context, clientID string, events []ord
 	return api.AppendResult(res), postgres.Classify(err)
 }
 
-func (e eventsAdapter) Projections(ctx context.Context) ([]api.ProjectionStatus, error) {
+func (e eventsAdapter) Projections(ctx context.Context) ([]domain.ProjectionStatus, error) {
 	list, err := e.rm.Status(ctx)
-	if err != nil {
-		return nil, postgres.Classify(err)
-	}
-	out := make([]api.ProjectionStatus, len(list))
-	for i, p := range list {
-		out[i] = api.ProjectionStatus{Name: p.Name, Position: p.Position, Head: p.Head, LagEvents: p.LagEvents,
-			LagSeconds: p.LagSeconds, HeldEvents: p.HeldEvents, ParkedEvents: p.ParkedEvents}
-	}
-	return out, nil
+	return list, postgres.Classify(err)
 }
 
 // The concrete types fit the interfaces their consumers declare, without

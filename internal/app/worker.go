@@ -47,14 +47,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	// Queue and projection gauges come from the worker only, so the API does
 	// not report the same series again.
 	m.WatchQueues(asynq.NewInspectorFromRedisClient(svc.Redis), jobs.QueueReports, jobs.QueueWebhooks)
-	m.WatchProjections(func(ctx context.Context) ([]metrics.ProjectionLag, error) {
-		list, err := svc.ReadModel.Status(ctx)
-		out := make([]metrics.ProjectionLag, len(list))
-		for i, p := range list {
-			out[i] = metrics.ProjectionLag{Name: p.Name, LagEvents: p.LagEvents, LagSeconds: p.LagSeconds, HeldEvents: p.HeldEvents}
-		}
-		return out, err
-	})
+	m.WatchProjections(svc.ReadModel.Status)
 	natsSrc, err := connectNATS(cfg.EventsNATS, "reportd-worker", logger)
 	if err != nil {
 		return err
