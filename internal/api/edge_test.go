@@ -138,7 +138,7 @@ func (s *edgeStore) RequeueDelivery(context.Context, string, string, string) err
 }
 func (s *edgeStore) Replay(context.Context, []domain.WorkRef, bool, string) error { return nil }
 func (s *edgeStore) QueueLatency(context.Context) (time.Duration, error)          { return 0, nil }
-func (s *edgeStore) PresignGet(context.Context, string) (string, time.Time, error) {
+func (s *edgeStore) PresignGet(context.Context, string, time.Duration) (string, time.Time, error) {
 	return "https://s3.example/x", time.Now().Add(time.Hour), nil
 }
 

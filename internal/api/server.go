@@ -54,7 +54,7 @@ type Queue interface {
 // Files mints download links for stored reports.
 type Files interface {
 	Ping(ctx context.Context) error
-	PresignGet(ctx context.Context, key string) (url string, expires time.Time, err error)
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (url string, expires time.Time, err error)
 }
 
 // AppendResult is the answer to an order-event batch.
@@ -94,6 +94,7 @@ type Settings struct {
 	MaxInFlight          int           // unfinished reports per client without a limit of its own; 0 = none
 	KeyCacheTTL          time.Duration // how long a resolved API key is reused; 0 = 5s
 	MaxWait              time.Duration // the longest ?wait= long poll
+	PresignTTL           time.Duration // lifetime of a download URL
 	OpenAPI              []byte        // served at /openapi.yaml
 
 	MinScheduleInterval time.Duration // the shortest @every a schedule may use

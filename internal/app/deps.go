@@ -189,18 +189,6 @@ func runID(info string) string {
 	return ""
 }
 
-// filesAdapter mints presigned URLs with the configured lifetime.
-type filesAdapter struct {
-	files *storage.Store
-	ttl   time.Duration
-}
-
-func (f filesAdapter) Ping(ctx context.Context) error { return f.files.Ping(ctx) }
-
-func (f filesAdapter) PresignGet(ctx context.Context, key string) (string, time.Time, error) {
-	return f.files.PresignGet(ctx, key, f.ttl)
-}
-
 // blobAdapter gives the report builder streaming uploads.
 type blobAdapter struct{ files *storage.Store }
 
@@ -235,4 +223,5 @@ func (e eventsAdapter) Projections(ctx context.Context) ([]domain.ProjectionStat
 // adapters.
 var (
 	_ jobs.OrderReader = (*readmodel.Store)(nil)
+	_ api.Files        = (*storage.Store)(nil)
 )
