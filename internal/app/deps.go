@@ -189,16 +189,6 @@ func runID(info string) string {
 	return ""
 }
 
-// blobAdapter gives the report builder streaming uploads.
-type blobAdapter struct{ files *storage.Store }
-
-func (b blobAdapter) Put(ctx context.Context, key, contentType, disposition string, body io.Reader) (int64, string, error) {
-	res, err := b.files.Put(ctx, key, body, storage.ObjectInfo{ContentType: contentType, ContentDisposition: disposition})
-	return res.Size, res.SHA256, err
-}
-
-func (b blobAdapter) Delete(ctx context.Context, key string) error { return b.files.Delete(ctx, key) }
-
 // eventsAdapter maps the read model onto the API's types.
 type eventsAdapter struct{ rm *readmodel.Store }
 
@@ -224,4 +214,5 @@ func (e eventsAdapter) Projections(ctx context.Context) ([]domain.ProjectionStat
 var (
 	_ jobs.OrderReader = (*readmodel.Store)(nil)
 	_ api.Files        = (*storage.Store)(nil)
+	_ jobs.BlobStore   = (*storage.Store)(nil)
 )
