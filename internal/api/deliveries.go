@@ -106,7 +106,7 @@ func handleRedeliver(d Deps) http.Handler {
 			writeError(w, r, d.Logger, err)
 			return
 		}
-		if err := d.Queue.RequeueDelivery(ctx, del.ID, del.ReportID, del.ClientID); err != nil {
+		if err := d.Queue.Redeliver(ctx, domain.WorkRef{ID: del.ID, ReportID: del.ReportID, ClientID: del.ClientID}); err != nil {
 			d.Logger.WarnContext(ctx, "requeue delivery; the sweeper will retry", "delivery_id", del.ID, "err", err)
 		}
 		writeJSON(w, http.StatusAccepted, del)
@@ -166,7 +166,7 @@ func handleReplayDeliveries(d Deps) http.Handler {
 		for i, ref := range refs {
 			ids[i] = ref.ID
 		}
-		if err := d.Queue.Replay(ctx, refs, req.Status == domain.DeliveryDead, RequestID(ctx)); err != nil {
+		if err := d.Queue.Replay(ctx, refs, req.Status == domain.DeliveryDead, RequestID(ctx), nil); err != nil {
 			d.Logger.WarnContext(ctx, "queue replayed deliveries; the sweeper will queue the rest", "err", err)
 		}
 		writeJSON(w, http.StatusAccepted, replayResponse{Replayed: len(ids), DeliveryIDs: ids})

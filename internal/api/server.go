@@ -43,10 +43,11 @@ type Pinger interface {
 // Queue carries work to the workers.
 type Queue interface {
 	Ping(ctx context.Context) error
-	RequeueDelivery(ctx context.Context, deliveryID, reportID, clientID string) error
+	// Redeliver queues one delivery again.
+	Redeliver(ctx context.Context, delivery domain.WorkRef) error
 	// Replay queues replayed deliveries: dead letters several to a task,
-	// failing ones by running their waiting task now.
-	Replay(ctx context.Context, deliveries []domain.WorkRef, dead bool, requestID string) error
+	// failing ones by running their waiting task now. progress may be nil.
+	Replay(ctx context.Context, deliveries []domain.WorkRef, dead bool, requestID string, progress func(queued int)) error
 	CancelReport(ctx context.Context, reportID string) error
 	QueueLatency(ctx context.Context) (time.Duration, error)
 }

@@ -72,7 +72,7 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 		Deliveries:    svc.Store,
 		WebhookKeys:   svc.Store,
 		Database:      svc.Store,
-		Queue:         queueAdapter{enq: svc.Enqueuer, redis: svc.Redis},
+		Queue:         queueAdapter{Enqueuer: svc.Enqueuer, redis: svc.Redis},
 		Files:         svc.Files,
 		Events:        eventsAdapter{rm: svc.ReadModel},
 		Schedules:     svc.Store,

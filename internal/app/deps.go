@@ -136,34 +136,25 @@ func (s *Services) Close() {
 	}
 }
 
-// queueAdapter gives the API the queue operations it needs, without asynq types.
+// queueAdapter adds to the Enqueuer the Redis pings it cannot make (it holds
+// asynq, not a Redis client): the health check's, and one bounded by ctx
+// before QueueLatency, whose inspector call takes no context.
 type queueAdapter struct {
-	enq   *jobs.Enqueuer
+	*jobs.Enqueuer
 	redis redis.UniversalClient
 }
 
 func (q queueAdapter) Ping(ctx context.Context) error { return q.redis.Ping(ctx).Err() }
 
-func (q queueAdapter) RequeueDelivery(ctx context.Context, deliveryID, reportID, clientID string) error {
-	return q.enq.Redeliver(ctx, jobs.DeliveryPayload{DeliveryID: deliveryID, ReportID: reportID, ClientID: clientID})
-}
-
-func (q queueAdapter) Replay(ctx context.Context, deliveries []domain.WorkRef, dead bool, requestID string) error {
-	return q.enq.Replay(ctx, deliveries, dead, requestID, nil)
-}
-
-func (q queueAdapter) CancelReport(ctx context.Context, reportID string) error {
-	return q.enq.CancelReport(ctx, reportID)
-}
-
 func (q queueAdapter) QueueLatency(ctx context.Context) (time.Duration, error) {
 	if err := q.redis.Ping(ctx).Err(); err != nil {
 		return 0, err
 	}
-	return q.enq.QueueLatency(ctx)
+	return q.Enqueuer.QueueLatency(ctx)
 }
 
-// epochCounter is the Redis counter behind jobs.Epoch.
+// epochCounter is the Redis counter behind jobs.Epoch. It stays an adapter:
+// it pipelines INCR with INFO and reads run_id out of INFO's text.
 type epochCounter struct{ redis redis.UniversalClient }
 
 func (c epochCounter) Incr(ctx context.Context) (int64, string, error) {
@@ -189,7 +180,8 @@ func runID(info string) string {
 	return ""
 }
 
-// eventsAdapter maps the read model onto the API's types.
+// eventsAdapter translates the read model's errors into the API's: sequence
+// conflicts, and connection failures marked domain.ErrUnavailable.
 type eventsAdapter struct{ rm *readmodel.Store }
 
 func (e eventsAdapter) Append(ctx context.Context, clientID string, events []orderevents.Event) (api.AppendResult, error) {
@@ -215,4 +207,5 @@ var (
 	_ jobs.OrderReader = (*readmodel.Store)(nil)
 	_ api.Files        = (*storage.Store)(nil)
 	_ jobs.BlobStore   = (*storage.Store)(nil)
+	_ api.Queue        = queueAdapter{}
 )

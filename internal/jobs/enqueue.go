@@ -64,7 +64,8 @@ func (e *Enqueuer) requeueLater(err error, ps ...DeliveryPayload) bool {
 
 // Redeliver is RequeueDelivery for the API: a delivery that cannot be
 // queued because Redis is away is queued again here as soon as it answers.
-func (e *Enqueuer) Redeliver(ctx context.Context, p DeliveryPayload) error {
+func (e *Enqueuer) Redeliver(ctx context.Context, d domain.WorkRef) error {
+	p := DeliveryPayload{DeliveryID: d.ID, ReportID: d.ReportID, ClientID: d.ClientID}
 	err := e.RequeueDelivery(ctx, p)
 	if err != nil && e.requeueLater(err, p) {
 		return nil
