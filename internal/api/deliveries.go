@@ -116,7 +116,7 @@ func handleRedeliver(d Deps) http.Handler {
 type replayRequest struct {
 	Status domain.DeliveryStatus `json:"status"`
 	Since  string                `json:"since,omitempty"` // RFC 3339; parsed here so a bad one is a 422 naming it
-	Limit  *int                  `json:"limit,omitempty"` // absent: maxReplay
+	Limit  *int                  `json:"limit,omitempty"` // absent: maxReplayDeliveries
 }
 
 type replayResponse struct {
@@ -124,7 +124,9 @@ type replayResponse struct {
 	DeliveryIDs []string `json:"delivery_ids"`
 }
 
-const maxReplay = 1000
+// maxReplayDeliveries is the most deliveries one replay request queues
+// (openapi.yaml's limit maximum).
+const maxReplayDeliveries = 1000
 
 func handleReplayDeliveries(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -141,12 +143,12 @@ func handleReplayDeliveries(d Deps) http.Handler {
 		if req.Status != domain.DeliveryDead && req.Status != domain.DeliveryFailing {
 			errs = append(errs, FieldError{Field: "status", Message: "must be dead or failing"})
 		}
-		limit := maxReplay
+		limit := maxReplayDeliveries
 		if req.Limit != nil {
 			limit = *req.Limit
 		}
-		if limit < 1 || limit > maxReplay {
-			errs = append(errs, FieldError{Field: "limit", Message: fmt.Sprintf("must be from 1 to %d; leave it out for %d", maxReplay, maxReplay)})
+		if limit < 1 || limit > maxReplayDeliveries {
+			errs = append(errs, FieldError{Field: "limit", Message: fmt.Sprintf("must be from 1 to %d; leave it out for %d", maxReplayDeliveries, maxReplayDeliveries)})
 		}
 		since, fe := parseSince(req.Since)
 		if fe != nil {

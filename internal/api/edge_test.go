@@ -112,7 +112,7 @@ func (s *edgeStore) Redeliver(_ context.Context, _, id string) (domain.Delivery,
 }
 
 func (s *edgeStore) ReplayDeliveries(_ context.Context, _ string, status domain.DeliveryStatus, _ time.Time, limit int) ([]domain.WorkRef, error) {
-	if limit < 1 || limit > maxReplay {
+	if limit < 1 || limit > maxReplayDeliveries {
 		return nil, fmt.Errorf("replay limit %d reached the store", limit)
 	}
 	return nil, storable(string(status))
