@@ -347,7 +347,7 @@ func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.printJSON(map[string]any{"rebuilt": name, "seconds": time.Since(start).Seconds(), "projections": status})
+	return c.printJSON(map[string]any{"rebuilt": name, "seconds": time.Since(start).Seconds(), "projections": withHeldOrders(status)})
 }
 
 func (c *cli) projectionsStatus(ctx context.Context) error {
@@ -360,7 +360,22 @@ func (c *cli) projectionsStatus(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.printJSON(status)
+	return c.printJSON(withHeldOrders(status))
+}
+
+// operatorStatus is a projection's status with held_orders, which operators
+// see and the API does not publish.
+type operatorStatus struct {
+	domain.ProjectionStatus
+	HeldOrders int64 `json:"held_orders"`
+}
+
+func withHeldOrders(list []domain.ProjectionStatus) []operatorStatus {
+	out := make([]operatorStatus, len(list))
+	for i, p := range list {
+		out[i] = operatorStatus{ProjectionStatus: p, HeldOrders: p.HeldOrders}
+	}
+	return out
 }
 
 func (c *cli) deliveriesReplay(ctx context.Context, args []string) error {

@@ -97,7 +97,7 @@ func handleRedeliver(d Deps) http.Handler {
 			writeError(w, r, d.Logger, err)
 			return
 		}
-		if err := d.Queue.RequeueDelivery(ctx, del.ID, del.ReportID, del.ClientID); err != nil {
+		if err := d.Queue.Redeliver(ctx, domain.WorkRef{ID: del.ID, ReportID: del.ReportID, ClientID: del.ClientID}); err != nil {
 			d.Logger.WarnContext(ctx, "requeue delivery; the sweeper will retry", "delivery_id", del.ID, "err", err)
 		}
 		writeJSON(w, http.StatusAccepted, del)
@@ -107,7 +107,7 @@ func handleRedeliver(d Deps) http.Handler {
 type replayRequest struct {
 	Status domain.DeliveryStatus `json:"status"`
 	Since  string                `json:"since,omitempty"` // RFC 3339; parsed here so a bad one is a 422 naming it
-	Limit  *int                  `json:"limit,omitempty"` // absent: maxReplay
+	Limit  *int                  `json:"limit,omitempty"` // absent: maxReplayDeliveries
 }
 
 type replayResponse struct {
@@ -115,7 +115,9 @@ type replayResponse struct {
 	DeliveryIDs []string `json:"delivery_ids"`
 }
 
-const maxReplay = 1000
+// maxReplayDeliveries is the most deliveries one replay request queues
+// (openapi.yaml's limit maximum).
+const maxReplayDeliveries = 1000
 
 func handleReplayDeliveries(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -132,12 +134,12 @@ func handleReplayDeliveries(d Deps) http.Handler {
 		if req.Status != domain.DeliveryDead && req.Status != domain.DeliveryFailing {
 			errs = append(errs, FieldError{Field: "status", Message: "must be dead or failing"})
 		}
-		limit := maxReplay
+		limit := maxReplayDeliveries
 		if req.Limit != nil {
 			limit = *req.Limit
 		}
-		if limit < 1 || limit > maxReplay {
-			errs = append(errs, FieldError{Field: "limit", Message: fmt.Sprintf("must be from 1 to %d; leave it out for %d", maxReplay, maxReplay)})
+		if limit < 1 || limit > maxReplayDeliveries {
+			errs = append(errs, FieldError{Field: "limit", Message: fmt.Sprintf("must be from 1 to %d; leave it out for %d", maxReplayDeliveries, maxReplayDeliveries)})
 		}
 		since, fe := parseSince(req.Since)
 		if fe != nil {
@@ -157,7 +159,7 @@ func handleReplayDeliveries(d Deps) http.Handler {
 		for i, ref := range refs {
 			ids[i] = ref.ID
 		}
-		if err := d.Queue.Replay(ctx, refs, req.Status == domain.DeliveryDead, RequestID(ctx)); err != nil {
+		if err := d.Queue.Replay(ctx, refs, req.Status == domain.DeliveryDead, RequestID(ctx), nil); err != nil {
 			d.Logger.WarnContext(ctx, "queue replayed deliveries; the sweeper will queue the rest", "err", err)
 		}
 		writeJSON(w, http.StatusAccepted, replayResponse{Replayed: len(ids), DeliveryIDs: ids})

@@ -112,7 +112,7 @@ func (s *edgeStore) Redeliver(_ context.Context, _, id string) (domain.Delivery,
 }
 
 func (s *edgeStore) ReplayDeliveries(_ context.Context, _ string, status domain.DeliveryStatus, _ time.Time, limit int) ([]domain.WorkRef, error) {
-	if limit < 1 || limit > maxReplay {
+	if limit < 1 || limit > maxReplayDeliveries {
 		return nil, fmt.Errorf("replay limit %d reached the store", limit)
 	}
 	return nil, storable(string(status))
@@ -130,23 +130,23 @@ func (s *edgeStore) Append(ctx context.Context, clientID string, events []ordere
 	return AppendResult{Accepted: len(events), Position: int64(len(events))}, nil
 }
 
-func (s *edgeStore) Projections(context.Context) ([]ProjectionStatus, error) { return nil, nil }
+func (s *edgeStore) Projections(context.Context) ([]domain.ProjectionStatus, error) { return nil, nil }
 
 func (s *edgeStore) Ping(context.Context) error { return nil }
-func (s *edgeStore) RequeueDelivery(context.Context, string, string, string) error {
+func (s *edgeStore) Replay(context.Context, []domain.WorkRef, bool, string, func(int)) error {
 	return nil
 }
-func (s *edgeStore) Replay(context.Context, []domain.WorkRef, bool, string) error { return nil }
-func (s *edgeStore) QueueLatency(context.Context) (time.Duration, error)          { return 0, nil }
-func (s *edgeStore) PresignGet(context.Context, string) (string, time.Time, error) {
+func (s *edgeStore) QueueLatency(context.Context) (time.Duration, error) { return 0, nil }
+func (s *edgeStore) PresignGet(context.Context, string, time.Duration) (string, time.Time, error) {
 	return "https://s3.example/x", time.Now().Add(time.Hour), nil
 }
 
-// edgeQueue adapts edgeStore to Queue, whose CancelReport clashes with the
-// store's.
+// edgeQueue adapts edgeStore to Queue, whose CancelReport and Redeliver
+// clash with the store's.
 type edgeQueue struct{ *edgeStore }
 
-func (q edgeQueue) CancelReport(context.Context, string) error { return nil }
+func (q edgeQueue) CancelReport(context.Context, string) error      { return nil }
+func (q edgeQueue) Redeliver(context.Context, domain.WorkRef) error { return nil }
 
 type edgeServer struct {
 	h     http.Handler

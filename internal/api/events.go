@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/orderevents"
 )
 
@@ -113,7 +114,7 @@ func handleAppendEvents(d Deps) http.Handler {
 // projectionsResponse is the projections list plus, when events also
 // arrive from NATS, that consumer's backlog.
 type projectionsResponse struct {
-	listResponse[ProjectionStatus]
+	listResponse[domain.ProjectionStatus]
 
 	Ingestion []IngestionStatus `json:"ingestion,omitempty"`
 }
@@ -125,7 +126,7 @@ func handleProjections(d Deps) http.Handler {
 			writeError(w, r, d.Logger, err)
 			return
 		}
-		out := projectionsResponse{listResponse: listResponse[ProjectionStatus]{Object: "list", Data: list}}
+		out := projectionsResponse{listResponse: listResponse[domain.ProjectionStatus]{Object: "list", Data: list}}
 		if d.Ingestion != nil {
 			out.Ingestion = d.Ingestion.IngestionStatus(r.Context())
 		}

@@ -269,7 +269,7 @@ func resource(ctx context.Context, d Deps, rep domain.Report) domain.Resource {
 	if rep.Status != domain.StatusSucceeded || rep.ObjectKey == "" {
 		return rep.ToResource("", time.Time{})
 	}
-	url, expires, err := d.Files.PresignGet(ctx, rep.ObjectKey)
+	url, expires, err := d.Files.PresignGet(ctx, rep.ObjectKey, d.Settings.PresignTTL)
 	if err != nil {
 		d.Logger.WarnContext(ctx, "presign download url", "report_id", rep.ID, "err", err)
 		return rep.ToResource("", time.Time{})
@@ -300,7 +300,7 @@ func handleDownload(d Deps) http.Handler {
 				fmt.Sprintf("The report is %s; only a succeeded report has a file.", rep.Status)))
 			return
 		}
-		url, _, err := d.Files.PresignGet(ctx, rep.ObjectKey)
+		url, _, err := d.Files.PresignGet(ctx, rep.ObjectKey, d.Settings.PresignTTL)
 		if err != nil {
 			writeError(w, r, d.Logger, fmt.Errorf("presign %s: %w: %w", rep.ID, domain.ErrUnavailable, err))
 			return

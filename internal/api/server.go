@@ -43,10 +43,11 @@ type Pinger interface {
 // Queue carries work to the workers.
 type Queue interface {
 	Ping(ctx context.Context) error
-	RequeueDelivery(ctx context.Context, deliveryID, reportID, clientID string) error
+	// Redeliver queues one delivery again.
+	Redeliver(ctx context.Context, delivery domain.WorkRef) error
 	// Replay queues replayed deliveries: dead letters several to a task,
-	// failing ones by running their waiting task now.
-	Replay(ctx context.Context, deliveries []domain.WorkRef, dead bool, requestID string) error
+	// failing ones by running their waiting task now. progress may be nil.
+	Replay(ctx context.Context, deliveries []domain.WorkRef, dead bool, requestID string, progress func(queued int)) error
 	CancelReport(ctx context.Context, reportID string) error
 	QueueLatency(ctx context.Context) (time.Duration, error)
 }
@@ -54,7 +55,7 @@ type Queue interface {
 // Files mints download links for stored reports.
 type Files interface {
 	Ping(ctx context.Context) error
-	PresignGet(ctx context.Context, key string) (url string, expires time.Time, err error)
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (url string, expires time.Time, err error)
 }
 
 // AppendResult is the answer to an order-event batch.
@@ -62,18 +63,6 @@ type AppendResult struct {
 	Accepted   int   `json:"accepted"`
 	Duplicates int   `json:"duplicates"`
 	Position   int64 `json:"position"`
-}
-
-// ProjectionStatus is one projection's progress.
-type ProjectionStatus struct {
-	Name       string  `json:"name"`
-	Position   int64   `json:"position"`
-	Head       int64   `json:"head"`
-	LagEvents  int64   `json:"lag_events"`
-	LagSeconds float64 `json:"lag_seconds"`
-	HeldEvents int64   `json:"held_events"`
-	// ParkedEvents failed to apply; each holds back only its own order.
-	ParkedEvents int64 `json:"parked_events"`
 }
 
 // IngestionStatus is the backlog of an event source other than the HTTP
@@ -96,7 +85,7 @@ type Ingestion interface {
 // Events is the order-event log and its projections.
 type Events interface {
 	Append(ctx context.Context, clientID string, events []orderevents.Event) (AppendResult, error)
-	Projections(ctx context.Context) ([]ProjectionStatus, error)
+	Projections(ctx context.Context) ([]domain.ProjectionStatus, error)
 }
 
 // Settings are the API's knobs.
@@ -106,6 +95,7 @@ type Settings struct {
 	MaxInFlight          int           // unfinished reports per client without a limit of its own; 0 = none
 	KeyCacheTTL          time.Duration // how long a resolved API key is reused; 0 = 5s
 	MaxWait              time.Duration // the longest ?wait= long poll
+	PresignTTL           time.Duration // lifetime of a download URL
 	OpenAPI              []byte        // served at /openapi.yaml
 
 	MinScheduleInterval time.Duration // the shortest @every a schedule may use

@@ -136,34 +136,25 @@ func (s *Services) Close() {
 	}
 }
 
-// queueAdapter gives the API the queue operations it needs, without asynq types.
+// queueAdapter adds to the Enqueuer the Redis pings it cannot make (it holds
+// asynq, not a Redis client): the health check's, and one bounded by ctx
+// before QueueLatency, whose inspector call takes no context.
 type queueAdapter struct {
-	enq   *jobs.Enqueuer
+	*jobs.Enqueuer
 	redis redis.UniversalClient
 }
 
 func (q queueAdapter) Ping(ctx context.Context) error { return q.redis.Ping(ctx).Err() }
 
-func (q queueAdapter) RequeueDelivery(ctx context.Context, deliveryID, reportID, clientID string) error {
-	return q.enq.Redeliver(ctx, jobs.DeliveryPayload{DeliveryID: deliveryID, ReportID: reportID, ClientID: clientID})
-}
-
-func (q queueAdapter) Replay(ctx context.Context, deliveries []domain.WorkRef, dead bool, requestID string) error {
-	return q.enq.Replay(ctx, deliveries, dead, requestID, nil)
-}
-
-func (q queueAdapter) CancelReport(ctx context.Context, reportID string) error {
-	return q.enq.CancelReport(ctx, reportID)
-}
-
 func (q queueAdapter) QueueLatency(ctx context.Context) (time.Duration, error) {
 	if err := q.redis.Ping(ctx).Err(); err != nil {
 		return 0, err
 	}
-	return q.enq.QueueLatency(ctx)
+	return q.Enqueuer.QueueLatency(ctx)
 }
 
-// epochCounter is the Redis counter behind jobs.Epoch.
+// epochCounter is the Redis counter behind jobs.Epoch. It stays an adapter:
+// it pipelines INCR with INFO and reads run_id out of INFO's text.
 type epochCounter struct{ redis redis.UniversalClient }
 
 func (c epochCounter) Incr(ctx context.Context) (int64, string, error) {
@@ -189,45 +180,8 @@ func runID(info string) string {
 	return ""
 }
 
-// filesAdapter mints presigned URLs with the configured lifetime.
-type filesAdapter struct {
-	files *storage.Store
-	ttl   time.Duration
-}
-
-func (f filesAdapter) Ping(ctx context.Context) error { return f.files.Ping(ctx) }
-
-func (f filesAdapter) PresignGet(ctx context.Context, key string) (string, time.Time, error) {
-	return f.files.PresignGet(ctx, key, f.ttl)
-}
-
-// blobAdapter gives the report builder streaming uploads.
-type blobAdapter struct{ files *storage.Store }
-
-func (b blobAdapter) Put(ctx context.Context, key, contentType, disposition string, body io.Reader) (int64, string, error) {
-	res, err := b.files.Put(ctx, key, body, storage.ObjectInfo{ContentType: contentType, ContentDisposition: disposition})
-	return res.Size, res.SHA256, err
-}
-
-func (b blobAdapter) Delete(ctx context.Context, key string) error { return b.files.Delete(ctx, key) }
-
-// orderReader adds the read model's catch-up check for the report builder.
-type orderReader struct{ *readmodel.Store }
-
-func (o orderReader) CaughtUp(ctx context.Context) (bool, error) {
-	list, err := o.Status(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, p := range list {
-		if p.LagEvents > 0 {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
-// eventsAdapter maps the read model onto the API's types.
+// eventsAdapter translates the read model's errors into the API's: sequence
+// conflicts, and connection failures marked domain.ErrUnavailable.
 type eventsAdapter struct{ rm *readmodel.Store }
 
 func (e eventsAdapter) Append(ctx context.Context, clientID string, events []orderevents.Event) (api.AppendResult, error) {
@@ -242,15 +196,16 @@ func (e eventsAdapter) Append(ctx context.Context, clientID string, events []ord
 	return api.AppendResult(res), postgres.Classify(err)
 }
 
-func (e eventsAdapter) Projections(ctx context.Context) ([]api.ProjectionStatus, error) {
+func (e eventsAdapter) Projections(ctx context.Context) ([]domain.ProjectionStatus, error) {
 	list, err := e.rm.Status(ctx)
-	if err != nil {
-		return nil, postgres.Classify(err)
-	}
-	out := make([]api.ProjectionStatus, len(list))
-	for i, p := range list {
-		out[i] = api.ProjectionStatus{Name: p.Name, Position: p.Position, Head: p.Head, LagEvents: p.LagEvents,
-			LagSeconds: p.LagSeconds, HeldEvents: p.HeldEvents, ParkedEvents: p.ParkedEvents}
-	}
-	return out, nil
+	return list, postgres.Classify(err)
 }
+
+// The concrete types fit the interfaces their consumers declare, without
+// adapters.
+var (
+	_ jobs.OrderReader = (*readmodel.Store)(nil)
+	_ api.Files        = (*storage.Store)(nil)
+	_ jobs.BlobStore   = (*storage.Store)(nil)
+	_ api.Queue        = queueAdapter{}
+)

@@ -41,27 +41,19 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	sender := webhook.NewClient(webhook.ClientConfig{
 		Timeout: cfg.WebhookTimeout, AllowPrivateNetworks: cfg.WebhookAllowPrivate, UserAgent: "reportd-webhooks/1",
 	})
-	blobs := blobAdapter{files: svc.Files}
 	servePprof(ctx, cfg.PprofAddr, logger)
 	m := metrics.New(logger)
 	// Queue and projection gauges come from the worker only, so the API does
 	// not report the same series again.
 	m.WatchQueues(asynq.NewInspectorFromRedisClient(svc.Redis), jobs.QueueReports, jobs.QueueWebhooks)
-	m.WatchProjections(func(ctx context.Context) ([]metrics.ProjectionLag, error) {
-		list, err := svc.ReadModel.Status(ctx)
-		out := make([]metrics.ProjectionLag, len(list))
-		for i, p := range list {
-			out[i] = metrics.ProjectionLag{Name: p.Name, LagEvents: p.LagEvents, LagSeconds: p.LagSeconds, HeldEvents: p.HeldEvents}
-		}
-		return out, err
-	})
+	m.WatchProjections(svc.ReadModel.Status)
 	natsSrc, err := connectNATS(cfg.EventsNATS, "reportd-worker", logger)
 	if err != nil {
 		return err
 	}
 	defer natsSrc.Close() // runs after the ingester has stopped (wg.Wait)
 	gen := &jobs.Generator{
-		Store: svc.Store, Orders: orderReader{svc.ReadModel}, Blobs: blobs, Deliveries: svc.Enqueuer,
+		Store: svc.Store, Orders: svc.ReadModel, Blobs: svc.Files, Deliveries: svc.Enqueuer,
 		Observer: m, Logger: logger, Retention: cfg.ReportRetention, WaitForData: cfg.ReadYourWritesMax, Now: time.Now,
 		OutageMax: cfg.DependencyOutageMax, Later: svc.Later,
 	}
@@ -135,7 +127,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		}
 	})
 	sweeper := &jobs.Sweeper{
-		Store: svc.Store, Queue: svc.Enqueuer, Blobs: blobs, Leader: svc.Store.NewLeadership("reportd-sweeper"),
+		Store: svc.Store, Queue: svc.Enqueuer, Blobs: svc.Files, Leader: svc.Store.NewLeadership("reportd-sweeper"),
 		Logger: logger, Interval: cfg.SweepInterval, StaleAfter: 2 * cfg.SweepInterval,
 		// Redis that comes back empty is noticed within a second and swept at once.
 		Epoch: &jobs.Epoch{Counter: epochCounter{svc.Redis}}, EpochInterval: time.Second,

@@ -64,7 +64,8 @@ func (e *Enqueuer) requeueLater(err error, ps ...DeliveryPayload) bool {
 
 // Redeliver is RequeueDelivery for the API: a delivery that cannot be
 // queued because Redis is away is queued again here as soon as it answers.
-func (e *Enqueuer) Redeliver(ctx context.Context, p DeliveryPayload) error {
+func (e *Enqueuer) Redeliver(ctx context.Context, d domain.WorkRef) error {
+	p := DeliveryPayload{DeliveryID: d.ID, ReportID: d.ReportID, ClientID: d.ClientID}
 	err := e.RequeueDelivery(ctx, p)
 	if err != nil && e.requeueLater(err, p) {
 		return nil
@@ -95,12 +96,12 @@ func (e *Enqueuer) EnqueueDelivery(ctx context.Context, p DeliveryPayload) error
 const batchRetries = 10
 
 // EnqueueDeliveryBatch queues one attempt at each of a client's replayed
-// dead letters (at most [MaxBatch]). Their archived tasks stay until the
-// sweeper prunes them ([Enqueuer.ArchivedDeliveries]): deleting them here
-// would cost a Redis round trip per delivery on the replay's path.
+// dead letters (at most [MaxDeliveriesPerBatch]). Their archived tasks stay
+// until the sweeper prunes them ([Enqueuer.ArchivedDeliveries]): deleting
+// them here would cost a Redis round trip per delivery on the replay's path.
 func (e *Enqueuer) EnqueueDeliveryBatch(ctx context.Context, p DeliveryBatchPayload) error {
-	if len(p.DeliveryIDs) == 0 || len(p.DeliveryIDs) > MaxBatch {
-		return fmt.Errorf("delivery batch of %d: want 1 to %d", len(p.DeliveryIDs), MaxBatch)
+	if len(p.DeliveryIDs) == 0 || len(p.DeliveryIDs) > MaxDeliveriesPerBatch {
+		return fmt.Errorf("delivery batch of %d: want 1 to %d", len(p.DeliveryIDs), MaxDeliveriesPerBatch)
 	}
 	waves := (len(p.DeliveryIDs) + batchParallelism - 1) / batchParallelism
 	task, err := NewDeliverBatchTask(p, batchRetries, time.Duration(waves)*e.deliveryTimeout)
@@ -211,14 +212,14 @@ func (e *Enqueuer) Replay(ctx context.Context, refs []domain.WorkRef, dead bool,
 	return errors.Join(errs...)
 }
 
-// batchesByClient splits deliveries into batches of at most MaxBatch of one
-// client's, keeping their order.
+// batchesByClient splits deliveries into batches of at most
+// MaxDeliveriesPerBatch of one client's, keeping their order.
 func batchesByClient(refs []domain.WorkRef, requestID string) []DeliveryBatchPayload {
 	var batches []DeliveryBatchPayload
 	open := map[string]int{} // client → index of its batch being filled
 	for _, r := range refs {
 		i, ok := open[r.ClientID]
-		if !ok || len(batches[i].DeliveryIDs) == MaxBatch {
+		if !ok || len(batches[i].DeliveryIDs) == MaxDeliveriesPerBatch {
 			i = len(batches)
 			open[r.ClientID] = i
 			batches = append(batches, DeliveryBatchPayload{ClientID: r.ClientID, RequestID: requestID})

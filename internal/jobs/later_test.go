@@ -166,7 +166,7 @@ func TestEnqueuerHandsRedeliveryAndReplayToLater(t *testing.T) {
 	enq := NewEnqueuer(client, inspector, EnqueuerConfig{ReportMaxAttempts: 3, ReportTimeout: time.Minute,
 		DeliveryMaxRetry: 3, DeliveryTimeout: time.Minute, Later: later})
 
-	if err := enq.Redeliver(t.Context(), DeliveryPayload{DeliveryID: "msg_1", ReportID: "rep_1", ClientID: "cli_1"}); err != nil {
+	if err := enq.Redeliver(t.Context(), domain.WorkRef{ID: "msg_1", ReportID: "rep_1", ClientID: "cli_1"}); err != nil {
 		t.Errorf("Redeliver with Redis down: %v, want it held for later", err)
 	}
 	refs := []domain.WorkRef{{ID: "msg_2", ReportID: "rep_2", ClientID: "cli_1"}, {ID: "msg_3", ReportID: "rep_3", ClientID: "cli_2"}}
@@ -181,7 +181,7 @@ func TestEnqueuerHandsRedeliveryAndReplayToLater(t *testing.T) {
 	}
 
 	plain := NewEnqueuer(client, inspector, EnqueuerConfig{ReportMaxAttempts: 3, DeliveryMaxRetry: 3})
-	if err := plain.Redeliver(t.Context(), DeliveryPayload{DeliveryID: "msg_1"}); err == nil {
+	if err := plain.Redeliver(t.Context(), domain.WorkRef{ID: "msg_1"}); err == nil {
 		t.Error("without Later, Redeliver with Redis down must report the error")
 	}
 }

@@ -13,13 +13,13 @@ const (
 	TypeGenerateReport = "report:generate"
 	TypeDeliverWebhook = "webhook:deliver"
 	// TypeDeliverBatch makes the first attempt of a bulk replay for up to
-	// [MaxBatch] of one client's deliveries in one task; each that fails
-	// continues on its own TypeDeliverWebhook task.
+	// [MaxDeliveriesPerBatch] of one client's deliveries in one task; each
+	// that fails continues on its own TypeDeliverWebhook task.
 	TypeDeliverBatch = "webhook:deliver-batch"
 )
 
-// MaxBatch is the most deliveries one TypeDeliverBatch task carries.
-const MaxBatch = 32
+// MaxDeliveriesPerBatch is the most deliveries one TypeDeliverBatch task carries.
+const MaxDeliveriesPerBatch = 32
 
 // Queues. The worker serves each with its own concurrency.
 const (

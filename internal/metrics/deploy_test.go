@@ -134,8 +134,8 @@ func exportedNames(t *testing.T) map[string]bool {
 		QueuesFunc:       func() ([]string, error) { return nil, nil },
 		GetQueueInfoFunc: func(q string) (*asynq.QueueInfo, error) { return &asynq.QueueInfo{Queue: q}, nil },
 	}, "reports")
-	m.WatchProjections(func(context.Context) ([]metrics.ProjectionLag, error) {
-		return []metrics.ProjectionLag{{Name: "orders"}}, nil
+	m.WatchProjections(func(context.Context) ([]domain.ProjectionStatus, error) {
+		return []domain.ProjectionStatus{{Name: "orders"}}, nil
 	})
 	m.WatchNATSIngestion(func(context.Context) (metrics.NATSConsumerLag, error) {
 		return metrics.NATSConsumerLag{Stream: "S", Consumer: "c"}, nil

@@ -202,7 +202,7 @@ func TestCollectorsFailSoftly(t *testing.T) {
 		QueuesFunc:       func() ([]string, error) { return nil, errors.New("redis: connection refused") },
 		GetQueueInfoFunc: func(string) (*asynq.QueueInfo, error) { t.Error("GetQueueInfo called"); return nil, nil }, //nolint:nilnil // never meant to run: calling it fails the test
 	}, "reports")
-	m.WatchProjections(func(context.Context) ([]metrics.ProjectionLag, error) {
+	m.WatchProjections(func(context.Context) ([]domain.ProjectionStatus, error) {
 		return nil, errors.New("postgres: connection refused")
 	})
 	m.DeadLettered()
@@ -231,11 +231,11 @@ func TestCollectorsFailSoftly(t *testing.T) {
 
 func TestProjectionCollector(t *testing.T) {
 	m := metrics.New(nil)
-	m.WatchProjections(func(ctx context.Context) ([]metrics.ProjectionLag, error) {
+	m.WatchProjections(func(ctx context.Context) ([]domain.ProjectionStatus, error) {
 		if _, ok := ctx.Deadline(); !ok {
 			t.Error("projection status called without a deadline")
 		}
-		return []metrics.ProjectionLag{
+		return []domain.ProjectionStatus{
 			{Name: "orders", LagEvents: 12, LagSeconds: 3.5, HeldEvents: 2},
 			{Name: "sales", LagEvents: 0, LagSeconds: 0, HeldEvents: 0},
 		}, nil

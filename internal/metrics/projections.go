@@ -5,19 +5,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/reportd/reportd/internal/domain"
 )
 
-// ProjectionLag is one read-model projection's distance from the event log.
-type ProjectionLag struct {
-	Name       string
-	LagEvents  int64   // log events not yet consumed
-	LagSeconds float64 // age of the oldest of them
-	HeldEvents int64   // consumed, waiting for an earlier sequence
-}
-
-// ProjectionFunc reads every projection's lag; the app adapts
-// readmodel.Store.Status to it, so this package stays free of pgx.
-type ProjectionFunc func(ctx context.Context) ([]ProjectionLag, error)
+// ProjectionFunc reads every projection's lag: readmodel.Store.Status, passed
+// as a func so this package stays free of pgx.
+type ProjectionFunc func(ctx context.Context) ([]domain.ProjectionStatus, error)
 
 // projectionTimeout bounds one scrape's status query, well under
 // Prometheus' default 10 s scrape timeout.

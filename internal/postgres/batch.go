@@ -36,9 +36,9 @@ const (
 	// the load and each row costs less. make bench at 64 connections:
 	// 1 flusher 7.9-8.5k reports/s, p99 16-17 ms; 2: 6.6-7.5k, p99 21-23
 	// ms; 4: 6.4-6.9k, p99 24-29 ms.
-	maxFlushers  = 1
-	maxBatch     = 128 // reports per INSERT
-	flushTimeout = 30 * time.Second
+	maxFlushers         = 1
+	maxReportsPerInsert = 128 // reports per INSERT
+	flushTimeout        = 30 * time.Second
 )
 
 type insertRequest struct {
@@ -69,7 +69,7 @@ func (b *insertBatcher) insert(ctx context.Context, req *insertRequest) (domain.
 	}
 	b.flushing++
 	for len(b.pending) > 0 {
-		batch := b.pending[:min(len(b.pending), maxBatch)]
+		batch := b.pending[:min(len(b.pending), maxReportsPerInsert)]
 		b.pending = b.pending[len(batch):]
 		b.mu.Unlock()
 		// The flush runs to completion even if this caller gives up: other

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+
+	"github.com/reportd/reportd/internal/domain"
 )
 
 // Projection names, as the checkpoints, Status and Rebuild know them.
@@ -661,22 +663,8 @@ func (s *Store) listenAndProject(ctx context.Context) error {
 	}
 }
 
-// ProjectionStatus is one projection's checkpoint and lag.
-type ProjectionStatus struct {
-	Name       string  `json:"name"`
-	Position   int64   `json:"position"`    // last log position consumed: applied, held or parked
-	Head       int64   `json:"head"`        // last log position
-	LagEvents  int64   `json:"lag_events"`  // log events not yet consumed
-	LagSeconds float64 `json:"lag_seconds"` // age of the oldest of them
-	HeldEvents int64   `json:"held_events"` // consumed, waiting for an earlier sequence
-	HeldOrders int64   `json:"held_orders"` // orders with a gap
-	// ParkedEvents failed to apply and hold back their own order (see
-	// Parked and RetryParked); each order has at most one.
-	ParkedEvents int64 `json:"parked_events"`
-}
-
 // Status reports every projection's checkpoint, lag and held events.
-func (s *Store) Status(ctx context.Context) ([]ProjectionStatus, error) {
+func (s *Store) Status(ctx context.Context) ([]domain.ProjectionStatus, error) {
 	rows, err := s.write.Query(ctx, `
 		SELECT c.name, c.position, h.head,
 		       (SELECT count(*) FROM order_events e WHERE e.position > c.position),
@@ -691,11 +679,26 @@ func (s *Store) Status(ctx context.Context) ([]ProjectionStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read projection status: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ProjectionStatus])
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[domain.ProjectionStatus])
 	if err != nil {
 		return nil, fmt.Errorf("read projection status: %w", err)
 	}
 	return out, nil
+}
+
+// CaughtUp reports whether every projection has consumed the whole log:
+// the report builder waits for it before reading.
+func (s *Store) CaughtUp(ctx context.Context) (bool, error) {
+	list, err := s.Status(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range list {
+		if p.LagEvents > 0 {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // Position is the log position every projection has reached, read where

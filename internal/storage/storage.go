@@ -67,15 +67,15 @@ type Store struct {
 	partSize int64
 }
 
-// ObjectInfo is the HTTP metadata stored with an object and returned on
+// objectInfo is the HTTP metadata stored with an object and returned on
 // download.
-type ObjectInfo struct {
+type objectInfo struct {
 	ContentType        string
 	ContentDisposition string
 }
 
-// PutResult describes an uploaded object.
-type PutResult struct {
+// putResult describes an uploaded object.
+type putResult struct {
 	Size int64
 	// SHA256 is the hex-encoded sha256 of the object's bytes.
 	SHA256 string
@@ -189,24 +189,24 @@ func (s *Store) Ping(ctx context.Context) error {
 // with the error when it fails or ctx ends, so the writing side unblocks.
 // A Put that fails may leave an object without the sha256 metadata; a
 // retry with the same key replaces it.
-func (s *Store) Put(ctx context.Context, key string, body io.Reader, info ObjectInfo) (PutResult, error) {
+func (s *Store) Put(ctx context.Context, key, contentType, disposition string, body io.Reader) (size int64, sha256 string, err error) {
 	pipe, _ := body.(pipeCloser)
 	if pipe != nil {
 		// A Read blocked on a pipe never sees ctx; closing the pipe ends it.
 		stop := context.AfterFunc(ctx, func() { _ = pipe.CloseWithError(context.Cause(ctx)) })
 		defer stop()
 	}
-	res, err := s.put(ctx, key, body, info)
+	res, err := s.put(ctx, key, body, objectInfo{ContentType: contentType, ContentDisposition: disposition})
 	if err != nil {
 		if pipe != nil {
 			_ = pipe.CloseWithError(err)
 		}
-		return PutResult{}, err
+		return 0, "", err
 	}
-	return res, nil
+	return res.Size, res.SHA256, nil
 }
 
-func (s *Store) put(ctx context.Context, key string, body io.Reader, info ObjectInfo) (PutResult, error) {
+func (s *Store) put(ctx context.Context, key string, body io.Reader, info objectInfo) (putResult, error) {
 	// Most reports fit in one part. Reading that much first costs no more
 	// memory than the uploader's own part buffer, and a body that ends
 	// inside it goes up in one PutObject that already carries its sha256.
@@ -216,14 +216,14 @@ func (s *Store) put(ctx context.Context, key string, body io.Reader, info Object
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return s.putSmall(ctx, key, first[:n], info)
 	case err != nil:
-		return PutResult{}, s.uploadError(ctx, key, err)
+		return putResult{}, s.uploadError(ctx, key, err)
 	}
 	return s.putLarge(ctx, key, io.MultiReader(bytes.NewReader(first), body), info)
 }
 
-func (s *Store) putSmall(ctx context.Context, key string, data []byte, info ObjectInfo) (PutResult, error) {
+func (s *Store) putSmall(ctx context.Context, key string, data []byte, info objectInfo) (putResult, error) {
 	sum := sha256.Sum256(data)
-	res := PutResult{Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+	res := putResult{Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
 	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:             aws.String(s.bucket),
 		Key:                aws.String(key),
@@ -234,7 +234,7 @@ func (s *Store) putSmall(ctx context.Context, key string, data []byte, info Obje
 		Metadata:           map[string]string{metaSHA256: res.SHA256},
 	})
 	if err != nil {
-		return PutResult{}, s.uploadError(ctx, key, err)
+		return putResult{}, s.uploadError(ctx, key, err)
 	}
 	return res, nil
 }
@@ -249,7 +249,7 @@ func (s *Store) uploadError(ctx context.Context, key string, err error) error {
 }
 
 // putLarge streams a multi-part body, then records its sha256.
-func (s *Store) putLarge(ctx context.Context, key string, body io.Reader, info ObjectInfo) (PutResult, error) {
+func (s *Store) putLarge(ctx context.Context, key string, body io.Reader, info objectInfo) (putResult, error) {
 	h := sha256.New()
 	counted := &countingReader{r: io.TeeReader(body, h)}
 	_, err := s.uploader.Upload(ctx, &s3.PutObjectInput{ //nolint:staticcheck // SA1019: see Store.uploader.
@@ -260,9 +260,9 @@ func (s *Store) putLarge(ctx context.Context, key string, body io.Reader, info O
 		ContentDisposition: optional(info.ContentDisposition),
 	})
 	if err != nil {
-		return PutResult{}, s.uploadError(ctx, key, err)
+		return putResult{}, s.uploadError(ctx, key, err)
 	}
-	res := PutResult{Size: counted.n, SHA256: hex.EncodeToString(h.Sum(nil))}
+	res := putResult{Size: counted.n, SHA256: hex.EncodeToString(h.Sum(nil))}
 
 	// The hash is known only once the last byte has gone, so it is attached
 	// afterwards by a server-side copy of the object onto itself.
@@ -276,7 +276,7 @@ func (s *Store) putLarge(ctx context.Context, key string, body io.Reader, info O
 		ContentDisposition: optional(info.ContentDisposition),
 	})
 	if err != nil {
-		return PutResult{}, fmt.Errorf("record sha256 of object %s: %w", key, err)
+		return putResult{}, fmt.Errorf("record sha256 of object %s: %w", key, err)
 	}
 	return res, nil
 }

@@ -145,13 +145,13 @@ func TestPutSmall(t *testing.T) {
 	ctx := context.Background()
 	body := []byte("id,total\n1,100\n")
 	key := "reports/cli_1/rep_small.csv"
-	info := ObjectInfo{ContentType: "text/csv; charset=utf-8", ContentDisposition: `attachment; filename="rep_small.csv"`}
+	info := objectInfo{ContentType: "text/csv; charset=utf-8", ContentDisposition: `attachment; filename="rep_small.csv"`}
 
-	got, err := s.Put(ctx, key, bytes.NewReader(body), info)
+	got, err := putInfo(ctx, s, key, bytes.NewReader(body), info)
 	if err != nil {
 		t.Fatalf("Put: %v", err)
 	}
-	want := PutResult{Size: int64(len(body)), SHA256: sum(body)}
+	want := putResult{Size: int64(len(body)), SHA256: sum(body)}
 	if diff := gocmp.Diff(want, got); diff != "" {
 		t.Errorf("Put result mismatch (-want +got):\n%s", diff)
 	}
@@ -162,12 +162,12 @@ func TestPutEmpty(t *testing.T) {
 	t.Parallel()
 	s := newTestStore(t)
 	key := "reports/cli_1/rep_empty.csv"
-	info := ObjectInfo{ContentType: "text/csv", ContentDisposition: `attachment; filename="rep_empty.csv"`}
-	got, err := s.Put(context.Background(), key, strings.NewReader(""), info)
+	info := objectInfo{ContentType: "text/csv", ContentDisposition: `attachment; filename="rep_empty.csv"`}
+	got, err := putInfo(context.Background(), s, key, strings.NewReader(""), info)
 	if err != nil {
 		t.Fatalf("Put: %v", err)
 	}
-	want := PutResult{Size: 0, SHA256: sum(nil)}
+	want := putResult{Size: 0, SHA256: sum(nil)}
 	if diff := gocmp.Diff(want, got); diff != "" {
 		t.Errorf("Put result mismatch (-want +got):\n%s", diff)
 	}
@@ -180,10 +180,10 @@ func TestPutStreamedMultipart(t *testing.T) {
 	ctx := context.Background()
 	const size = 20<<20 + 12345 // three parts at the default part size, the last one short
 	key := "reports/cli_1/rep_big.pdf"
-	info := ObjectInfo{ContentType: "application/pdf", ContentDisposition: `attachment; filename="rep_big.pdf"`}
+	info := objectInfo{ContentType: "application/pdf", ContentDisposition: `attachment; filename="rep_big.pdf"`}
 
 	pr, pw := io.Pipe()
-	written := make(chan PutResult, 1)
+	written := make(chan putResult, 1)
 	go func() {
 		rng := mathrand.NewChaCha8([32]byte{1, 2, 3})
 		h := sha256.New()
@@ -199,10 +199,10 @@ func TestPutStreamedMultipart(t *testing.T) {
 			n += int64(len(c))
 		}
 		_ = pw.Close()
-		written <- PutResult{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}
+		written <- putResult{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}
 	}()
 
-	got, err := s.Put(ctx, key, pr, info)
+	got, err := putInfo(ctx, s, key, pr, info)
 	if err != nil {
 		t.Fatalf("Put: %v", err)
 	}
@@ -214,13 +214,13 @@ func TestPutStreamedMultipart(t *testing.T) {
 }
 
 // checkStored compares what Head and a presigned download report with want.
-func checkStored(t *testing.T, s *Store, key string, info ObjectInfo, want PutResult) {
+func checkStored(t *testing.T, s *Store, key string, info objectInfo, want putResult) {
 	t.Helper()
 	size, sha, err := s.Head(context.Background(), key)
 	if err != nil {
 		t.Fatalf("Head: %v", err)
 	}
-	if diff := gocmp.Diff(want, PutResult{Size: size, SHA256: sha}); diff != "" {
+	if diff := gocmp.Diff(want, putResult{Size: size, SHA256: sha}); diff != "" {
 		t.Errorf("Head mismatch (-want +got):\n%s", diff)
 	}
 	wantDL := download{
@@ -260,7 +260,7 @@ func TestPutCancelUnblocksPipeWriter(t *testing.T) {
 		writeErr <- nil
 	}()
 
-	_, err := s.Put(ctx, "reports/cli_1/rep_cancel.csv", pr, ObjectInfo{})
+	_, err := putInfo(ctx, s, "reports/cli_1/rep_cancel.csv", pr, objectInfo{})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Put error = %v, want context.Canceled", err)
 	}
@@ -282,7 +282,7 @@ func TestDeleteIsIdempotent(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
 	key := "reports/cli_1/rep_delete.csv"
-	if _, err := s.Put(ctx, key, strings.NewReader("x"), ObjectInfo{ContentType: "text/csv"}); err != nil {
+	if _, err := putInfo(ctx, s, key, strings.NewReader("x"), objectInfo{ContentType: "text/csv"}); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
 	for i := range 2 {
@@ -438,8 +438,14 @@ func BenchmarkPutStreamed(b *testing.B) {
 			}
 			_ = pw.Close()
 		}()
-		if _, err := s.Put(context.Background(), "bench/object.bin", pr, ObjectInfo{ContentType: "application/octet-stream"}); err != nil {
+		if _, err := putInfo(context.Background(), s, "bench/object.bin", pr, objectInfo{ContentType: "application/octet-stream"}); err != nil {
 			b.Fatalf("Put: %v", err)
 		}
 	}
+}
+
+// putInfo calls Put with info's headers and returns what it reports.
+func putInfo(ctx context.Context, s *Store, key string, body io.Reader, info objectInfo) (putResult, error) {
+	size, digest, err := s.Put(ctx, key, info.ContentType, info.ContentDisposition, body)
+	return putResult{Size: size, SHA256: digest}, err
 }
