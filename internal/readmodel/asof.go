@@ -61,7 +61,7 @@ func (s *Store) OpenDocumentAsOf(ctx context.Context, clientID string, t report.
 		b.Queue("SELECT coalesce(max(position), 0) FROM order_events").QueryRow(func(r pgx.Row) error { return r.Scan(&doc.Header.DataPosition) })
 		// A subject is known at asOf when an order of it was placed by then.
 		b.Queue(`SELECT EXISTS (SELECT 1 FROM order_events WHERE client_id = $1 AND type = 'OrderPlaced'
-			AND data->>`+quoteField(a.field)+` = $2 AND occurred_at <= $3)`, clientID, a.subject, asOf).
+			AND md5(data->>`+quoteField(a.field)+`) = md5($2) AND data->>`+quoteField(a.field)+` = $2 AND occurred_at <= $3)`, clientID, a.subject, asOf).
 			QueryRow(func(r pgx.Row) error { return r.Scan(&exists) })
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("read report header: %w", err)
@@ -134,7 +134,8 @@ func (a *asOfQuery) fold(ctx context.Context, tx pgx.Tx, each func(*folded) erro
 	rows, err := tx.Query(ctx, `
 		WITH subject AS (
 			SELECT order_id, max(occurred_at) AS placed FROM order_events
-			WHERE client_id = $1 AND type = 'OrderPlaced' AND data->>`+quoteField(a.field)+` = $2
+			WHERE client_id = $1 AND type = 'OrderPlaced'
+			  AND md5(data->>`+quoteField(a.field)+`) = md5($2) AND data->>`+quoteField(a.field)+` = $2 -- the index, then the id
 			  AND occurred_at >= $3 AND occurred_at < $4 AND occurred_at <= $5
 			GROUP BY order_id)
 		SELECT s.placed, e.position, e.order_id, e.sequence, e.type, e.occurred_at, e.data
