@@ -24,6 +24,7 @@ func FuzzCreateReportRequest(f *testing.F) {
 		`{"TYPE":"order_history"}`, `{"type":"a","type":"b"}`, `{"min_position":9223372036854775808}`, `{"min_position":-9223372036854775808}`,
 		`{"params":{"from":"0001-01-01","to":"9999-12-31","customer_id":"c"},"type":"order_history","format":"pdf"}`,
 		`{"metadata":` + strings.Repeat(`{"a":`, 500) + `1` + strings.Repeat(`}`, 500) + `}`, `{"type":"","format":"","params":{}}`, `{"webhook_url":""}`,
+		`{"as_of":"2026-03-01T12:00:00Z"}`, `{"as_of":"0000-01-01T00:00:00Z"}`, `{"as_of":"9999-12-31T23:59:59.999999999+14:00"}`, `{"as_of":7}`,
 	} {
 		f.Add(seed)
 	}
@@ -46,6 +47,9 @@ func FuzzCreateReportRequest(f *testing.F) {
 			if fe.Field == "" || fe.Message == "" {
 				t.Fatalf("validation error without field or message: %+v", fe)
 			}
+		}
+		if asOf, fe := parseAsOf(req.AsOf, time.Now()); (asOf == nil) == (fe == nil) && req.AsOf != nil {
+			t.Fatalf("as_of %q: %v and %+v", *req.AsOf, asOf, fe)
 		}
 	})
 }

@@ -27,7 +27,33 @@ type createReportRequest struct {
 	Params      report.Params   `json:"params"`
 	WebhookURL  *string         `json:"webhook_url,omitempty"`
 	MinPosition *int64          `json:"min_position,omitempty"`
+	AsOf        *string         `json:"as_of,omitempty"`
 	Metadata    json.RawMessage `json:"metadata,omitempty"`
+}
+
+// asOfSkew is how far in the future an as_of may be, for clocks that differ.
+const asOfSkew = time.Minute
+
+// parseAsOf checks a request's as_of: an RFC 3339 time from 1900 on and no
+// later than now (give or take asOfSkew). Nil when none was sent.
+func parseAsOf(raw *string, now time.Time) (*time.Time, *FieldError) {
+	if raw == nil {
+		return nil, nil
+	}
+	bad := func(msg string) (*time.Time, *FieldError) {
+		return nil, &FieldError{Field: "as_of", Message: msg}
+	}
+	t, err := time.Parse(time.RFC3339Nano, *raw)
+	switch {
+	case err != nil:
+		return bad("must be an RFC 3339 time, like 2026-03-01T12:00:00Z")
+	case t.Year() < 1900:
+		return bad("must be in 1900 or later")
+	case t.After(now.Add(asOfSkew)):
+		return bad("must not be in the future")
+	}
+	t = t.UTC()
+	return &t, nil
 }
 
 const maxMetadata = 4 << 10
@@ -112,7 +138,12 @@ func handleCreateReport(d Deps, queue *latencyCache) http.Handler {
 			writeError(w, r, d.Logger, err)
 			return
 		}
-		if errs := req.validate(d.Settings); len(errs) > 0 {
+		errs := req.validate(d.Settings)
+		asOf, asOfErr := parseAsOf(req.AsOf, d.Now())
+		if asOfErr != nil {
+			errs = append(errs, *asOfErr)
+		}
+		if len(errs) > 0 {
 			writeProblem(w, invalid(errs...))
 			return
 		}
@@ -136,7 +167,7 @@ func handleCreateReport(d Deps, queue *latencyCache) http.Handler {
 			return
 		}
 
-		rep, err := createReport(ctx, d, principal, req, key, latency)
+		rep, err := createReport(ctx, d, principal, req, asOf, key, latency)
 		if err != nil {
 			if key != nil {
 				if rerr := d.Idempotency.ReleaseKey(context.WithoutCancel(ctx), *key); rerr != nil {
@@ -157,7 +188,7 @@ func handleCreateReport(d Deps, queue *latencyCache) http.Handler {
 	})
 }
 
-func createReport(ctx context.Context, d Deps, principal domain.Principal, req createReportRequest, key *domain.IdempotencyKey, latency time.Duration) (domain.Report, error) {
+func createReport(ctx context.Context, d Deps, principal domain.Principal, req createReportRequest, asOf *time.Time, key *domain.IdempotencyKey, latency time.Duration) (domain.Report, error) {
 	client := principal.Client
 	hook := "" // the store falls back to the client's current default URL
 	if req.WebhookURL != nil {
@@ -169,7 +200,7 @@ func createReport(ctx context.Context, d Deps, principal domain.Principal, req c
 	}
 	nr := domain.NewReport{
 		ID: ids.New("rep"), ClientID: principal.ClientID, Type: req.Type, Format: req.Format, Params: req.Params,
-		Metadata: req.Metadata, WebhookURL: hook, MinPosition: req.MinPosition, RequestID: RequestID(ctx),
+		Metadata: req.Metadata, WebhookURL: hook, MinPosition: req.MinPosition, AsOf: asOf, RequestID: RequestID(ctx),
 	}
 	return d.Reports.CreateReport(ctx, nr, limit, key, func(rep domain.Report) (int, []byte, error) {
 		body, err := json.Marshal(createdReport{Resource: rep.ToResource("", time.Time{}), EstimatedStartAt: rep.CreatedAt.Add(latency)})

@@ -43,6 +43,9 @@ type Report struct {
 	Metadata    json.RawMessage
 	WebhookURL  string
 	MinPosition *int64
+	// AsOf, when set, asks for the data as it stood at that instant, folded
+	// from the event log by occurrence time.
+	AsOf *time.Time
 
 	Status       Status
 	Attempts     int
@@ -103,6 +106,7 @@ type Resource struct {
 	Params      report.Params   `json:"params"`
 	Metadata    json.RawMessage `json:"metadata,omitempty"`
 	MinPosition *int64          `json:"min_position,omitempty"`
+	AsOf        *time.Time      `json:"as_of,omitempty"`
 	Attempts    int             `json:"attempts"`
 	CreatedAt   time.Time       `json:"created_at"`
 	StartedAt   *time.Time      `json:"started_at"`
@@ -134,6 +138,7 @@ type ResultBody struct {
 	Pages        int        `json:"pages"`
 	Rows         int        `json:"rows"`
 	DataPosition int64      `json:"data_position"`
+	AsOf         *time.Time `json:"as_of,omitempty"` // the request's as_of: the instant the data stood at
 	RetainUntil  *time.Time `json:"retain_until,omitempty"`
 }
 
@@ -147,7 +152,7 @@ type WebhookBody struct {
 func (r Report) ToResource(url string, urlExpires time.Time) Resource {
 	res := Resource{
 		ID: r.ID, Object: "report", Status: r.Status, Type: r.Type, Format: r.Format,
-		Params: r.Params, Metadata: r.Metadata, MinPosition: r.MinPosition, Attempts: r.Attempts,
+		Params: r.Params, Metadata: r.Metadata, MinPosition: r.MinPosition, AsOf: r.AsOf, Attempts: r.Attempts,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, CompletedAt: r.CompletedAt,
 		Webhook: WebhookBody{Status: r.WebhookStatus, Attempts: r.WebhookAttempts},
 	}
@@ -166,7 +171,7 @@ func (r Report) ToResource(url string, urlExpires time.Time) Resource {
 			SizeBytes:   r.SizeBytes,
 			SHA256:      r.SHA256,
 			ContentType: r.ContentType, Pages: r.Pages, Rows: r.Rows, DataPosition: r.DataPosition,
-			RetainUntil: r.ExpiresAt,
+			AsOf: r.AsOf, RetainUntil: r.ExpiresAt,
 		}
 		if url != "" {
 			res.Result.URL = url
@@ -300,7 +305,8 @@ type NewReport struct {
 	Metadata    json.RawMessage
 	WebhookURL  string // empty: the client's default URL, unless a 410 disabled it
 	MinPosition *int64
-	RequestID   string // carried into the task's logs
+	AsOf        *time.Time // see Report.AsOf
+	RequestID   string     // carried into the task's logs
 	// ScheduleID and ScheduledFor are set for a schedule's fire; the pair is
 	// unique, so a fire can never make two reports.
 	ScheduleID   string

@@ -35,6 +35,9 @@ type OrderReader interface {
 	// OpenDocument fails with report.ErrBehind, without calling fn, when the
 	// snapshot it reads is behind minPosition.
 	OpenDocument(ctx context.Context, clientID string, t report.Type, p report.Params, minPosition int64, fn func(report.Document) error) error
+	// OpenDocumentAsOf is OpenDocument with the data as it stood at asOf,
+	// folded from the event log; minPosition is checked against the log.
+	OpenDocumentAsOf(ctx context.Context, clientID string, t report.Type, p report.Params, asOf time.Time, minPosition int64, fn func(report.Document) error) error
 }
 
 // BlobStore stores rendered files.
@@ -224,7 +227,13 @@ func (g *Generator) build(ctx context.Context, r domain.Report, requestID string
 
 	key := ObjectKey(r)
 	var res domain.Result
-	err = g.Orders.OpenDocument(ctx, r.ClientID, r.Type, r.Params, minPosition, func(doc report.Document) error {
+	open := g.Orders.OpenDocument
+	if r.AsOf != nil {
+		open = func(ctx context.Context, clientID string, t report.Type, p report.Params, minPosition int64, fn func(report.Document) error) error {
+			return g.Orders.OpenDocumentAsOf(ctx, clientID, t, p, *r.AsOf, minPosition, fn)
+		}
+	}
+	err = open(ctx, r.ClientID, r.Type, r.Params, minPosition, func(doc report.Document) error {
 		doc.Header.ReportID = r.ID
 		doc.Header.ClientName = client.Name
 		doc.Header.GeneratedAt = r.GeneratedAt() // from the row: a rebuild renders the same bytes
@@ -257,8 +266,9 @@ func (g *Generator) build(ctx context.Context, r domain.Report, requestID string
 	if errors.Is(err, report.ErrUnknownSubject) {
 		// A subject may be unknown only because its first events are not
 		// projected yet: wait (bounded) until the read model has caught up.
+		// An as_of report reads the log itself, so it has nothing to wait for.
 		caughtUp, cerr := g.Orders.CaughtUp(ctx)
-		if cerr == nil && !caughtUp && g.Now().Sub(r.CreatedAt) < g.WaitForData {
+		if r.AsOf == nil && cerr == nil && !caughtUp && g.Now().Sub(r.CreatedAt) < g.WaitForData {
 			log.DebugContext(ctx, "subject unknown while the read model lags; waiting")
 			return errNotYet
 		}

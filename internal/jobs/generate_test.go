@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 
 	"github.com/reportd/reportd/internal/domain"
@@ -87,6 +88,12 @@ func (s *genStore) GetClient(_ context.Context, id string) (domain.Client, error
 
 type genOrders struct {
 	OpenDocumentFunc func(fn func(report.Document) error) error
+	asOf             []time.Time // the as_of of each OpenDocumentAsOf call
+}
+
+func (o *genOrders) OpenDocumentAsOf(ctx context.Context, clientID string, t report.Type, p report.Params, asOf time.Time, minPosition int64, fn func(report.Document) error) error {
+	o.asOf = append(o.asOf, asOf)
+	return o.OpenDocument(ctx, clientID, t, p, minPosition, fn)
 }
 
 func (o *genOrders) CaughtUp(context.Context) (bool, error) { return true, nil }
@@ -557,5 +564,21 @@ func TestGeneratorRetriesARealFailureWhileRetriesAreLeft(t *testing.T) {
 	err = f.gen.generate(t.Context(), p, false)
 	if !errors.Is(err, asynq.SkipRetry) || f.store.called("FailReport") != 1 {
 		t.Errorf("the last retry: %v, FailReport %d; want SkipRetry and 1", err, f.store.called("FailReport"))
+	}
+}
+
+func TestGeneratorFoldsAnAsOfReportFromTheLog(t *testing.T) {
+	asOf := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	f := newGenFixture(t)
+	f.store.StartReportFunc = func(id string) (domain.Report, bool, error) {
+		r := runningReport(id)
+		r.AsOf = &asOf
+		return r, true, nil
+	}
+	if err := f.run(t, "rep_1"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]time.Time{asOf}, f.orders.asOf); diff != "" {
+		t.Errorf("OpenDocumentAsOf calls (-want +got):\n%s", diff)
 	}
 }

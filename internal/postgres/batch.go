@@ -114,6 +114,7 @@ func (b *insertBatcher) flush(ctx context.Context, batch []*insertRequest) {
 		requestIDs                                     = make([]string, n)
 		metadata                                       = make([]*string, n)
 		minPositions                                   = make([]*int64, n)
+		asOfs                                          = make([]*time.Time, n)
 		limits, ords                                   = make([]int32, n), make([]int32, n)
 	)
 	for i, req := range batch {
@@ -123,26 +124,26 @@ func (b *insertBatcher) flush(ctx context.Context, batch []*insertRequest) {
 			m := string(r.Metadata)
 			metadata[i] = &m
 		}
-		minPositions[i], requestIDs[i] = r.MinPosition, r.RequestID
+		minPositions[i], requestIDs[i], asOfs[i] = r.MinPosition, r.RequestID, r.AsOf
 		limits[i], ords[i] = int32(min(req.maxInFlight, 1<<30)), int32(i) //nolint:gosec // bounded just before
 	}
 	rows, err := b.pool.Query(ctx, `WITH input AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-			                     $8::bigint[], $9::int[], $10::int[], $11::text[])
-				AS t(id, client_id, type, format, params, metadata, webhook_url, min_position, max_in_flight, ord, request_id)
+			                     $8::bigint[], $9::int[], $10::int[], $11::text[], $12::timestamptz[])
+				AS t(id, client_id, type, format, params, metadata, webhook_url, min_position, max_in_flight, ord, request_id, as_of)
 		), allowed AS (
 			SELECT i.* FROM (SELECT *, row_number() OVER (PARTITION BY client_id ORDER BY ord) AS nth FROM input) i
 			-- The count stops at the limit, so its cost does not grow with a backlog.
 			WHERE i.max_in_flight <= 0 OR i.nth + (SELECT count(*) FROM (SELECT 1 FROM reports r
 				WHERE r.client_id = i.client_id AND r.status IN ('queued', 'running') LIMIT i.max_in_flight) AS in_flight) <= i.max_in_flight
 		)
-		INSERT INTO reports (id, client_id, type, format, params, metadata, webhook_url, min_position, request_id)
+		INSERT INTO reports (id, client_id, type, format, params, metadata, webhook_url, min_position, request_id, as_of)
 		SELECT a.id, a.client_id, a.type, a.format, a.params::jsonb, a.metadata::jsonb,
 			coalesce(NULLIF(a.webhook_url, ''), (SELECT c.webhook_url FROM clients c WHERE c.id = a.client_id AND c.webhook_disabled_at IS NULL)),
-			a.min_position, NULLIF(a.request_id, '')
+			a.min_position, NULLIF(a.request_id, ''), a.as_of
 		FROM allowed a ORDER BY a.ord
 		RETURNING id, `+insertedColumns,
-		ids, clients, types, formats, params, metadata, webhooks, minPositions, limits, ords, requestIDs)
+		ids, clients, types, formats, params, metadata, webhooks, minPositions, limits, ords, requestIDs, asOfs)
 	created := make(map[string]domain.Report, n)
 	if err == nil {
 		err = collectInserted(rows, batch, created)

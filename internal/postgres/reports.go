@@ -52,15 +52,15 @@ func insertReport(ctx context.Context, q querier, r domain.NewReport, params []b
 	}
 	// The count stops at the limit, so its cost does not grow with a backlog.
 	created, err := scanInserted(q.QueryRow(ctx, `INSERT INTO reports (id, client_id, type, format, params, metadata, webhook_url, min_position, request_id,
-			schedule_id, scheduled_for)
+			schedule_id, scheduled_for, as_of)
 		SELECT $1, $2, $3, $4, $5, $6,
 			coalesce(NULLIF($7, ''), (SELECT c.webhook_url FROM clients c WHERE c.id = $2 AND c.webhook_disabled_at IS NULL)), $8, NULLIF($10, ''),
-			NULLIF($11, ''), $12
+			NULLIF($11, ''), $12, $13
 		WHERE $9 <= 0 OR (SELECT count(*) FROM (SELECT 1 FROM reports
 			WHERE client_id = $2 AND status IN ('queued', 'running') LIMIT $9) AS in_flight) < $9`+onConflict+`
 		RETURNING `+insertedColumns,
 		r.ID, r.ClientID, r.Type, r.Format, params, nullJSON(r.Metadata), r.WebhookURL, r.MinPosition, maxInFlight, r.RequestID,
-		r.ScheduleID, r.ScheduledFor), r)
+		r.ScheduleID, r.ScheduledFor, r.AsOf), r)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) && r.ScheduleID != "" && maxInFlight <= 0:
 		return domain.Report{}, fmt.Errorf("insert report of %s at %s: %w", r.ScheduleID, r.ScheduledFor, domain.ErrConflict)
@@ -88,7 +88,7 @@ const reportColumns = `id, client_id, type, format, params, metadata, coalesce(w
 	created_at, started_at, completed_at, expires_at,
 	(SELECT d.status FROM deliveries d WHERE d.report_id = reports.id ORDER BY d.created_at DESC LIMIT 1),
 	(SELECT d.attempts FROM deliveries d WHERE d.report_id = reports.id ORDER BY d.created_at DESC LIMIT 1),
-	coalesce(schedule_id, ''), scheduled_for`
+	coalesce(schedule_id, ''), scheduled_for, as_of`
 
 // insertedColumns are what an INSERT's RETURNING adds to what the caller
 // sent: a new report has no result, no attempts and no deliveries yet, so
@@ -108,7 +108,7 @@ func (i *inserted) targets() []any { return []any{&i.createdAt, &i.webhookURL, &
 // report builds the new report r as its row now holds it.
 func (i *inserted) report(r domain.NewReport) domain.Report {
 	rep := domain.Report{ID: r.ID, ClientID: r.ClientID, Type: r.Type, Format: r.Format, Params: r.Params,
-		MinPosition: r.MinPosition, WebhookURL: i.webhookURL, Status: domain.StatusQueued, CreatedAt: i.createdAt,
+		MinPosition: r.MinPosition, AsOf: r.AsOf, WebhookURL: i.webhookURL, Status: domain.StatusQueued, CreatedAt: i.createdAt,
 		ScheduleID: r.ScheduleID, ScheduledFor: r.ScheduledFor}
 	if len(i.metadata) > 0 {
 		rep.Metadata = i.metadata // as jsonb wrote it, the same as every later read
@@ -136,7 +136,7 @@ func scanReport(row pgx.Row) (domain.Report, error) {
 		&r.Status, &r.Attempts, &r.ErrorCode, &r.ErrorMessage,
 		&r.ObjectKey, &r.ContentType, &r.SizeBytes, &r.SHA256, &r.Pages, &r.Rows, &r.DataPosition,
 		&r.CreatedAt, &r.StartedAt, &r.CompletedAt, &r.ExpiresAt, &webhookStatus, &webhookAttempts,
-		&r.ScheduleID, &r.ScheduledFor)
+		&r.ScheduleID, &r.ScheduledFor, &r.AsOf)
 	if err != nil {
 		return domain.Report{}, err
 	}
@@ -145,6 +145,10 @@ func scanReport(row pgx.Row) (domain.Report, error) {
 	}
 	if len(metadata) > 0 {
 		r.Metadata = metadata
+	}
+	if r.AsOf != nil {
+		asOf := r.AsOf.UTC()
+		r.AsOf = &asOf
 	}
 	r.WebhookStatus, r.WebhookAttempts = webhookSummary(r, webhookStatus, webhookAttempts)
 	return r, nil

@@ -11,4 +11,7 @@
 // report.OrderAmounts, or Postgres refuses its values) is parked in
 // projection_parked for its own order: that order's later events wait
 // behind it, everything else goes on, and RetryParked applies it again.
+//
+// Reports as of a past instant (OpenDocumentAsOf) and an order's audit trail
+// (OrderAsOf) fold the log itself with the same fold and the same rules.
 package readmodel
