@@ -101,6 +101,7 @@ func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Serv
 		DeliveryMaxRetry:  cfg.WebhookSchedule.MaxRetry(),
 		DeliveryTimeout:   cfg.WebhookTimeout + 30*time.Second,
 		Later:             s.Later,
+		Shards:            jobs.Shards(cfg.RedisQueueShards),
 	})
 
 	s.Files, err = storage.New(ctx, storage.Config{
