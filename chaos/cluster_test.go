@@ -27,8 +27,9 @@ const clusterShards = 3
 // dashboard list the shards. Then, under a steady rate of submissions, a
 // master that holds queue shards (and not the epoch counter, so only the
 // masters' run_ids can tell) is SIGKILLed; its replica takes over and every
-// accepted report succeeds with exactly one webhook-id. The sweeper runs
-// every 5 minutes, far past the settle timeout.
+// accepted report succeeds with exactly one webhook-id; intake may answer
+// 202 or 503 only (in practice only 202: it needs one report shard). The
+// sweeper runs every 5 minutes, far past the settle timeout.
 func TestRedisCluster(t *testing.T) {
 	rate, failovers := size(5, 20), size(1, 2)
 	set := startClusterSet(t)

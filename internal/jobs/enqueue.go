@@ -327,19 +327,28 @@ func (e *Enqueuer) CancelReport(ctx context.Context, reportID string) error {
 }
 
 // QueueLatency is how long the oldest pending report has waited (on any
-// shard), the basis of a new report's estimated start.
+// shard), the basis of a new report's estimated start. With several shards
+// it fails only when none answers: while one master of a Redis Cluster
+// fails over, intake stays open, and a report whose shard is away waits in
+// Later (see [LaterReports]) until its shard answers again.
 func (e *Enqueuer) QueueLatency(ctx context.Context) (time.Duration, error) {
 	var latency time.Duration
-	for _, queue := range e.shards.All(QueueReports) {
+	var errs []error
+	queues := e.shards.All(QueueReports)
+	for _, queue := range queues {
 		info, err := e.inspector.GetQueueInfo(queue)
 		// GetQueueInfo does not wrap ErrQueueNotFound; a queue nobody used yet is empty.
 		if errors.Is(err, asynq.ErrQueueNotFound) || (err != nil && strings.Contains(err.Error(), "does not exist")) {
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("inspect report queue %s: %w", queue, err)
+			errs = append(errs, fmt.Errorf("inspect report queue %s: %w", queue, err))
+			continue
 		}
 		latency = max(latency, info.Latency)
+	}
+	if len(errs) == len(queues) {
+		return 0, errors.Join(errs...)
 	}
 	return latency, nil
 }
