@@ -414,6 +414,7 @@ func (c *cli) deliveriesReplay(ctx context.Context, args []string) error {
 	enq := jobs.NewEnqueuer(client2, inspector, jobs.EnqueuerConfig{
 		ReportMaxAttempts: cfg.ReportMaxAttempts, ReportTimeout: 30 * time.Minute,
 		DeliveryMaxRetry: cfg.WebhookSchedule.MaxRetry(), DeliveryTimeout: cfg.WebhookTimeout + 30*time.Second,
+		Shards: jobs.Shards(cfg.RedisQueueShards),
 	})
 	store := postgres.NewStore(pool)
 	refs, err := store.ReplayDeliveries(ctx, *client, domain.DeliveryStatus(*status), sinceTime, *limit)

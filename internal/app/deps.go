@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -101,6 +103,7 @@ func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Serv
 		DeliveryMaxRetry:  cfg.WebhookSchedule.MaxRetry(),
 		DeliveryTimeout:   cfg.WebhookTimeout + 30*time.Second,
 		Later:             s.Later,
+		Shards:            jobs.Shards(cfg.RedisQueueShards),
 	})
 
 	s.Files, err = storage.New(ctx, storage.Config{
@@ -147,8 +150,12 @@ type queueAdapter struct {
 func (q queueAdapter) Ping(ctx context.Context) error { return q.redis.Ping(ctx).Err() }
 
 func (q queueAdapter) QueueLatency(ctx context.Context) (time.Duration, error) {
-	if err := q.redis.Ping(ctx).Err(); err != nil {
-		return 0, err
+	// A cluster client sends PING to any master, so one failing over would
+	// close intake; there the shards' answers (QueueLatency) are the check.
+	if _, isCluster := q.redis.(*redis.ClusterClient); !isCluster {
+		if err := q.redis.Ping(ctx).Err(); err != nil {
+			return 0, err
+		}
 	}
 	return q.Enqueuer.QueueLatency(ctx)
 }
@@ -157,17 +164,53 @@ func (q queueAdapter) QueueLatency(ctx context.Context) (time.Duration, error) {
 // it pipelines INCR with INFO and reads run_id out of INFO's text.
 type epochCounter struct{ redis redis.UniversalClient }
 
+// epochKey is hash-tagged so that its slot is plain to see (CLUSTER KEYSLOT).
+const epochKey = "{reportd}:epoch"
+
+// Incr increments the counter and names the server that holds it by its
+// run_id, both from one node. On a Cluster the server is every master's
+// run_id: a failover or empty restart of any master may have lost the tasks
+// of its slots, and each is seen as a change of that list.
 func (c epochCounter) Incr(ctx context.Context) (int64, string, error) {
+	node := c.redis
+	cluster, isCluster := c.redis.(*redis.ClusterClient)
+	if isCluster {
+		// INFO has no key: sent on the cluster client it goes to any node.
+		owner, err := cluster.MasterForKey(ctx, epochKey)
+		if err != nil {
+			return 0, "", fmt.Errorf("check redis epoch: find the master of %s: %w", epochKey, err)
+		}
+		node = owner
+	}
 	var incr *redis.IntCmd
 	var info *redis.StringCmd
-	if _, err := c.redis.Pipelined(ctx, func(p redis.Pipeliner) error {
-		incr = p.Incr(ctx, "reportd:epoch")
+	if _, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		incr = p.Incr(ctx, epochKey)
 		info = p.Info(ctx, "server")
 		return nil
 	}); err != nil {
 		return 0, "", fmt.Errorf("check redis epoch: %w", err)
 	}
-	return incr.Val(), runID(info.Val()), nil
+	if !isCluster {
+		return incr.Val(), runID(info.Val()), nil
+	}
+	var mu sync.Mutex
+	var ids []string
+	err := cluster.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		info, err := m.Info(ctx, "server").Result()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		ids = append(ids, runID(info))
+		return nil
+	})
+	if err != nil {
+		return 0, "", fmt.Errorf("check redis epoch: read the masters' run_id: %w", err)
+	}
+	slices.Sort(ids)
+	return incr.Val(), strings.Join(ids, ","), nil
 }
 
 // runID reads run_id from the text of INFO server.

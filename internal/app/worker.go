@@ -45,7 +45,8 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	m := metrics.New(logger)
 	// Queue and projection gauges come from the worker only, so the API does
 	// not report the same series again.
-	m.WatchQueues(asynq.NewInspectorFromRedisClient(svc.Redis), jobs.QueueReports, jobs.QueueWebhooks)
+	shards := jobs.Shards(cfg.RedisQueueShards)
+	m.WatchQueues(asynq.NewInspectorFromRedisClient(svc.Redis), append(shards.All(jobs.QueueReports), shards.All(jobs.QueueWebhooks)...)...)
 	m.WatchProjections(svc.ReadModel.Status)
 	natsSrc, err := connectNATS(cfg.EventsNATS, "reportd-worker", logger)
 	if err != nil {
@@ -64,10 +65,15 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	// people's servers (up to WEBHOOK_TIMEOUT each), so each gets its own
 	// concurrency and slow receivers can never starve report builds.
 	mux := jobs.NewServeMux(logger, gen, del)
-	newServer := func(queue string, concurrency int) *asynq.Server {
+	// Each serves every shard of its queue, all with the same weight.
+	newServer := func(base string, concurrency int) *asynq.Server {
+		queues := map[string]int{}
+		for _, q := range shards.All(base) {
+			queues[q] = 1
+		}
 		return asynq.NewServerFromRedisClient(svc.Redis, asynq.Config{
 			Concurrency: concurrency,
-			Queues:      map[string]int{queue: 1},
+			Queues:      queues,
 			// Idle queues are polled this often; the 1s default adds up to a
 			// second to every report and every webhook.
 			TaskCheckInterval: 200 * time.Millisecond,

@@ -19,13 +19,18 @@ import (
 type Config struct {
 	DatabaseURL     string // DATABASE_URL: the primary, for writes
 	ReadDatabaseURL string // READ_DATABASE_URL: read-model queries; defaults to DATABASE_URL
-	RedisURL        string // REDIS_URL: redis://host:port/db, or redis-sentinel://…
+	RedisURL        string // REDIS_URL: redis://host:port/db, redis-sentinel://… or redis-cluster://…
 	S3Endpoint      string // S3_ENDPOINT
 	S3PublicURL     string // S3_PUBLIC_ENDPOINT: what clients reach; defaults to S3_ENDPOINT
 	S3Bucket        string // S3_BUCKET
 	S3Region        string // S3_REGION
 	S3AccessKey     string // AWS_ACCESS_KEY_ID
 	S3SecretKey     string // AWS_SECRET_ACCESS_KEY
+
+	// RedisQueueShards (REDIS_QUEUE_SHARDS, default 1) spreads each task
+	// queue over that many asynq queues, so a Redis Cluster puts them on
+	// several masters (see jobs.Shards).
+	RedisQueueShards int
 
 	APIAddr           string // API_ADDR
 	WorkerMetricsAddr string // WORKER_METRICS_ADDR
@@ -88,6 +93,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		DatabaseURL:       p.str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reportd?sslmode=disable"),
 		RedisURL:          p.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		RedisQueueShards:  p.integer("REDIS_QUEUE_SHARDS", 1),
 		S3Endpoint:        p.str("S3_ENDPOINT", "http://127.0.0.1:7070"),
 		S3Bucket:          p.str("S3_BUCKET", "reportd"),
 		S3Region:          p.str("S3_REGION", "us-east-1"),
@@ -154,6 +160,10 @@ func Load(getenv func(string) string) (Config, error) {
 			p.fail(name, "must be an http(s) URL")
 		}
 	}
+	// Every worker polls every shard, so far more than a cluster's masters only costs.
+	if c.RedisQueueShards < 1 || c.RedisQueueShards > 64 {
+		p.fail("REDIS_QUEUE_SHARDS", "must be 1 to 64")
+	}
 	if c.MaxInFlight < 0 {
 		p.fail("MAX_IN_FLIGHT", "must be 0 (no limit) or more")
 	}
@@ -189,6 +199,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("database_url", maskURL(c.DatabaseURL)),
 		slog.String("read_database_url", maskURL(c.ReadDatabaseURL)),
 		slog.String("redis_url", maskURL(c.RedisURL)),
+		slog.Int("redis_queue_shards", c.RedisQueueShards),
 		slog.String("s3_endpoint", c.S3Endpoint),
 		slog.String("s3_public_endpoint", c.S3PublicURL),
 		slog.String("s3_bucket", c.S3Bucket),

@@ -129,3 +129,27 @@ func TestSubjectMatches(t *testing.T) {
 		}
 	}
 }
+
+func TestRedisQueueShardsAndClusterURL(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"REDIS_URL":          "redis-cluster://:cluster-secret@h1:7000,h2:7001,h3:7002",
+		"REDIS_QUEUE_SHARDS": "6",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RedisQueueShards != 6 {
+		t.Errorf("REDIS_QUEUE_SHARDS = %d, want 6", c.RedisQueueShards)
+	}
+	if logged := c.LogValue().String(); strings.Contains(logged, "cluster-secret") {
+		t.Errorf("the logged config shows the cluster password: %s", logged)
+	}
+	if d, _ := Load(env(nil)); d.RedisQueueShards != 1 {
+		t.Errorf("REDIS_QUEUE_SHARDS defaults to %d, want 1", d.RedisQueueShards)
+	}
+	for _, bad := range []string{"0", "65", "x"} {
+		if _, err := Load(env(map[string]string{"REDIS_QUEUE_SHARDS": bad})); err == nil || !strings.Contains(err.Error(), "REDIS_QUEUE_SHARDS") {
+			t.Errorf("REDIS_QUEUE_SHARDS=%s: %v, want an error naming it", bad, err)
+		}
+	}
+}

@@ -24,6 +24,7 @@ type Enqueuer struct {
 	deliveryRetries int
 	deliveryTimeout time.Duration
 	later           *RetryLater
+	shards          Shards
 }
 
 // EnqueuerConfig sets the retry budget and timeouts of new tasks.
@@ -35,6 +36,8 @@ type EnqueuerConfig struct {
 	// Later, if set, takes the redeliveries and replays that fail for want
 	// of Redis and runs them again as soon as it answers.
 	Later *RetryLater
+	// Shards spreads each queue over several (REDIS_QUEUE_SHARDS); 0 or 1: one.
+	Shards Shards
 }
 
 // NewEnqueuer wraps an asynq client and inspector on the same Redis.
@@ -43,7 +46,7 @@ func NewEnqueuer(client *asynq.Client, inspector *asynq.Inspector, cfg EnqueuerC
 		client: client, inspector: inspector,
 		reportRetries: max(cfg.ReportMaxAttempts-1, 0), reportTimeout: cfg.ReportTimeout,
 		deliveryRetries: cfg.DeliveryMaxRetry, deliveryTimeout: cfg.DeliveryTimeout,
-		later: cfg.Later,
+		later: cfg.Later, shards: cfg.Shards,
 	}
 }
 
@@ -75,7 +78,7 @@ func (e *Enqueuer) Redeliver(ctx context.Context, d domain.WorkRef) error {
 
 // EnqueueReport queues a report build.
 func (e *Enqueuer) EnqueueReport(ctx context.Context, p ReportPayload) error {
-	task, err := NewGenerateTask(p, e.reportRetries, e.reportTimeout)
+	task, err := NewGenerateTask(p, e.shards, e.reportRetries, e.reportTimeout)
 	if err != nil {
 		return err
 	}
@@ -84,7 +87,7 @@ func (e *Enqueuer) EnqueueReport(ctx context.Context, p ReportPayload) error {
 
 // EnqueueDelivery queues a webhook delivery.
 func (e *Enqueuer) EnqueueDelivery(ctx context.Context, p DeliveryPayload) error {
-	task, err := NewDeliverTask(p, e.deliveryRetries, e.deliveryTimeout)
+	task, err := NewDeliverTask(p, e.shards, e.deliveryRetries, e.deliveryTimeout)
 	if err != nil {
 		return err
 	}
@@ -104,7 +107,7 @@ func (e *Enqueuer) EnqueueDeliveryBatch(ctx context.Context, p DeliveryBatchPayl
 		return fmt.Errorf("delivery batch of %d: want 1 to %d", len(p.DeliveryIDs), MaxDeliveriesPerBatch)
 	}
 	waves := (len(p.DeliveryIDs) + batchParallelism - 1) / batchParallelism
-	task, err := NewDeliverBatchTask(p, batchRetries, time.Duration(waves)*e.deliveryTimeout)
+	task, err := NewDeliverBatchTask(p, e.shards, batchRetries, time.Duration(waves)*e.deliveryTimeout)
 	if err != nil {
 		return err
 	}
@@ -115,28 +118,31 @@ func (e *Enqueuer) EnqueueDeliveryBatch(ctx context.Context, p DeliveryBatchPayl
 }
 
 // ArchivedDeliveries lists the ids of archived delivery tasks on one page
-// (0-based, of size tasks) of asynq's archive; more says whether later
-// pages may hold more.
+// (0-based, of size tasks) of asynq's archive, that page of every shard;
+// more says whether later pages may hold more.
 func (e *Enqueuer) ArchivedDeliveries(_ context.Context, page, size int) (ids []string, more bool, err error) {
-	infos, err := e.inspector.ListArchivedTasks(QueueWebhooks, asynq.Page(page+1), asynq.PageSize(size))
-	if errors.Is(err, asynq.ErrQueueNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("list archived delivery tasks: %w", err)
-	}
-	for _, t := range infos {
-		if t.Type == TypeDeliverWebhook {
-			ids = append(ids, t.ID)
+	for _, queue := range e.shards.All(QueueWebhooks) {
+		infos, err := e.inspector.ListArchivedTasks(queue, asynq.Page(page+1), asynq.PageSize(size))
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
 		}
+		if err != nil {
+			return nil, false, fmt.Errorf("list archived delivery tasks of %s: %w", queue, err)
+		}
+		for _, t := range infos {
+			if t.Type == TypeDeliverWebhook {
+				ids = append(ids, t.ID)
+			}
+		}
+		more = more || len(infos) == size
 	}
-	return ids, len(infos) == size, nil
+	return ids, more, nil
 }
 
 // DropArchivedDelivery deletes a delivery's archived task; one that is no
 // longer archived is left alone.
 func (e *Enqueuer) DropArchivedDelivery(_ context.Context, id string) error {
-	return e.dropFinishedTask(QueueWebhooks, id)
+	return e.dropFinishedTask(e.shards.WebhookQueue(id), id)
 }
 
 // replayParallelism is how many enqueues a replay runs side by side: each
@@ -232,10 +238,10 @@ func batchesByClient(refs []domain.WorkRef, requestID string) []DeliveryBatchPay
 // ScheduleDeliveryRetry continues a delivery that failed in a batch on its
 // own task, due after delay, with the rest of the schedule's retries.
 func (e *Enqueuer) ScheduleDeliveryRetry(ctx context.Context, p DeliveryPayload, delay time.Duration) error {
-	if err := e.dropFinishedTask(QueueWebhooks, p.DeliveryID); err != nil {
+	if err := e.dropFinishedTask(e.shards.WebhookQueue(p.DeliveryID), p.DeliveryID); err != nil {
 		return err
 	}
-	task, err := NewDeliverTask(p, max(e.deliveryRetries-p.PriorAttempts, 0), e.deliveryTimeout)
+	task, err := NewDeliverTask(p, e.shards, max(e.deliveryRetries-p.PriorAttempts, 0), e.deliveryTimeout)
 	if err != nil {
 		return err
 	}
@@ -250,7 +256,7 @@ func (e *Enqueuer) ScheduleDeliveryRetry(ctx context.Context, p DeliveryPayload,
 // with its id means a failure that could not be recorded (Postgres was
 // down on the last retry): it is removed so the report gets another run.
 func (e *Enqueuer) RequeueReport(ctx context.Context, p ReportPayload) error {
-	if err := e.dropFinishedTask(QueueReports, p.ReportID); err != nil {
+	if err := e.dropFinishedTask(e.shards.ReportQueue(p.ReportID), p.ReportID); err != nil {
 		return err
 	}
 	return e.EnqueueReport(ctx, p)
@@ -278,18 +284,19 @@ func (e *Enqueuer) dropFinishedTask(queue, id string) error {
 // letter's archived task, or a finished one, is removed first. A task that is
 // still waiting or running is left as it is.
 func (e *Enqueuer) RequeueDelivery(ctx context.Context, p DeliveryPayload) error {
-	info, err := e.inspector.GetTaskInfo(QueueWebhooks, p.DeliveryID)
+	queue := e.shards.WebhookQueue(p.DeliveryID)
+	info, err := e.inspector.GetTaskInfo(queue, p.DeliveryID)
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
 	case err != nil:
 		return fmt.Errorf("inspect delivery task %s: %w", p.DeliveryID, err)
 	case info.State == asynq.TaskStateArchived || info.State == asynq.TaskStateCompleted:
-		if err := e.dropFinishedTask(QueueWebhooks, p.DeliveryID); err != nil {
+		if err := e.dropFinishedTask(queue, p.DeliveryID); err != nil {
 			return err
 		}
 	case info.State == asynq.TaskStateRetry || info.State == asynq.TaskStateScheduled:
 		// Run it now instead of at its backoff time.
-		if err := e.inspector.RunTask(QueueWebhooks, p.DeliveryID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		if err := e.inspector.RunTask(queue, p.DeliveryID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 			return fmt.Errorf("run delivery task %s now: %w", p.DeliveryID, err)
 		}
 		return nil
@@ -300,7 +307,8 @@ func (e *Enqueuer) RequeueDelivery(ctx context.Context, p DeliveryPayload) error
 // CancelReport stops a report's task: a waiting one is deleted, a running
 // one is told to cancel its context.
 func (e *Enqueuer) CancelReport(ctx context.Context, reportID string) error {
-	info, err := e.inspector.GetTaskInfo(QueueReports, reportID)
+	queue := e.shards.ReportQueue(reportID)
+	info, err := e.inspector.GetTaskInfo(queue, reportID)
 	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 		return nil
 	}
@@ -313,24 +321,37 @@ func (e *Enqueuer) CancelReport(ctx context.Context, reportID string) error {
 		}
 		return nil
 	}
-	if err := e.inspector.DeleteTask(QueueReports, reportID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+	if err := e.inspector.DeleteTask(queue, reportID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 		return fmt.Errorf("delete report task %s: %w", reportID, err)
 	}
 	return nil
 }
 
-// QueueLatency is how long the oldest pending report has waited, the basis
-// of a new report's estimated start.
+// QueueLatency is how long the oldest pending report has waited (on any
+// shard), the basis of a new report's estimated start. With several shards
+// it fails only when none answers: while one master of a Redis Cluster
+// fails over, intake stays open, and a report whose shard is away waits in
+// Later (see [LaterReports]) until its shard answers again.
 func (e *Enqueuer) QueueLatency(ctx context.Context) (time.Duration, error) {
-	info, err := e.inspector.GetQueueInfo(QueueReports)
-	// GetQueueInfo does not wrap ErrQueueNotFound; a queue nobody used yet is empty.
-	if errors.Is(err, asynq.ErrQueueNotFound) || (err != nil && strings.Contains(err.Error(), "does not exist")) {
-		return 0, nil
+	var latency time.Duration
+	var errs []error
+	queues := e.shards.All(QueueReports)
+	for _, queue := range queues {
+		info, err := e.inspector.GetQueueInfo(queue)
+		// GetQueueInfo does not wrap ErrQueueNotFound; a queue nobody used yet is empty.
+		if errors.Is(err, asynq.ErrQueueNotFound) || (err != nil && strings.Contains(err.Error(), "does not exist")) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("inspect report queue %s: %w", queue, err))
+			continue
+		}
+		latency = max(latency, info.Latency)
 	}
-	if err != nil {
-		return 0, fmt.Errorf("inspect report queue: %w", err)
+	if len(errs) == len(queues) {
+		return 0, errors.Join(errs...)
 	}
-	return info.Latency, nil
+	return latency, nil
 }
 
 func (e *Enqueuer) enqueue(ctx context.Context, task *asynq.Task, id string) error {
