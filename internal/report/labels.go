@@ -1,6 +1,8 @@
 package report
 
 import (
+	"strings"
+
 	"golang.org/x/text/language"
 	"golang.org/x/text/message/catalog"
 )
@@ -85,6 +87,12 @@ func buildLabels() catalog.Catalog {
 			if err := b.SetString(tag, key, tr[i]); err != nil {
 				panic("report labels: " + err.Error()) // a typo in the table above; caught by every test
 			}
+		}
+	}
+	// The statuses are keyed by their lower-case wire names.
+	for _, st := range []string{"placed", "paid", "shipped", "cancelled", "refunded"} {
+		if err := b.SetString(language.English, st, strings.ToUpper(st[:1])+st[1:]); err != nil {
+			panic("report labels: " + err.Error())
 		}
 	}
 	return b

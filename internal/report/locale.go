@@ -207,3 +207,33 @@ func (l *Locale) Stamp(t time.Time, loc *time.Location) string {
 	}
 	return s + " " + name + " (UTC" + t.Format("-07:00") + ")"
 }
+
+// Label translates text that may come from a client (a header title):
+// only a catalog key is translated, and it is never formatted, so a '%'
+// in client text prints as itself.
+func (l *Locale) Label(s string) string {
+	if _, ok := translations[s]; ok {
+		return l.T(s)
+	}
+	return s
+}
+
+// localeAndZone parses the header's locale and time zone.
+func (h Header) localeAndZone() (*Locale, *time.Location, error) {
+	loc, err := ParseLocale(h.Locale)
+	if err != nil {
+		return nil, nil, err
+	}
+	tz, err := ParseTimezone(h.Timezone)
+	if err != nil {
+		return nil, nil, err
+	}
+	return loc, tz, nil
+}
+
+// xlsxDateLayout turns a Go date layout into a spreadsheet format code.
+var xlsxDateLayout = strings.NewReplacer("2006", "yyyy", "01", "mm", "02", "dd", "1", "m", "2", "d")
+
+// xlsxDate is the locale's date as a spreadsheet format code, e.g.
+// "dd.mm.yyyy" (de-DE).
+func (l *Locale) xlsxDate() string { return xlsxDateLayout.Replace(l.data.dateLayout) }

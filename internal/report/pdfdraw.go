@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -60,14 +59,14 @@ func (r *pdfRenderer) drawFooter() {
 	r.textColor(colMuted)
 	y := footerY + 1.2
 	r.pdf.SetXY(marginX, y)
-	left := "Report " + h.ReportID
+	left := r.loc.T("Report %s", h.ReportID)
 	if !h.GeneratedAt.IsZero() {
-		left += " · generated " + stamp(h.GeneratedAt)
+		left += " · " + r.loc.T("generated %s", r.stamp(h.GeneratedAt))
 	}
 	r.cell(130, 4, left, "L", false, "")
 
 	const boxW = 30.0
-	label := fmt.Sprintf("Page %d of ", r.pages)
+	label := r.loc.T("Page %d of ", r.pages)
 	x := pageW - marginX - boxW
 	r.pdf.SetXY(x, y)
 	r.cell(boxW, 4, label, "L", false, "")
@@ -98,7 +97,7 @@ func (r *pdfRenderer) drawFirstHeader() {
 	r.pdf.SetXY(pageW-marginX-72, y+5.5)
 	r.setFont("", 7.5)
 	r.textColor(colMuted)
-	r.cell(72, 4, "Prepared by reportd", "R", false, "")
+	r.cell(72, 4, r.loc.T("Prepared by reportd"), "R", false, "")
 
 	y += 10.5
 	r.pdf.SetXY(marginX, y)
@@ -110,13 +109,13 @@ func (r *pdfRenderer) drawFirstHeader() {
 
 	left := [][2]string{
 		{r.subjectLabel(), h.SubjectID},
-		{"Period", r.period()},
-		{"Report ID", h.ReportID},
+		{r.loc.T("Period"), r.period()},
+		{r.loc.T("Report ID"), h.ReportID},
 	}
 	right := [][2]string{
-		{"Client", h.ClientName},
-		{"Generated", stamp(h.GeneratedAt)},
-		{"Data position", formatCount(h.DataPosition)},
+		{r.loc.T("Client"), h.ClientName},
+		{r.loc.T("Generated"), r.stamp(h.GeneratedAt)},
+		{r.loc.T("Data position"), r.loc.Count(h.DataPosition)},
 	}
 	for i := range left {
 		y += max(r.infoPair(marginX, y, left[i]), r.infoPair(marginX+96, y, right[i]))
@@ -163,7 +162,7 @@ func (r *pdfRenderer) drawTableHeader() {
 	r.textColor(colWhite)
 	r.fillColor(colBrand)
 	for _, c := range r.table {
-		r.cell(c.width, headRowH, c.title, c.align, true, "")
+		r.cell(c.width, headRowH, r.loc.T(c.title), c.align, true, "")
 	}
 	r.pdf.SetXY(marginX, y+headRowH)
 }
@@ -302,19 +301,19 @@ func (r *pdfRenderer) orders() (int, error) {
 		var shipped string
 		switch {
 		case o.ShippedAt != nil && o.Carrier != "":
-			shipped = o.ShippedAt.UTC().Format(dayLayout) + " · " + o.Carrier
+			shipped = r.loc.LocalDate(*o.ShippedAt, r.tz) + " · " + o.Carrier
 		case o.ShippedAt != nil:
-			shipped = o.ShippedAt.UTC().Format(dayLayout)
+			shipped = r.loc.LocalDate(*o.ShippedAt, r.tz)
 		default:
 			shipped = o.Carrier
 		}
 		refunded := "—"
 		if o.RefundedCents != 0 {
-			refunded = FormatAmount(o.RefundedCents, o.Currency)
+			refunded = r.loc.Amount(o.RefundedCents, o.Currency)
 		}
 		cells := []string{
-			o.OrderID, o.PlacedAt.UTC().Format(dayLayout), statusLabel(o.Status), strconv.Itoa(o.ItemCount),
-			o.Currency, FormatAmount(o.TotalCents, o.Currency), refunded, shipped,
+			o.OrderID, r.loc.LocalDate(o.PlacedAt, r.tz), r.statusLabel(o.Status), r.loc.Count(int64(o.ItemCount)),
+			o.Currency, r.loc.Amount(o.TotalCents, o.Currency), refunded, shipped,
 		}
 		if err := r.row(cells, n%2 == 1, false, ""); err != nil {
 			return n, err
@@ -323,45 +322,45 @@ func (r *pdfRenderer) orders() (int, error) {
 	}
 	r.table = nil
 	if n == 0 {
-		return 0, r.emptyRow("No orders in this period.")
+		return 0, r.emptyRow(r.loc.T("No orders in this period."))
 	}
 
 	curs := totals.Currencies()
-	if err := r.startTable("Totals by currency", orderTotalsColumns(), len(curs)+1); err != nil {
+	if err := r.startTable(r.loc.T("Totals by currency"), orderTotalsColumns(), len(curs)+1); err != nil {
 		return n, err
 	}
 	var all int64
 	for i, cur := range curs {
 		t := totals.Of(cur)
 		all += t.Orders
-		cells := []string{cur, formatCount(t.Orders), FormatMoney(t.Gross, cur), FormatMoney(t.Refunds, cur), FormatMoney(t.Net, cur)}
+		cells := []string{cur, r.loc.Count(t.Orders), r.loc.Money(t.Gross, cur), r.loc.Money(t.Refunds, cur), r.loc.Money(t.Net, cur)}
 		if err := r.row(cells, i%2 == 1, false, ""); err != nil {
 			return n, err
 		}
 	}
 	if len(curs) > 1 {
 		// Amounts in different currencies do not add up; the count does.
-		if err := r.row([]string{"All currencies", formatCount(all), "", "", ""}, false, true, "T"); err != nil {
+		if err := r.row([]string{r.loc.T("All currencies"), r.loc.Count(all), "", "", ""}, false, true, "T"); err != nil {
 			return n, err
 		}
 	}
 	r.table = nil
 
-	lines := [][2]string{{"Orders", formatCount(all)}}
+	lines := [][2]string{{r.loc.T("Orders"), r.loc.Count(all)}}
 	for _, s := range orderedStatuses(byStatus) {
-		lines = append(lines, [2]string{"   " + statusLabel(s), formatCount(byStatus[s])})
+		lines = append(lines, [2]string{"   " + r.statusLabel(s), r.loc.Count(byStatus[s])})
 	}
 	var refundedOrders int64
 	for _, cur := range curs {
 		refundedOrders += totals.Of(cur).WithRefund
 	}
-	lines = append(lines, [2]string{"Orders with a refund", formatCount(refundedOrders)})
+	lines = append(lines, [2]string{r.loc.T("Orders with a refund"), r.loc.Count(refundedOrders)})
 	for _, cur := range curs {
 		if t := totals.Of(cur); t.Refunds != 0 {
-			lines = append(lines, [2]string{"   Refunded in " + cur, FormatMoney(t.Refunds, cur)})
+			lines = append(lines, [2]string{"   " + r.loc.T("Refunded in %s", cur), r.loc.Money(t.Refunds, cur)})
 		}
 	}
-	if err := r.section("Summary", float64(len(lines))*rowH); err != nil {
+	if err := r.section(r.loc.T("Summary"), float64(len(lines))*rowH); err != nil {
 		return n, err
 	}
 	return n, r.keyValues(lines)
@@ -388,8 +387,8 @@ func (r *pdfRenderer) merchantDays() (int, error) {
 		days[day] = struct{}{}
 
 		cells := []string{
-			day, d.Currency, formatCount(int64(d.Orders)), formatCount(int64(d.Cancellations)),
-			FormatAmount(d.GrossCents, d.Currency), FormatAmount(d.RefundsCents, d.Currency), FormatAmount(d.NetCents, d.Currency),
+			r.loc.Date(d.Day), d.Currency, r.loc.Count(int64(d.Orders)), r.loc.Count(int64(d.Cancellations)),
+			r.loc.Amount(d.GrossCents, d.Currency), r.loc.Amount(d.RefundsCents, d.Currency), r.loc.Amount(d.NetCents, d.Currency),
 		}
 		if err := r.row(cells, n%2 == 1, false, ""); err != nil {
 			return n, err
@@ -398,11 +397,11 @@ func (r *pdfRenderer) merchantDays() (int, error) {
 	}
 	r.table = nil
 	if n == 0 {
-		return 0, r.emptyRow("No sales in this period.")
+		return 0, r.emptyRow(r.loc.T("No sales in this period."))
 	}
 
 	curs := totals.Currencies()
-	if err := r.startTable("Totals by currency", merchantTotalsColumns(), len(curs)+1); err != nil {
+	if err := r.startTable(r.loc.T("Totals by currency"), merchantTotalsColumns(), len(curs)+1); err != nil {
 		return n, err
 	}
 	var orders, cancellations int64
@@ -410,14 +409,14 @@ func (r *pdfRenderer) merchantDays() (int, error) {
 		t := totals.Of(cur)
 		orders += t.Orders
 		cancellations += t.Cancellations
-		cells := []string{cur, formatCount(t.Rows), formatCount(t.Orders), formatCount(t.Cancellations),
-			FormatMoney(t.Gross, cur), FormatMoney(t.Refunds, cur), FormatMoney(t.Net, cur)}
+		cells := []string{cur, r.loc.Count(t.Rows), r.loc.Count(t.Orders), r.loc.Count(t.Cancellations),
+			r.loc.Money(t.Gross, cur), r.loc.Money(t.Refunds, cur), r.loc.Money(t.Net, cur)}
 		if err := r.row(cells, i%2 == 1, false, ""); err != nil {
 			return n, err
 		}
 	}
 	if len(curs) > 1 {
-		cells := []string{"All", formatCount(int64(len(days))), formatCount(orders), formatCount(cancellations), "", "", ""}
+		cells := []string{r.loc.T("All"), r.loc.Count(int64(len(days))), r.loc.Count(orders), r.loc.Count(cancellations), "", "", ""}
 		if err := r.row(cells, false, true, "T"); err != nil {
 			return n, err
 		}
@@ -425,14 +424,14 @@ func (r *pdfRenderer) merchantDays() (int, error) {
 	r.table = nil
 
 	lines := [][2]string{
-		{"Days with sales", formatCount(int64(len(days)))},
-		{"Orders", formatCount(orders)},
-		{"Cancellations", formatCount(cancellations)},
+		{r.loc.T("Days with sales"), r.loc.Count(int64(len(days)))},
+		{r.loc.T("Orders"), r.loc.Count(orders)},
+		{r.loc.T("Cancellations"), r.loc.Count(cancellations)},
 	}
 	for _, cur := range curs {
-		lines = append(lines, [2]string{"Net sales in " + cur, FormatMoney(totals.Of(cur).Net, cur)})
+		lines = append(lines, [2]string{r.loc.T("Net sales in %s", cur), r.loc.Money(totals.Of(cur).Net, cur)})
 	}
-	if err := r.section("Summary", float64(len(lines))*rowH); err != nil {
+	if err := r.section(r.loc.T("Summary"), float64(len(lines))*rowH); err != nil {
 		return n, err
 	}
 	return n, r.keyValues(lines)
@@ -455,9 +454,14 @@ func orderedStatuses(m map[string]int64) []string {
 	return out
 }
 
-func statusLabel(s string) string {
+// statusLabel is a lifecycle status in the locale's words; any other
+// status (there are none today) is shown capitalised.
+func (r *pdfRenderer) statusLabel(s string) string {
 	if s == "" {
 		return "—"
+	}
+	if _, ok := translations[s]; ok {
+		return r.loc.T(s)
 	}
 	c, size := utf8.DecodeRuneInString(s)
 	return strings.ToUpper(string(c)) + s[size:]

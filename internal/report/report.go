@@ -48,15 +48,15 @@ type Params struct {
 // Header is what the report says about itself at the top of the document.
 type Header struct {
 	ReportID     string
-	Title        string // e.g. "Order history"
-	ClientName   string // the tenant the report is for
-	SubjectLabel string // "Customer" or "Merchant"
-	SubjectID    string // cus_42 or mer_7
+	Title        string    // e.g. "Order history"
+	ClientName   string    // the tenant the report is for
+	SubjectLabel string    // "Customer" or "Merchant"
+	SubjectID    string    // cus_42 or mer_7
 	From, To     time.Time // calendar days, as midnight UTC
 	GeneratedAt  time.Time
 	Locale       string // BCP 47 tag; "" is DefaultLocale
 	Timezone     string // IANA zone the days and times are in; "" is UTC
-	DataPosition int64 // the event-log position the data was read at
+	DataPosition int64  // the event-log position the data was read at
 }
 
 // OrderRow is one order of the order_history report, in integer cents.
