@@ -16,6 +16,7 @@ import (
 const (
 	tableFloor = 6.5
 	infoFloor  = 7.0
+	headFloor  = 5.5
 )
 
 func (r *pdfRenderer) setFont(style string, size float64) {
@@ -72,7 +73,10 @@ func (r *pdfRenderer) drawFooter() {
 	r.cell(boxW, 4, label, "L", false, "")
 	_, unit := r.pdf.GetFontSize()
 	k := r.pdf.GetConversionRatio()
-	bx := x + cellMargin + r.pdf.GetStringWidth(label)
+	// Measured the way it was drawn, rune by rune in its face: a label in
+	// a fallback script is not as wide as DejaVu would make it.
+	lt := r.layoutText(label, "", footerSize, 0, boxW, false)
+	bx := x + cellMargin + lt.lines[0].width(lt.size)
 	by := y + 0.5*4 + 0.3*unit // fpdf's baseline for a vertically centred cell
 	cr, cg, cb := colMuted.rgb()
 	r.pdf.RawWriteStr(fmt.Sprintf("q %.3f %.3f %.3f rg 1 0 0 1 %.2f %.2f cm /%s Do Q",
@@ -162,7 +166,10 @@ func (r *pdfRenderer) drawTableHeader() {
 	r.textColor(colWhite)
 	r.fillColor(colBrand)
 	for _, c := range r.table {
-		r.cell(c.width, headRowH, r.loc.T(c.title), c.align, true, "")
+		// A translated title may be longer than the English one: it
+		// shrinks a little before it is shortened.
+		t := r.layoutText(r.loc.T(c.title), "B", headSize, headFloor, c.width, false)
+		r.drawCell(c.width, headRowH, headRowH, t, c.align, true, "")
 	}
 	r.pdf.SetXY(marginX, y+headRowH)
 }
