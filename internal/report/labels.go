@@ -13,6 +13,8 @@ var labels = buildLabels()
 
 // translations maps an en-US label to its de-DE, fr-FR, es-ES and ja-JP
 // forms, in that order.
+//
+//nolint:misspell // French and Spanish words, not misspelt English
 var translations = map[string][4]string{
 	"Order history":        {"Bestellhistorie", "Historique des commandes", "Historial de pedidos", "注文履歴"},
 	"Merchant sales":       {"Händlerumsätze", "Ventes du marchand", "Ventas del comercio", "加盟店売上"},

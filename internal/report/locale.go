@@ -165,8 +165,8 @@ func (l *Locale) Money(cents int64, cur string) string {
 	if l.data.currencyAfter {
 		return amount + "\u00a0" + sym
 	}
-	if strings.HasPrefix(amount, l.minus) {
-		return l.minus + sym + strings.TrimPrefix(amount, l.minus)
+	if rest, ok := strings.CutPrefix(amount, l.minus); ok {
+		return l.minus + sym + rest
 	}
 	return sym + amount
 }

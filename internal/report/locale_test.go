@@ -120,6 +120,7 @@ func TestParamsBoundsInTimezone(t *testing.T) {
 // localeDoc is the sample order history in a locale and zone, with one
 // order placed at 23:30 UTC on 31 March: 1 April in Berlin and Tokyo.
 func localeDoc(t *testing.T, locale, zone string) Document {
+	t.Helper()
 	rows := testOrders(40)
 	rows[39].PlacedAt = time.Date(2026, 3, 31, 23, 30, 0, 0, time.UTC)
 	doc := orderDoc(t, rows)
@@ -183,6 +184,7 @@ func TestRenderPDFLocales(t *testing.T) {
 // writeSamplePNG renders page 1 to prefix.png (go test -run
 // TestRenderPDFLocales -update ./internal/report/).
 func writeSamplePNG(t *testing.T, pdf []byte, prefix string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "doc.pdf")
 	if err := os.WriteFile(path, pdf, 0o644); err != nil {
 		t.Fatal(err)
