@@ -23,7 +23,7 @@ var translations = map[string][4]string{
 	"Order":                {"Bestellung", "Commande", "Pedido", "注文"},
 	"Placed":               {"Aufgegeben", "Passée le", "Realizado", "注文日"},
 	"Status":               {"Status", "Statut", "Estado", "状態"},
-	"Items":                {"Artikel", "Articles", "Artículos", "点数"},
+	"Items":                {"Artikel", "Articles", "Uds.", "点数"},
 	"Currency":             {"Währung", "Devise", "Moneda", "通貨"},
 	"Total":                {"Summe", "Total", "Total", "合計"},
 	"Refunded":             {"Erstattet", "Remboursé", "Reembolsado", "返金額"},

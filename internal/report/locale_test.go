@@ -226,3 +226,19 @@ func TestRenderXLSXLocale(t *testing.T) {
 	gen := time.Date(2026, 4, 1, 11, 30, 0, 0, time.UTC)
 	wantTime(t, "Erstellt am", meta["Erstellt am (Europe/Berlin)"], &gen, "dd.mm.yyyy hh:mm:ss")
 }
+
+// TestRenderPDFLocalesFit: no translated label is shortened with "…" in
+// any supported locale (the sample data has no long client text).
+func TestRenderPDFLocalesFit(t *testing.T) {
+	for _, tag := range SupportedLocales() {
+		for _, doc := range []Document{merchantDoc(t, testDays(20)), orderDoc(t, testOrders(30))} {
+			doc.Header.Locale, doc.Header.Timezone = tag, "America/Argentina/Buenos_Aires"
+			pdf, _ := renderPDFBytes(t, doc, defaultChunkPages)
+			for line := range strings.Lines(textOf(t, pdf)) {
+				if strings.Contains(line, "…") {
+					t.Errorf("%s %s: a label is cut: %s", tag, doc.Type, strings.TrimSpace(line))
+				}
+			}
+		}
+	}
+}

@@ -17,6 +17,7 @@ const (
 	tableFloor = 6.5
 	infoFloor  = 7.0
 	headFloor  = 5.5
+	labelFloor = 6.0
 )
 
 func (r *pdfRenderer) setFont(style string, size float64) {
@@ -136,7 +137,8 @@ func (r *pdfRenderer) infoPair(x, y float64, kv [2]string) float64 {
 	r.pdf.SetXY(x, y)
 	r.setFont("", 8)
 	r.textColor(colMuted)
-	r.cell(26, lineH, kv[0], "L", false, "")
+	// A translated label may be long ("Position des données"): it shrinks.
+	r.drawCell(26, lineH, lineH, r.layoutText(kv[0], "", 8, labelFloor, 26, false), "L", false, "")
 	r.setFont("", 8.5)
 	r.textColor(colInk)
 	t := r.layoutText(kv[1], "", 8.5, infoFloor, 60, true)
@@ -150,10 +152,11 @@ func (r *pdfRenderer) drawRunningHeader() {
 	r.pdf.SetXY(marginX, marginTop)
 	r.setFont("B", 8)
 	r.textColor(colBrand)
-	r.cell(32, 4.5, r.title(), "L", false, "")
+	r.drawCell(40, 4.5, 4.5, r.layoutText(r.title(), "B", 8, labelFloor, 40, false), "L", false, "")
 	r.setFont("", 8)
 	r.textColor(colMuted)
-	r.cell(100, 4.5, r.subjectLabel()+" "+h.SubjectID+"  ·  "+r.period(), "L", false, "")
+	line := r.subjectLabel() + " " + h.SubjectID + "  ·  " + r.period()
+	r.drawCell(92, 4.5, 4.5, r.layoutText(line, "", 8, labelFloor, 92, false), "L", false, "")
 	r.cell(pageW-2*marginX-132, 4.5, h.ClientName, "R", false, "")
 	r.rule(marginTop + 6)
 	r.pdf.SetXY(marginX, marginTop+9)
