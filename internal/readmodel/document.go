@@ -25,14 +25,23 @@ import (
 // of several behind one URL) that has not replayed that far; if the snapshot
 // is behind, fn is not called and the error wraps report.ErrBehind.
 func (s *Store) OpenDocument(ctx context.Context, clientID string, t report.Type, p report.Params, minPosition int64, fn func(report.Document) error) error {
-	from, to, err := period(p)
+	from, to, err := p.Period()
+	if err != nil {
+		return fmt.Errorf("open %s report: %w", t, err)
+	}
+	// The days are local days of the report's time zone: from..end are
+	// the instants between their midnights there.
+	start, end, err := p.Bounds()
 	if err != nil {
 		return fmt.Errorf("open %s report: %w", t, err)
 	}
 	var doc report.Document
 	doc.Type = t
 	doc.Header.From, doc.Header.To = from, to
-	end := to.AddDate(0, 0, 1) // To is inclusive
+	doc.Header.Locale, doc.Header.Timezone = p.Locale, p.Timezone
+	// merchant_daily_sales holds UTC days; any other zone regroups the
+	// merchant's orders by their local day as it reads them.
+	localDays := t == report.TypeMerchantSales && start.Location() != time.UTC
 
 	var (
 		projection, subject, existsSQL, countSQL string
@@ -50,6 +59,11 @@ func (s *Store) OpenDocument(ctx context.Context, clientID string, t report.Type
 		existsSQL = "SELECT EXISTS (SELECT 1 FROM merchant_daily_sales WHERE client_id = $1 AND merchant_id = $2)"
 		countSQL = `SELECT count(*) FROM merchant_daily_sales
 			WHERE client_id = $1 AND merchant_id = $2 AND day >= $3 AND day < $4`
+		if localDays {
+			countSQL = `SELECT count(*) FROM (SELECT DISTINCT (placed_at AT TIME ZONE $5)::date, currency
+				FROM merchant_sales_orders
+				WHERE client_id = $1 AND merchant_id = $2 AND placed_at >= $3 AND placed_at < $4) AS d`
+		}
 	default:
 		return fmt.Errorf("open report: unknown type %q", t)
 	}
@@ -66,7 +80,14 @@ func (s *Store) OpenDocument(ctx context.Context, clientID string, t report.Type
 		}
 		b.Queue("SELECT position FROM projection_checkpoints WHERE name = $1", projection).QueryRow(scan(&doc.Header.DataPosition))
 		b.Queue(existsSQL, clientID, subject).QueryRow(scan(&exists))
-		b.Queue(countSQL, clientID, subject, from, end).QueryRow(scan(&doc.RowCount))
+		countArgs := []any{clientID, subject, start, end}
+		switch {
+		case localDays:
+			countArgs = append(countArgs, p.Timezone)
+		case t == report.TypeMerchantSales:
+			countArgs[2], countArgs[3] = from, to.AddDate(0, 0, 1) // UTC dates
+		}
+		b.Queue(countSQL, countArgs...).QueryRow(scan(&doc.RowCount))
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("read report header: %w", err)
 		}
@@ -78,9 +99,13 @@ func (s *Store) OpenDocument(ctx context.Context, clientID string, t report.Type
 		}
 		switch t {
 		case report.TypeOrderHistory:
-			doc.Orders = orderRows(ctx, tx, clientID, subject, from, end)
+			doc.Orders = orderRows(ctx, tx, clientID, subject, start, end)
 		case report.TypeMerchantSales:
-			doc.MerchantDays = merchantDayRows(ctx, tx, clientID, subject, from, end)
+			if localDays {
+				doc.MerchantDays = localMerchantDayRows(ctx, tx, clientID, subject, start, end, p.Timezone)
+			} else {
+				doc.MerchantDays = merchantDayRows(ctx, tx, clientID, subject, from, to.AddDate(0, 0, 1))
+			}
 		}
 		return fn(doc)
 	})
@@ -88,22 +113,6 @@ func (s *Store) OpenDocument(ctx context.Context, clientID string, t report.Type
 		return fmt.Errorf("open %s report for %s: %w", t, subject, err)
 	}
 	return nil
-}
-
-// period parses the inclusive days of a report.
-func period(p report.Params) (from, to time.Time, err error) {
-	from, err = time.Parse(time.DateOnly, p.From)
-	if err != nil {
-		return from, to, fmt.Errorf("parse from %q: %w", p.From, err)
-	}
-	to, err = time.Parse(time.DateOnly, p.To)
-	if err != nil {
-		return from, to, fmt.Errorf("parse to %q: %w", p.To, err)
-	}
-	if to.Before(from) {
-		return from, to, fmt.Errorf("period %s to %s ends before it starts", p.From, p.To)
-	}
-	return from, to, nil
 }
 
 func orderRows(ctx context.Context, tx pgx.Tx, clientID, customerID string, from, end time.Time) iter.Seq2[report.OrderRow, error] {
@@ -173,5 +182,66 @@ func merchantDayRows(ctx context.Context, tx pgx.Tx, clientID, merchantID string
 func utc(t *time.Time) {
 	if t != nil {
 		*t = t.UTC()
+	}
+}
+
+// localMerchantDayRows are merchant_daily_sales rows for the local days of
+// zone, folded from the merchant's orders (merchant_sales_orders) as they
+// stream, in (day, currency) order. Each order is valued by
+// report.OrderAmounts, the same rule the projector applies, and the sums
+// are checked, so a row here equals the UTC table's row for a UTC day.
+func localMerchantDayRows(ctx context.Context, tx pgx.Tx, clientID, merchantID string, start, end time.Time, zone string) iter.Seq2[report.MerchantDayRow, error] {
+	return func(yield func(report.MerchantDayRow, error) bool) {
+		rows, err := tx.Query(ctx, `
+			SELECT (placed_at AT TIME ZONE $5)::date AS day, currency, order_id, total_cents, refunded_cents, cancelled_at
+			FROM merchant_sales_orders
+			WHERE client_id = $1 AND merchant_id = $2 AND placed_at >= $3 AND placed_at < $4
+			ORDER BY day, currency, order_id`, clientID, merchantID, start, end, zone)
+		if err != nil {
+			yield(report.MerchantDayRow{}, fmt.Errorf("query merchant orders: %w", err))
+			return
+		}
+		defer rows.Close()
+		var cur report.MerchantDayRow
+		var sum report.Amounts
+		have := false
+		flush := func() bool {
+			if !have {
+				return true
+			}
+			cur.GrossCents, cur.RefundsCents, cur.NetCents = sum.Gross, sum.Refunds, sum.Net
+			return yield(cur, nil)
+		}
+		for rows.Next() {
+			var day time.Time
+			o := report.OrderRow{MerchantID: merchantID}
+			if err := rows.Scan(&day, &o.Currency, &o.OrderID, &o.TotalCents, &o.RefundedCents, &o.CancelledAt); err != nil {
+				yield(report.MerchantDayRow{}, fmt.Errorf("scan merchant order: %w", err))
+				return
+			}
+			if !have || !day.Equal(cur.Day) || o.Currency != cur.Currency {
+				if !flush() {
+					return
+				}
+				cur, sum, have = report.MerchantDayRow{MerchantID: merchantID, Day: day.UTC(), Currency: o.Currency}, report.Amounts{}, true
+			}
+			a, err := report.OrderAmounts(o)
+			if err == nil {
+				sum, err = sum.Add(a)
+			}
+			if err != nil {
+				yield(report.MerchantDayRow{}, fmt.Errorf("merchant day %s %s: %w", day.Format(time.DateOnly), o.Currency, err))
+				return
+			}
+			cur.Orders++
+			if o.CancelledAt != nil {
+				cur.Cancellations++
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(report.MerchantDayRow{}, fmt.Errorf("read merchant orders: %w", err))
+			return
+		}
+		flush()
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/text/language"
 )
 
 // Money convention: every amount is an int64 count of the currency's minor
@@ -14,9 +16,11 @@ import (
 // where the decimal point goes: 2 for most currencies, 0 for JPY, KRW and
 // friends, 3 for BHD, KWD and friends. Nothing ever becomes a float.
 //
-// The PDF shows amounts as "1,234.56" in columns that sit beside a currency
-// column, and as "1,234.56 EUR" where no such column exists. The CSV uses
-// plain decimal strings ("1234.56", "-0.50") next to a currency column.
+// The PDF shows amounts in the report's locale (locale.go): "1,234.56" or
+// "1.234,56" in columns that sit beside a currency column, and with the
+// currency symbol ("€1,234.56", "1.234,56 €") where no such column exists.
+// The CSV uses plain decimal strings ("1234.56", "-0.50") next to a
+// currency column, whatever the locale.
 
 // minorUnits returns the ISO 4217 exponent of a currency code.
 func minorUnits(currency string) int {
@@ -67,23 +71,20 @@ func DecimalString(cents int64, currency string) string {
 	return s
 }
 
+// enUS is the default locale, of FormatAmount and FormatMoney.
+var enUS = newLocale(language.AmericanEnglish)
+
 // FormatAmount renders an amount with thousands separators and no currency
-// code, e.g. "1,234.56" or "-1,234" (JPY): the PDF column form.
+// code, e.g. "1,234.56" or "-1,234" (JPY): the PDF column form in en-US
+// (Locale.Amount for the others).
 func FormatAmount(cents int64, currency string) string {
-	neg, whole, frac := splitMinor(cents, currency)
-	s := groupThousands(strconv.FormatUint(whole, 10))
-	if frac != "" {
-		s += "." + frac
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s
+	return enUS.Amount(cents, currency)
 }
 
-// FormatMoney renders an amount with its currency code, e.g. "1,234.56 EUR".
+// FormatMoney renders an amount with its currency symbol as en-US does,
+// e.g. "€1,234.56" or "-$0.50" (Locale.Money for the others).
 func FormatMoney(cents int64, currency string) string {
-	return FormatAmount(cents, currency) + " " + strings.ToUpper(currency)
+	return enUS.Money(cents, currency)
 }
 
 // formatCount renders a count with thousands separators.

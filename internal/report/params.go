@@ -36,6 +36,23 @@ func (p Params) Period() (from, to time.Time, err error) {
 	return from, to, nil
 }
 
+// Bounds are the instants the period covers, [start, end): midnight of
+// From and midnight after To, in the params' time zone (a day is not
+// always 24 hours there).
+func (p Params) Bounds() (start, end time.Time, err error) {
+	from, to, err := p.Period()
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	loc, err := ParseTimezone(p.Timezone)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	start = time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, loc)
+	end = time.Date(to.Year(), to.Month(), to.Day()+1, 0, 0, 0, 0, loc)
+	return start, end, nil
+}
+
 // periodSeconds is the length of from..to, both days included, in seconds.
 // Unix seconds cannot overflow for years 0000-9999, where time.Duration
 // (292 years) would saturate and a span of millennia would pass a bound.
@@ -98,6 +115,17 @@ func ValidateRequest(t Type, f Format, p Params, maxRange time.Duration) []Field
 			add("params.to", "must not be before params.from")
 		case maxRange > 0 && periodSeconds(from, to) > int64(maxRange/time.Second):
 			add("params.to", "period must not exceed "+describeRange(maxRange))
+		}
+	}
+
+	if p.Locale != "" {
+		if _, err := ParseLocale(p.Locale); err != nil {
+			add("params.locale", "must be one of "+strings.Join(SupportedLocales(), ", "))
+		}
+	}
+	if p.Timezone != "" {
+		if _, err := ParseTimezone(p.Timezone); err != nil {
+			add("params.timezone", "must be an IANA time zone such as Europe/Berlin")
 		}
 	}
 

@@ -112,6 +112,8 @@ type pdfRenderer struct {
 	ctx        context.Context //nolint:containedctx // the renderer lives for one renderPDF call; its drawing methods check ctx between rows
 	doc        Document
 	chunkPages int
+	loc        *Locale
+	tz         *time.Location
 
 	out                                                     *pdfOut
 	objCatalog, objPages, objResources, objInfo, objPageCnt int
@@ -132,8 +134,12 @@ type pdfRenderer struct {
 }
 
 func renderPDF(ctx context.Context, w io.Writer, doc Document, chunkPages int) (Stats, error) {
+	loc, tz, err := doc.Header.localeAndZone()
+	if err != nil {
+		return Stats{}, fmt.Errorf("render pdf: %w", err)
+	}
 	r := &pdfRenderer{
-		ctx: ctx, doc: doc, chunkPages: max(chunkPages, 1),
+		ctx: ctx, doc: doc, chunkPages: max(chunkPages, 1), loc: loc, tz: tz,
 		fontNames: map[string]string{},
 		runes:     map[*face]map[rune]struct{}{faceRegular: {}, faceBold: {}},
 	}
@@ -144,7 +150,6 @@ func renderPDF(ctx context.Context, w io.Writer, doc Document, chunkPages int) (
 	r.objInfo, r.objPageCnt = r.out.alloc(), r.out.alloc()
 
 	var st Stats
-	var err error
 	switch doc.Type {
 	case TypeOrderHistory:
 		if doc.Orders == nil {
@@ -567,22 +572,22 @@ func (r *pdfRenderer) info() []byte {
 
 func (r *pdfRenderer) title() string {
 	if t := clean(r.doc.Header.Title); t != "" {
-		return t
+		return r.loc.Label(t)
 	}
 	if r.doc.Type == TypeMerchantSales {
-		return "Merchant sales"
+		return r.loc.T("Merchant sales")
 	}
-	return "Order history"
+	return r.loc.T("Order history")
 }
 
 func (r *pdfRenderer) subjectLabel() string {
 	if l := clean(r.doc.Header.SubjectLabel); l != "" {
-		return l
+		return r.loc.Label(l)
 	}
 	if r.doc.Type == TypeMerchantSales {
-		return "Merchant"
+		return r.loc.T("Merchant")
 	}
-	return "Customer"
+	return r.loc.T("Customer")
 }
 
 func (r *pdfRenderer) docTitle() string {
@@ -598,30 +603,35 @@ func (r *pdfRenderer) subjectLine() string {
 	return s + fmt.Sprintf(", data position %d", h.DataPosition)
 }
 
+// period is the report's days in the locale's date form, with the time
+// zone they are days of unless that is UTC.
 func (r *pdfRenderer) period() string {
 	h := r.doc.Header
 	if h.From.IsZero() && h.To.IsZero() {
-		return "all time"
+		return r.loc.T("all time")
 	}
-	from, to := longDate(h.From), longDate(h.To)
-	if from == to {
-		return from
+	s := r.day(h.From)
+	if to := r.day(h.To); to != s {
+		s += " – " + to
 	}
-	return from + " – " + to
+	if r.tz != time.UTC {
+		s += " (" + r.tz.String() + ")"
+	}
+	return s
 }
 
-func longDate(t time.Time) string {
+func (r *pdfRenderer) day(t time.Time) string {
 	if t.IsZero() {
 		return "…"
 	}
-	return t.UTC().Format("2 Jan 2006")
+	return r.loc.Date(t)
 }
 
-func stamp(t time.Time) string {
+func (r *pdfRenderer) stamp(t time.Time) string {
 	if t.IsZero() {
 		return "—"
 	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
+	return r.loc.Stamp(t, r.tz)
 }
 
 // pdfText encodes a PDF text string: literal for printable ASCII, else

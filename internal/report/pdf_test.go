@@ -80,7 +80,7 @@ func TestRenderPDFMetadata(t *testing.T) {
 		got[k] = info[k]
 	}
 	want := map[string]string{
-		"Title":        "Order history: Customer cus_42, 1 Jan 2026 – 31 Mar 2026",
+		"Title":        "Order history: Customer cus_42, 1/1/2026 – 3/31/2026",
 		"Author":       "reportd",
 		"Subject":      "Order history report rep_test0001 for Nordlicht Café GmbH, data position 1200",
 		"CreationDate": "2026-04-01T09:30:00Z",
@@ -222,7 +222,9 @@ func TestRenderPDFNeverCutsAmounts(t *testing.T) {
 	}
 }
 
-var reMoney = regexp.MustCompile(`-?[\d,]+(?:\.\d+)? [A-Z]{3}|[\d,]+`)
+// reMoney matches the counts and the en-US money of a totals line:
+// "143", "€143,993.59", "-$0.50", "CA$1.00".
+var reMoney = regexp.MustCompile(`-?[^\s\d,.-]*[\d,]+(?:\.\d+)?`)
 
 // totalsLines parses the "Totals by currency" table out of the text layer:
 // currency -> the cells after it.

@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -17,6 +16,8 @@ import (
 const (
 	tableFloor = 6.5
 	infoFloor  = 7.0
+	headFloor  = 5.5
+	labelFloor = 6.0
 )
 
 func (r *pdfRenderer) setFont(style string, size float64) {
@@ -60,20 +61,23 @@ func (r *pdfRenderer) drawFooter() {
 	r.textColor(colMuted)
 	y := footerY + 1.2
 	r.pdf.SetXY(marginX, y)
-	left := "Report " + h.ReportID
+	left := r.loc.T("Report %s", h.ReportID)
 	if !h.GeneratedAt.IsZero() {
-		left += " · generated " + stamp(h.GeneratedAt)
+		left += " · " + r.loc.T("generated %s", r.stamp(h.GeneratedAt))
 	}
 	r.cell(130, 4, left, "L", false, "")
 
 	const boxW = 30.0
-	label := fmt.Sprintf("Page %d of ", r.pages)
+	label := r.loc.T("Page %d of ", r.pages)
 	x := pageW - marginX - boxW
 	r.pdf.SetXY(x, y)
 	r.cell(boxW, 4, label, "L", false, "")
 	_, unit := r.pdf.GetFontSize()
 	k := r.pdf.GetConversionRatio()
-	bx := x + cellMargin + r.pdf.GetStringWidth(label)
+	// Measured the way it was drawn, rune by rune in its face: a label in
+	// a fallback script is not as wide as DejaVu would make it.
+	lt := r.layoutText(label, "", footerSize, 0, boxW, false)
+	bx := x + cellMargin + lt.lines[0].width(lt.size)
 	by := y + 0.5*4 + 0.3*unit // fpdf's baseline for a vertically centred cell
 	cr, cg, cb := colMuted.rgb()
 	r.pdf.RawWriteStr(fmt.Sprintf("q %.3f %.3f %.3f rg 1 0 0 1 %.2f %.2f cm /%s Do Q",
@@ -98,7 +102,7 @@ func (r *pdfRenderer) drawFirstHeader() {
 	r.pdf.SetXY(pageW-marginX-72, y+5.5)
 	r.setFont("", 7.5)
 	r.textColor(colMuted)
-	r.cell(72, 4, "Prepared by reportd", "R", false, "")
+	r.cell(72, 4, r.loc.T("Prepared by reportd"), "R", false, "")
 
 	y += 10.5
 	r.pdf.SetXY(marginX, y)
@@ -110,13 +114,13 @@ func (r *pdfRenderer) drawFirstHeader() {
 
 	left := [][2]string{
 		{r.subjectLabel(), h.SubjectID},
-		{"Period", r.period()},
-		{"Report ID", h.ReportID},
+		{r.loc.T("Period"), r.period()},
+		{r.loc.T("Report ID"), h.ReportID},
 	}
 	right := [][2]string{
-		{"Client", h.ClientName},
-		{"Generated", stamp(h.GeneratedAt)},
-		{"Data position", formatCount(h.DataPosition)},
+		{r.loc.T("Client"), h.ClientName},
+		{r.loc.T("Generated"), r.stamp(h.GeneratedAt)},
+		{r.loc.T("Data position"), r.loc.Count(h.DataPosition)},
 	}
 	for i := range left {
 		y += max(r.infoPair(marginX, y, left[i]), r.infoPair(marginX+96, y, right[i]))
@@ -133,7 +137,8 @@ func (r *pdfRenderer) infoPair(x, y float64, kv [2]string) float64 {
 	r.pdf.SetXY(x, y)
 	r.setFont("", 8)
 	r.textColor(colMuted)
-	r.cell(26, lineH, kv[0], "L", false, "")
+	// A translated label may be long ("Position des données"): it shrinks.
+	r.drawCell(26, lineH, lineH, r.layoutText(kv[0], "", 8, labelFloor, 26, false), "L", false, "")
 	r.setFont("", 8.5)
 	r.textColor(colInk)
 	t := r.layoutText(kv[1], "", 8.5, infoFloor, 60, true)
@@ -147,10 +152,11 @@ func (r *pdfRenderer) drawRunningHeader() {
 	r.pdf.SetXY(marginX, marginTop)
 	r.setFont("B", 8)
 	r.textColor(colBrand)
-	r.cell(32, 4.5, r.title(), "L", false, "")
+	r.drawCell(40, 4.5, 4.5, r.layoutText(r.title(), "B", 8, labelFloor, 40, false), "L", false, "")
 	r.setFont("", 8)
 	r.textColor(colMuted)
-	r.cell(100, 4.5, r.subjectLabel()+" "+h.SubjectID+"  ·  "+r.period(), "L", false, "")
+	line := r.subjectLabel() + " " + h.SubjectID + "  ·  " + r.period()
+	r.drawCell(92, 4.5, 4.5, r.layoutText(line, "", 8, labelFloor, 92, false), "L", false, "")
 	r.cell(pageW-2*marginX-132, 4.5, h.ClientName, "R", false, "")
 	r.rule(marginTop + 6)
 	r.pdf.SetXY(marginX, marginTop+9)
@@ -163,7 +169,10 @@ func (r *pdfRenderer) drawTableHeader() {
 	r.textColor(colWhite)
 	r.fillColor(colBrand)
 	for _, c := range r.table {
-		r.cell(c.width, headRowH, c.title, c.align, true, "")
+		// A translated title may be longer than the English one: it
+		// shrinks a little before it is shortened.
+		t := r.layoutText(r.loc.T(c.title), "B", headSize, headFloor, c.width, false)
+		r.drawCell(c.width, headRowH, headRowH, t, c.align, true, "")
 	}
 	r.pdf.SetXY(marginX, y+headRowH)
 }
@@ -302,19 +311,19 @@ func (r *pdfRenderer) orders() (int, error) {
 		var shipped string
 		switch {
 		case o.ShippedAt != nil && o.Carrier != "":
-			shipped = o.ShippedAt.UTC().Format(dayLayout) + " · " + o.Carrier
+			shipped = r.loc.LocalDate(*o.ShippedAt, r.tz) + " · " + o.Carrier
 		case o.ShippedAt != nil:
-			shipped = o.ShippedAt.UTC().Format(dayLayout)
+			shipped = r.loc.LocalDate(*o.ShippedAt, r.tz)
 		default:
 			shipped = o.Carrier
 		}
 		refunded := "—"
 		if o.RefundedCents != 0 {
-			refunded = FormatAmount(o.RefundedCents, o.Currency)
+			refunded = r.loc.Amount(o.RefundedCents, o.Currency)
 		}
 		cells := []string{
-			o.OrderID, o.PlacedAt.UTC().Format(dayLayout), statusLabel(o.Status), strconv.Itoa(o.ItemCount),
-			o.Currency, FormatAmount(o.TotalCents, o.Currency), refunded, shipped,
+			o.OrderID, r.loc.LocalDate(o.PlacedAt, r.tz), r.statusLabel(o.Status), r.loc.Count(int64(o.ItemCount)),
+			o.Currency, r.loc.Amount(o.TotalCents, o.Currency), refunded, shipped,
 		}
 		if err := r.row(cells, n%2 == 1, false, ""); err != nil {
 			return n, err
@@ -323,45 +332,45 @@ func (r *pdfRenderer) orders() (int, error) {
 	}
 	r.table = nil
 	if n == 0 {
-		return 0, r.emptyRow("No orders in this period.")
+		return 0, r.emptyRow(r.loc.T("No orders in this period."))
 	}
 
 	curs := totals.Currencies()
-	if err := r.startTable("Totals by currency", orderTotalsColumns(), len(curs)+1); err != nil {
+	if err := r.startTable(r.loc.T("Totals by currency"), orderTotalsColumns(), len(curs)+1); err != nil {
 		return n, err
 	}
 	var all int64
 	for i, cur := range curs {
 		t := totals.Of(cur)
 		all += t.Orders
-		cells := []string{cur, formatCount(t.Orders), FormatMoney(t.Gross, cur), FormatMoney(t.Refunds, cur), FormatMoney(t.Net, cur)}
+		cells := []string{cur, r.loc.Count(t.Orders), r.loc.Money(t.Gross, cur), r.loc.Money(t.Refunds, cur), r.loc.Money(t.Net, cur)}
 		if err := r.row(cells, i%2 == 1, false, ""); err != nil {
 			return n, err
 		}
 	}
 	if len(curs) > 1 {
 		// Amounts in different currencies do not add up; the count does.
-		if err := r.row([]string{"All currencies", formatCount(all), "", "", ""}, false, true, "T"); err != nil {
+		if err := r.row([]string{r.loc.T("All currencies"), r.loc.Count(all), "", "", ""}, false, true, "T"); err != nil {
 			return n, err
 		}
 	}
 	r.table = nil
 
-	lines := [][2]string{{"Orders", formatCount(all)}}
+	lines := [][2]string{{r.loc.T("Orders"), r.loc.Count(all)}}
 	for _, s := range orderedStatuses(byStatus) {
-		lines = append(lines, [2]string{"   " + statusLabel(s), formatCount(byStatus[s])})
+		lines = append(lines, [2]string{"   " + r.statusLabel(s), r.loc.Count(byStatus[s])})
 	}
 	var refundedOrders int64
 	for _, cur := range curs {
 		refundedOrders += totals.Of(cur).WithRefund
 	}
-	lines = append(lines, [2]string{"Orders with a refund", formatCount(refundedOrders)})
+	lines = append(lines, [2]string{r.loc.T("Orders with a refund"), r.loc.Count(refundedOrders)})
 	for _, cur := range curs {
 		if t := totals.Of(cur); t.Refunds != 0 {
-			lines = append(lines, [2]string{"   Refunded in " + cur, FormatMoney(t.Refunds, cur)})
+			lines = append(lines, [2]string{"   " + r.loc.T("Refunded in %s", cur), r.loc.Money(t.Refunds, cur)})
 		}
 	}
-	if err := r.section("Summary", float64(len(lines))*rowH); err != nil {
+	if err := r.section(r.loc.T("Summary"), float64(len(lines))*rowH); err != nil {
 		return n, err
 	}
 	return n, r.keyValues(lines)
@@ -388,8 +397,8 @@ func (r *pdfRenderer) merchantDays() (int, error) {
 		days[day] = struct{}{}
 
 		cells := []string{
-			day, d.Currency, formatCount(int64(d.Orders)), formatCount(int64(d.Cancellations)),
-			FormatAmount(d.GrossCents, d.Currency), FormatAmount(d.RefundsCents, d.Currency), FormatAmount(d.NetCents, d.Currency),
+			r.loc.Date(d.Day), d.Currency, r.loc.Count(int64(d.Orders)), r.loc.Count(int64(d.Cancellations)),
+			r.loc.Amount(d.GrossCents, d.Currency), r.loc.Amount(d.RefundsCents, d.Currency), r.loc.Amount(d.NetCents, d.Currency),
 		}
 		if err := r.row(cells, n%2 == 1, false, ""); err != nil {
 			return n, err
@@ -398,11 +407,11 @@ func (r *pdfRenderer) merchantDays() (int, error) {
 	}
 	r.table = nil
 	if n == 0 {
-		return 0, r.emptyRow("No sales in this period.")
+		return 0, r.emptyRow(r.loc.T("No sales in this period."))
 	}
 
 	curs := totals.Currencies()
-	if err := r.startTable("Totals by currency", merchantTotalsColumns(), len(curs)+1); err != nil {
+	if err := r.startTable(r.loc.T("Totals by currency"), merchantTotalsColumns(), len(curs)+1); err != nil {
 		return n, err
 	}
 	var orders, cancellations int64
@@ -410,14 +419,14 @@ func (r *pdfRenderer) merchantDays() (int, error) {
 		t := totals.Of(cur)
 		orders += t.Orders
 		cancellations += t.Cancellations
-		cells := []string{cur, formatCount(t.Rows), formatCount(t.Orders), formatCount(t.Cancellations),
-			FormatMoney(t.Gross, cur), FormatMoney(t.Refunds, cur), FormatMoney(t.Net, cur)}
+		cells := []string{cur, r.loc.Count(t.Rows), r.loc.Count(t.Orders), r.loc.Count(t.Cancellations),
+			r.loc.Money(t.Gross, cur), r.loc.Money(t.Refunds, cur), r.loc.Money(t.Net, cur)}
 		if err := r.row(cells, i%2 == 1, false, ""); err != nil {
 			return n, err
 		}
 	}
 	if len(curs) > 1 {
-		cells := []string{"All", formatCount(int64(len(days))), formatCount(orders), formatCount(cancellations), "", "", ""}
+		cells := []string{r.loc.T("All"), r.loc.Count(int64(len(days))), r.loc.Count(orders), r.loc.Count(cancellations), "", "", ""}
 		if err := r.row(cells, false, true, "T"); err != nil {
 			return n, err
 		}
@@ -425,14 +434,14 @@ func (r *pdfRenderer) merchantDays() (int, error) {
 	r.table = nil
 
 	lines := [][2]string{
-		{"Days with sales", formatCount(int64(len(days)))},
-		{"Orders", formatCount(orders)},
-		{"Cancellations", formatCount(cancellations)},
+		{r.loc.T("Days with sales"), r.loc.Count(int64(len(days)))},
+		{r.loc.T("Orders"), r.loc.Count(orders)},
+		{r.loc.T("Cancellations"), r.loc.Count(cancellations)},
 	}
 	for _, cur := range curs {
-		lines = append(lines, [2]string{"Net sales in " + cur, FormatMoney(totals.Of(cur).Net, cur)})
+		lines = append(lines, [2]string{r.loc.T("Net sales in %s", cur), r.loc.Money(totals.Of(cur).Net, cur)})
 	}
-	if err := r.section("Summary", float64(len(lines))*rowH); err != nil {
+	if err := r.section(r.loc.T("Summary"), float64(len(lines))*rowH); err != nil {
 		return n, err
 	}
 	return n, r.keyValues(lines)
@@ -455,9 +464,14 @@ func orderedStatuses(m map[string]int64) []string {
 	return out
 }
 
-func statusLabel(s string) string {
+// statusLabel is a lifecycle status in the locale's words; any other
+// status (there are none today) is shown capitalised.
+func (r *pdfRenderer) statusLabel(s string) string {
 	if s == "" {
 		return "—"
+	}
+	if _, ok := translations[s]; ok {
+		return r.loc.T(s)
 	}
 	c, size := utf8.DecodeRuneInString(s)
 	return strings.ToUpper(string(c)) + s[size:]

@@ -34,24 +34,29 @@ var ErrUnknownSubject = errors.New("unknown report subject")
 var ErrBehind = errors.New("read model is behind the requested position")
 
 // Params are the type-specific inputs of a report, as the client sent them.
-// From and To are whole days (UTC), both inclusive.
+// From and To are whole days, both inclusive, in Timezone (IANA, default
+// UTC); Locale (BCP 47, default en-US) sets how the PDF and XLSX read.
 type Params struct {
 	CustomerID string `json:"customer_id,omitempty"`
 	MerchantID string `json:"merchant_id,omitempty"`
 	From       string `json:"from"`
 	To         string `json:"to"`
+	Locale     string `json:"locale,omitempty"`
+	Timezone   string `json:"timezone,omitempty"`
 }
 
 // Header is what the report says about itself at the top of the document.
 type Header struct {
 	ReportID     string
-	Title        string // e.g. "Order history"
-	ClientName   string // the tenant the report is for
-	SubjectLabel string // "Customer" or "Merchant"
-	SubjectID    string // cus_42 or mer_7
-	From, To     time.Time
+	Title        string    // e.g. "Order history"
+	ClientName   string    // the tenant the report is for
+	SubjectLabel string    // "Customer" or "Merchant"
+	SubjectID    string    // cus_42 or mer_7
+	From, To     time.Time // calendar days, as midnight UTC
 	GeneratedAt  time.Time
-	DataPosition int64 // the event-log position the data was read at
+	Locale       string // BCP 47 tag; "" is DefaultLocale
+	Timezone     string // IANA zone the days and times are in; "" is UTC
+	DataPosition int64  // the event-log position the data was read at
 }
 
 // OrderRow is one order of the order_history report, in integer cents.

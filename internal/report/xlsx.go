@@ -26,7 +26,15 @@ import (
 //     row in input order. Cells are typed: counts are numbers, timestamps and
 //     days are date serials with a date format, amounts are numbers in major
 //     units with a number format of the row's currency (its ISO 4217
-//     exponent and code). All times are UTC.
+//     exponent, and its symbol placed as the locale places it). Times are
+//     wall-clock times in the report's time zone, which the column titles
+//     name. Labels follow the locale; the sheet names stay "Orders",
+//     "Sales" and "Summary", as tools address sheets by name.
+//   - Number formats in a workbook are locale-independent: "#,##0.00"
+//     always means grouped with two decimals, and the reader's spreadsheet
+//     shows its own separators. The locale decides what a format can say:
+//     the date order (dd.mm.yyyy for de-DE, yyyy/mm/dd for ja-JP) and where
+//     the currency symbol goes ("€"#,##0.00 vs #,##0.00 "€").
 //   - "Summary" holds what the PDF's header and totals hold: title, subject,
 //     period, report id, generated at, data position, and the totals per
 //     currency from Totals, so they equal the PDF's to the last digit.
@@ -45,9 +53,8 @@ const (
 	xlsxMaxWidth   = 60.0
 	xlsxMaxDigits  = 15
 
-	xlsxDateTimeFmt = "yyyy-mm-dd hh:mm:ss"
-	xlsxDateFmt     = "yyyy-mm-dd"
-	xlsxCountFmt    = 3 // built-in "#,##0"
+	xlsxTimeFmt  = " hh:mm:ss" // after the locale's date
+	xlsxCountFmt = 3           // built-in "#,##0"
 )
 
 // xlsxEpoch stands in for a missing generated-at: zip times start in 1980.
@@ -73,8 +80,8 @@ type xlsxColumn struct {
 func orderXLSXColumns() []xlsxColumn {
 	return []xlsxColumn{
 		{"Order", kindText}, {"Customer", kindText}, {"Merchant", kindText}, {"Status", kindText},
-		{"Placed at (UTC)", kindDateTime}, {"Paid at (UTC)", kindDateTime},
-		{"Shipped at (UTC)", kindDateTime}, {"Cancelled at (UTC)", kindDateTime},
+		{"Placed at", kindDateTime}, {"Paid at", kindDateTime},
+		{"Shipped at", kindDateTime}, {"Cancelled at", kindDateTime},
 		{"Items", kindCount}, {"Currency", kindText},
 		{"Total", kindAmount}, {"Refunded", kindAmount}, {"Net", kindAmount},
 		{"Carrier", kindText}, {"Tracking number", kindText},
@@ -98,6 +105,8 @@ type xlsxCell struct {
 type xlsxRenderer struct {
 	ctx  context.Context //nolint:containedctx // lives for one renderXLSX call; checked between rows
 	doc  Document
+	loc  *Locale
+	tz   *time.Location
 	meta *pdfRenderer // the PDF's wording of title, subject and period
 	f    *excelize.File
 	sw   *excelize.StreamWriter
@@ -115,7 +124,11 @@ type xlsxRenderer struct {
 }
 
 func renderXLSX(ctx context.Context, w io.Writer, doc Document) (st Stats, err error) {
-	r := &xlsxRenderer{ctx: ctx, doc: doc, meta: &pdfRenderer{doc: doc},
+	loc, tz, err := doc.Header.localeAndZone()
+	if err != nil {
+		return st, fmt.Errorf("render xlsx: %w", err)
+	}
+	r := &xlsxRenderer{ctx: ctx, doc: doc, loc: loc, tz: tz, meta: &pdfRenderer{doc: doc, loc: loc, tz: tz},
 		amountStyles: map[string]int{}, days: map[string]struct{}{}}
 	switch doc.Type {
 	case TypeOrderHistory:
@@ -210,8 +223,8 @@ func (r *xlsxRenderer) setUp() error {
 			Border: []excelize.Border{{Type: "bottom", Color: "1F2937", Style: 1}},
 		}},
 		{&r.count, excelize.Style{NumFmt: xlsxCountFmt}},
-		{&r.dateTime, excelize.Style{CustomNumFmt: new(xlsxDateTimeFmt)}},
-		{&r.date, excelize.Style{CustomNumFmt: new(xlsxDateFmt)}},
+		{&r.dateTime, excelize.Style{CustomNumFmt: new(r.loc.xlsxDate() + xlsxTimeFmt)}},
+		{&r.date, excelize.Style{CustomNumFmt: new(r.loc.xlsxDate())}},
 		{&r.bold, excelize.Style{Font: &excelize.Font{Bold: true}}},
 		{&r.title, excelize.Style{Font: &excelize.Font{Bold: true, Size: 14, Color: "1F3A5F"}}},
 	}
@@ -238,7 +251,8 @@ func (r *xlsxRenderer) setUp() error {
 }
 
 // amountStyle is the number format of one currency: its exponent's decimals
-// and its code, e.g. `#,##0.00 "EUR"` or `#,##0 "JPY"`.
+// and its symbol where the locale puts it, e.g. `"€"#,##0.00` (en-US),
+// `#,##0.00 "€"` (de-DE) or `"￥"#,##0` (ja-JP).
 func (r *xlsxRenderer) amountStyle(cur string) (int, error) {
 	if id, ok := r.amountStyles[cur]; ok {
 		return id, nil
@@ -248,7 +262,12 @@ func (r *xlsxRenderer) amountStyle(cur string) (int, error) {
 		code += "." + strings.Repeat("0", exp)
 	}
 	if reCurrencyCode.MatchString(cur) {
-		code += ` "` + cur + `"`
+		sym := `"` + strings.ReplaceAll(r.loc.Symbol(cur), `"`, "") + `"`
+		if r.loc.data.currencyAfter {
+			code += ` ` + sym
+		} else {
+			code = sym + code
+		}
 	}
 	id, err := r.f.NewStyle(&excelize.Style{CustomNumFmt: &code})
 	if err != nil {
@@ -256,6 +275,19 @@ func (r *xlsxRenderer) amountStyle(cur string) (int, error) {
 	}
 	r.amountStyles[cur] = id
 	return id, nil
+}
+
+// colTitle is a column's title in the locale; a time column names the
+// zone its times are in, e.g. "Placed at (Europe/Berlin)".
+func (r *xlsxRenderer) colTitle(c xlsxColumn) string {
+	if c.kind == kindDateTime {
+		return r.zoned(c.title)
+	}
+	return r.loc.T(c.title)
+}
+
+func (r *xlsxRenderer) zoned(label string) string {
+	return r.loc.T(label) + " (" + r.tz.String() + ")"
 }
 
 func (r *xlsxRenderer) textCell(s string) xlsxCell {
@@ -273,14 +305,17 @@ func (r *xlsxRenderer) timeCell(t *time.Time) xlsxCell {
 	if t == nil || t.IsZero() {
 		return xlsxCell{}
 	}
-	return xlsxCell{excelize.Cell{StyleID: r.dateTime, Value: t.UTC()}, len(xlsxDateTimeFmt)}
+	// A serial has no zone: write the wall clock of the report's zone.
+	l := t.In(r.tz)
+	wall := time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), l.Second(), l.Nanosecond(), time.UTC)
+	return xlsxCell{excelize.Cell{StyleID: r.dateTime, Value: wall}, len(r.loc.xlsxDate() + xlsxTimeFmt)}
 }
 
 func (r *xlsxRenderer) dayCell(t time.Time) xlsxCell {
 	if t.IsZero() {
 		return xlsxCell{}
 	}
-	return xlsxCell{excelize.Cell{StyleID: r.date, Value: t.UTC()}, len(xlsxDateFmt)}
+	return xlsxCell{excelize.Cell{StyleID: r.date, Value: t.UTC()}, len(r.loc.xlsxDate())}
 }
 
 // amountCell is an amount in major units. The cell holds the decimal itself
@@ -336,7 +371,7 @@ func (r *xlsxRenderer) startStreaming() error {
 	// excelize lists each new <col> before the ones set earlier, and Excel
 	// wants them in column order: so set them from the last.
 	for i, c := range slices.Backward(r.cols) {
-		w := utf8.RuneCountInString(c.title) + 3 // bold, plus the filter button
+		w := utf8.RuneCountInString(r.colTitle(c)) + 3 // bold, plus the filter button
 		for _, row := range r.pending {
 			w = max(w, row[i].width)
 		}
@@ -347,7 +382,7 @@ func (r *xlsxRenderer) startStreaming() error {
 	}
 	head := make([]any, len(r.cols))
 	for i, c := range r.cols {
-		head[i] = excelize.Cell{StyleID: r.header, Value: c.title}
+		head[i] = excelize.Cell{StyleID: r.header, Value: r.colTitle(c)}
 	}
 	if err := r.sw.SetRow("A1", head); err != nil {
 		return fmt.Errorf("render xlsx header: %w", err)
@@ -462,15 +497,17 @@ func (r *xlsxRenderer) summary(totals *Totals) error {
 	rows := [][]xlsxCell{
 		{{excelize.Cell{StyleID: r.title, Value: r.meta.title()}, 0}},
 		{r.textCell(r.meta.subjectLabel()), r.textCell(h.SubjectID)},
-		{r.textCell("From"), r.dayCell(h.From)},
-		{r.textCell("To"), r.dayCell(h.To)},
-		{r.textCell("Client"), r.textCell(h.ClientName)},
-		{r.textCell("Report ID"), r.textCell(h.ReportID)},
-		{r.textCell("Generated at (UTC)"), r.timeCell(&h.GeneratedAt)},
-		{r.textCell("Data position"), {excelize.Cell{Value: h.DataPosition}, 0}},
-		{r.textCell("Rows"), r.countCell(int64(r.rows))},
+		{r.textCell(r.loc.T("From")), r.dayCell(h.From)},
+		{r.textCell(r.loc.T("To")), r.dayCell(h.To)},
+		{r.textCell(r.loc.T("Time zone")), r.textCell(r.tz.String())},
+		{r.textCell(r.loc.T("Locale")), r.textCell(r.loc.Tag())},
+		{r.textCell(r.loc.T("Client")), r.textCell(h.ClientName)},
+		{r.textCell(r.loc.T("Report ID")), r.textCell(h.ReportID)},
+		{r.textCell(r.zoned("Generated at")), r.timeCell(&h.GeneratedAt)},
+		{r.textCell(r.loc.T("Data position")), {excelize.Cell{Value: h.DataPosition}, 0}},
+		{r.textCell(r.loc.T("Rows")), r.countCell(int64(r.rows))},
 		nil,
-		{{excelize.Cell{StyleID: r.title, Value: "Totals by currency"}, 0}},
+		{{excelize.Cell{StyleID: r.title, Value: r.loc.T("Totals by currency")}, 0}},
 	}
 
 	curs := totals.Currencies()
@@ -480,14 +517,14 @@ func (r *xlsxRenderer) summary(totals *Totals) error {
 	}
 	headRow := make([]xlsxCell, len(head))
 	for i, t := range head {
-		headRow[i] = xlsxCell{excelize.Cell{StyleID: r.header, Value: t}, 0}
+		headRow[i] = xlsxCell{excelize.Cell{StyleID: r.header, Value: r.loc.T(t)}, 0}
 	}
 	if len(curs) == 0 {
 		msg := "No orders in this period."
 		if r.doc.Type == TypeMerchantSales {
 			msg = "No sales in this period."
 		}
-		rows = append(rows, []xlsxCell{r.textCell(msg)})
+		rows = append(rows, []xlsxCell{r.textCell(r.loc.T(msg))})
 	} else {
 		rows = append(rows, headRow)
 	}
@@ -513,7 +550,7 @@ func (r *xlsxRenderer) summary(totals *Totals) error {
 	}
 	if len(curs) > 1 {
 		// Amounts in different currencies do not add up; the counts do.
-		all := []xlsxCell{{excelize.Cell{StyleID: r.bold, Value: "All currencies"}, 0}, r.countCell(orders)}
+		all := []xlsxCell{{excelize.Cell{StyleID: r.bold, Value: r.loc.T("All currencies")}, 0}, r.countCell(orders)}
 		if r.doc.Type == TypeMerchantSales {
 			all = append(all[:1], r.countCell(int64(len(r.days))), r.countCell(orders), r.countCell(cancellations))
 		}

@@ -147,10 +147,16 @@ func wantAmount(tb testing.TB, where string, v xlsxValue, cents int64, cur strin
 func amountFormat(cur string) string {
 	f := map[int]string{0: "#,##0", 2: "#,##0.00", 3: "#,##0.000", 4: "#,##0.0000"}[minorUnits(cur)]
 	if regexp.MustCompile(`^[A-Z]{3}$`).MatchString(cur) {
-		f += ` "` + cur + `"`
+		f = `"` + enUS.Symbol(cur) + `"` + f // en-US puts the symbol first
 	}
 	return f
 }
+
+// The en-US (default) date formats of XLSX cells.
+const (
+	xlsxDateFmt     = "m/d/yyyy"
+	xlsxDateTimeFmt = "m/d/yyyy hh:mm:ss"
+)
 
 func wantTime(tb testing.TB, where string, v xlsxValue, t *time.Time, numFmt string) {
 	tb.Helper()
@@ -382,7 +388,7 @@ func TestRenderXLSXOrderHistory(t *testing.T) {
 	}
 
 	p := b.Properties
-	if p["title"] != "Order history: Customer cus_42, 1 Jan 2026 – 31 Mar 2026" || p["created"] != "2026-04-01T09:30:00.000Z" ||
+	if p["title"] != "Order history: Customer cus_42, 1/1/2026 – 3/31/2026" || p["created"] != "2026-04-01T09:30:00.000Z" ||
 		p["modified"] != p["created"] || p["creator"] != "reportd" ||
 		!strings.Contains(p["subject"], "rep_test0001") || !strings.Contains(p["subject"], "data position 1200") {
 		t.Errorf("document properties %v", p)

@@ -31,6 +31,10 @@ type TemplateParams struct {
 	CustomerID string `json:"customer_id,omitempty"`
 	MerchantID string `json:"merchant_id,omitempty"`
 	Period     Period `json:"period"`
+	Locale     string `json:"locale,omitempty"`
+	// Timezone is the zone of the report's days; "" is the schedule's own
+	// zone, the one its period was resolved in.
+	Timezone string `json:"timezone,omitempty"`
 	// From and To are decoded only so that validation can say to use
 	// period instead; a valid template never has them.
 	From string `json:"from,omitempty"`
@@ -43,7 +47,12 @@ func (t Template) ReportParams(at time.Time, loc *time.Location) (report.Params,
 	if err != nil {
 		return report.Params{}, err
 	}
-	return report.Params{CustomerID: t.Params.CustomerID, MerchantID: t.Params.MerchantID, From: from, To: to}, nil
+	zone := t.Params.Timezone
+	if zone == "" {
+		zone = loc.String()
+	}
+	return report.Params{CustomerID: t.Params.CustomerID, MerchantID: t.Params.MerchantID, From: from, To: to,
+		Locale: t.Params.Locale, Timezone: zone}, nil
 }
 
 // Schedule is one client's timetable for a report.
