@@ -32,14 +32,21 @@ import (
 // same snapshot. DataPosition is the log position the snapshot holds, and is
 // what minPosition is checked against.
 func (s *Store) OpenDocumentAsOf(ctx context.Context, clientID string, t report.Type, p report.Params, asOf time.Time, minPosition int64, fn func(report.Document) error) error {
-	from, to, err := period(p)
+	from, to, err := p.Period()
+	if err != nil {
+		return fmt.Errorf("open %s report as of %s: %w", t, asOf.Format(time.RFC3339), err)
+	}
+	// As for the live report, the days are local days of the report's time
+	// zone: start..end are the instants between their midnights there.
+	start, end, err := p.Bounds()
 	if err != nil {
 		return fmt.Errorf("open %s report as of %s: %w", t, asOf.Format(time.RFC3339), err)
 	}
 	var doc report.Document
 	doc.Type = t
 	doc.Header.From, doc.Header.To = from, to
-	a := asOfQuery{clientID: clientID, asOf: asOf, from: from, end: to.AddDate(0, 0, 1), decode: s.decode}
+	doc.Header.Locale, doc.Header.Timezone = p.Locale, p.Timezone
+	a := asOfQuery{clientID: clientID, asOf: asOf, from: start, end: end, decode: s.decode}
 	switch t {
 	case report.TypeOrderHistory:
 		a.subject, a.field = p.CustomerID, "customer_id"
@@ -262,9 +269,13 @@ func (a *asOfQuery) merchantDays(ctx context.Context, tx pgx.Tx) ([]report.Merch
 		if err != nil {
 			return fmt.Errorf("order %s: %w", f.state.OrderID, err)
 		}
-		if !ok || k.MerchantID != a.subject || k.Day.Before(a.from) || !k.Day.Before(a.end) {
+		placed := f.state.PlacedAt
+		if !ok || k.MerchantID != a.subject || placed.Before(a.from) || !placed.Before(a.end) {
 			return nil
 		}
+		// The projector's days are UTC days; the report's are local days.
+		lp := placed.In(a.from.Location())
+		k.Day = time.Date(lp.Year(), lp.Month(), lp.Day(), 0, 0, 0, 0, time.UTC)
 		d := sums[k]
 		if d == nil {
 			d = &dayDelta{}

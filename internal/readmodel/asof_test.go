@@ -132,6 +132,13 @@ func checkAsOf(t *testing.T, seed uint64) {
 	for _, m := range merchants {
 		builds = append(builds, build{report.TypeMerchantSales, report.Params{MerchantID: m, From: "2026-02-02", To: "2026-02-04"}, m})
 		builds = append(builds, build{report.TypeMerchantSales, report.Params{MerchantID: m, From: "2026-01-01", To: "2026-12-31"}, m})
+		// Local days: the live report regroups at read time, the as_of fold
+		// buckets as it folds; both must agree.
+		builds = append(builds, build{report.TypeMerchantSales, report.Params{MerchantID: m, From: "2026-02-02", To: "2026-02-04", Timezone: "Pacific/Kiritimati", Locale: "de-DE"}, m})
+	}
+	if len(customers) > 0 {
+		c := customers[0]
+		builds = append(builds, build{report.TypeOrderHistory, report.Params{CustomerID: c, From: "2026-02-02", To: "2026-02-04", Timezone: "America/Los_Angeles"}, c})
 	}
 	formats := []report.Format{report.FormatCSV, report.FormatPDF, report.FormatXLSX}
 	live := map[string][]byte{}
