@@ -23,4 +23,14 @@ export CHAOS_LOG_DIR=${CHAOS_LOG_DIR:-$ROOT/.dev/chaos-logs}
 rm -rf "$CHAOS_LOG_DIR"
 mkdir -p "$CHAOS_LOG_DIR"
 echo "chaos: full suite; process logs in ${CHAOS_LOG_DIR#"$ROOT"/}" >&2
-go test -tags chaosfull -count=1 -timeout="${GO_TEST_TIMEOUT:-30m}" -v ./chaos/
+log=$CHAOS_LOG_DIR/go-test.log
+CHAOS_COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+CHAOS_RAN_AT=$(date -u +'%Y-%m-%d %H:%M UTC')
+export CHAOS_COMMIT CHAOS_RAN_AT
+set +e
+go test -tags chaosfull -count=1 -timeout="${GO_TEST_TIMEOUT:-30m}" -v ./chaos/ 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+bash scripts/chaos-report.sh "$log" >"$ROOT/docs/chaos.md"
+echo "chaos: results table written to docs/chaos.md" >&2
+exit "$rc"
