@@ -39,37 +39,9 @@ PASSWORD=${HA_REDIS_PASSWORD:-}
 NODE_TIMEOUT=${HA_NODE_TIMEOUT_MS:-2000}
 WAIT=${HA_WAIT_SECONDS:-60}
 
-die() {
-	echo "ha-cluster: $*" >&2
-	exit 1
-}
-
-cli() { # cli PORT ARGS...: redis-cli on loopback, with the password if any
-	local port=$1
-	shift
-	if [[ -n $PASSWORD ]]; then
-		REDISCLI_AUTH=$PASSWORD redis-cli --no-auth-warning -h 127.0.0.1 -p "$port" "$@"
-	else
-		redis-cli -h 127.0.0.1 -p "$port" "$@"
-	fi
-}
-
-pidof_port() { cat "$HA_DIR/$1/pid" 2>/dev/null || true; }
-
-alive() { # alive PORT: the process of that port runs
-	local pid
-	pid=$(pidof_port "$1")
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
-}
-
-wait_for() { # wait_for WHAT COMMAND...: retry COMMAND until it succeeds or WAIT passes
-	local what=$1 deadline=$((SECONDS + WAIT))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || die "timed out after ${WAIT}s waiting for $what"
-		sleep 0.1
-	done
-}
+HA_NAME=ha-cluster
+# shellcheck source=scripts/ha-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ha-lib.sh"
 
 node_conf() { # node_conf PORT
 	local port=$1 dir=$HA_DIR/$1
