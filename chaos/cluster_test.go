@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -168,21 +167,7 @@ func (s *stack) checkClusterRedeliver(t *testing.T, reportID string) {
 // metrics and the API's asynqmon dashboard.
 func (s *stack) checkShardDashboards(t *testing.T) {
 	t.Helper()
-	get := func(url string) (int, string) {
-		req, err := http.NewRequest(http.MethodGet, url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+operatorToken)
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			t.Errorf("GET %s: %v", url, err)
-			return 0, ""
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(url string) (int, string) { return operatorGet(t, url) }
 	metrics, dash := "http://"+s.env.Vars["WORKER_METRICS_ADDR"]+"/metrics", s.apiURL+"/monitoring/api/queues"
 	// Each process's cluster client refreshes its slot map at most every
 	// 10 s (go-redis), so right after a failover a client may still dial

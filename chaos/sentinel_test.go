@@ -78,26 +78,31 @@ func TestSentinelFailover(t *testing.T) {
 
 const operatorToken = "chaos-operator-token"
 
+// operatorGet GETs url with the operator token; a failed request is a
+// test error and answers status 0.
+func operatorGet(t *testing.T, url string) (status int, body string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+operatorToken)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Errorf("GET %s: %v", url, err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // checkDashboards reads Redis through the two other clients a process
 // opens from REDIS_URL, after the failover: the worker's queue metrics and
 // the API's asynqmon dashboard.
 func (s *stack) checkDashboards(t *testing.T) {
 	t.Helper()
-	get := func(url string) (int, string) {
-		req, err := http.NewRequest(http.MethodGet, url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+operatorToken)
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			t.Errorf("GET %s: %v", url, err)
-			return 0, ""
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(url string) (int, string) { return operatorGet(t, url) }
 	if code, body := get("http://" + s.env.Vars["WORKER_METRICS_ADDR"] + "/metrics"); code != http.StatusOK ||
 		!strings.Contains(body, `reportd_collector_up{collector="queues"} 1`) || !strings.Contains(body, `reportd_queue_size{queue="reports"`) {
 		t.Errorf("worker /metrics after the failover: %d, queue collector up or reports queue missing", code)
