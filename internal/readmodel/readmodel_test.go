@@ -541,5 +541,10 @@ func event(order string, seq int64, typ string, data any, at time.Time) ordereve
 	if err != nil {
 		panic(err)
 	}
-	return orderevents.Event{EventID: fmt.Sprintf("evt_%s_%d", order, seq), OrderID: order, Sequence: seq, Type: typ, OccurredAt: at, Data: b}
+	version := orderevents.LatestSchemaVersion(typ)
+	if _, ok := data.(orderevents.OrderPlacedV1); ok {
+		version = orderevents.SchemaVersion1
+	}
+	return orderevents.Event{EventID: fmt.Sprintf("evt_%s_%d", order, seq), OrderID: order, Sequence: seq, Type: typ,
+		SchemaVersion: version, OccurredAt: at, Data: b}
 }

@@ -1,6 +1,7 @@
 package readmodel
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,7 +68,7 @@ func NewStore(write, read *pgxpool.Pool, logger *slog.Logger) *Store {
 		safetyPoll:  5 * time.Second,
 		retryPause:  time.Second,
 		rebuildSize: 10000,
-		decode:      orderevents.DecodeData,
+		decode:      orderevents.Decode,
 	}
 }
 
@@ -150,6 +151,7 @@ func (s *Store) Append(ctx context.Context, clientID string, events []orderevent
 		var (
 			newIDs, newOrders, newTypes, newData []string
 			newSeqs                              []int64
+			newVersions                          []int32
 			newTimes                             []time.Time
 		)
 		for i, e := range events {
@@ -160,6 +162,7 @@ func (s *Store) Append(ctx context.Context, clientID string, events []orderevent
 			newOrders = append(newOrders, e.OrderID)
 			newSeqs = append(newSeqs, e.Sequence)
 			newTypes = append(newTypes, e.Type)
+			newVersions = append(newVersions, int32(cmp.Or(e.SchemaVersion, orderevents.SchemaVersion1))) //nolint:gosec // the edge bounds it to a known version
 			newTimes = append(newTimes, e.OccurredAt)
 			newData = append(newData, string(e.Data))
 		}
@@ -172,15 +175,15 @@ func (s *Store) Append(ctx context.Context, clientID string, events []orderevent
 		}
 		err := tx.QueryRow(ctx, `
 			WITH ins AS (
-				INSERT INTO order_events (client_id, event_id, order_id, sequence, type, occurred_at, data)
-				SELECT $1, b.event_id, b.order_id, b.sequence, b.type, b.occurred_at, b.data::jsonb
-				FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[])
-				     WITH ORDINALITY AS b (event_id, order_id, sequence, type, occurred_at, data, i)
+				INSERT INTO order_events (client_id, event_id, order_id, sequence, type, schema_version, occurred_at, data)
+				SELECT $1, b.event_id, b.order_id, b.sequence, b.type, b.schema_version, b.occurred_at, b.data::jsonb
+				FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::timestamptz[], $8::text[])
+				     WITH ORDINALITY AS b (event_id, order_id, sequence, type, schema_version, occurred_at, data, i)
 				ORDER BY b.i
 				RETURNING position
 			)
 			SELECT max(position) FROM ins`,
-			clientID, newIDs, newOrders, newSeqs, newTypes, newTimes, newData).Scan(&res.Position)
+			clientID, newIDs, newOrders, newSeqs, newTypes, newVersions, newTimes, newData).Scan(&res.Position)
 		if err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "23505" {
