@@ -24,9 +24,10 @@ const (
 	MaxBatch = 1000
 	// MaxItems is the largest number of lines one order may have.
 	MaxItems = 1000
-	// MaxAmountMinor bounds every amount (unit_price_cents, total_cents,
-	// amount_cents), every line (qty × unit_price_cents) and every order
-	// total: 10^12 minor units, ten billion of a two-decimal currency.
+	// MaxAmountMinor bounds every amount (unit_price_cents, tax_cents,
+	// total_cents, amount_cents), every line (qty × unit_price_cents, plus
+	// tax_cents in version 2) and every order total: 10^12 minor units, ten
+	// billion of a two-decimal currency.
 	MaxAmountMinor int64 = 1_000_000_000_000
 	// MaxQty bounds an order line's quantity (the least is 1).
 	MaxQty int64 = 1_000_000

@@ -139,7 +139,7 @@ func Events(opt Options) ([]orderevents.Event, Summary) {
 				b, _ := json.Marshal(data) //nolint:errchkjson // plain structs always marshal
 				events = append(events, orderevents.Event{
 					EventID: fmt.Sprintf("evt_%s_%d_%d", tag, n, seq), OrderID: orderID,
-					Sequence: seq, Type: typ, OccurredAt: at, Data: b,
+					Sequence: seq, Type: typ, SchemaVersion: orderevents.LatestSchemaVersion(typ), OccurredAt: at, Data: b,
 				})
 			}
 			later := func(lo, hi time.Duration) {
