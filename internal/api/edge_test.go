@@ -40,7 +40,7 @@ func storable(ss ...string) error {
 // nothing: every lookup is not found, every write succeeds.
 type edgeStore struct {
 	key        apikey.Key
-	AppendFunc func(ctx context.Context, clientID string, events []orderevents.Event) (AppendResult, error)
+	AppendFunc func(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error)
 }
 
 const edgeClient = "cli_edge"
@@ -118,16 +118,16 @@ func (s *edgeStore) ReplayDeliveries(_ context.Context, _ string, status domain.
 	return nil, storable(string(status))
 }
 
-func (s *edgeStore) Append(ctx context.Context, clientID string, events []orderevents.Event) (AppendResult, error) {
+func (s *edgeStore) Append(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error) {
 	for _, e := range events {
 		if err := storable(e.EventID, e.OrderID, e.Type, string(e.Data)); err != nil {
-			return AppendResult{}, err
+			return domain.AppendResult{}, err
 		}
 	}
 	if s.AppendFunc != nil {
 		return s.AppendFunc(ctx, clientID, events)
 	}
-	return AppendResult{Accepted: len(events), Position: int64(len(events))}, nil
+	return domain.AppendResult{Accepted: len(events), Position: int64(len(events))}, nil
 }
 
 func (s *edgeStore) Projections(context.Context) ([]domain.ProjectionStatus, error) { return nil, nil }
@@ -388,8 +388,8 @@ func TestAccessLogNamesTheClient(t *testing.T) {
 func TestSequenceConflictHidesTheErrorChain(t *testing.T) {
 	s := newEdgeServer(t)
 	internal := errors.New(`append event e2: order o1 sequence 1: order sequence already taken by another event (table order_events)`)
-	s.store.AppendFunc = func(context.Context, string, []orderevents.Event) (AppendResult, error) {
-		return AppendResult{}, fmt.Errorf("%w: %w", ErrSequenceConflict, internal)
+	s.store.AppendFunc = func(context.Context, string, []orderevents.Event) (domain.AppendResult, error) {
+		return domain.AppendResult{}, fmt.Errorf("%w: %w", domain.ErrSequenceConflict, internal)
 	}
 	body := `{"events":[{"event_id":"e2","order_id":"o1","sequence":1,"type":"OrderCancelled","occurred_at":"2026-03-01T10:00:00Z","data":{}}]}`
 	w := s.do(t, http.MethodPost, "/v1/order-events", body)
@@ -402,8 +402,8 @@ func TestSequenceConflictHidesTheErrorChain(t *testing.T) {
 		t.Fatalf("the internal error was not logged: %s", s.logs)
 	}
 	// With the store naming the event, a batch of several is named too.
-	s.store.AppendFunc = func(context.Context, string, []orderevents.Event) (AppendResult, error) {
-		return AppendResult{}, &SequenceConflictError{OrderID: "o9", Sequence: 7, Err: internal}
+	s.store.AppendFunc = func(context.Context, string, []orderevents.Event) (domain.AppendResult, error) {
+		return domain.AppendResult{}, fmt.Errorf("%w: %w", &domain.SequenceConflictError{EventID: "e3", OrderID: "o9", Sequence: 7}, internal)
 	}
 	two := strings.Replace(body, `]}`, `,{"event_id":"e3","order_id":"o9","sequence":7,"type":"OrderCancelled","occurred_at":"2026-03-01T10:00:00Z","data":{}}]}`, 1)
 	p = clientError(t, s.do(t, http.MethodPost, "/v1/order-events", two), "conflict")

@@ -14,7 +14,6 @@ import (
 	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/orderevents"
-	"github.com/reportd/reportd/internal/readmodel"
 )
 
 // fakeClients and fakeAppender are hand-written fakes with XxxFunc fields.
@@ -28,10 +27,10 @@ func (f *fakeClients) ClientScopes(ctx context.Context, clientID string) ([]stri
 
 type fakeAppender struct {
 	mu         sync.Mutex
-	AppendFunc func(ctx context.Context, clientID string, events []orderevents.Event) (readmodel.AppendResult, error)
+	AppendFunc func(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error)
 }
 
-func (f *fakeAppender) Append(ctx context.Context, clientID string, events []orderevents.Event) (readmodel.AppendResult, error) {
+func (f *fakeAppender) Append(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.AppendFunc(ctx, clientID, events)
@@ -76,12 +75,12 @@ func TestProcessClassifiesEveryMessage(t *testing.T) {
 			}
 			return nil, down
 		}},
-		Events: &fakeAppender{AppendFunc: func(_ context.Context, clientID string, events []orderevents.Event) (readmodel.AppendResult, error) {
+		Events: &fakeAppender{AppendFunc: func(_ context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error) {
 			if appendErr != nil {
-				return readmodel.AppendResult{}, appendErr
+				return domain.AppendResult{}, appendErr
 			}
 			appended = append(appended, clientID+"/"+events[0].EventID)
-			return readmodel.AppendResult{Accepted: len(events)}, nil
+			return domain.AppendResult{Accepted: len(events)}, nil
 		}},
 	}
 	hdr := func(client string) nats.Header {
@@ -105,8 +104,8 @@ func TestProcessClassifiesEveryMessage(t *testing.T) {
 		{"bad JSON", writer, `{"event_id":`, nil, OutcomeDeadLettered, ReasonMalformed},
 		{"unknown field", writer, `{"events":[],"extra":1}`, nil, OutcomeDeadLettered, ReasonMalformed},
 		{"invalid", writer, strings.Replace(placed, `"sequence":1`, `"sequence":0`, 1), nil, OutcomeDeadLettered, ReasonInvalid},
-		{"sequence conflict", writer, placed, &readmodel.SequenceConflictError{EventID: "evt_1", OrderID: "ord_1", Sequence: 1}, OutcomeDeadLettered, ReasonSequenceConflict},
-		{"concurrent conflict", writer, placed, fmt.Errorf("append: %w", readmodel.ErrSequenceConflict), OutcomeRetried, ""},
+		{"sequence conflict", writer, placed, &domain.SequenceConflictError{EventID: "evt_1", OrderID: "ord_1", Sequence: 1}, OutcomeDeadLettered, ReasonSequenceConflict},
+		{"concurrent conflict", writer, placed, fmt.Errorf("append: %w", domain.ErrSequenceConflict), OutcomeRetried, ""},
 		{"postgres down", writer, placed, down, OutcomeRetried, ""},
 		{"deadline", writer, placed, context.DeadlineExceeded, OutcomeRetried, ""},
 	} {
@@ -128,8 +127,8 @@ func TestProcessDuplicatesAreAcked(t *testing.T) {
 	writer := ids.New("cli")
 	in := &Ingester{
 		Clients: &fakeClients{ClientScopesFunc: func(context.Context, string) ([]string, error) { return []string{"events:write"}, nil }},
-		Events: &fakeAppender{AppendFunc: func(context.Context, string, []orderevents.Event) (readmodel.AppendResult, error) {
-			return readmodel.AppendResult{Duplicates: 1}, nil
+		Events: &fakeAppender{AppendFunc: func(context.Context, string, []orderevents.Event) (domain.AppendResult, error) {
+			return domain.AppendResult{Duplicates: 1}, nil
 		}},
 	}
 	h := nats.Header{}

@@ -11,13 +11,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/orderevents"
-	"github.com/reportd/reportd/internal/readmodel"
 )
 
 // Appender is where seeded events go: readmodel.Store in production.
 type Appender interface {
-	Append(ctx context.Context, clientID string, events []orderevents.Event) (readmodel.AppendResult, error)
+	Append(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error)
 }
 
 // Options shape the generated data. Zero values take defaults: 10
