@@ -158,3 +158,41 @@ func TestOneLineMakesAHeaderValue(t *testing.T) {
 		t.Errorf("long value cut to %d bytes", len(long))
 	}
 }
+
+// Events from NATS go through the same schema-version rules as the HTTP
+// path: a v2 event reaches the log as v2, and a version that is none is a
+// dead letter naming the field.
+func TestProcessCarriesTheSchemaVersion(t *testing.T) {
+	writer := ids.New("cli")
+	var versions []int
+	in := &Ingester{
+		Logger:  slog.New(slog.DiscardHandler),
+		Clients: &fakeClients{ClientScopesFunc: func(context.Context, string) ([]string, error) { return []string{"events:write"}, nil }},
+		Events: &fakeAppender{AppendFunc: func(_ context.Context, _ string, events []orderevents.Event) (domain.AppendResult, error) {
+			for _, e := range events {
+				versions = append(versions, e.SchemaVersion)
+			}
+			return domain.AppendResult{Accepted: len(events)}, nil
+		}},
+	}
+	hdr := nats.Header{}
+	hdr.Set(HeaderClient, writer)
+	v2 := strings.Replace(strings.Replace(placed, `"type":`, `"schema_version":2,"type":`, 1), `"unit_price_cents":100}`, `"unit_price_cents":100,"tax_cents":19}`, 1)
+	v2 = strings.Replace(v2, `"total_cents":100`, `"total_cents":119`, 1)
+	if v := in.process(context.Background(), []byte(v2), hdr); v.outcome != OutcomeAccepted {
+		t.Fatalf("a v2 event: %s %s %v", v.outcome, v.reason, v.err)
+	}
+	if v := in.process(context.Background(), []byte(placed), hdr); v.outcome != OutcomeAccepted {
+		t.Fatalf("a v1 event: %s %s %v", v.outcome, v.reason, v.err)
+	}
+	if diff := cmp.Diff([]int{2, 1}, versions); diff != "" {
+		t.Errorf("schema versions appended (-want +got):\n%s", diff)
+	}
+	for _, version := range []string{`0`, `3`, `"2"`, `1e400`} {
+		body := strings.Replace(placed, `"type":`, `"schema_version":`+version+`,"type":`, 1)
+		v := in.process(context.Background(), []byte(body), hdr)
+		if v.outcome != OutcomeDeadLettered || v.reason != ReasonInvalid || len(v.fields) != 1 || v.fields[0].Field != "events[0].schema_version" {
+			t.Errorf("schema_version %s: %s %s %+v, want a dead letter naming schema_version", version, v.outcome, v.reason, v.fields)
+		}
+	}
+}

@@ -25,6 +25,11 @@ import (
 // A version 1 order stated no tax, so it is read as version 2 with tax_cents
 // 0 on every item and the same total: a v1 history and the v2 history with
 // zero tax fold to the same order.
+//
+// Every version keeps customer_id and merchant_id at the top of data: the
+// as_of report finds a subject's orders by them in the stored data, through
+// the indexes of migration 00007, whatever the version. A new version that
+// moved them would need new indexes and queries, not only an upcaster.
 const (
 	SchemaVersion1 = 1
 	SchemaVersion2 = 2

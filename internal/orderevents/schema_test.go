@@ -204,3 +204,26 @@ func TestLatestSchemaVersion(t *testing.T) {
 		t.Errorf("latest versions (-want +got):\n%s", diff)
 	}
 }
+
+// BenchmarkDecode measures what the upcast costs a reader: a v1 OrderPlaced
+// (decoded as v1, then upcast) against a v2 one (decoded as is).
+func BenchmarkDecode(b *testing.B) {
+	for _, bc := range []struct {
+		name    string
+		version int
+		data    string
+	}{
+		{"OrderPlaced_v1_upcast", 1, placedData},
+		{"OrderPlaced_v2", 2, placedV2Data},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			data := []byte(bc.data)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := orderevents.Decode("OrderPlaced", bc.version, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
