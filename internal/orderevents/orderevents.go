@@ -444,6 +444,10 @@ func (v *validator) placed(path string, raw jsontext.Value, version int) (any, e
 	if version == SchemaVersion1 {
 		var w1 wirePlaced
 		if err := v.decode(raw, &w1, path, strictjson.MaxItems[*wireItem](MaxItems)); err != nil {
+			if se, ok := errors.AsType[*SyntaxError](err); ok && strings.HasPrefix(se.Msg, `unknown field "tax_cents"`) {
+				// The likeliest mistake: a v2 body without its schema_version.
+				se.Msg = `unknown field "tax_cents": it is a field of OrderPlaced schema_version 2; send "schema_version": 2`
+			}
 			return nil, err
 		}
 		w = wirePlacedV2{CustomerID: w1.CustomerID, MerchantID: w1.MerchantID, Currency: w1.Currency, TotalCents: w1.TotalCents}

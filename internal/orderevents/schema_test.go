@@ -118,8 +118,9 @@ func TestParseBatchSchemaVersionErrors(t *testing.T) {
 func TestParseBatchTaxInAVersion1Event(t *testing.T) {
 	_, err := orderevents.ParseBatch([]byte(batch(ev("e1", "o1", 1, "OrderPlaced", placedV2Data))))
 	var se *orderevents.SyntaxError
-	if !errors.As(err, &se) || !strings.Contains(se.Error(), `events[0].data.items[0]: unknown field "tax_cents"`) {
-		t.Fatalf("ParseBatch = %v (%T), want a *SyntaxError naming tax_cents", err, err)
+	if !errors.As(err, &se) || !strings.Contains(se.Error(), `events[0].data.items[0]: unknown field "tax_cents"`) ||
+		!strings.Contains(se.Msg, `send "schema_version": 2`) {
+		t.Fatalf("ParseBatch = %v (%T), want a *SyntaxError naming tax_cents and the version it needs", err, err)
 	}
 }
 
