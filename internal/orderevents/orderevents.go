@@ -55,7 +55,8 @@ const (
 // Event is one validated order event. Data is the canonical JSON of the
 // payload of the type's SchemaVersion (one of the payload structs below, or
 // OrderPlacedV1): only known fields, compact, so the log never stores what
-// the client sent beyond the contract. SchemaVersion 0 is read as 1.
+// the client sent beyond the contract. SchemaVersion 0 means 1, the default:
+// the log stores it as 1.
 type Event struct {
 	EventID       string
 	OrderID       string

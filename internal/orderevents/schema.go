@@ -79,15 +79,18 @@ func UpcastOrderPlacedV1(v OrderPlacedV1) OrderPlaced {
 
 // Decode is the one upcast step every reader of the log goes through (the
 // projector, the as_of fold, the audit trail): it decodes the stored data of
-// an event of type typ and schema version version (0 is read as 1) into the
-// payload struct of the type's latest version (OrderPlaced,
-// PaymentCaptured, ...), upcasting older versions.
+// an event of type typ and schema version version into the payload struct
+// of the type's latest version (OrderPlaced, PaymentCaptured, ...),
+// upcasting older versions.
+//
+// Version 0 is an error, not version 1: every stored event has a version,
+// so 0 means a reader did not read it, and a v2 event read as v1 would lose
+// its tax without a word.
 func Decode(typ string, version int, data []byte) (any, error) {
-	if version == 0 {
-		version = SchemaVersion1
-	}
 	latest := LatestSchemaVersion(typ)
 	switch {
+	case version < 1:
+		return nil, fmt.Errorf("decode %s data: schema_version %d: the reader did not read the event's version", typ, version)
 	case latest == 0:
 		return nil, fmt.Errorf("decode event data: unknown type %q", typ)
 	case typ == TypeOrderPlaced && version == SchemaVersion1:
