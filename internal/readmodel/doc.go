@@ -14,4 +14,7 @@
 //
 // Reports as of a past instant (OpenDocumentAsOf) and an order's audit trail
 // (OrderAsOf) fold the log itself with the same fold and the same rules.
+// Every event is read through one upcast step (Store.decode, which is
+// orderevents.Decode): the projector, the as_of fold, OrderAsOf and the
+// audit trail's upcast data all see older schema versions as the latest.
 package readmodel

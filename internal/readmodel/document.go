@@ -119,7 +119,7 @@ func orderRows(ctx context.Context, tx pgx.Tx, clientID, customerID string, from
 	return func(yield func(report.OrderRow, error) bool) {
 		rows, err := tx.Query(ctx, `
 			SELECT order_id, customer_id, merchant_id, status, placed_at, paid_at, shipped_at, cancelled_at,
-			       item_count, currency, total_cents, refunded_cents, carrier, tracking_number
+			       item_count, currency, total_cents, refunded_cents, carrier, tracking_number, tax_cents
 			FROM customer_order_history
 			WHERE client_id = $1 AND customer_id = $2 AND placed_at >= $3 AND placed_at < $4
 			ORDER BY placed_at, order_id`, clientID, customerID, from, end)
@@ -132,7 +132,7 @@ func orderRows(ctx context.Context, tx pgx.Tx, clientID, customerID string, from
 			var r report.OrderRow
 			if err := rows.Scan(&r.OrderID, &r.CustomerID, &r.MerchantID, &r.Status, &r.PlacedAt, &r.PaidAt,
 				&r.ShippedAt, &r.CancelledAt, &r.ItemCount, &r.Currency, &r.TotalCents, &r.RefundedCents,
-				&r.Carrier, &r.TrackingNumber); err != nil {
+				&r.Carrier, &r.TrackingNumber, &r.TaxCents); err != nil {
 				yield(report.OrderRow{}, fmt.Errorf("scan order: %w", err))
 				return
 			}

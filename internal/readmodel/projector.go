@@ -53,7 +53,7 @@ func findProjection(name string) ([]projection, error) {
 
 const stateColumns = `client_id, order_id, last_sequence, customer_id, merchant_id, status,
 	placed_at, paid_at, shipped_at, cancelled_at, item_count, currency,
-	total_cents, refunded_cents, carrier, tracking_number`
+	total_cents, refunded_cents, carrier, tracking_number, tax_cents`
 
 type orderKey struct {
 	ClientID, OrderID string
@@ -110,7 +110,7 @@ func (s *Store) catchUp(ctx context.Context, p projection) (int, error) {
 // new checkpoint.
 func (s *Store) pass(ctx context.Context, tx pgx.Tx, p projection, cp int64, limit int) (int, int64, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT position, client_id, order_id, sequence, type, occurred_at, data
+		SELECT position, client_id, order_id, sequence, type, schema_version, occurred_at, data
 		FROM order_events WHERE position > $1 ORDER BY position LIMIT $2`, cp, limit)
 	if err != nil {
 		return 0, cp, fmt.Errorf("read log after %d: %w", cp, err)
@@ -369,7 +369,7 @@ func scanEvents(rows pgx.Rows, capacity int) ([]logEvent, error) {
 	events := make([]logEvent, 0, capacity)
 	for rows.Next() {
 		var e logEvent
-		if err := rows.Scan(&e.Position, &e.ClientID, &e.OrderID, &e.Sequence, &e.Type, &e.OccurredAt, &e.Data); err != nil {
+		if err := rows.Scan(&e.Position, &e.ClientID, &e.OrderID, &e.Sequence, &e.Type, &e.Version, &e.OccurredAt, &e.Data); err != nil {
 			return nil, err
 		}
 		events = append(events, e)
@@ -383,7 +383,7 @@ func (s *Store) loadOrders(ctx context.Context, tx pgx.Tx, p projection, clientI
 	b.Queue(`SELECT `+stateColumnsOf("s")+` FROM `+p.stateTable+` s
 		JOIN unnest($1::text[], $2::text[]) AS k (client_id, order_id)
 		  ON s.client_id = k.client_id AND s.order_id = k.order_id`, clientIDs, orderIDs)
-	b.Queue(`SELECT e.position, e.client_id, e.order_id, e.sequence, e.type, e.occurred_at, e.data
+	b.Queue(`SELECT e.position, e.client_id, e.order_id, e.sequence, e.type, e.schema_version, e.occurred_at, e.data
 		FROM projection_held h
 		JOIN unnest($2::text[], $3::text[]) AS k (client_id, order_id)
 		  ON h.client_id = k.client_id AND h.order_id = k.order_id
@@ -401,7 +401,7 @@ func (s *Store) loadOrders(ctx context.Context, tx pgx.Tx, p projection, clientI
 		st := &orderState{}
 		if err := rows.Scan(&st.ClientID, &st.OrderID, &st.LastSequence, &st.CustomerID, &st.MerchantID, &st.Status,
 			&st.PlacedAt, &st.PaidAt, &st.ShippedAt, &st.CancelledAt, &st.ItemCount, &st.Currency,
-			&st.TotalCents, &st.RefundedCents, &st.Carrier, &st.TrackingNumber); err != nil {
+			&st.TotalCents, &st.RefundedCents, &st.Carrier, &st.TrackingNumber, &st.TaxCents); err != nil {
 			rows.Close()
 			return nil, nil, fmt.Errorf("load order folds: %w", err)
 		}
@@ -431,7 +431,7 @@ func (s *Store) loadOrders(ctx context.Context, tx pgx.Tx, p projection, clientI
 func stateColumnsOf(alias string) string {
 	cols := []string{"client_id", "order_id", "last_sequence", "customer_id", "merchant_id", "status",
 		"placed_at", "paid_at", "shipped_at", "cancelled_at", "item_count", "currency",
-		"total_cents", "refunded_cents", "carrier", "tracking_number"}
+		"total_cents", "refunded_cents", "carrier", "tracking_number", "tax_cents"}
 	out := make([]string, len(cols))
 	for i, c := range cols {
 		out[i] = alias + "." + c
@@ -446,7 +446,7 @@ const maxErrorLen = 2000
 type writes struct {
 	// folds
 	sClient, sOrder, sCustomer, sMerchant, sStatus, sCurrency, sCarrier, sTracking []string
-	sSeq, sTotal, sRefunded                                                        []int64
+	sSeq, sTotal, sRefunded, sTax                                                  []int64
 	sPlaced, sPaid, sShipped, sCancelled                                           []*time.Time
 	sItems                                                                         []int32
 	// held events released and newly held
@@ -480,6 +480,7 @@ func (w *writes) state(st *orderState) {
 	w.sRefunded = append(w.sRefunded, st.RefundedCents)
 	w.sCarrier = append(w.sCarrier, st.Carrier)
 	w.sTracking = append(w.sTracking, st.TrackingNumber)
+	w.sTax = append(w.sTax, st.TaxCents)
 }
 
 func (w *writes) release(e *logEvent) {
@@ -522,7 +523,7 @@ func (w *writes) queue(b *pgx.Batch, p projection) {
 		b.Queue(`INSERT INTO `+p.stateTable+` (`+stateColumns+`)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
 				$7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::int[], $12::text[],
-				$13::bigint[], $14::bigint[], $15::text[], $16::text[])
+				$13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::bigint[])
 			ON CONFLICT (client_id, order_id) DO UPDATE SET
 				last_sequence = EXCLUDED.last_sequence, customer_id = EXCLUDED.customer_id,
 				merchant_id = EXCLUDED.merchant_id, status = EXCLUDED.status,
@@ -530,10 +531,11 @@ func (w *writes) queue(b *pgx.Batch, p projection) {
 				shipped_at = EXCLUDED.shipped_at, cancelled_at = EXCLUDED.cancelled_at,
 				item_count = EXCLUDED.item_count, currency = EXCLUDED.currency,
 				total_cents = EXCLUDED.total_cents, refunded_cents = EXCLUDED.refunded_cents,
-				carrier = EXCLUDED.carrier, tracking_number = EXCLUDED.tracking_number`,
+				carrier = EXCLUDED.carrier, tracking_number = EXCLUDED.tracking_number,
+				tax_cents = EXCLUDED.tax_cents`,
 			w.sClient, w.sOrder, w.sSeq, w.sCustomer, w.sMerchant, w.sStatus,
 			w.sPlaced, w.sPaid, w.sShipped, w.sCancelled, w.sItems, w.sCurrency,
-			w.sTotal, w.sRefunded, w.sCarrier, w.sTracking)
+			w.sTotal, w.sRefunded, w.sCarrier, w.sTracking, w.sTax)
 	}
 	if len(w.rClient) > 0 {
 		b.Queue(`DELETE FROM projection_held h
