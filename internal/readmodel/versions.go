@@ -285,12 +285,12 @@ const toHead int64 = -1
 // shadowPasses applies log events to the shadow inside tx, limit at a time,
 // up to the position to (or toHead). It
 // returns how many events it consumed and the shadow's checkpoint.
-func (s *Store) shadowPasses(ctx context.Context, tx pgx.Tx, sh *shadow, to int64, maxPasses int, progress func(n int)) (int, int64, error) {
+func (s *Store) shadowPasses(ctx context.Context, tx pgx.Tx, sh *shadow, to int64, maxPasses int) (int, int64, error) {
 	restore, err := inSchema(ctx, tx, sh.schema)
 	if err != nil {
 		return 0, 0, err
 	}
-	n, cp, err := s.passesTo(ctx, tx, sh.p, to, maxPasses, progress)
+	n, cp, err := s.passesTo(ctx, tx, sh.p, to, maxPasses)
 	if err != nil {
 		return n, cp, err
 	}
@@ -300,7 +300,7 @@ func (s *Store) shadowPasses(ctx context.Context, tx pgx.Tx, sh *shadow, to int6
 // passesTo runs the projector's pass on whichever version tx's search_path
 // finds, holding its checkpoint lock, until it reaches position to (0: the
 // toHead: the head) or has run maxPasses passes (0: no bound).
-func (s *Store) passesTo(ctx context.Context, tx pgx.Tx, p projection, to int64, maxPasses int, progress func(n int)) (int, int64, error) {
+func (s *Store) passesTo(ctx context.Context, tx pgx.Tx, p projection, to int64, maxPasses int) (int, int64, error) {
 	cp, err := lockCheckpoint(ctx, tx, p)
 	if err != nil {
 		return 0, 0, err
@@ -327,9 +327,6 @@ func (s *Store) passesTo(ctx context.Context, tx pgx.Tx, p projection, to int64,
 		}
 		total += n
 		cp = next
-		if n > 0 && progress != nil {
-			progress(n)
-		}
 		if to == toHead && n < limit {
 			return total, cp, nil
 		}
@@ -346,22 +343,21 @@ func (s *Store) buildShadow(ctx context.Context, sh *shadow, progress func(done,
 	if err != nil {
 		return 0, 0, fmt.Errorf("count the log: %w", err)
 	}
-	report := func(n int) {
-		done += int64(n)
-		total = max(total, done)
-		if progress != nil {
-			progress(done, total)
-		}
-	}
 	for {
 		var n int
 		err := pgx.BeginFunc(ctx, s.write, func(tx pgx.Tx) error {
 			var err error
-			n, _, err = s.shadowPasses(ctx, tx, sh, toHead, 1, report)
+			n, _, err = s.shadowPasses(ctx, tx, sh, toHead, 1)
 			return err
 		})
 		if err != nil {
 			return done, total, fmt.Errorf("build %s: %w", sh.schema, err)
+		}
+		// Counted once committed: what a resumed build starts from.
+		done += int64(n)
+		total = max(total, done)
+		if progress != nil && n > 0 {
+			progress(done, total)
 		}
 		if n < s.rebuildSize {
 			return done, total, nil
@@ -432,7 +428,7 @@ func (s *Store) swapWithRetry(ctx context.Context, sh *shadow) (int, int64, erro
 		}
 		s.logger.InfoContext(ctx, "live projection busy; retrying the swap", "projection", sh.p.name, "attempt", attempt, "lock_timeout", s.swapLockTimeout)
 		err = pgx.BeginFunc(ctx, s.write, func(tx pgx.Tx) error {
-			m, _, err := s.shadowPasses(ctx, tx, sh, toHead, 1, nil)
+			m, _, err := s.shadowPasses(ctx, tx, sh, toHead, 1)
 			total += m
 			return err
 		})
@@ -481,7 +477,7 @@ func (s *Store) swap(ctx context.Context, sh *shadow) (applied int, pos int64, e
 			return fmt.Errorf("lock live tables: %w", err)
 		}
 		// The last events, under the lock: the new version is at the head.
-		applied, pos, err = s.shadowPasses(ctx, tx, sh, toHead, 0, nil)
+		applied, pos, err = s.shadowPasses(ctx, tx, sh, toHead, 0)
 		if err != nil {
 			return err
 		}
@@ -590,14 +586,14 @@ func (s *Store) verify(ctx context.Context, p projection, maxRows int, progress 
 		if err != nil {
 			return err
 		}
-		_, pos, err := s.shadowPasses(ctx, tx, sh, livePos, 0, nil)
+		_, pos, err := s.shadowPasses(ctx, tx, sh, livePos, 0)
 		if err != nil {
 			return err
 		}
 		if pos > livePos {
 			// The shadow is ahead of a lagging live projector: move the
 			// live one up to it, as the projector would.
-			if _, livePos, err = s.passesTo(ctx, tx, p, pos, 0, nil); err != nil {
+			if _, livePos, err = s.passesTo(ctx, tx, p, pos, 0); err != nil {
 				return err
 			}
 		}
@@ -635,18 +631,22 @@ func (s *Store) verify(ctx context.Context, p projection, maxRows int, progress 
 // and parked events by key (a parked event's error text and time are not
 // part of the fold).
 func compareVersions(ctx context.Context, tx pgx.Tx, sh *shadow, maxRows int, res *VerifyResult) error {
-	type side struct{ table, live, fresh string }
+	type side struct {
+		table, live, fresh string
+		args               []any
+	}
 	var sides []side
 	for _, t := range sh.p.tables() {
-		sides = append(sides, side{t, "SELECT * FROM " + qualified("public", t), "SELECT * FROM " + qualified(sh.schema, t)})
+		sides = append(sides, side{t, "SELECT * FROM " + qualified("public", t), "SELECT * FROM " + qualified(sh.schema, t), nil})
 	}
 	for _, t := range []string{"projection_held", "projection_parked"} {
 		cols := "SELECT client_id, order_id, sequence, position FROM "
-		sides = append(sides, side{t, cols + qualified("public", t) + " WHERE projection = $1", cols + qualified(sh.schema, t) + " WHERE projection = $1"})
+		sides = append(sides, side{t, cols + qualified("public", t) + " WHERE projection = $1",
+			cols + qualified(sh.schema, t) + " WHERE projection = $1", []any{sh.p.name}})
 	}
 	for _, sd := range sides {
 		rows, err := tx.Query(ctx, `WITH l AS (`+sd.live+` EXCEPT ALL `+sd.fresh+`), f AS (`+sd.fresh+` EXCEPT ALL `+sd.live+`)
-			SELECT 'live', to_jsonb(l) FROM l UNION ALL SELECT 'rebuilt', to_jsonb(f) FROM f`, sh.p.name)
+			SELECT 'live', to_jsonb(l) FROM l UNION ALL SELECT 'rebuilt', to_jsonb(f) FROM f`, sd.args...)
 		if err != nil {
 			return fmt.Errorf("compare %s: %w", sd.table, err)
 		}
