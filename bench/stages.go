@@ -425,8 +425,9 @@ var eventsPerSec = regexp.MustCompile(`^(Benchmark\w+)\S*\s+\d+\s+.*?([\d.]+) ev
 
 // goBench runs one package's benchmarks matching pattern and returns, per
 // benchmark name, the figure that re matches (its second group).
-func goBench(ctx context.Context, c config, pkg, pattern, benchtime string, re *regexp.Regexp) (map[string]float64, string, error) {
-	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", pattern, "-benchtime", benchtime, "-count", "1", pkg)
+func goBench(ctx context.Context, c config, pkg, pattern, benchtime string, re *regexp.Regexp, extra ...string) (map[string]float64, string, error) {
+	args := append([]string{"test", "-run", "^$", "-bench", pattern, "-benchtime", benchtime, "-count", "1", pkg}, extra...)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = c.root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -452,6 +453,31 @@ func benchProjection(ctx context.Context, c config) (projectionResult, error) {
 	r.Project, r.CopyFrom = figures["BenchmarkProject"], figures["BenchmarkCopyFromCeiling"]
 	if r.Project == 0 || r.CopyFrom == 0 {
 		return r, fmt.Errorf("no events/s figures in:\n%s", raw)
+	}
+	return r, nil
+}
+
+type rebuildResult struct {
+	Events  int64   // log events
+	Rebuild float64 // events/s
+	Raw     string
+}
+
+// rebuildOrders × 4 events is the log BenchmarkRebuild rebuilds.
+const rebuildOrders = 250_000
+
+// benchRebuild runs readmodel's BenchmarkRebuild once: a blue/green rebuild
+// of both projections from a log of a million events.
+func benchRebuild(ctx context.Context, c config) (rebuildResult, error) {
+	r := rebuildResult{Events: rebuildOrders * 4}
+	figures, raw, err := goBench(ctx, c, "./internal/readmodel/", "^BenchmarkRebuild$", "1x", eventsPerSec,
+		"-timeout", "30m", "-args", "-rebuild-orders", strconv.Itoa(rebuildOrders))
+	r.Raw = raw
+	if err != nil {
+		return r, err
+	}
+	if r.Rebuild = figures["BenchmarkRebuild"]; r.Rebuild == 0 {
+		return r, fmt.Errorf("no events/s figure in:\n%s", raw)
 	}
 	return r, nil
 }

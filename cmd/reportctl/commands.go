@@ -340,6 +340,32 @@ func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 	return c.printJSON(map[string]any{"rebuilt": name, "seconds": time.Since(start).Seconds(), "projections": withHeldOrders(status)})
 }
 
+// projectionsRollback swaps the version the last rebuild replaced back in,
+// caught up with the log.
+func (c *cli) projectionsRollback(ctx context.Context, args []string) error {
+	fs := c.flags("projections rollback")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("projections rollback: name the projection (customer_order_history or merchant_daily_sales)")
+	}
+	_, pool, logger, err := c.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	rm := readmodel.NewStore(pool, pool, logger)
+	if err := rm.Rollback(ctx, fs.Arg(0), newProgressLine(c.stderr, "rollback").update); err != nil {
+		return err
+	}
+	status, err := rm.Status(ctx)
+	if err != nil {
+		return err
+	}
+	return c.printJSON(map[string]any{"rolled_back": fs.Arg(0), "projections": withHeldOrders(status)})
+}
+
 // projectionsVerify folds the log afresh beside the live projection and
 // prints every row that differs (at most --max-rows of them, with the
 // count); drift makes it fail, so a scheduled run can alert.

@@ -117,6 +117,15 @@ func TestProjectionsVerifyAndRebuild(t *testing.T) {
 	if _, _, err := verify("merchant_daily_sales"); err != nil {
 		t.Errorf("verify after rebuild: %v", err)
 	}
+	if _, stderr, err := cmd("projections", "rollback", "merchant_daily_sales"); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, stderr)
+	}
+	if _, _, err := verify("merchant_daily_sales"); !errors.Is(err, readmodel.ErrDrift) {
+		t.Errorf("verify after rolling back to the patched version: %v, want ErrDrift", err)
+	}
+	if _, _, err := cmd("projections", "rollback"); err == nil {
+		t.Error("rollback without a name succeeded")
+	}
 	if _, _, err := cmd("projections", "verify", "--max-rows", "-1"); err == nil {
 		t.Error("verify --max-rows -1 succeeded")
 	}

@@ -399,17 +399,60 @@ func (s *Store) rebuild(ctx context.Context, p projection, progress func(done, t
 	if err != nil {
 		return err
 	}
+	swapStart := time.Now()
 	n, pos, err := s.swapWithRetry(ctx, sh)
 	if err != nil {
 		return err
 	}
+	swapTook := time.Since(swapStart)
 	done += int64(n)
 	total = max(total, done)
 	if progress != nil {
 		progress(done, total)
 	}
 	s.logger.InfoContext(ctx, "projection rebuilt and swapped in", "projection", p.name, "version", sh.version,
-		"position", pos, "events", done, "duration", time.Since(start))
+		"position", pos, "events", done, "duration", time.Since(start), "swap_duration", swapTook)
+	return nil
+}
+
+// ErrNoRetiredVersion means there is no retired version to roll back to.
+var ErrNoRetiredVersion = errors.New("no retired version to roll back to (the last rebuild's predecessor is dropped by the next rebuild)")
+
+// Rollback swaps the version the last rebuild replaced back in for one
+// projection: it catches the retired version up with the log, as a rebuild
+// catches up its new one, and swaps it in the same way, so the version it
+// replaces is retired in turn (and a second rollback undoes the first).
+func (s *Store) Rollback(ctx context.Context, name string, progress func(done, total int64)) error {
+	if name == "" {
+		return errors.New("roll back: name the projection to roll back")
+	}
+	ps, err := findProjection(name)
+	if err != nil {
+		return fmt.Errorf("roll back: %w", err)
+	}
+	p := ps[0]
+	release, err := s.versionLock(ctx, p)
+	if err != nil {
+		return fmt.Errorf("roll back %s: %w", p.name, err)
+	}
+	defer release()
+	sh := &shadow{p: p, purpose: purposeRebuild}
+	err = s.write.QueryRow(ctx, "SELECT version, schema_name FROM projection_versions WHERE name = $1 AND state = 'retired' ORDER BY version DESC LIMIT 1",
+		p.name).Scan(&sh.version, &sh.schema)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("roll back %s: %w", p.name, ErrNoRetiredVersion)
+	}
+	if err != nil {
+		return fmt.Errorf("roll back %s: find the retired version: %w", p.name, err)
+	}
+	if _, _, err := s.buildShadow(ctx, sh, progress); err != nil {
+		return fmt.Errorf("roll back %s: %w", p.name, err)
+	}
+	_, pos, err := s.swapWithRetry(ctx, sh)
+	if err != nil {
+		return fmt.Errorf("roll back %s: %w", p.name, err)
+	}
+	s.logger.InfoContext(ctx, "projection rolled back", "projection", p.name, "version", sh.version, "position", pos)
 	return nil
 }
 

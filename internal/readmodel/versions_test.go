@@ -97,6 +97,35 @@ func TestRebuildSwapsVersions(t *testing.T) {
 		t.Errorf("live index customer_order_history_customer: %d (%v), want 1 under its own name", indexes, err)
 	}
 
+	// A rollback brings the patched version back, caught up with the log;
+	// a second one undoes the first.
+	if _, err := s.Append(ctx, "cli_a", []orderevents.Event{
+		event("after", 1, orderevents.TypeOrderPlaced, placedItems("cus_1", "mer_1", "EUR", 1, 100), time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rollback(ctx, readmodel.ProjectionCustomerOrderHistory, nil); err != nil {
+		t.Fatal(err)
+	}
+	var back int64
+	var caughtUp bool
+	if err := pool.QueryRow(ctx, `SELECT (SELECT total_cents FROM customer_order_history WHERE order_id = $1),
+		EXISTS (SELECT 1 FROM customer_order_history WHERE order_id = 'after')`, order).Scan(&back, &caughtUp); err != nil || back != 1 || !caughtUp {
+		t.Errorf("after rollback: total %d, caught up %t (%v); want the patched 1 and the new order", back, caughtUp, err)
+	}
+	if diff := cmp.Diff([]versionRow{
+		{1, "live", "initial", "public"},
+		{2, "retired", "rebuild", "reportd_projection_customer_order_history_v2"},
+	}, versions(t, pool, readmodel.ProjectionCustomerOrderHistory)); diff != "" {
+		t.Errorf("versions after rollback (-want +got):\n%s", diff)
+	}
+	if err := s.Rollback(ctx, readmodel.ProjectionCustomerOrderHistory, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ProjectOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clean = checksums(t, pool)
+
 	if err := s.Rebuild(ctx, readmodel.ProjectionCustomerOrderHistory, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +133,9 @@ func TestRebuildSwapsVersions(t *testing.T) {
 		{1, "dropped", "initial", retired},
 		{2, "retired", "rebuild", "reportd_projection_customer_order_history_v2"},
 		{3, "live", "rebuild", "public"},
+	}
+	if err := s.Rollback(ctx, readmodel.ProjectionMerchantDailySales, nil); !errors.Is(err, readmodel.ErrNoRetiredVersion) {
+		t.Errorf("rollback of a never rebuilt projection: %v, want ErrNoRetiredVersion", err)
 	}
 	if diff := cmp.Diff(want, versions(t, pool, readmodel.ProjectionCustomerOrderHistory)); diff != "" {
 		t.Errorf("versions after two rebuilds (-want +got):\n%s", diff)
