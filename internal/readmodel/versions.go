@@ -193,6 +193,9 @@ func createShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
 		if err := matchIndexNames(ctx, tx, sh.schema, t); err != nil {
 			return err
 		}
+		if err := copyGrants(ctx, tx, sh.schema, t); err != nil {
+			return err
+		}
 	}
 	if err := initShadowCheckpoint(ctx, tx, sh); err != nil {
 		return fmt.Errorf("start checkpoint of %s: %w", sh.schema, err)
@@ -235,6 +238,32 @@ func matchIndexNames(ctx context.Context, tx pgx.Tx, schema, table string) error
 		}
 		if _, err := tx.Exec(ctx, "ALTER INDEX "+qualified(schema, name)+" RENAME TO "+pgx.Identifier{want}.Sanitize()); err != nil {
 			return fmt.Errorf("rename index %s.%s: %w", schema, name, err)
+		}
+	}
+	return nil
+}
+
+// copyGrants gives the shadow table the live one's grants (LIKE copies
+// none), so that a read-only role that reads reports (a replica's, say)
+// can still read the projection after the swap.
+func copyGrants(ctx context.Context, tx pgx.Tx, schema, table string) error {
+	rows, err := tx.Query(ctx, `SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END
+		FROM pg_class c, aclexplode(c.relacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+		WHERE c.oid = $1::regclass AND a.grantee <> c.relowner`, qualified("public", table))
+	if err != nil {
+		return fmt.Errorf("read grants on %s: %w", table, err)
+	}
+	var grants []string
+	var priv, grantee string
+	if _, err := pgx.ForEachRow(rows, []any{&priv, &grantee}, func() error {
+		grants = append(grants, "GRANT "+priv+" ON "+qualified(schema, table)+" TO "+grantee)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("read grants on %s: %w", table, err)
+	}
+	for _, g := range grants {
+		if _, err := tx.Exec(ctx, g); err != nil {
+			return fmt.Errorf("copy grants of %s: %w", table, err)
 		}
 	}
 	return nil

@@ -73,9 +73,25 @@ func TestRebuildSwapsVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	patchOrder(t, pool, order, 1)
+	// A read role's grant survives the swap (roles are cluster-wide, so
+	// the name is the test database's own).
+	var reader string
+	if err := pool.QueryRow(ctx, "SELECT current_database() || '_reader'").Scan(&reader); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "CREATE ROLE "+reader+" NOLOGIN; GRANT SELECT ON customer_order_history TO "+reader); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = pool.Exec(context.Background(), "DROP OWNED BY "+reader+"; DROP ROLE "+reader)
+	})
 
 	if err := s.Rebuild(ctx, readmodel.ProjectionCustomerOrderHistory, nil); err != nil {
 		t.Fatal(err)
+	}
+	var canRead bool
+	if err := pool.QueryRow(ctx, "SELECT has_table_privilege($1, 'public.customer_order_history', 'SELECT')", reader).Scan(&canRead); err != nil || !canRead {
+		t.Errorf("%s may read the rebuilt customer_order_history: %t (%v), want true", reader, canRead, err)
 	}
 	if diff := cmp.Diff(clean, checksums(t, pool)); diff != "" {
 		t.Errorf("rebuild did not restore the fold (-want +got):\n%s", diff)
