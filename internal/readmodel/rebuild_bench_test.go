@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 var rebuildOrders = flag.Int("rebuild-orders", 250_000, "orders in BenchmarkRebuild's log (4 events each)")
@@ -19,6 +21,42 @@ var rebuildOrders = flag.Int("rebuild-orders", 250_000, "orders in BenchmarkRebu
 func BenchmarkRebuild(b *testing.B) {
 	ctx := context.Background()
 	s, pool := newStore(b)
+	seedLog(b, pool, *rebuildOrders)
+	events := int64(*rebuildOrders) * 4
+	b.ResetTimer()
+	for range b.N {
+		if err := s.Rebuild(ctx, "", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkVerify measures a verify of both projections against a live
+// version already at the head, on the same log as BenchmarkRebuild: the
+// fresh build plus the row-by-row comparison. events/s is log events per
+// second of the whole verify.
+func BenchmarkVerify(b *testing.B) {
+	ctx := context.Background()
+	s, pool := newStore(b)
+	seedLog(b, pool, *rebuildOrders)
+	if _, err := s.ProjectOnce(ctx); err != nil {
+		b.Fatal(err)
+	}
+	events := int64(*rebuildOrders) * 4
+	b.ResetTimer()
+	for range b.N {
+		if _, err := s.Verify(ctx, "", 10, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// seedLog writes orders × 4 events into order_events (see BenchmarkRebuild).
+func seedLog(b *testing.B, pool *pgxpool.Pool, orders int) {
+	b.Helper()
+	ctx := context.Background()
 	_, err := pool.Exec(ctx, `
 		INSERT INTO order_events (client_id, event_id, order_id, sequence, type, occurred_at, data)
 		SELECT 'cli_a', 'evt_' || o || '_' || e.seq, 'ord_' || o, e.seq, e.type,
@@ -33,19 +71,11 @@ func BenchmarkRebuild(b *testing.B) {
 		       END
 		FROM generate_series(1, $1::int) AS o,
 		     (VALUES (1, 'OrderPlaced'), (2, 'PaymentCaptured'), (3, 'OrderShipped'), (4, 'OrderRefunded')) AS e (seq, type)
-		ORDER BY o / 1000, e.seq, o`, *rebuildOrders)
+		ORDER BY o / 1000, e.seq, o`, orders)
 	if err != nil {
 		b.Fatalf("seed the log: %v", err)
 	}
 	if _, err := pool.Exec(ctx, "ANALYZE order_events"); err != nil {
 		b.Fatal(err)
 	}
-	events := int64(*rebuildOrders) * 4
-	b.ResetTimer()
-	for range b.N {
-		if err := s.Rebuild(ctx, "", nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
