@@ -327,8 +327,8 @@ func (s *Store) shadowPasses(ctx context.Context, tx pgx.Tx, sh *shadow, to int6
 }
 
 // passesTo runs the projector's pass on whichever version tx's search_path
-// finds, holding its checkpoint lock, until it reaches position to (0: the
-// toHead: the head) or has run maxPasses passes (0: no bound).
+// finds, holding its checkpoint lock, until it reaches position to (or
+// toHead) or has run maxPasses passes (0: no bound).
 func (s *Store) passesTo(ctx context.Context, tx pgx.Tx, p projection, to int64, maxPasses int) (int, int64, error) {
 	cp, err := lockCheckpoint(ctx, tx, p)
 	if err != nil {
