@@ -548,8 +548,14 @@ func (s *Store) swap(ctx context.Context, sh *shadow) (applied int, pos int64, e
 		if _, err := tx.Exec(ctx, "LOCK TABLE "+live+" IN ACCESS EXCLUSIVE MODE"); err != nil {
 			return fmt.Errorf("lock live tables: %w", err)
 		}
-		// The last events, under the lock: the new version is at the head.
-		applied, pos, err = s.shadowPasses(ctx, tx, sh, toHead, 0)
+		// The last events, under the lock, up to the head as it is now
+		// (appends go on; bounding the work keeps the lock short; Append
+		// makes positions visible in order, so all below the head are in).
+		var head int64
+		if err := tx.QueryRow(ctx, "SELECT coalesce(max(position), 0) FROM order_events").Scan(&head); err != nil {
+			return fmt.Errorf("read log head: %w", err)
+		}
+		applied, pos, err = s.shadowPasses(ctx, tx, sh, head, 0)
 		if err != nil {
 			return err
 		}

@@ -382,3 +382,21 @@ func TestRebuildRefusesConcurrentRun(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An empty log rebuilds and verifies to empty projections at position 0.
+func TestRebuildAndVerifyEmptyLog(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	if err := s.Rebuild(ctx, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Verify(ctx, "", 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Position != 0 || r.DriftRows != 0 {
+			t.Errorf("%s: position %d, %d drift rows; want 0, 0", r.Projection, r.Position, r.DriftRows)
+		}
+	}
+}
