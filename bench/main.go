@@ -136,7 +136,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if r.Rebuild, err = benchRebuild(ctx, c); err != nil {
 			return fmt.Errorf("rebuild: %w", err)
 		}
-		log("rebuild: %.0f events/s", r.Rebuild.Rebuild)
+		log("rebuild: %.0f events/s, longest swap %.0f ms; verify: %.0f events/s", r.Rebuild.Rebuild, r.Rebuild.SwapMillis, r.Rebuild.Verify)
 	}
 	if c.runs("render") {
 		log("render: go test -bench in internal/report")

@@ -139,8 +139,9 @@ func (r results) markdown(ctx context.Context, c config) string {
 		if pr.Project > 0 {
 			ceiling, ratio = fmt.Sprintf("the live projector (BenchmarkProject): %.0f events/s", pr.Project), fmt.Sprintf("%.1f%%", 100*rb.Rebuild/pr.Project)
 		}
-		p("| blue/green rebuild of both projections, %d-event log (BenchmarkRebuild) | %.0f events/s | %s | %s | (reported) | — |",
-			rb.Events, rb.Rebuild, ceiling, ratio)
+		p("| blue/green rebuild of both projections, %d-event log (BenchmarkRebuild) | %.0f events/s, live tables locked %.0f ms | %s | %s | (reported) | — |",
+			rb.Events, rb.Rebuild, rb.SwapMillis, ceiling, ratio)
+		p("| verify of both projections, same log (BenchmarkVerify) | %.0f events/s | — | — | (reported) | — |", rb.Verify)
 	}
 	if rr := r.Render; rr.Bare > 0 {
 		ratio := float64(rr.Render) / float64(rr.Bare)
@@ -227,6 +228,8 @@ func (r results) markdown(ctx context.Context, c config) string {
 		p("`reportctl projections rebuild` on a log of %d events (placed, paid, shipped, refunded; written with one", rb.Events)
 		p("INSERT … SELECT): both projections built beside the live ones in 10,000-event transactions, then swapped in.")
 		p("The live projector folds the same events into both projections at once, so its rate is the natural ceiling.")
+		p("max-swap-ms is the longest swap (the one transaction that locks the live tables). A verify builds the same")
+		p("fresh versions, then compares them with the live ones row by row (the live projector waits meanwhile).")
 		p("```")
 		for line := range strings.SplitSeq(rb.Raw, "\n") {
 			if strings.HasPrefix(line, "Benchmark") {

@@ -3,9 +3,14 @@ package readmodel_test
 import (
 	"context"
 	"flag"
+	"log/slog"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/reportd/reportd/internal/readmodel"
 )
 
 var rebuildOrders = flag.Int("rebuild-orders", 250_000, "orders in BenchmarkRebuild's log (4 events each)")
@@ -20,7 +25,9 @@ var rebuildOrders = flag.Int("rebuild-orders", 250_000, "orders in BenchmarkRebu
 // second of the whole rebuild, each event folded into both projections.
 func BenchmarkRebuild(b *testing.B) {
 	ctx := context.Background()
-	s, pool := newStore(b)
+	_, pool := newStore(b)
+	swaps := &swapRecorder{}
+	s := readmodel.NewStore(pool, pool, slog.New(swaps))
 	seedLog(b, pool, *rebuildOrders)
 	events := int64(*rebuildOrders) * 4
 	b.ResetTimer()
@@ -30,6 +37,35 @@ func BenchmarkRebuild(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(swaps.longest().Microseconds())/1000, "max-swap-ms")
+}
+
+// swapRecorder is a slog handler that keeps the longest swap_duration the
+// rebuild logs: how long the live tables were locked.
+type swapRecorder struct {
+	mu  sync.Mutex
+	max time.Duration
+}
+
+func (r *swapRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *swapRecorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *swapRecorder) WithGroup(string) slog.Handler            { return r }
+func (r *swapRecorder) Handle(_ context.Context, rec slog.Record) error {
+	rec.Attrs(func(a slog.Attr) bool {
+		if a.Key == "swap_duration" {
+			r.mu.Lock()
+			r.max = max(r.max, a.Value.Duration())
+			r.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (r *swapRecorder) longest() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.max
 }
 
 // BenchmarkVerify measures a verify of both projections against a live
