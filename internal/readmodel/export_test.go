@@ -5,3 +5,6 @@ package readmodel
 func SetDecoder(s *Store, decode func(typ string, version int, data []byte) (any, error)) {
 	s.decode = decode
 }
+
+// SetRebuildSize sets the log events per pass of a rebuild or verify.
+func SetRebuildSize(s *Store, n int) { s.rebuildSize = n }

@@ -34,7 +34,11 @@ type Store struct {
 	safetyPoll  time.Duration // projector wakes at least this often
 	retryPause  time.Duration // pause before reconnecting after a projector error
 	rebuildSize int           // log rows per step of a rebuild
-	decode      decodeFunc    // event payload decoder
+	// A rebuild's swap waits at most swapLockTimeout for the live tables
+	// (readers queue behind it meanwhile), swapAttempts times.
+	swapLockTimeout time.Duration
+	swapAttempts    int
+	decode          decodeFunc // event payload decoder
 }
 
 // NewStore returns a Store that appends and projects on write and serves
@@ -44,14 +48,16 @@ func NewStore(write, read *pgxpool.Pool, logger *slog.Logger) *Store {
 		read = write
 	}
 	return &Store{
-		write:       write,
-		read:        read,
-		logger:      logger,
-		batchSize:   5000,
-		safetyPoll:  5 * time.Second,
-		retryPause:  time.Second,
-		rebuildSize: 10000,
-		decode:      orderevents.Decode,
+		write:           write,
+		read:            read,
+		logger:          logger,
+		batchSize:       5000,
+		safetyPoll:      5 * time.Second,
+		retryPause:      time.Second,
+		rebuildSize:     10000,
+		swapLockTimeout: 2 * time.Second,
+		swapAttempts:    30,
+		decode:          orderevents.Decode,
 	}
 }
 
