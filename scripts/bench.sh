@@ -3,6 +3,11 @@
 # harness in ./bench against the local services and writes BENCHMARKS.md
 # (intake, submit-to-webhook, webhook delivery, projection, one huge PDF and XLSX,
 # each next to its ceiling measured in the same run). Takes about 5 minutes.
+# Its last stage, capacity, measures the costs per report and per event on
+# a private Redis, PostgreSQL and S3 gateway, saves them as
+# bench/capacity.json and writes docs/capacity.md from them (about 3 more
+# minutes; BENCH_ARGS="-only capacity" runs it alone and leaves
+# BENCHMARKS.md as it is).
 #
 # Environment: BENCH_OUT (default BENCHMARKS.md), BENCH_ARGS (extra flags
 # for go run ./bench, e.g. "-reports 500").
