@@ -101,7 +101,7 @@ func benchCapacity(ctx context.Context, c config, log func(string, ...any)) (cap
 	f.PerReport = perReport
 	f.Scaling = append(f.Scaling, one)
 
-	if f.PerEvent, f.Workload.Events, f.ProjectedPerSecond, f.EventLogBytes, f.DatabaseBytes, err = r.eventPass(ctx); err != nil {
+	if err := r.eventPass(ctx, &f); err != nil {
 		return f, err
 	}
 
@@ -277,15 +277,15 @@ func (r *capacityRun) reportPass(ctx context.Context, customers []string) (capac
 // eventPass posts order events (in another period than the reports', so
 // the report passes render the same documents) and waits until every
 // projection has caught up.
-func (r *capacityRun) eventPass(ctx context.Context) (costs capacity.Costs, n int, perSec, logBytes, dbBytes float64, err error) {
+func (r *capacityRun) eventPass(ctx context.Context, f *capacity.Figures) error {
 	events, _ := seed.Events(seed.Options{Customers: max(1, r.c.capEvents/30), OrdersPerCustomer: 10, Seed: 11,
 		From: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)})
-	n = len(events)
+	n := len(events)
 	bodies := make([][]byte, 0, n/r.c.capBatch+1)
 	for i := 0; i < n; i += r.c.capBatch {
 		b, err := eventsBody(events[i:min(n, i+r.c.capBatch)])
 		if err != nil {
-			return costs, n, 0, 0, 0, err
+			return err
 		}
 		bodies = append(bodies, b)
 	}
@@ -297,11 +297,11 @@ func (r *capacityRun) eventPass(ctx context.Context) (costs capacity.Costs, n in
 	}
 	log0, db0, err := size()
 	if err != nil {
-		return costs, n, 0, 0, 0, err
+		return err
 	}
 	s0, err := r.snapshot(ctx)
 	if err != nil {
-		return costs, n, 0, 0, 0, err
+		return err
 	}
 	hc := &http.Client{Timeout: 60 * time.Second}
 	var wg sync.WaitGroup
@@ -328,36 +328,39 @@ func (r *capacityRun) eventPass(ctx context.Context) (costs capacity.Costs, n in
 	close(next)
 	wg.Wait()
 	if firstErr != nil {
-		return costs, n, 0, 0, 0, firstErr
+		return firstErr
 	}
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		done, err := r.rm.CaughtUp(ctx)
 		if err != nil {
-			return costs, n, 0, 0, 0, err
+			return err
 		}
 		if done {
 			break
 		}
 		if time.Now().After(deadline) {
-			return costs, n, 0, 0, 0, fmt.Errorf("projections did not catch up with %d events within 10 minutes", n)
+			return fmt.Errorf("projections did not catch up with %d events within 10 minutes", n)
 		}
 		time.Sleep(50 * time.Millisecond) // polls the checkpoint; the harness's own reads are not counted as reportd's statements
 	}
 	took := time.Since(start)
 	s1, err := r.snapshot(ctx)
 	if err != nil {
-		return costs, n, 0, 0, 0, err
+		return err
 	}
 	log1, db1, err := size()
 	if err != nil {
-		return costs, n, 0, 0, 0, err
+		return err
 	}
-	costs = s1.costs(s0, float64(n))
-	perSec = float64(n) / took.Seconds()
+	costs := s1.costs(s0, float64(n))
+	f.PerEvent, f.Workload.Events = costs, n
+	f.ProjectedPerSecond = float64(n) / took.Seconds()
+	f.EventPassSeconds = s1.at.Sub(s0.at).Seconds()
+	f.EventLogBytes, f.DatabaseBytes = (log1-log0)/float64(n), (db1-db0)/float64(n)
 	r.log("capacity: events projected at %.0f/s, %.3f CPU-ms per event (api %.3f, worker %.3f, postgres %.3f)",
-		perSec, costs.CPUms.All(), costs.CPUms.API, costs.CPUms.Worker, costs.CPUms.Postgres)
-	return costs, n, perSec, (log1 - log0) / float64(n), (db1 - db0) / float64(n), nil
+		f.ProjectedPerSecond, costs.CPUms.All(), costs.CPUms.API, costs.CPUms.Worker, costs.CPUms.Postgres)
+	return nil
 }
 
 func (r *capacityRun) postEvents(ctx context.Context, hc *http.Client, body []byte) error {

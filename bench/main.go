@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.capReports, "capacity-reports", 400, "reports in each capacity pass (one worker, then two)")
 	fs.IntVar(&c.capEvents, "capacity-events", 30000, "order events in the capacity stage's event pass (about)")
 	fs.IntVar(&c.capBatch, "capacity-batch", 1000, "events per POST /v1/order-events in the capacity stage")
-	fs.DurationVar(&c.capIdle, "capacity-idle", 5*time.Second, "how long the capacity stage measures the idle api and worker")
+	fs.DurationVar(&c.capIdle, "capacity-idle", 15*time.Second, "how long the capacity stage measures the idle api and worker")
 	fs.StringVar(&c.capJSON, "capacity-json", "bench/capacity.json", "where the capacity stage saves its figures")
 	fs.StringVar(&c.capDoc, "capacity-doc", "docs/capacity.md", "where the capacity stage writes the capacity model")
 	only := fs.String("only", "", "run only these stages, comma-separated ("+strings.Join(stages, ", ")+"); prints the log and writes no BENCHMARKS.md (capacity still writes its two files)")

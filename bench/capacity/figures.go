@@ -35,6 +35,9 @@ type Figures struct {
 	// ProjectedPerSecond is the events phase's rate from the first POST to
 	// every projection caught up, with one worker's projector.
 	ProjectedPerSecond float64 `json:"projected_events_per_second"`
+	// EventPassSeconds is how long the events phase took (its counters'
+	// interval); the report passes' is their Run.Seconds.
+	EventPassSeconds float64 `json:"event_pass_seconds"`
 
 	// Scaling is the same report workload with one worker process, then two.
 	Scaling []Run `json:"scaling"`
@@ -91,6 +94,62 @@ func (c Costs) S3Total() float64 {
 		n += v
 	}
 	return n
+}
+
+// LessIdle is c without the idle cost of the seconds each unit's pass
+// lasted: what one more unit costs once the fixed per-process background
+// (polling, heartbeats, sweeps) is taken out. Nothing goes below zero.
+func (c Costs) LessIdle(idle Costs, secondsPerUnit float64) Costs {
+	sub := func(x, y float64) float64 { return max(0, x-y*secondsPerUnit) }
+	out := Costs{
+		CPUms: CPU{API: sub(c.CPUms.API, idle.CPUms.API), Worker: sub(c.CPUms.Worker, idle.CPUms.Worker),
+			Postgres: sub(c.CPUms.Postgres, idle.CPUms.Postgres), Redis: sub(c.CPUms.Redis, idle.CPUms.Redis),
+			S3: sub(c.CPUms.S3, idle.CPUms.S3), LoadGen: sub(c.CPUms.LoadGen, idle.CPUms.LoadGen)},
+		PostgresStatements: sub(c.PostgresStatements, idle.PostgresStatements),
+		PostgresCommits:    sub(c.PostgresCommits, idle.PostgresCommits),
+		WALBytes:           sub(c.WALBytes, idle.WALBytes),
+		S3BytesUp:          sub(c.S3BytesUp, idle.S3BytesUp),
+		S3BytesDown:        sub(c.S3BytesDown, idle.S3BytesDown),
+	}
+	if c.RedisByCommand != nil {
+		out.RedisByCommand = map[string]float64{}
+		for k, v := range c.RedisByCommand {
+			if x := sub(v, idle.RedisByCommand[k]); x > 0 {
+				out.RedisByCommand[k] = x
+				out.RedisCommands += x
+			}
+		}
+	} else {
+		out.RedisCommands = sub(c.RedisCommands, idle.RedisCommands)
+	}
+	if c.S3Requests != nil {
+		out.S3Requests = map[string]float64{}
+		for k, v := range c.S3Requests {
+			if x := sub(v, idle.S3Requests[k]); x > 0 {
+				out.S3Requests[k] = x
+			}
+		}
+	}
+	return out
+}
+
+// Marginal is the per-report and per-event costs less idle, which the
+// plans use. Without a one-worker pass (or events) the gross figures stand.
+func (f Figures) Marginal() (report, event Costs) {
+	report, event = f.PerReport, f.PerEvent
+	for _, r := range f.Scaling {
+		if r.Workers == 1 && r.Reports > 0 {
+			report = f.PerReport.LessIdle(f.IdlePerSecond, r.Seconds/float64(r.Reports))
+		}
+	}
+	secs := f.EventPassSeconds
+	if secs == 0 && f.ProjectedPerSecond > 0 {
+		secs = float64(f.Workload.Events) / f.ProjectedPerSecond // figures saved before EventPassSeconds existed
+	}
+	if f.Workload.Events > 0 {
+		event = f.PerEvent.LessIdle(f.IdlePerSecond, secs/float64(f.Workload.Events))
+	}
+	return report, event
 }
 
 // Ceiling is a rate measured by a stock tool, with its command.

@@ -59,6 +59,9 @@ func (s Step) String() string { return s.Shown + " = " + Num(s.Value) }
 
 // Num prints a figure with three significant digits, grouped thousands.
 func Num(v float64) string {
+	if v != 0 && math.Abs(v) < 100 { // round first, so 0.9999 prints as 1.00, not 1
+		v, _ = strconv.ParseFloat(strconv.FormatFloat(v, 'g', 3, 64), 64)
+	}
 	switch a := math.Abs(v); {
 	case v == 0:
 		return "0"
@@ -132,7 +135,7 @@ type RedisChoice struct {
 // PlanReports sizes a deployment for rate reports/s with the measured
 // per-report costs.
 func PlanReports(f Figures, a Assumptions, rate float64) ReportPlan {
-	c := f.PerReport
+	c, _ := f.Marginal()
 	p := ReportPlan{Rate: rate}
 	p.APICores = cores(rate, c.CPUms.API, a.Utilisation)
 	p.WorkerCores = cores(rate, c.CPUms.Worker, a.Utilisation)
@@ -205,7 +208,7 @@ type EventPlan struct {
 
 // PlanEvents sizes a deployment for rate events/s.
 func PlanEvents(f Figures, a Assumptions, rate float64) EventPlan {
-	c := f.PerEvent
+	_, c := f.Marginal()
 	p := EventPlan{Rate: rate}
 	p.APICores = cores(rate, c.CPUms.API, a.Utilisation)
 	p.WorkerCores = cores(rate, c.CPUms.Worker, a.Utilisation)
@@ -253,12 +256,15 @@ func partitionRule(rowsPerDay, retained float64, a Assumptions) string {
 }
 
 // Scaling is the check of the model: the gain of a second worker process
-// it predicts against the gain measured.
+// it predicts against the gain measured. The benchmark machine is shared
+// with other work whose load changes between the passes, so the prediction
+// uses the cores that were free during the two-worker pass (the machine's
+// cores less what the rest of it used meanwhile, from /proc/stat).
 type Scaling struct {
 	One, Two       Run
-	AvailableCores Step // the machine's cores less what other work took during the one-worker pass
-	CPUBound       Step // the rate those cores allow at the measured CPU per report
-	Utilisation    Step // how busy the one-worker pass kept the available cores
+	AvailableCores Step // the machine's cores less other work during the two-worker pass
+	CPUBound       Step // the rate those cores allow at the one-worker pass's CPU per report
+	Utilisation    Step // how busy the one-worker pass kept the cores it had
 	Predicted      Step // predicted two-worker rate: min(2 × one-worker rate, CPU bound)
 	PredictedGain  Step
 	MeasuredGain   Step
@@ -280,12 +286,13 @@ func CheckScaling(f Figures) (Scaling, bool) {
 	if !one || !two || s.One.PerSecond <= 0 || s.One.CPUms <= 0 {
 		return s, false
 	}
-	avail := float64(f.Cores) - s.One.ForeignCores
-	s.AvailableCores = Step{Shown: fmt.Sprintf("%d cores − %s cores of other work", f.Cores, Num(s.One.ForeignCores)), Value: avail}
-	s.CPUBound = Step{Shown: fmt.Sprintf("%s cores × 1000 ÷ %s CPU-ms per report (every process)", Num(avail), Num(s.One.CPUms)),
+	availOne := float64(f.Cores) - s.One.ForeignCores
+	avail := float64(f.Cores) - s.Two.ForeignCores
+	s.AvailableCores = Step{Shown: fmt.Sprintf("%d cores − %s cores of other work", f.Cores, Num(s.Two.ForeignCores)), Value: avail}
+	s.CPUBound = Step{Shown: fmt.Sprintf("%s cores × 1000 ÷ %s CPU-ms per report (every process, one-worker pass)", Num(avail), Num(s.One.CPUms)),
 		Value: avail * 1000 / s.One.CPUms}
-	s.Utilisation = Step{Shown: fmt.Sprintf("%s reports/s × %s CPU-ms ÷ 1000 ÷ %s cores", Num(s.One.PerSecond), Num(s.One.CPUms), Num(avail)),
-		Value: s.One.PerSecond * s.One.CPUms / 1000 / avail}
+	s.Utilisation = Step{Shown: fmt.Sprintf("%s reports/s × %s CPU-ms ÷ 1000 ÷ (%d − %s) cores", Num(s.One.PerSecond), Num(s.One.CPUms), f.Cores, Num(s.One.ForeignCores)),
+		Value: s.One.PerSecond * s.One.CPUms / 1000 / availOne}
 	s.Predicted = Step{Shown: fmt.Sprintf("min(2 × %s, %s) reports/s", Num(s.One.PerSecond), Num(s.CPUBound.Value)),
 		Value: math.Min(2*s.One.PerSecond, s.CPUBound.Value)}
 	s.PredictedGain = Step{Shown: fmt.Sprintf("%s ÷ %s", Num(s.Predicted.Value), Num(s.One.PerSecond)), Value: s.Predicted.Value / s.One.PerSecond}

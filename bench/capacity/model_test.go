@@ -144,10 +144,11 @@ func TestCheckScaling(t *testing.T) {
 	if !ok {
 		t.Fatal("CheckScaling found no one-worker and two-worker pair")
 	}
-	// 2 cores − 0.6 of other work = 1.4 cores; 1.4 × 1000 ÷ 100 CPU-ms = 14
-	// reports/s; min(2 × 10, 14) = 14, a gain of 1.4×; measured 12 ÷ 10.
+	// 2 cores − 0.5 of other work in the second pass = 1.5 cores; 1.5 × 1000
+	// ÷ 100 CPU-ms = 15 reports/s; min(2 × 10, 15) = 15, a gain of 1.5×;
+	// measured 12 ÷ 10. The first pass had 2 − 0.6 cores.
 	got := []float64{s.AvailableCores.Value, s.CPUBound.Value, s.Utilisation.Value, s.Predicted.Value, s.PredictedGain.Value, s.MeasuredGain.Value}
-	want := []float64{1.4, 14, 10 * 100 / 1000 / 1.4, 14, 1.4, 1.2}
+	want := []float64{1.5, 15, 10.0 * 100 / 1000 / 1.4, 15, 1.5, 1.2}
 	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(1e-9, 1e-12)); diff != "" {
 		t.Errorf("CheckScaling (-want +got):\n%s", diff)
 	}
@@ -157,8 +158,8 @@ func TestCheckScaling(t *testing.T) {
 }
 
 func TestNum(t *testing.T) {
-	got := []string{Num(0), Num(0.0123456), Num(1.234), Num(12.34), Num(1234567.8), Num(-4321)}
-	want := []string{"0", "0.0123", "1.23", "12.3", "1,234,568", "-4,321"}
+	got := []string{Num(0), Num(0.0123456), Num(1.234), Num(12.34), Num(1234567.8), Num(-4321), Num(0.99999), Num(99.96)}
+	want := []string{"0", "0.0123", "1.23", "12.3", "1,234,568", "-4,321", "1.00", "100"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Num (-want +got):\n%s", diff)
 	}
@@ -182,7 +183,7 @@ func TestMarkdownFromFixture(t *testing.T) {
 		"| worker cores | 1,000/s × 50.0 CPU-ms ÷ 1000 ÷ 0.6 | 83.3 | 84 cores (11 hosts of 8) |",
 		"| Redis topology | | | Redis Cluster, 2 masters with a replica each; REDIS_QUEUE_SHARDS=6 |",
 		"### 100,000 events/s",
-		"- **predicted gain 1.40× (14.0 ÷ 10.0), measured gain 1.20× (12.0 ÷ 10.0)**",
+		"- **predicted gain 1.50× (15.0 ÷ 10.0), measured gain 1.20× (12.0 ÷ 10.0)**",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q", want)
@@ -204,5 +205,19 @@ func TestDocIsGenerated(t *testing.T) {
 	want := Markdown(f, DefaultAssumptions(), "bench/capacity.json")
 	if diff := cmp.Diff(want, string(got)); diff != "" {
 		t.Errorf("docs/capacity.md is not generated from bench/capacity.json; run go run ./bench/capacitydoc (-want +got):\n%s", diff)
+	}
+}
+
+func TestLessIdle(t *testing.T) {
+	gross := Costs{CPUms: CPU{Worker: 50, Redis: 0.5}, RedisCommands: 50, RedisByCommand: map[string]float64{"evalsha": 10, "ping": 0.1},
+		WALBytes: 6000, S3Requests: map[string]float64{"PUT": 1}}
+	idle := Costs{CPUms: CPU{Worker: 10, Redis: 4}, RedisByCommand: map[string]float64{"evalsha": 20, "ping": 5}, WALBytes: 200}
+	// Each report's pass lasted 0.1 s: 1 ms of the worker's idle, 0.4 of
+	// Redis's, 2 evalsha, 0.5 ping (more than the 0.1 measured: none left).
+	got := gross.LessIdle(idle, 0.1)
+	want := Costs{CPUms: CPU{Worker: 49, Redis: 0.1}, RedisCommands: 8, RedisByCommand: map[string]float64{"evalsha": 8},
+		WALBytes: 5980, S3Requests: map[string]float64{"PUT": 1}}
+	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(1e-9, 1e-12)); diff != "" {
+		t.Errorf("LessIdle (-want +got):\n%s", diff)
 	}
 }
