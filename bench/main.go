@@ -10,6 +10,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -92,7 +93,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c.cmdline = strings.Join(append([]string{"go run ./bench"}, args...), " ")
+	// BENCH_COMMAND names the command a person typed (scripts/bench.sh sets
+	// it); the go run line holds temporary paths.
+	c.cmdline = cmp.Or(os.Getenv("BENCH_COMMAND"), strings.Join(append([]string{"go run ./bench"}, args...), " "))
 	if *only != "" {
 		c.only = map[string]bool{}
 		for s := range strings.SplitSeq(*only, ",") {

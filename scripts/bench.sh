@@ -26,6 +26,10 @@ trap 'rm -rf "$tmp"' EXIT
 echo "bench: building api, worker and measure into $tmp" >&2
 go build -o "$tmp/" ./cmd/api ./cmd/worker ./internal/report/internal/measure
 mkdir -p .dev/bench-logs
+# What docs/capacity.md says it was measured by (make bench and make capacity set it).
+if [[ -z ${BENCH_COMMAND:-} ]]; then
+	export BENCH_COMMAND="${BENCH_ARGS:+BENCH_ARGS=\"$BENCH_ARGS\" }bash scripts/bench.sh"
+fi
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
 go run ./bench -api "$tmp/api" -worker "$tmp/worker" -measure "$tmp/measure" \
 	-logs .dev/bench-logs -out "${BENCH_OUT:-BENCHMARKS.md}" ${BENCH_ARGS:-}

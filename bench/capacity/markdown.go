@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -43,8 +44,8 @@ func Markdown(f Figures, a Assumptions, inputPath string) string {
 	p("  connections) and counted from the first POST to the last verified webhook; WORKER_CONCURRENCY=%d. One", w.WorkerConcurrency)
 	p("  report is the whole path: POST, the task, reading 200 rows, rendering, the upload, the webhook row and")
 	p("  task, the signed POST and its record.")
-	p("- Event workload: %d order events (placed, paid, shipped, some cancelled or refunded) in batches of %d per",
-		w.Events, w.EventBatch)
+	p("- Event workload: %s order events (placed, paid, shipped, some cancelled or refunded) in batches of %d per",
+		group(strconv.Itoa(w.Events)), w.EventBatch)
 	p("  `POST /v1/order-events` from 4 connections, counted until every projection has caught up.")
 	p("- Idle: the api and one worker with no work, for %s s.", Num(w.IdleSeconds))
 	p("")
@@ -177,6 +178,9 @@ func Markdown(f Figures, a Assumptions, inputPath string) string {
 	p("- predicted two-worker rate = %s reports/s", s.Predicted)
 	p("- **predicted gain %s× (%s), measured gain %s× (%s)**", Num(s.PredictedGain.Value), s.PredictedGain.Shown,
 		Num(s.MeasuredGain.Value), s.MeasuredGain.Shown)
+	p("- the model assumes CPU per report does not change with the number of processes; the two-worker pass")
+	p("  measured %s CPU-ms instead of %s (%s), and with that figure the bound is %s reports/s", Num(s.Two.CPUms), Num(s.One.CPUms),
+		signedPct(s.Two.CPUms/s.One.CPUms-1), s.CPUBoundTwo)
 	p("")
 	if s.CPUBound.Value < 2*s.One.PerSecond {
 		p("The CPU-bound rate is below twice the one-worker rate, so here the cores, not the worker process, bound")
@@ -190,6 +194,13 @@ func Markdown(f Figures, a Assumptions, inputPath string) string {
 }
 
 func pct(v float64) string { return Num(100*v) + "%" }
+
+func signedPct(v float64) string {
+	if v >= 0 {
+		return "+" + pct(v)
+	}
+	return pct(v)
+}
 
 func safeDiv(a, b float64) float64 {
 	if b == 0 {

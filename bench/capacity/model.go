@@ -268,6 +268,10 @@ type Scaling struct {
 	Predicted      Step // predicted two-worker rate: min(2 × one-worker rate, CPU bound)
 	PredictedGain  Step
 	MeasuredGain   Step
+	// CPUBoundTwo is the bound again with the two-worker pass's own CPU per
+	// report: what is left of the gap when the model's one assumption (CPU
+	// per report does not change with processes) is replaced by the measurement.
+	CPUBoundTwo Step
 }
 
 // CheckScaling returns the one-vs-two-workers comparison, or false when the
@@ -297,5 +301,9 @@ func CheckScaling(f Figures) (Scaling, bool) {
 		Value: math.Min(2*s.One.PerSecond, s.CPUBound.Value)}
 	s.PredictedGain = Step{Shown: fmt.Sprintf("%s ÷ %s", Num(s.Predicted.Value), Num(s.One.PerSecond)), Value: s.Predicted.Value / s.One.PerSecond}
 	s.MeasuredGain = Step{Shown: fmt.Sprintf("%s ÷ %s", Num(s.Two.PerSecond), Num(s.One.PerSecond)), Value: s.Two.PerSecond / s.One.PerSecond}
+	if s.Two.CPUms > 0 {
+		s.CPUBoundTwo = Step{Shown: fmt.Sprintf("%s cores × 1000 ÷ %s CPU-ms per report (two-worker pass)", Num(avail), Num(s.Two.CPUms)),
+			Value: avail * 1000 / s.Two.CPUms}
+	}
 	return s, true
 }
