@@ -235,9 +235,9 @@ func (s *privateServices) startRedis(ctx context.Context, logDir string) error {
 }
 
 func (s *privateServices) startS3(ctx context.Context, logDir string) error {
-	bin, err := exec.LookPath("versitygw")
+	bin, err := versitygwBin(ctx)
 	if err != nil {
-		return fmt.Errorf("versitygw is not on PATH (scripts/dev-services.sh up installs it into $(go env GOPATH)/bin): %w", err)
+		return err
 	}
 	port, err := freePort(ctx)
 	if err != nil {
@@ -266,6 +266,21 @@ func (s *privateServices) startS3(ctx context.Context, logDir string) error {
 	s.proxy = httptest.NewServer(s.s3Proxy)
 	s.stops = append(s.stops, s.proxy.Close)
 	return nil
+}
+
+// versitygwBin finds the gateway where scripts/dev-services.sh puts it:
+// on PATH, or in $(go env GOPATH)/bin.
+func versitygwBin(ctx context.Context) (string, error) {
+	if bin, err := exec.LookPath("versitygw"); err == nil {
+		return bin, nil
+	}
+	if out, err := exec.CommandContext(ctx, "go", "env", "GOPATH").Output(); err == nil {
+		bin := filepath.Join(strings.TrimSpace(string(out)), "bin", "versitygw")
+		if _, err := os.Stat(bin); err == nil {
+			return bin, nil
+		}
+	}
+	return "", errors.New("versitygw is neither on PATH nor in $(go env GOPATH)/bin: scripts/dev-services.sh up installs it")
 }
 
 func (s *privateServices) close() {
