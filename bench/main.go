@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.deliveries, "deliveries", 20000, "deliveries in each webhook pass")
 	fs.StringVar(&pprofAPI, "pprof-api", "", "PPROF_ADDR of the api processes (profile a stage with go tool pprof)")
 	fs.StringVar(&pprofWorker, "pprof-worker", "", "PPROF_ADDR of the worker processes")
-	fs.IntVar(&c.capReports, "capacity-reports", 400, "reports in each capacity pass (one worker, then two)")
+	fs.IntVar(&c.capReports, "capacity-reports", 1000, "reports in each capacity pass (one worker, then two)")
 	fs.IntVar(&c.capEvents, "capacity-events", 30000, "order events in the capacity stage's event pass (about)")
 	fs.IntVar(&c.capBatch, "capacity-batch", 1000, "events per POST /v1/order-events in the capacity stage")
 	fs.DurationVar(&c.capIdle, "capacity-idle", 15*time.Second, "how long the capacity stage measures the idle api and worker")
