@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -285,7 +284,7 @@ func (r *capacityRun) eventPass(ctx context.Context, f *capacity.Figures) error 
 	n := len(events)
 	bodies := make([][]byte, 0, n/r.c.capBatch+1)
 	for i := 0; i < n; i += r.c.capBatch {
-		b, err := eventsBody(events[i:min(n, i+r.c.capBatch)])
+		b, err := orderevents.EncodeBatch(events[i:min(n, i+r.c.capBatch)])
 		if err != nil {
 			return err
 		}
@@ -382,25 +381,6 @@ func (r *capacityRun) postEvents(ctx context.Context, hc *http.Client, body []by
 		return fmt.Errorf("POST /v1/order-events: %s: %s", resp.Status, msg)
 	}
 	return nil
-}
-
-// eventsBody is a POST /v1/order-events body in the wire format.
-func eventsBody(events []orderevents.Event) ([]byte, error) {
-	type wire struct {
-		EventID    string          `json:"event_id"`
-		OrderID    string          `json:"order_id"`
-		Sequence   int64           `json:"sequence"`
-		Type       string          `json:"type"`
-		OccurredAt string          `json:"occurred_at"`
-		Data       json.RawMessage `json:"data"`
-	}
-	out := struct {
-		Events []wire `json:"events"`
-	}{Events: make([]wire, len(events))}
-	for i, e := range events {
-		out.Events[i] = wire{e.EventID, e.OrderID, e.Sequence, e.Type, e.OccurredAt.UTC().Format(time.RFC3339), e.Data}
-	}
-	return json.Marshal(out)
 }
 
 // snapshot is every counter at one instant.
