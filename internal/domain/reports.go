@@ -70,6 +70,28 @@ type Report struct {
 
 	ScheduleID   string     // the schedule whose fire created it, if any
 	ScheduledFor *time.Time // that fire's time
+
+	// Progress is how far the running build is; nil before its first
+	// report. The resource shows it only while the report runs.
+	Progress *Progress
+}
+
+// The phases of a running report's build, in order.
+const (
+	PhaseWaitingForData = "waiting_for_data" // the read model has not reached min_position yet
+	PhaseReading        = "reading"          // opening the data snapshot and counting its rows
+	PhaseRendering      = "rendering"        // rows are drawn and uploaded as they stream
+	PhaseUploading      = "uploading"        // every row is drawn; the upload is finishing
+)
+
+// Progress is how far a running report's build is. Percent is 0 to 100;
+// ETASeconds is null until the rate of rows is known.
+type Progress struct {
+	Phase      string `json:"phase"`
+	RowsDone   int64  `json:"rows_done"`
+	RowsTotal  int64  `json:"rows_total"`
+	Percent    int    `json:"percent"`
+	ETASeconds *int64 `json:"eta_seconds"`
 }
 
 // GeneratedAt is the time a report's file says it was generated: when its
@@ -118,6 +140,8 @@ type Resource struct {
 	// (null for a report requested directly).
 	ScheduleID   *string    `json:"schedule_id"`
 	ScheduledFor *time.Time `json:"scheduled_for"`
+	// Progress is set only while the report is running.
+	Progress *Progress `json:"progress,omitempty"`
 }
 
 // ErrorBody says why a report failed.
@@ -161,6 +185,10 @@ func (r Report) ToResource(url string, urlExpires time.Time) Resource {
 	}
 	if res.Webhook.Status == "" {
 		res.Webhook.Status = "none"
+	}
+	if r.Status == StatusRunning && r.Progress != nil {
+		p := *r.Progress
+		res.Progress = &p
 	}
 	if r.ErrorCode != "" {
 		res.Error = &ErrorBody{Code: r.ErrorCode, Message: r.ErrorMessage}
