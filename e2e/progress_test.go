@@ -25,8 +25,9 @@ type progressBody struct {
 }
 
 // TestProgressWhileRunning: a report with many rows is watched while it
-// renders. The worker's row hook holds the render at rows 200 and 400 (no
-// sleeps: the test releases it), and GET /v1/reports/{id}, checked against
+// renders. The worker's row hook holds the render at rows 320 and 480 (no
+// sleeps: the test releases it; the tracker looks at its clock every 32nd
+// row, so those are rows it reports), and GET /v1/reports/{id}, checked against
 // the spec, shows the rows done so far, the snapshot's total, the percent
 // and an ETA; once the report succeeds, progress is gone. Then a
 // merchant_sales PDF through the same worker opens with its chart.
@@ -36,7 +37,7 @@ func TestProgressWhileRunning(t *testing.T) {
 	client := env.CreateClient(t, "Progress GmbH", "")
 	env.StartAPI(t)
 
-	holds := map[int]chan struct{}{200: make(chan struct{}), 400: make(chan struct{})}
+	holds := map[int]chan struct{}{320: make(chan struct{}), 480: make(chan struct{})}
 	reached := make(chan int, len(holds))
 	done := make(chan struct{})
 	env.Worker.ProgressInterval = time.Nanosecond // write every row's count; the 1 s throttle is the tracker's unit test
@@ -59,7 +60,7 @@ func TestProgressWhileRunning(t *testing.T) {
 		return decode[progressBody](t, env.Do(t, client.APIKey, http.MethodGet, "/v1/reports/"+id, ""))
 	}
 
-	for _, at := range []int{200, 400} {
+	for _, at := range []int{320, 480} {
 		select {
 		case n := <-reached:
 			if n != at {

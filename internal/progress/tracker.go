@@ -48,10 +48,18 @@ func (t *Tracker) Start(total int) {
 	t.Phase(domain.PhaseRendering)
 }
 
-// Row records that done rows are finished and publishes if the interval has
-// passed since the last report. It is called once per row.
+// clockEvery is how many rows pass between two looks at the clock: reading
+// it for every row costs a cheap (CSV) row a tenth of its time.
+const clockEvery = 32
+
+// Row records that done rows are finished and, on every clockEvery-th row,
+// publishes if the interval has passed since the last report. It is called
+// once per row.
 func (t *Tracker) Row(done int) {
 	t.done = int64(done)
+	if done%clockEvery != 0 {
+		return
+	}
 	if now := t.now(); now.Sub(t.published) >= t.interval {
 		t.emit(now)
 	}

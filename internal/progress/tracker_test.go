@@ -20,35 +20,43 @@ func at(phase string, done, total int64, percent int, etaS *int64) domain.Progre
 }
 
 // TestTrackerThrottles: a phase change publishes at once; rows publish at
-// most once per interval, whatever their number, with the newest count.
+// most once per interval, whatever their number, with the newest count,
+// looking at the clock on every clockEvery-th row only.
 func TestTrackerThrottles(t *testing.T) {
 	c := &clock{now: time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)}
 	var got []domain.Progress
-	tr := New(c.Now, time.Second, func(p domain.Progress) { got = append(got, p) })
+	reads := 0
+	now := func() time.Time { reads++; return c.Now() }
+	tr := New(now, time.Second, func(p domain.Progress) { got = append(got, p) })
 
 	tr.Phase(domain.PhaseReading)
 	tr.Start(1000)
-	for i := 1; i <= 300; i++ { // 300 rows in 300 ms: no report
+	reads = 0
+	for i := 1; i <= 320; i++ { // 320 rows in 320 ms: no report
 		c.advance(time.Millisecond)
 		tr.Row(i)
 	}
-	c.advance(700 * time.Millisecond) // a second since Start
-	tr.Row(301)
-	for i := 302; i <= 500; i++ { // the same instant: no report
+	if reads != 320/clockEvery {
+		t.Errorf("320 rows read the clock %d times, want %d", reads, 320/clockEvery)
+	}
+	c.advance(680 * time.Millisecond) // a second since Start
+	for i := 321; i <= 512; i++ {     // reported at 352, then the same instant: no report
 		tr.Row(i)
 	}
 	c.advance(999 * time.Millisecond)
-	tr.Row(501) // 999 ms since the last report: none
+	tr.Row(544) // 999 ms since the last report: none
 	c.advance(time.Millisecond)
-	tr.Row(600)
+	tr.Row(576)
+	c.advance(5 * time.Second)
+	tr.Row(577) // not a row that looks at the clock
 	tr.Phase(domain.PhaseUploading)
 
 	want := []domain.Progress{
 		at(domain.PhaseReading, 0, 0, 0, nil),
 		at(domain.PhaseRendering, 0, 1000, 0, nil),
-		at(domain.PhaseRendering, 301, 1000, 30, eta(3)), // 699 left at 301/s: 2.32 s, rounded up
-		at(domain.PhaseRendering, 600, 1000, 60, eta(2)), // 400 left at 300/s: 1.33 s
-		at(domain.PhaseUploading, 600, 1000, 100, eta(0)),
+		at(domain.PhaseRendering, 352, 1000, 35, eta(2)), // 648 left at 352/s: 1.84 s, rounded up
+		at(domain.PhaseRendering, 576, 1000, 57, eta(2)), // 424 left at 288/s: 1.47 s
+		at(domain.PhaseUploading, 577, 1000, 100, eta(0)),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("published (-want +got):\n%s", diff)
