@@ -1,6 +1,8 @@
 package report
 
 import (
+	"context"
+	"io"
 	"math"
 	"path/filepath"
 	"strings"
@@ -163,5 +165,50 @@ func TestRenderMerchantChart(t *testing.T) {
 	}
 	if *update {
 		writeSamplePNG(t, pdf, filepath.Join("..", "..", "docs", "sample-chart"))
+	}
+}
+
+// TestRenderMerchantChartLongPeriod: the longest period (REPORT_MAX_RANGE,
+// three years) is drawn by month, and "all time" by the days there are.
+func TestRenderMerchantChartLongPeriod(t *testing.T) {
+	var rows []MerchantDayRow
+	for i := range 3 * 365 {
+		rows = append(rows, MerchantDayRow{MerchantID: "mer_7", Day: testFrom.AddDate(0, 0, i), Currency: "EUR",
+			Orders: 3, GrossCents: int64(10000 + i*37%5000), NetCents: int64(10000 + i*37%5000)})
+	}
+	doc := merchantDoc(t, rows)
+	doc.Header.To = testFrom.AddDate(3, 0, -1)
+	pdf, _ := renderPDFBytes(t, doc, defaultChunkPages)
+	if text := textOf(t, pdf); !strings.Contains(text, "Sales per month in EUR") {
+		t.Errorf("a three-year chart is not monthly:\n%s", text[:min(len(text), 3000)])
+	}
+
+	doc = merchantDoc(t, rows[:40])
+	doc.Header.From, doc.Header.To = time.Time{}, time.Time{}
+	pdf, _ = renderPDFBytes(t, doc, defaultChunkPages)
+	if text := textOf(t, pdf); !strings.Contains(text, "Sales per day in EUR") || !strings.Contains(text, "2/9/2026") {
+		t.Errorf("an all-time chart does not span its 40 days:\n%s", text[:min(len(text), 3000)])
+	}
+}
+
+// TestRenderCallsProgressPerRow: every format reports each row once, in
+// order, though the merchant_sales PDF reads its rows twice.
+func TestRenderCallsProgressPerRow(t *testing.T) {
+	for _, f := range []Format{FormatPDF, FormatCSV, FormatXLSX} {
+		for _, doc := range []Document{orderDoc(t, testOrders(45)), merchantDoc(t, testDays(45))} {
+			var got []int
+			doc.Progress = func(n int) { got = append(got, n) }
+			st, err := Render(context.Background(), io.Discard, f, doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]int, 45)
+			for i := range want {
+				want[i] = i + 1
+			}
+			if diff := cmp.Diff(want, got); diff != "" || st.Rows != 45 {
+				t.Errorf("%s %s: %d rows, progress calls (-want +got):\n%s", f, doc.Type, st.Rows, diff)
+			}
+		}
 	}
 }
