@@ -57,3 +57,15 @@ func benchOrders(n int) []report.OrderRow {
 	}
 	return out
 }
+
+// BenchmarkTrackerRow is the sink's cost per row alone (the clock read on
+// every clockEvery-th row included), to set against a row's render time.
+func BenchmarkTrackerRow(b *testing.B) {
+	tr := New(time.Now, DefaultInterval, func(domain.Progress) {})
+	tr.Start(1 << 30)
+	n := 0
+	for b.Loop() {
+		n++
+		tr.Row(n)
+	}
+}
