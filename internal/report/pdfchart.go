@@ -74,7 +74,7 @@ func (r *pdfRenderer) chart(cur string, b chartBuckets, bars []Amounts) error {
 	// Value axis: gridlines at each step, labelled in whole units.
 	var top int64
 	for _, a := range bars {
-		top = max(top, a.Gross)
+		top = max(top, a.Gross, a.Net) // net never exceeds gross from the projector; the axis holds it if it did
 	}
 	unit := minorUnit(cur)
 	step, ticks := niceAxis(top, unit, chartTicks)
@@ -97,12 +97,12 @@ func (r *pdfRenderer) chart(cur string, b chartBuckets, bars []Amounts) error {
 	pitch := (x1 - x0) / float64(len(bars))
 	barW := min(pitch*0.72, chartMaxBar)
 	for i, a := range bars {
-		if a.Gross <= 0 {
+		if a.Gross <= 0 && a.Net <= 0 {
 			continue
 		}
 		x := x0 + float64(i)*pitch + (pitch-barW)/2
-		gh := chartPlotH * float64(a.Gross) / float64(axisTop)
-		nh := chartPlotH * float64(a.Net) / float64(axisTop)
+		gh := max(0, chartPlotH*float64(a.Gross)/float64(axisTop))
+		nh := max(0, chartPlotH*float64(a.Net)/float64(axisTop))
 		if gh > nh {
 			r.fillColor(colRefund)
 			r.pdf.Rect(x, plotBottom-gh, barW, gh-nh, "F")
