@@ -14,7 +14,7 @@ type clock struct{ now time.Time }
 
 func (c *clock) Now() time.Time          { return c.now }
 func (c *clock) advance(d time.Duration) { c.now = c.now.Add(d) }
-func eta(s int64) *int64                 { return &s }
+func eta(s int64) *int64                 { return new(s) }
 func at(phase string, done, total int64, percent int, etaS *int64) domain.Progress {
 	return domain.Progress{Phase: phase, RowsDone: done, RowsTotal: total, Percent: percent, ETASeconds: etaS}
 }

@@ -35,8 +35,8 @@ var chartTitles = map[bucketUnit]string{
 }
 
 // chartBuckets splits the days from..to (inclusive, midnight UTC) into
-// consecutive bars of one unit, the first starting on from. Weeks are the
-// seven days from from on; months and years are calendar ones.
+// consecutive bars of one unit, the first starting on from. Weeks are
+// seven days counted from the first day; months and years are calendar ones.
 type chartBuckets struct {
 	from  time.Time
 	unit  bucketUnit

@@ -123,7 +123,7 @@ func TestSalesBars(t *testing.T) {
 
 // chartDays is a quarter of daily sales in two currencies, with refunds.
 func chartDays() []MerchantDayRow {
-	var out []MerchantDayRow
+	out := make([]MerchantDayRow, 0, 2*90)
 	for i := range 90 {
 		d := testFrom.AddDate(0, 0, i)
 		wave := int64((i*37)%23 + (i*i)%7)
@@ -171,7 +171,7 @@ func TestRenderMerchantChart(t *testing.T) {
 // TestRenderMerchantChartLongPeriod: the longest period (REPORT_MAX_RANGE,
 // three years) is drawn by month, and "all time" by the days there are.
 func TestRenderMerchantChartLongPeriod(t *testing.T) {
-	var rows []MerchantDayRow
+	rows := make([]MerchantDayRow, 0, 3*365)
 	for i := range 3 * 365 {
 		rows = append(rows, MerchantDayRow{MerchantID: "mer_7", Day: testFrom.AddDate(0, 0, i), Currency: "EUR",
 			Orders: 3, GrossCents: int64(10000 + i*37%5000), NetCents: int64(10000 + i*37%5000)})

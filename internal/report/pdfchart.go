@@ -1,6 +1,6 @@
 package report
 
-import "fmt"
+import "strconv"
 
 // This file draws the opening of a merchant_sales PDF: one bar chart of
 // sales per currency, drawn as vector graphics (rectangles and lines), and
@@ -138,7 +138,7 @@ func (r *pdfRenderer) chart(cur string, b chartBuckets, bars []Amounts) error {
 func (r *pdfRenderer) barLabel(b chartBuckets, i int) string {
 	start := b.start(i)
 	if b.unit == unitYear {
-		return fmt.Sprint(start.Year())
+		return strconv.Itoa(start.Year())
 	}
 	return r.loc.Date(start)
 }
