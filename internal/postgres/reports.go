@@ -237,21 +237,6 @@ func (s *Store) StartReport(ctx context.Context, id string) (r domain.Report, ok
 	return r, true, nil
 }
 
-// SetProgress records how far a running report's build is. A report that
-// is no longer running is left alone, so a late write after the result
-// changes nothing. updated_at is not touched: it says when the status last
-// changed, which the sweeper goes by.
-func (s *Store) SetProgress(ctx context.Context, id string, p domain.Progress) error {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("encode progress of report %s: %w", id, err)
-	}
-	if _, err := s.pool.Exec(ctx, `UPDATE reports SET progress = $2 WHERE id = $1 AND status = 'running'`, id, b); err != nil {
-		return classify(fmt.Errorf("record progress of report %s: %w", id, err))
-	}
-	return nil
-}
-
 // ReleaseAttempt takes back the attempt StartReport counted, for a run
 // that ended waiting (for the read model or a dependency) rather than
 // building: attempts counts builds.
