@@ -77,11 +77,11 @@ func (s *edgeStore) ListReports(_ context.Context, _ string, f domain.ListFilter
 	return nil, storable(f.AfterID, string(f.Status), string(f.Type))
 }
 
-func (s *edgeStore) CancelReport(_ context.Context, _, id string) (domain.Report, error) {
+func (s *edgeStore) CancelReport(_ context.Context, _, id string) (domain.Report, []string, error) {
 	if err := storable(id); err != nil {
-		return domain.Report{}, err
+		return domain.Report{}, nil, err
 	}
-	return domain.Report{}, domain.ErrNotFound
+	return domain.Report{}, nil, domain.ErrNotFound
 }
 
 func (s *edgeStore) ClaimKey(_ context.Context, k domain.IdempotencyKey) (*domain.StoredResponse, error) {
@@ -111,11 +111,14 @@ func (s *edgeStore) Redeliver(_ context.Context, _, id string) (domain.Delivery,
 	return domain.Delivery{}, domain.ErrNotFound
 }
 
-func (s *edgeStore) ReplayDeliveries(_ context.Context, _ string, status domain.DeliveryStatus, _ time.Time, limit int) ([]domain.WorkRef, error) {
-	if limit < 1 || limit > maxReplayDeliveries {
-		return nil, fmt.Errorf("replay limit %d reached the store", limit)
+func (s *edgeStore) ReplayDeliveries(_ context.Context, _ string, f domain.ReplayFilter) ([]domain.WorkRef, error) {
+	if f.Limit < 1 || f.Limit > maxReplayDeliveries {
+		return nil, fmt.Errorf("replay limit %d reached the store", f.Limit)
 	}
-	return nil, storable(string(status))
+	if f.Until != nil && !f.Until.After(f.Since) {
+		return nil, fmt.Errorf("replay window [%s, %s) reached the store", f.Since, f.Until)
+	}
+	return nil, storable(string(f.Status), f.EndpointID)
 }
 
 func (s *edgeStore) Append(ctx context.Context, clientID string, events []orderevents.Event) (AppendResult, error) {

@@ -70,6 +70,10 @@ type Report struct {
 
 	ScheduleID   string     // the schedule whose fire created it, if any
 	ScheduledFor *time.Time // that fire's time
+
+	// RunningAnnounced says its report.running event exists, which decides
+	// the later events' sequence (see EventSequence).
+	RunningAnnounced bool
 }
 
 // GeneratedAt is the time a report's file says it was generated: when its
@@ -225,7 +229,10 @@ type Delivery struct {
 	CreatedAt      time.Time      `json:"created_at"`
 	DeliveredAt    *time.Time     `json:"delivered_at"`
 	DeadAt         *time.Time     `json:"dead_at"`
-	AttemptLog     []Attempt      `json:"attempt_log,omitempty"`
+	// EndpointID is the endpoint it goes to; nil for the report's own URL.
+	EndpointID *string   `json:"endpoint_id"`
+	Sequence   int       `json:"sequence"`
+	AttemptLog []Attempt `json:"attempt_log,omitempty"`
 }
 
 // Attempt is one recorded try of a delivery.
@@ -239,12 +246,15 @@ type Attempt struct {
 	ResponseBody string    `json:"response_body,omitempty"`
 }
 
-// NewDelivery is the webhook message that announces a report's outcome.
+// NewDelivery is a report event as it is frozen for delivery: ID is the
+// default target's delivery id and URL its address ("" for none); every
+// matching endpoint gets a delivery of its own.
 type NewDelivery struct {
 	ID        string
 	EventType string
 	URL       string
 	Body      []byte
+	Sequence  int
 }
 
 // AttemptRecord is one delivery try, as the worker saw it.
@@ -288,7 +298,7 @@ type WorkRef struct {
 type QueuedReport struct{ ID, ClientID, RequestID string }
 
 // ExpiredFile is a stored report whose retention has ended.
-type ExpiredFile struct{ ID, ObjectKey string }
+type ExpiredFile struct{ ID, ObjectKey, ClientID string }
 
 // The vocabulary the stores and the API share.
 
@@ -355,10 +365,20 @@ type Principal struct {
 // DeliveryFilter narrows GET /v1/deliveries.
 type DeliveryFilter struct {
 	Status       DeliveryStatus
+	EndpointID   string // "": every target
 	Since        time.Time
 	Limit        int
 	AfterCreated time.Time
 	AfterID      string
+}
+
+// ReplayFilter selects the deliveries a replay makes due again.
+type ReplayFilter struct {
+	Status     DeliveryStatus // dead or failing
+	Since      time.Time      // created at or after
+	Until      *time.Time     // created before; nil: no end
+	EndpointID string         // "": every target
+	Limit      int
 }
 
 // ErrUnavailable marks errors that mean Postgres could not be reached, so the

@@ -29,8 +29,10 @@ type genStore struct {
 	SucceedReportFunc  func(id string, res domain.Result, d *domain.NewDelivery) (string, error)
 	FailReportFunc     func(id, code, message string, d *domain.NewDelivery) (string, error)
 	ReleaseAttemptFunc func(id string) error
-	LoadReportFunc     func(id string) (domain.Report, error)
-	calls              map[string]int
+	// AnnounceRunningFunc answers the report.running deliveries' ids.
+	AnnounceRunningFunc func(r domain.Report) ([]string, error)
+	LoadReportFunc      func(id string) (domain.Report, error)
+	calls               map[string]int
 }
 
 func (s *genStore) count(name string) {
@@ -53,20 +55,36 @@ func (s *genStore) StartReport(_ context.Context, id string) (domain.Report, boo
 	return s.StartReportFunc(id)
 }
 
-func (s *genStore) SucceedReport(_ context.Context, id string, res domain.Result, d *domain.NewDelivery) (string, error) {
+func (s *genStore) SucceedReport(_ context.Context, id string, res domain.Result, d *domain.NewDelivery) ([]string, error) {
 	s.count("SucceedReport")
 	if s.SucceedReportFunc == nil {
-		return "msg_" + id, nil
+		return []string{"msg_" + id}, nil
 	}
-	return s.SucceedReportFunc(id, res, d)
+	return oneID(s.SucceedReportFunc(id, res, d))
 }
 
-func (s *genStore) FailReport(_ context.Context, id, code, message string, d *domain.NewDelivery) (string, error) {
+func (s *genStore) FailReport(_ context.Context, id, code, message string, d *domain.NewDelivery) ([]string, error) {
 	s.count("FailReport")
 	if s.FailReportFunc == nil {
-		return "msg_" + id, nil
+		return []string{"msg_" + id}, nil
 	}
-	return s.FailReportFunc(id, code, message, d)
+	return oneID(s.FailReportFunc(id, code, message, d))
+}
+
+// oneID is a fake's one delivery id ("": none) as the store answers it.
+func oneID(id string, err error) ([]string, error) {
+	if id == "" {
+		return nil, err
+	}
+	return []string{id}, err
+}
+
+func (s *genStore) AnnounceRunning(_ context.Context, r domain.Report) ([]string, error) {
+	s.count("AnnounceRunning")
+	if s.AnnounceRunningFunc == nil {
+		return nil, nil
+	}
+	return s.AnnounceRunningFunc(r)
 }
 
 func (s *genStore) ReleaseAttempt(_ context.Context, id string) error {

@@ -37,7 +37,7 @@ func (s *sweepStore) StaleDeliveries(_ context.Context, age time.Duration, limit
 func (s *sweepStore) ExpiringReports(context.Context, int) ([]domain.ExpiredFile, error) {
 	return nil, nil
 }
-func (s *sweepStore) ExpireReport(context.Context, string) error                 { return nil }
+func (s *sweepStore) ExpireReport(context.Context, string) ([]string, error)     { return nil, nil }
 func (s *sweepStore) DeleteExpiredKeys(context.Context) (int64, error)           { return 0, nil }
 func (s *sweepStore) LiveDeliveries(context.Context, []string) ([]string, error) { return nil, nil }
 
