@@ -600,3 +600,48 @@ func TestGeneratorFoldsAnAsOfReportFromTheLog(t *testing.T) {
 		t.Errorf("OpenDocumentAsOf calls (-want +got):\n%s", diff)
 	}
 }
+
+// TestReportRunningIsAnnouncedOnce: the first run announces report.running
+// and queues its deliveries; the outcome's event is then sequence 2. A run
+// of a report already announced announces nothing.
+func TestReportRunningIsAnnouncedOnce(t *testing.T) {
+	f := newGenFixture(t)
+	f.store.AnnounceRunningFunc = func(r domain.Report) ([]string, error) {
+		if r.Status != domain.StatusRunning {
+			t.Errorf("announced a report in status %s", r.Status)
+		}
+		return []string{"msg_running"}, nil
+	}
+	var body []byte
+	f.store.SucceedReportFunc = func(id string, _ domain.Result, d *domain.NewDelivery) (string, error) {
+		body = d.Body
+		return "msg_done", nil
+	}
+	if err := f.run(t, "rep_1"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"msg_running", "msg_done"}, f.queue.queued); diff != "" {
+		t.Errorf("queued (-want +got):\n%s", diff)
+	}
+	var ev struct {
+		Data struct {
+			Sequence int `json:"sequence"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil || ev.Data.Sequence != 2 {
+		t.Errorf("report.succeeded's data.sequence = %d (%v), want 2", ev.Data.Sequence, err)
+	}
+
+	f2 := newGenFixture(t)
+	f2.store.StartReportFunc = func(id string) (domain.Report, bool, error) {
+		r := runningReport(id)
+		r.RunningAnnounced = true
+		return r, true, nil
+	}
+	if err := f2.run(t, "rep_2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f2.store.called("AnnounceRunning"); n != 0 {
+		t.Errorf("AnnounceRunning called %d times for a report already announced", n)
+	}
+}
