@@ -99,7 +99,9 @@ func (s *edgeStore) GetEndpoint(_ context.Context, _, id string) (domain.Endpoin
 	return domain.Endpoint{}, domain.ErrNotFound
 }
 
-func (s *edgeStore) ListEndpoints(context.Context, string) ([]domain.Endpoint, error) { return nil, nil }
+func (s *edgeStore) ListEndpoints(context.Context, string) ([]domain.Endpoint, error) {
+	return nil, nil
+}
 
 func (s *edgeStore) UpdateEndpoint(_ context.Context, _, id string, c domain.EndpointChange) (domain.Endpoint, error) {
 	fields := []string{id}
