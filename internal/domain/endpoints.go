@@ -58,8 +58,8 @@ type EventData struct {
 // one that target gets); the store adds a delivery for every matching
 // endpoint.
 func NewEvent(r Report, eventType, id string, now time.Time) (NewDelivery, error) {
-	if r.WebhookStatus == "" || r.WebhookStatus == "none" {
-		r.WebhookStatus = "pending"
+	if r.WebhookURL != "" && DefaultTargetGets(eventType) {
+		r.WebhookStatus = "pending" // this event's delivery to the report's own URL
 	}
 	seq := EventSequence(eventType, r.RunningAnnounced)
 	body, err := json.Marshal(struct {

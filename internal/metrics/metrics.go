@@ -104,6 +104,10 @@ func New(logger *slog.Logger) *Metrics {
 	for _, o := range []string{Outcome2xx, Outcome3xx, Outcome4xx, Outcome5xx, OutcomeTimeout, OutcomeSSRFBlocked, OutcomeNetworkError} {
 		m.webhookAttempts.WithLabelValues(o)
 	}
+	// Every status exists from the start, so an alert on increase() sees the first move.
+	for _, st := range []webhook.EndpointStatus{webhook.EndpointActive, webhook.EndpointPaused, webhook.EndpointDisabled} {
+		m.endpointHealth.WithLabelValues(string(st))
+	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
