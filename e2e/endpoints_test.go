@@ -229,3 +229,48 @@ func TestEndpointsAPI(t *testing.T) {
 	expectStatus(t, env.Do(t, client.APIKey, http.MethodGet, "/v1/webhook-endpoints/"+e.ID, ""), http.StatusNotFound)
 	expectStatus(t, env.Do(t, client.APIKey, http.MethodPost, "/v1/deliveries/replay", `{"endpoint_id":"`+e.ID+`","until":"2030-01-01T00:00:00Z"}`), http.StatusAccepted)
 }
+
+// TestEndpointConcurrencyHoldsAcrossWorkers: two worker processes share
+// one endpoint's WEBHOOK_ENDPOINT_CONCURRENCY. The receiver holds every
+// request until the workers have been turned away for want of a place;
+// at no moment are more than the limit on the wire, and then all arrive.
+func TestEndpointConcurrencyHoldsAcrossWorkers(t *testing.T) {
+	t.Parallel()
+	const limit, reports = 2, 6
+	env := testenv.New(t, map[string]string{"WEBHOOK_ENDPOINT_CONCURRENCY": "2", "WEBHOOK_TIMEOUT": "60s"})
+	client := env.CreateClient(t, "Busy Receiver Ltd", "")
+	env.StartAPI(t)
+	env.StartWorker(t)
+	env.StartWorker(t)
+	customer := seedOrders(t, env, client.ID, 1, 2).Customers[0]
+
+	gate := make(chan struct{})
+	var inFlight, most atomic.Int32
+	ep := testenv.NewReceiver(t)
+	ep.Secret = client.Secret
+	ep.Respond = func(int, testenv.Delivery) int {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-gate
+		return http.StatusNoContent
+	}
+	expectStatus(t, env.Do(t, client.APIKey, http.MethodPost, "/v1/webhook-endpoints",
+		fmt.Sprintf(`{"url":%q,"events":["report.succeeded"]}`, ep.URL)), http.StatusCreated)
+	for range reports {
+		body := fmt.Sprintf(`{"type":"order_history","format":"csv","params":{"customer_id":%q,"from":"2026-01-01","to":"2026-03-31"}}`, customer)
+		expectStatus(t, env.Do(t, client.APIKey, http.MethodPost, "/v1/reports", body), http.StatusAccepted)
+	}
+	testenv.Eventually(t, 60*time.Second, "the endpoint's places to fill and a delivery to be turned away", func() bool {
+		return inFlight.Load() == limit && strings.Contains(env.Logs.String(), `"reason":"concurrency"`)
+	})
+	close(gate)
+	ep.WaitFor(t, 90*time.Second, "every report.succeeded", func(d []testenv.Delivery) bool { return len(distinctIDs(d)) == reports })
+	if m := most.Load(); m > limit {
+		t.Fatalf("%d attempts were on the wire at once, across two workers; the limit is %d", m, limit)
+	}
+	if strings.Contains(env.Logs.String(), `"msg":"webhook attempt failed`) {
+		t.Error("an attempt failed; waiting for a place must not be one")
+	}
+}
