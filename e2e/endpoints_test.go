@@ -225,7 +225,46 @@ func TestEndpointsAPI(t *testing.T) {
 	if list := decode[struct{ Data []endpointBody }](t, resp); len(list.Data) != 10 {
 		t.Fatalf("listed %d endpoints, want 10", len(list.Data))
 	}
+	// A cancel is an event the endpoint asked for (no worker runs here, so
+	// the delivery stays pending) and the report's own URL does not get.
+	resp = env.Do(t, client.APIKey, http.MethodPatch, "/v1/webhook-endpoints/"+e.ID, `{"events":["report.canceled"]}`)
+	expectStatus(t, resp, http.StatusOK)
+	resp = env.Do(t, client.APIKey, http.MethodPost, "/v1/reports", validReport)
+	expectStatus(t, resp, http.StatusAccepted)
+	rep := decode[reportBody](t, resp).ID
+	expectStatus(t, env.Do(t, client.APIKey, http.MethodPost, "/v1/reports/"+rep+"/cancel", ""), http.StatusOK)
+	type delivery struct {
+		EventType  string  `json:"event_type"`
+		EndpointID *string `json:"endpoint_id"`
+		Sequence   int     `json:"sequence"`
+		Status     string  `json:"status"`
+	}
+	resp = env.Do(t, client.APIKey, http.MethodGet, "/v1/reports/"+rep+"/deliveries", "")
+	expectStatus(t, resp, http.StatusOK)
+	// All ten endpoints take report.canceled (nine take every event); the
+	// report's own URL takes none.
+	statusTo := func() (int, string) {
+		resp := env.Do(t, client.APIKey, http.MethodGet, "/v1/reports/"+rep+"/deliveries", "")
+		expectStatus(t, resp, http.StatusOK)
+		ds := decode[struct{ Data []delivery }](t, resp).Data
+		status := ""
+		for _, d := range ds {
+			if d.EventType != "report.canceled" || d.EndpointID == nil || d.Sequence != 1 {
+				t.Fatalf("a canceled report's delivery %+v, want report.canceled, sequence 1, to an endpoint", d)
+			}
+			if *d.EndpointID == e.ID {
+				status = d.Status
+			}
+		}
+		return len(ds), status
+	}
+	if n, status := statusTo(); n != 10 || status != "pending" {
+		t.Fatalf("a canceled report has %d deliveries (%q to %s), want 10, one pending to it", n, status, e.ID)
+	}
 	expectStatus(t, env.Do(t, client.APIKey, http.MethodDelete, "/v1/webhook-endpoints/"+e.ID, ""), http.StatusNoContent)
+	if _, status := statusTo(); status != "disabled" {
+		t.Fatalf("after the endpoint was deleted its pending delivery is %q, want disabled", status)
+	}
 	expectStatus(t, env.Do(t, client.APIKey, http.MethodGet, "/v1/webhook-endpoints/"+e.ID, ""), http.StatusNotFound)
 	expectStatus(t, env.Do(t, client.APIKey, http.MethodPost, "/v1/deliveries/replay", `{"endpoint_id":"`+e.ID+`","until":"2030-01-01T00:00:00Z"}`), http.StatusAccepted)
 }
