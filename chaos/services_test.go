@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,16 +25,11 @@ type privatePostgres struct {
 
 func pgBindir(t *testing.T) string {
 	t.Helper()
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	if len(dirs) == 0 {
-		t.Fatal("no /usr/lib/postgresql/*/bin/initdb: run scripts/dev-services.sh up (it installs PostgreSQL)")
+	dir, err := newestPGBindir()
+	if err != nil {
+		t.Fatal(err)
 	}
-	sort.Slice(dirs, func(i, j int) bool {
-		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(dirs[i]))))
-		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(dirs[j]))))
-		return vi < vj
-	})
-	return filepath.Dir(dirs[len(dirs)-1])
+	return dir
 }
 
 func startPostgres(t *testing.T) *privatePostgres {
