@@ -246,7 +246,8 @@ func (s *stack) submitUntil(in *intake, stop <-chan struct{}, from, perSecond in
 // Redis answers the worker notices it lost its data and queues all
 // unfinished work at once, so everything completes within seconds.
 func TestRedisRestart(t *testing.T) {
-	t.Parallel()
+	// Not parallel: maxRecovery bounds a backlog drained by a worker of
+	// concurrency 2, which CPU contention from other scenarios slows down.
 	r := startRedis(t)
 	s := newStack(t, stackOptions{Customers: 20, Orders: 10, Vars: map[string]string{
 		"REDIS_URL": r.url(),
@@ -280,7 +281,8 @@ func TestRedisRestart(t *testing.T) {
 // to an empty replica would look to a client that never lost its
 // connection): only the epoch tells the worker that every task is gone.
 func TestRedisFlushed(t *testing.T) {
-	t.Parallel()
+	// Not parallel: maxRecovery bounds a backlog drained by a worker of
+	// concurrency 2, which CPU contention from other scenarios slows down.
 	r := startRedis(t)
 	s := newStack(t, stackOptions{Customers: 20, Orders: 10, Vars: map[string]string{
 		"REDIS_URL": r.url(), "SWEEP_INTERVAL": "30s", "WORKER_CONCURRENCY": "2", // see TestRedisRestart
