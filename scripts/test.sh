@@ -4,8 +4,7 @@
 # package, then a short run of every fuzz target. Ends with one summary line
 # "tests: N passed, N failed, N skipped".
 #
-# Where the time goes and why the run is shaped so: see "Test run time" in
-# README.md. In short: the slowest packages start first (ordered by the
+# Where the time goes: README.md, "Developing". The run is shaped so: the slowest packages start first (ordered by the
 # previous run's log), one more package runs than there are cores (the chaos
 # package mostly waits on its child processes), and the fuzz stage is a
 # smoke run (5 s per target; `make fuzz` explores longer).
