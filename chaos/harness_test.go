@@ -98,9 +98,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// setParallel sets -test.parallel for the scenarios (they all call
-// t.Parallel): shortParallel in the short form, 1 in the full form, unless
-// the command line sets -parallel itself.
+// setParallel sets -test.parallel for the scenarios that call t.Parallel:
+// shortParallel in the short form, 1 in the full form, unless the command
+// line sets -parallel itself.
 func setParallel() {
 	explicit := false
 	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
