@@ -23,13 +23,11 @@ import (
 // databases to lease. A private pair costs about two seconds and isolates
 // the suite from the rest of `make test` both ways.
 type suiteServices struct {
-	dir        string
-	pgBindir   string
-	pgData     string
-	asPostgres bool
-	redis      *exec.Cmd
-	redisDone  chan struct{}
-	env        []string // TEST_DATABASE_URL=…, TEST_REDIS_ADDR=…
+	dir       string
+	pg        *localPostgres
+	redis     *exec.Cmd
+	redisDone chan struct{}
+	env       []string // TEST_DATABASE_URL=…, TEST_REDIS_ADDR=…
 }
 
 // suitePostgresMaxConns leaves room for shortParallel stacks, each with
@@ -47,14 +45,19 @@ func startSuiteServices() (*suiteServices, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &suiteServices{dir: dir, asPostgres: os.Geteuid() == 0}
+	s := &suiteServices{dir: dir}
 	if os.Getenv("TEST_DATABASE_URL") == "" {
-		url, err := s.startPostgres()
+		pg, err := newLocalPostgres("suite-pg", fmt.Sprintf("max_connections=%d", suitePostgresMaxConns))
 		if err != nil {
 			s.stop()
 			return nil, fmt.Errorf("start the suite's postgres: %w", err)
 		}
-		s.env = append(s.env, "TEST_DATABASE_URL="+url)
+		s.pg = pg
+		if err := pg.start(); err != nil {
+			s.stop()
+			return nil, fmt.Errorf("start the suite's postgres: %w", err)
+		}
+		s.env = append(s.env, "TEST_DATABASE_URL="+pg.url())
 	}
 	if os.Getenv("TEST_REDIS_ADDR") == "" {
 		addr, err := s.startRedis()
@@ -72,56 +75,6 @@ func startSuiteServices() (*suiteServices, error) {
 		}
 	}
 	return s, nil
-}
-
-func (s *suiteServices) startPostgres() (string, error) {
-	bindir, err := newestPGBindir()
-	if err != nil {
-		return "", err
-	}
-	s.pgBindir = bindir
-	if s.asPostgres {
-		// initdb refuses to run as root; the data directory goes to postgres.
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return "", fmt.Errorf("look up user postgres: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(s.dir, uid, gid); err != nil {
-			return "", err
-		}
-	}
-	port, err := freeLoopbackPort()
-	if err != nil {
-		return "", err
-	}
-	s.pgData = filepath.Join(s.dir, "pg")
-	if err := s.pgTool("initdb", "-D", s.pgData, "-A", "trust", "-U", "postgres", "--no-sync"); err != nil {
-		return "", err
-	}
-	// Throwaway data: durability settings off, as in the other private servers.
-	opts := fmt.Sprintf("-p %s -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"+
-		" -c full_page_writes=off -c max_connections=%d", port, s.dir, suitePostgresMaxConns)
-	if err := s.pgTool("pg_ctl", "-D", s.pgData, "-o", opts, "-l", filepath.Join(s.dir, "pg.log"), "-w", "-t", "60", "start"); err != nil {
-		s.pgData = "" // nothing to stop
-		return "", err
-	}
-	return "postgres://postgres@127.0.0.1:" + port + "/postgres?sslmode=disable", nil
-}
-
-func (s *suiteServices) pgTool(tool string, args ...string) error {
-	name := filepath.Join(s.pgBindir, tool)
-	if s.asPostgres {
-		args = append([]string{"-u", "postgres", "--", name}, args...)
-		name = "runuser"
-	}
-	cmd := exec.Command(name, args...)
-	cmd.Dir = s.dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%s %s: %w\n%s", tool, strings.Join(args, " "), err, out)
-	}
-	return nil
 }
 
 func (s *suiteServices) startRedis() (string, error) {
@@ -168,14 +121,100 @@ func (s *suiteServices) startRedis() (string, error) {
 
 // stop ends both servers (Postgres immediately: its data is thrown away).
 func (s *suiteServices) stop() {
-	if s.pgData != "" {
-		_ = s.pgTool("pg_ctl", "-D", s.pgData, "-m", "immediate", "-w", "stop")
+	if s.pg != nil {
+		s.pg.close()
 	}
 	if s.redis != nil {
 		_ = s.redis.Process.Kill()
 		<-s.redisDone
 	}
 	_ = os.RemoveAll(s.dir)
+}
+
+// localPostgres is a throwaway Postgres cluster on 127.0.0.1 made with
+// initdb: trust auth, fsync off. As root its tools run as user postgres
+// (initdb refuses root), who then owns dir. The suite's server and
+// TestPostgresRestart's are both one; the primary/replica pairs are
+// pgNode (chaosfull) and scripts/ha-postgres.sh.
+type localPostgres struct {
+	dir, bindir, port string
+	asPostgres        bool
+	settings          []string // extra -c settings
+}
+
+// newLocalPostgres runs initdb in a new directory under os.TempDir (not a
+// t.TempDir: user postgres cannot enter its root-owned 0700 parent); close
+// removes it.
+func newLocalPostgres(name string, settings ...string) (*localPostgres, error) {
+	bindir, err := newestPGBindir()
+	if err != nil {
+		return nil, err
+	}
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "reportd-chaos-"+name+"-") //nolint:usetesting // see above
+	if err != nil {
+		return nil, err
+	}
+	pg := &localPostgres{dir: dir, bindir: bindir, port: port, asPostgres: os.Geteuid() == 0, settings: settings}
+	if pg.asPostgres {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("look up user postgres: %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return nil, err
+		}
+	}
+	if err := pg.tool("initdb", "-D", pg.data(), "-A", "trust", "-U", "postgres", "--no-sync"); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return pg, nil
+}
+
+// close crashes the server if it runs (its data is thrown away) and
+// removes its directory.
+func (pg *localPostgres) close() {
+	_ = pg.stop("immediate")
+	_ = os.RemoveAll(pg.dir)
+}
+
+func (pg *localPostgres) data() string { return filepath.Join(pg.dir, "data") }
+
+func (pg *localPostgres) start() error {
+	opts := fmt.Sprintf("-p %s -k %s -c listen_addresses=127.0.0.1 -c fsync=off", pg.port, pg.dir)
+	for _, o := range pg.settings {
+		opts += " -c " + o
+	}
+	return pg.tool("pg_ctl", "-D", pg.data(), "-o", opts, "-l", filepath.Join(pg.dir, "log"), "-w", "-t", "60", "start")
+}
+
+// stop stops the cluster; mode "immediate" is a crash, "fast" a clean stop.
+func (pg *localPostgres) stop(mode string) error {
+	return pg.tool("pg_ctl", "-D", pg.data(), "-m", mode, "-w", "stop")
+}
+
+func (pg *localPostgres) url() string {
+	return "postgres://postgres@127.0.0.1:" + pg.port + "/postgres?sslmode=disable"
+}
+
+func (pg *localPostgres) tool(name string, args ...string) error {
+	bin := filepath.Join(pg.bindir, name)
+	if pg.asPostgres {
+		args = append([]string{"-u", "postgres", "--", bin}, args...)
+		bin = "runuser"
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = pg.dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
 }
 
 // newestPGBindir is the bin directory of the newest installed PostgreSQL.
