@@ -36,15 +36,15 @@ bash scripts/lint-openapi.sh
 
 # Longest package first: go test starts the packages in the order given, so
 # the long poles (chaos, e2e) must not wait behind the short ones. The order
-# comes from the previous run's "ok  <pkg>  12.3s" lines; a package not in
-# it (new, or the first run) goes after the known long poles, and one that
-# no longer exists is dropped.
+# comes from the previous run's "ok  <pkg>  12.3s" (and FAIL) lines; a
+# package not in it (new, or the first run) goes after the known long poles,
+# and one that no longer exists is dropped.
 ordered_packages() {
 	local prev=$DEV_DIR/go-test.log all
 	all=$(go list ./...)
 	{
 		if [[ -f $prev ]]; then
-			awk '$1 == "ok" && $3 ~ /s$/ { sub(/s$/, "", $3); print $3, $2 }' "$prev" | sort -rn | awk '{ print $2 }'
+			awk '($1 == "ok" || $1 == "FAIL") && $3 ~ /s$/ { sub(/s$/, "", $3); print $3, $2 }' "$prev" | sort -rn | awk '{ print $2 }'
 		fi
 		go list ./chaos ./e2e
 		printf '%s\n' "$all"
