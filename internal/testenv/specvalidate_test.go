@@ -132,7 +132,7 @@ func TestSpecValidatorTransport(t *testing.T) {
 func TestSpecValidatorWebhook(t *testing.T) {
 	v := NewSpecValidator(t)
 	succeeded := strings.NewReplacer(`"status":"queued"`, `"status":"succeeded"`, `"result":null`,
-		`"result":{"download":"/v1/reports/rep_abcdefghijklmnopqrstuvwxyz/download","size_bytes":10,"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","content_type":"application/pdf","pages":1,"rows":2,"data_position":3}`).
+		`"result":{"download":"/v1/reports/rep_abcdefghijklmnopqrstuvwxyz/download","size_bytes":10,"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","content_type":"application/pdf","pages":1,"rows":2,"data_position":3},"sequence":2`).
 		Replace(validReport)
 	headers := http.Header{
 		"Content-Type":      {"application/json"},
