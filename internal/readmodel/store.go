@@ -51,6 +51,11 @@ type Store struct {
 	retryPause  time.Duration // pause before reconnecting after a projector error
 	rebuildSize int           // log rows per step of a rebuild
 	decode      decodeFunc    // event payload decoder
+
+	partitions       int           // partitions per projection (see partitions.go)
+	lease            time.Duration // partition lease lifetime
+	owner            string        // this process's name in the leases
+	keepLeasesOnStop bool          // tests: stop like a killed worker
 }
 
 // NewStore returns a Store that appends and projects on write and serves
@@ -68,6 +73,9 @@ func NewStore(write, read *pgxpool.Pool, logger *slog.Logger) *Store {
 		retryPause:  time.Second,
 		rebuildSize: 10000,
 		decode:      orderevents.DecodeData,
+		partitions:  DefaultPartitions,
+		lease:       DefaultLease,
+		owner:       defaultOwner(),
 	}
 }
 
