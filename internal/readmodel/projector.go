@@ -716,6 +716,7 @@ func (s *Store) Status(ctx context.Context) ([]domain.ProjectionStatus, error) {
 	var st domain.ProjectionStatus
 	_, err = pgx.ForEachRow(rows, []any{&st.Name, &st.Position, &st.Head, &st.LagEvents, &st.LagSeconds,
 		&st.HeldEvents, &st.HeldOrders, &st.ParkedEvents}, func() error {
+		st.Partitions = []domain.PartitionStatus{}
 		out = append(out, st)
 		return nil
 	})
