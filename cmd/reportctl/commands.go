@@ -322,12 +322,13 @@ func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	name := fs.Arg(0)
-	_, pool, logger, err := c.database(ctx)
+	cfg, pool, logger, err := c.database(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	rm := readmodel.NewStore(pool, pool, logger)
+	// The rebuilt projection gets PROJECTION_PARTITIONS partitions.
+	rm := readmodel.NewStore(pool, pool, logger).WithProjector(readmodel.ProjectorOptions{Partitions: cfg.ProjectionPartitions})
 	start := time.Now()
 	last := time.Time{}
 	err = rm.Rebuild(ctx, name, func(done, total int64) {
