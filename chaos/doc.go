@@ -13,7 +13,7 @@
 // a synchronous replica, and (as root) reportd spread over network
 // namespaces with a worker partitioned and Postgres slowed, and sets
 // CHAOS_FULL=1 (or -chaos.full) to run every scenario at full size (S3 down
-// for 4 minutes, projector workers killed for a minute). Redis, Postgres and the S3 gateway that a scenario
-// restarts are private instances on ports of their own, so the suite never
-// disturbs other tests.
+// for 4 minutes, projector workers killed for a minute). Redis, Postgres and
+// the S3 gateway that a scenario restarts are private instances on ports of
+// their own, so the suite never disturbs other tests.
 package chaos

@@ -21,27 +21,28 @@ import (
 // the way out it releases its leases, so another worker takes them at once.
 //
 // It returns an error only when PROJECTION_PARTITIONS disagrees with the
-// partitions that exist (ErrPartitionsChanged); anything else is logged and
-// retried.
+// partitions that exist (ErrPartitionsChanged), once both projections have
+// stopped; anything else is logged and retried.
 func (s *Store) RunProjector(ctx context.Context) error {
-	if err := s.PreparePartitions(ctx); err != nil {
-		if errors.Is(err, ErrPartitionsChanged) || ctx.Err() != nil {
-			return err
-		}
-		s.logger.ErrorContext(ctx, "prepare projection partitions; the projector retries", "error", err)
-	}
 	ps := projections()
 	wakes := make([]chan struct{}, len(ps))
 	for i := range wakes {
 		wakes[i] = make(chan struct{}, 1)
 	}
+	listenCtx, stopListening := context.WithCancel(ctx)
+	listened := make(chan struct{})
+	go func() {
+		defer close(listened)
+		s.listen(listenCtx, wakes)
+	}()
 	var wg sync.WaitGroup
-	wg.Go(func() { s.listen(ctx, wakes) })
 	errs := make([]error, len(ps))
 	for i, p := range ps {
 		wg.Go(func() { errs[i] = s.runPartitions(ctx, p, wakes[i]) })
 	}
 	wg.Wait()
+	stopListening()
+	<-listened
 	return errors.Join(errs...)
 }
 
@@ -137,37 +138,47 @@ func (s *Store) runPartitions(ctx context.Context, p projection, wake <-chan str
 type partitionRunner struct {
 	s       *Store
 	p       projection
+	ready   bool // the projection's partitions exist, in the configured number
 	held    []lease
 	renewAt time.Time // when the leases are next renewed and rebalanced
 }
 
-// step renews and rebalances the leases when due, then catches every held
-// partition up, stopping between passes when the leases are due again.
+// step makes sure the partitions exist, renews and rebalances the leases
+// when due, then catches every held partition up, stopping between passes
+// when the leases are due again.
 func (r *partitionRunner) step(ctx context.Context) error {
+	if !r.ready {
+		if err := r.s.ensurePartitions(ctx, r.p); err != nil {
+			return err
+		}
+		r.ready = true
+	}
 	if !time.Now().Before(r.renewAt) {
 		if err := r.balance(ctx); err != nil {
 			return err
 		}
 	}
 	due := func() bool { return !time.Now().Before(r.renewAt) }
-	kept := r.held[:0:0]
-	for _, l := range r.held {
+	held := r.held
+	r.held = make([]lease, 0, len(held))
+	for i, l := range held {
 		if due() {
-			kept = append(kept, l)
-			continue
+			// The ones not reached go first next time, so a partition
+			// with a long backlog cannot starve the others.
+			r.held = append(slices.Clone(held[i:]), r.held...)
+			return nil
 		}
 		_, ok, err := r.s.catchUp(ctx, r.p, l.index, &l, due)
 		if ok {
-			kept = append(kept, l)
+			r.held = append(r.held, l)
 		} else {
 			r.s.logger.WarnContext(ctx, "lost a partition lease to another worker", "projection", r.p.name, "partition", l.index)
 		}
 		if err != nil {
-			r.held = append(kept, r.held[len(kept):]...)
+			r.held = append(r.held, held[i+1:]...)
 			return err
 		}
 	}
-	r.held = kept
 	return nil
 }
 
@@ -184,24 +195,27 @@ func (r *partitionRunner) balance(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, l := range r.held {
-		if !slices.ContainsFunc(renewed, func(n lease) bool { return n.index == l.index }) {
-			s.logger.WarnContext(ctx, "lost a partition lease to another worker", "projection", r.p.name, "partition", l.index)
+	r.held = slices.DeleteFunc(r.held, func(l lease) bool { // keeping the order step left
+		if slices.ContainsFunc(renewed, func(n lease) bool { return n.index == l.index }) {
+			return false
 		}
-	}
-	r.held = renewed
+		s.logger.WarnContext(ctx, "lost a partition lease to another worker", "projection", r.p.name, "partition", l.index)
+		return true
+	})
 	count, err := s.partitionCount(ctx, r.p)
 	if err != nil {
 		return err
 	}
 	fair := (count + live - 1) / live
-	slices.SortFunc(r.held, func(a, b lease) int { return a.index - b.index })
 	if extra := len(r.held) - fair; extra > 0 {
-		give := r.held[len(r.held)-extra:]
+		byIndex := slices.SortedFunc(slices.Values(r.held), func(a, b lease) int { return a.index - b.index })
+		give := byIndex[len(byIndex)-extra:]
 		if err := s.releaseLeases(ctx, r.p, give); err != nil {
 			return err
 		}
-		r.held = r.held[:len(r.held)-extra]
+		r.held = slices.DeleteFunc(r.held, func(l lease) bool {
+			return slices.ContainsFunc(give, func(g lease) bool { return g.index == l.index })
+		})
 		s.logger.InfoContext(ctx, "released partitions to other workers", "projection", r.p.name,
 			"released", len(give), "held", len(r.held), "workers", live)
 	} else if want := fair - len(r.held); want > 0 {
