@@ -206,10 +206,8 @@ func (r *partitionRunner) balance(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fair := (count + live - 1) / live
-	if extra := len(r.held) - fair; extra > 0 {
-		byIndex := slices.SortedFunc(slices.Values(r.held), func(a, b lease) int { return a.index - b.index })
-		give := byIndex[len(byIndex)-extra:]
+	fair := fairShare(count, live)
+	if give := surplus(r.held, fair); len(give) > 0 {
 		if err := s.releaseLeases(ctx, r.p, give); err != nil {
 			return err
 		}
@@ -231,6 +229,24 @@ func (r *partitionRunner) balance(ctx context.Context) error {
 	}
 	r.renewAt = time.Now().Add(s.lease / 3)
 	return nil
+}
+
+// fairShare is how many of a projection's partitions one of its live
+// workers holds: ceil(partitions / workers), so the shares always cover
+// every partition.
+func fairShare(partitions, workers int) int {
+	return (partitions + max(workers, 1) - 1) / max(workers, 1)
+}
+
+// surplus is what a worker holding held gives back to come down to fair:
+// its highest partitions, so the workers that stay keep theirs.
+func surplus(held []lease, fair int) []lease {
+	extra := len(held) - fair
+	if extra <= 0 {
+		return nil
+	}
+	byIndex := slices.SortedFunc(slices.Values(held), func(a, b lease) int { return a.index - b.index })
+	return byIndex[len(byIndex)-extra:]
 }
 
 // stop gives the leases back, unless the Store is set to stop like a killed
