@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 // TestProjectionPartitionsRebalance runs the projector in several worker
 // processes, starts and SIGKILLs them at random while order events stream in
 // (out of order within small windows, so gaps are held and released across
-// rebalancing), then checks that the read model equals a from-scratch
+// rebalancing), and freezes some (SIGSTOP) past their lease, then checks that the read model equals a from-scratch
 // rebuild of the log, row for row: rebalancing applied no event twice and
 // skipped none. The short form runs in go test; make chaos runs it longer.
 func TestProjectionPartitionsRebalance(t *testing.T) {
@@ -79,7 +80,7 @@ func TestProjectionPartitionsRebalance(t *testing.T) {
 		}
 	}
 	t.Cleanup(stopWatching) // also when the test fails early: it logs
-	kills, starts := 0, 0
+	kills, starts, pauses := 0, 0, 0
 	var streamErr error
 chaosLoop:
 	for {
@@ -90,6 +91,12 @@ chaosLoop:
 		}
 		live := alive()
 		switch {
+		case len(live) > 1 && rng.IntN(4) == 0:
+			// A pause past the lease (a GC stall, a frozen VM): the
+			// others take its partitions over; when it resumes it must
+			// find its leases gone and apply nothing under them.
+			live[rng.IntN(len(live))].pause(t, 5*time.Second)
+			pauses++
 		case len(live) > 1 && (len(live) >= 4 || rng.IntN(2) == 0):
 			live[rng.IntN(len(live))].kill(t)
 			kills++
@@ -130,10 +137,11 @@ chaosLoop:
 	for _, p := range workers {
 		lost += strings.Count(p.logs(), "lost a partition lease")
 	}
-	t.Logf("%d events, %d workers started, %d SIGKILLed, %d leases lost mid-work, %d position checks; caught up %s after the last append",
-		len(events), len(workers), kills, lost, checks[0], caughtUp.Round(time.Millisecond))
+	t.Logf("%d events, %d workers started, %d SIGKILLed, %d paused past the lease, %d leases found lost on resuming, %d position checks; caught up %s after the last append",
+		len(events), len(workers), kills, pauses, lost, checks[0], caughtUp.Round(time.Millisecond))
 	record(resultRow{Scenario: "projection partitions: workers SIGKILLed and started at random", Recovery: caughtUp,
-		Note: fmt.Sprintf("%d events, %d worker starts, %d SIGKILLs, %d partitions; equal to a rebuild: %t", len(events), len(workers), kills, partitions, equal)})
+		Note: fmt.Sprintf("%d events, %d worker starts, %d SIGKILLs, %d SIGSTOPs past the lease, %d partitions; equal to a rebuild: %t",
+			len(events), len(workers), kills, pauses, partitions, equal)})
 }
 
 func countOrders(events []orderevents.Event) int {
@@ -202,4 +210,17 @@ func watchPosition(ctx context.Context, t *testing.T, s *stack) [2]int {
 		}
 	}
 	return [2]int{checks, bad}
+}
+
+// pause freezes the process (SIGSTOP) for d, then lets it go on (SIGCONT).
+func (p *proc) pause(t *testing.T, d time.Duration) {
+	t.Helper()
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Logf("pause %s: %v", p.name, err)
+		return
+	}
+	time.AfterFunc(d, func() { _ = cmd.Process.Signal(syscall.SIGCONT) })
 }

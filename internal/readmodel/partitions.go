@@ -376,8 +376,8 @@ func (s *Store) partitionStatus(ctx context.Context) (map[string]partitionSummar
 	return out, nil
 }
 
-// projectionPositionSQL is positionSQL for the projection named $1: what a
-// report's data position is.
+// projectionPositionSQL is positionSQL for one projection, c (a row of
+// projection_checkpoints): what a report's data position is. The single
+// checkpoint is frozen once partitions exist (migration 00010).
 const projectionPositionSQL = `
-	SELECT coalesce((SELECT min(position) FROM projection_partitions WHERE projection = $1), c.position)
-	FROM projection_checkpoints c WHERE c.name = $1`
+	SELECT coalesce((SELECT min(position) FROM projection_partitions WHERE projection = c.name), c.position)`

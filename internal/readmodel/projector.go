@@ -699,14 +699,15 @@ func (w *writes) queueDays(b *pgx.Batch) {
 // partitions are.
 func (s *Store) Status(ctx context.Context) ([]domain.ProjectionStatus, error) {
 	rows, err := s.write.Query(ctx, `
-		SELECT c.name, c.position, h.head,
-		       (SELECT count(*) FROM order_events e WHERE e.position > c.position),
+		SELECT c.name, pos.position, h.head,
+		       (SELECT count(*) FROM order_events e WHERE e.position > pos.position),
 		       coalesce((SELECT extract(epoch FROM now() - e.recorded_at)::float8 FROM order_events e
-		                 WHERE e.position > c.position ORDER BY e.position LIMIT 1), 0),
+		                 WHERE e.position > pos.position ORDER BY e.position LIMIT 1), 0),
 		       (SELECT count(*) FROM projection_held p WHERE p.projection = c.name),
 		       (SELECT count(*) FROM (SELECT DISTINCT client_id, order_id FROM projection_held p WHERE p.projection = c.name) o),
 		       (SELECT count(*) FROM projection_parked p WHERE p.projection = c.name)
 		FROM projection_checkpoints c,
+		     LATERAL (`+projectionPositionSQL+`) AS pos (position),
 		     (SELECT coalesce(max(position), 0) AS head FROM order_events) h
 		ORDER BY c.name`)
 	if err != nil {
