@@ -40,7 +40,7 @@ type config struct {
 }
 
 // stages, in the order they run.
-var stages = []string{"intake", "e2e", "webhook", "projection", "render", "bigpdf", "bigxlsx"}
+var stages = []string{"intake", "e2e", "webhook", "projection", "rebuild", "render", "bigpdf", "bigxlsx"}
 
 func (c config) runs(stage string) bool { return len(c.only) == 0 || c.only[stage] }
 
@@ -130,6 +130,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if r.Projection, err = benchProjection(ctx, c); err != nil {
 			return fmt.Errorf("projection: %w", err)
 		}
+	}
+	if c.runs("rebuild") {
+		log("rebuild: go test -bench BenchmarkRebuild in internal/readmodel (a million-event log)")
+		if r.Rebuild, err = benchRebuild(ctx, c); err != nil {
+			return fmt.Errorf("rebuild: %w", err)
+		}
+		log("rebuild: %.0f events/s, longest swap %.0f ms; verify: %.0f events/s", r.Rebuild.Rebuild, r.Rebuild.SwapMillis, r.Rebuild.Verify)
 	}
 	if c.runs("render") {
 		log("render: go test -bench in internal/report")

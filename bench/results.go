@@ -21,6 +21,7 @@ type results struct {
 	E2E         e2eResult
 	Webhook     webhookResult
 	Projection  projectionResult
+	Rebuild     rebuildResult
 	Render      renderResult
 	BigPDF      bigFileResult
 	BigXLSX     bigFileResult
@@ -133,6 +134,15 @@ func (r results) markdown(ctx context.Context, c config) string {
 		w.SinglePerSecond, w.Concurrency, w.AsynqPerSecond, 100*w.SinglePerSecond/w.AsynqPerSecond, 100*w.SinglePerSecond/w.BarePerSecond)
 	p("| projection (BenchmarkProject) | %.0f events/s | pgx CopyFrom into a plain table: %.0f events/s | %.1f%% | (reported) | — |",
 		pr.Project, pr.CopyFrom, 100*projRatio)
+	if rb := r.Rebuild; rb.Rebuild > 0 {
+		ceiling, ratio := "—", "—"
+		if pr.Project > 0 {
+			ceiling, ratio = fmt.Sprintf("the live projector (BenchmarkProject): %.0f events/s", pr.Project), fmt.Sprintf("%.1f%%", 100*rb.Rebuild/pr.Project)
+		}
+		p("| blue/green rebuild of both projections, %d-event log (BenchmarkRebuild) | %.0f events/s, live tables locked %.0f ms | %s | %s | (reported) | — |",
+			rb.Events, rb.Rebuild, rb.SwapMillis, ceiling, ratio)
+		p("| verify of both projections, same log (BenchmarkVerify) | %.0f events/s | — | — | (reported) | — |", rb.Verify)
+	}
 	if rr := r.Render; rr.Bare > 0 {
 		ratio := float64(rr.Render) / float64(rr.Bare)
 		p("| render one 200-order PDF (BenchmarkRenderPDF200) | %s | bare fpdf table of the same rows: %s | %.2f× | ≤ 1.5× | %s |",
@@ -212,6 +222,22 @@ func (r results) markdown(ctx context.Context, c config) string {
 		}
 	}
 	p("```")
+	if rb := r.Rebuild; rb.Rebuild > 0 {
+		p("")
+		p("### Projection rebuild")
+		p("`reportctl projections rebuild` on a log of %d events (placed, paid, shipped, refunded; written with one", rb.Events)
+		p("INSERT … SELECT): both projections built beside the live ones in 10,000-event transactions, then swapped in.")
+		p("The live projector folds the same events into both projections at once, so its rate is the natural ceiling.")
+		p("max-swap-ms is the longest swap (the one transaction that locks the live tables). A verify builds the same")
+		p("fresh versions, then compares them with the live ones row by row (the live projector waits meanwhile).")
+		p("```")
+		for line := range strings.SplitSeq(rb.Raw, "\n") {
+			if strings.HasPrefix(line, "Benchmark") {
+				p("%s", line)
+			}
+		}
+		p("```")
+	}
 	for _, big := range []bigFileResult{r.BigPDF, r.BigXLSX} {
 		if big.Rows == 0 {
 			continue

@@ -425,8 +425,9 @@ var eventsPerSec = regexp.MustCompile(`^(Benchmark\w+)\S*\s+\d+\s+.*?([\d.]+) ev
 
 // goBench runs one package's benchmarks matching pattern and returns, per
 // benchmark name, the figure that re matches (its second group).
-func goBench(ctx context.Context, c config, pkg, pattern, benchtime string, re *regexp.Regexp) (map[string]float64, string, error) {
-	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", pattern, "-benchtime", benchtime, "-count", "1", pkg)
+func goBench(ctx context.Context, c config, pkg, pattern, benchtime string, re *regexp.Regexp, extra ...string) (map[string]float64, string, error) {
+	args := append([]string{"test", "-run", "^$", "-bench", pattern, "-benchtime", benchtime, "-count", "1", pkg}, extra...)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = c.root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -451,6 +452,41 @@ func benchProjection(ctx context.Context, c config) (projectionResult, error) {
 	}
 	r.Project, r.CopyFrom = figures["BenchmarkProject"], figures["BenchmarkCopyFromCeiling"]
 	if r.Project == 0 || r.CopyFrom == 0 {
+		return r, fmt.Errorf("no events/s figures in:\n%s", raw)
+	}
+	return r, nil
+}
+
+type rebuildResult struct {
+	Events          int64   // log events
+	Rebuild, Verify float64 // events/s
+	SwapMillis      float64 // the longest swap: how long the live tables were locked
+	Raw             string
+}
+
+// rebuildOrders × 4 events is the log BenchmarkRebuild rebuilds.
+const rebuildOrders = 250_000
+
+var swapMillis = regexp.MustCompile(`^(Benchmark\w+)\S*\s+\d+\s+.*?([\d.]+) max-swap-ms`)
+
+// benchRebuild runs readmodel's BenchmarkRebuild and BenchmarkVerify once
+// each: a blue/green rebuild, and a verify, of both projections from a log
+// of a million events.
+func benchRebuild(ctx context.Context, c config) (rebuildResult, error) {
+	r := rebuildResult{Events: rebuildOrders * 4}
+	figures, raw, err := goBench(ctx, c, "./internal/readmodel/", "^Benchmark(Rebuild|Verify)$", "1x", eventsPerSec,
+		"-timeout", "30m", "-args", "-rebuild-orders", strconv.Itoa(rebuildOrders))
+	r.Raw = raw
+	if err != nil {
+		return r, err
+	}
+	r.Rebuild, r.Verify = figures["BenchmarkRebuild"], figures["BenchmarkVerify"]
+	for line := range strings.SplitSeq(raw, "\n") {
+		if m := swapMillis.FindStringSubmatch(line); m != nil {
+			r.SwapMillis, _ = strconv.ParseFloat(m[2], 64)
+		}
+	}
+	if r.Rebuild == 0 || r.Verify == 0 {
 		return r, fmt.Errorf("no events/s figures in:\n%s", raw)
 	}
 	return r, nil

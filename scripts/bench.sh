@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench.sh — the end-to-end benchmarks: builds the binaries, runs the Go
 # harness in ./bench against the local services and writes BENCHMARKS.md
-# (intake, submit-to-webhook, webhook delivery, projection, one huge PDF and XLSX,
-# each next to its ceiling measured in the same run). Takes about 5 minutes.
+# (intake, submit-to-webhook, webhook delivery, projection, a million-event
+# projection rebuild, one huge PDF and XLSX,
+# each next to its ceiling measured in the same run). Takes about 8 minutes.
 #
 # Environment: BENCH_OUT (default BENCHMARKS.md), BENCH_ARGS (extra flags
 # for go run ./bench, e.g. "-reports 500").

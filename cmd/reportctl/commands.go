@@ -330,17 +330,7 @@ func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 	// The rebuilt projection gets PROJECTION_PARTITIONS partitions.
 	rm := readmodel.NewStore(pool, pool, logger).WithProjector(readmodel.ProjectorOptions{Partitions: cfg.ProjectionPartitions})
 	start := time.Now()
-	last := time.Time{}
-	err = rm.Rebuild(ctx, name, func(done, total int64) {
-		if time.Since(last) > 500*time.Millisecond || done == total {
-			last = time.Now()
-			pct := 100.0
-			if total > 0 {
-				pct = float64(done) * 100 / float64(total)
-			}
-			fmt.Fprintf(c.stderr, "rebuild: %d/%d events (%.1f%%)\n", done, total, pct)
-		}
-	})
+	err = rm.Rebuild(ctx, name, newProgressLine(c.stderr, "rebuild").update)
 	if err != nil {
 		return err
 	}
@@ -349,6 +339,60 @@ func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	return c.printJSON(map[string]any{"rebuilt": name, "seconds": time.Since(start).Seconds(), "projections": withHeldOrders(status)})
+}
+
+// projectionsRollback swaps the version the last rebuild replaced back in,
+// caught up with the log.
+func (c *cli) projectionsRollback(ctx context.Context, args []string) error {
+	fs := c.flags("projections rollback")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("projections rollback: name the projection (customer_order_history or merchant_daily_sales)")
+	}
+	_, pool, logger, err := c.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	rm := readmodel.NewStore(pool, pool, logger)
+	if err := rm.Rollback(ctx, fs.Arg(0), newProgressLine(c.stderr, "rollback").update); err != nil {
+		return err
+	}
+	status, err := rm.Status(ctx)
+	if err != nil {
+		return err
+	}
+	return c.printJSON(map[string]any{"rolled_back": fs.Arg(0), "projections": withHeldOrders(status)})
+}
+
+// projectionsVerify folds the log afresh beside the live projection and
+// prints every row that differs (at most --max-rows of them, with the
+// count); drift makes it fail, so a scheduled run can alert.
+func (c *cli) projectionsVerify(ctx context.Context, args []string) error {
+	fs := c.flags("projections verify")
+	maxRows := fs.Int("max-rows", 100, "differing rows to print per projection (the count is always whole)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *maxRows < 0 {
+		return fmt.Errorf("projections verify: --max-rows must be at least 0, not %d", *maxRows)
+	}
+	_, pool, logger, err := c.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	rm := readmodel.NewStore(pool, pool, logger)
+	res, err := rm.Verify(ctx, fs.Arg(0), *maxRows, newProgressLine(c.stderr, "verify").update)
+	if err != nil && !errors.Is(err, readmodel.ErrDrift) {
+		return err
+	}
+	if perr := c.printJSON(map[string]any{"projections": res}); perr != nil {
+		return perr
+	}
+	return err
 }
 
 func (c *cli) projectionsStatus(ctx context.Context) error {

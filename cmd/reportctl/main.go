@@ -39,7 +39,10 @@ commands:
                                             new signing key; old ones sign until the grace ends
   keys reencrypt                            seal every signing key under WEBHOOK_KEY_ENCRYPTION_KEY
   seed [--client ID] [--customers N] [--orders M]   demo orders through the event path
-  projections rebuild [NAME]                rebuild one projection (or all) from the event log
+  projections rebuild [NAME]                build a new version from the event log beside the live one, then swap it in
+  projections verify [--max-rows 100] [NAME]   fold the log afresh and list rows that differ from the live
+                                            projection; exits 1 on drift (reportd_projection_drift_rows)
+  projections rollback NAME                 swap the version the last rebuild replaced back in
   projections status                        checkpoint, lag, held and parked events per projection
   events parked [--projection P] [--client ID] [--order ID]   events that failed to apply (JSON)
   events retry [--projection P] [--client ID] [--order ID]    un-park them and apply them again
@@ -81,6 +84,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return c.seed(ctx, rest)
 	case "projections rebuild":
 		return c.projectionsRebuild(ctx, rest)
+	case "projections rollback":
+		return c.projectionsRollback(ctx, rest)
+	case "projections verify":
+		return c.projectionsVerify(ctx, rest)
 	case "projections status":
 		return c.projectionsStatus(ctx)
 	case "events parked":

@@ -40,7 +40,7 @@ func storable(ss ...string) error {
 // nothing: every lookup is not found, every write succeeds.
 type edgeStore struct {
 	key        apikey.Key
-	AppendFunc func(ctx context.Context, clientID string, events []orderevents.Event) (AppendResult, error)
+	AppendFunc func(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error)
 }
 
 const edgeClient = "cli_edge"
@@ -118,16 +118,16 @@ func (s *edgeStore) ReplayDeliveries(_ context.Context, _ string, status domain.
 	return nil, storable(string(status))
 }
 
-func (s *edgeStore) Append(ctx context.Context, clientID string, events []orderevents.Event) (AppendResult, error) {
+func (s *edgeStore) Append(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error) {
 	for _, e := range events {
 		if err := storable(e.EventID, e.OrderID, e.Type, string(e.Data)); err != nil {
-			return AppendResult{}, err
+			return domain.AppendResult{}, err
 		}
 	}
 	if s.AppendFunc != nil {
 		return s.AppendFunc(ctx, clientID, events)
 	}
-	return AppendResult{Accepted: len(events), Position: int64(len(events))}, nil
+	return domain.AppendResult{Accepted: len(events), Position: int64(len(events))}, nil
 }
 
 func (s *edgeStore) Projections(context.Context) ([]domain.ProjectionStatus, error) { return nil, nil }
@@ -291,6 +291,9 @@ func TestHostileBodiesNameTheField(t *testing.T) {
 		return `{"events":[{"event_id":"e1","order_id":"o1","sequence":1,"type":"OrderPlaced","occurred_at":"2026-03-01T10:00:00Z",` +
 			`"data":{"customer_id":"c","merchant_id":"m","currency":"USD","items":` + items + `,"total_cents":` + total + `}}]}`
 	}
+	withVersion := func(v string) string {
+		return strings.Replace(placed(`[{"sku":"a","qty":1,"unit_price_cents":1}]`, "1"), `"type"`, `"schema_version":`+v+`,"type"`, 1)
+	}
 	for _, tc := range []struct {
 		name, path, body string
 		headers          []string
@@ -325,6 +328,15 @@ func TestHostileBodiesNameTheField(t *testing.T) {
 		{"events: case-variant key", "/v1/order-events", strings.Replace(placed(`[{"sku":"a","qty":1,"unit_price_cents":1}]`, "1"), `"type"`, `"TYPE"`, 1), nil, 400, "events[0]"},
 		{"events: too many", "/v1/order-events", `{"events":[` + strings.Repeat(`{},`, 5000) + `{}]}`, nil, 422, "events"},
 		{"events: too many items", "/v1/order-events", placed("["+strings.Repeat(`{},`, 1000)+`{}]`, "0"), nil, 422, "events[0].data.items"},
+		{"events: schema_version 0", "/v1/order-events", withVersion("0"), nil, 422, "events[0].schema_version"},
+		{"events: schema_version 3", "/v1/order-events", withVersion("3"), nil, 422, "events[0].schema_version"},
+		{"events: schema_version as a string", "/v1/order-events", withVersion(`"1"`), nil, 422, "events[0].schema_version"},
+		{"events: schema_version huge", "/v1/order-events", withVersion("99999999999999999999999999"), nil, 422, "events[0].schema_version"},
+		{"events: schema_version 1e400", "/v1/order-events", withVersion("1e400"), nil, 422, "events[0].schema_version"},
+		{"events: schema_version null", "/v1/order-events", withVersion("null"), nil, 422, "events[0].schema_version"},
+		{"events: v2 without tax_cents", "/v1/order-events", withVersion("2"), nil, 422, "events[0].data.items[0].tax_cents"},
+		{"events: v1 with tax_cents", "/v1/order-events", placed(`[{"sku":"a","qty":1,"unit_price_cents":1,"tax_cents":0}]`, "1"), nil, 400, "events[0].data.items[0]"},
+		{"events: v2 tax over 10^12", "/v1/order-events", strings.Replace(withVersion("2"), `"unit_price_cents":1}`, `"unit_price_cents":1,"tax_cents":1000000000000}`, 1), nil, 422, "events[0].data.items[0]"},
 		{"events: deep nesting", "/v1/order-events", `{"events":[{"data":` + strings.Repeat(`[`, 20000) + strings.Repeat(`]`, 20000) + `}]}`, nil, 400, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -376,8 +388,8 @@ func TestAccessLogNamesTheClient(t *testing.T) {
 func TestSequenceConflictHidesTheErrorChain(t *testing.T) {
 	s := newEdgeServer(t)
 	internal := errors.New(`append event e2: order o1 sequence 1: order sequence already taken by another event (table order_events)`)
-	s.store.AppendFunc = func(context.Context, string, []orderevents.Event) (AppendResult, error) {
-		return AppendResult{}, fmt.Errorf("%w: %w", ErrSequenceConflict, internal)
+	s.store.AppendFunc = func(context.Context, string, []orderevents.Event) (domain.AppendResult, error) {
+		return domain.AppendResult{}, fmt.Errorf("%w: %w", domain.ErrSequenceConflict, internal)
 	}
 	body := `{"events":[{"event_id":"e2","order_id":"o1","sequence":1,"type":"OrderCancelled","occurred_at":"2026-03-01T10:00:00Z","data":{}}]}`
 	w := s.do(t, http.MethodPost, "/v1/order-events", body)
@@ -390,8 +402,8 @@ func TestSequenceConflictHidesTheErrorChain(t *testing.T) {
 		t.Fatalf("the internal error was not logged: %s", s.logs)
 	}
 	// With the store naming the event, a batch of several is named too.
-	s.store.AppendFunc = func(context.Context, string, []orderevents.Event) (AppendResult, error) {
-		return AppendResult{}, &SequenceConflictError{OrderID: "o9", Sequence: 7, Err: internal}
+	s.store.AppendFunc = func(context.Context, string, []orderevents.Event) (domain.AppendResult, error) {
+		return domain.AppendResult{}, fmt.Errorf("%w: %w", &domain.SequenceConflictError{EventID: "e3", OrderID: "o9", Sequence: 7}, internal)
 	}
 	two := strings.Replace(body, `]}`, `,{"event_id":"e3","order_id":"o9","sequence":7,"type":"OrderCancelled","occurred_at":"2026-03-01T10:00:00Z","data":{}}]}`, 1)
 	p = clientError(t, s.do(t, http.MethodPost, "/v1/order-events", two), "conflict")
@@ -460,6 +472,10 @@ func FuzzBodies(f *testing.F) {
 			validBody, `{"TYPE":"order_history"}`, `{"type":"order_history","type":"x"}`, `{"metadata":{"k\u0000":"\ud800"}}`,
 			`{"events":[{"event_id":"e1","order_id":"o1","sequence":1,"type":"PaymentCaptured","occurred_at":"2026-03-01T10:00:00Z","data":{"amount_cents":9223372036854775807}}]}`,
 			`{"events":[{"event_id":"e1","order_id":"o1","sequence":1,"type":"OrderPlaced","occurred_at":"2026-03-01T10:00:00Z","data":{"customer_id":"c","merchant_id":"m","currency":"ZZZ","items":[{"sku":"a","qty":1,"unit_price_cents":1}],"total_cents":1}}]}`,
+			`{"events":[{"event_id":"e1","order_id":"o1","sequence":1,"type":"OrderPlaced","schema_version":2,"occurred_at":"2026-03-01T10:00:00Z","data":{"customer_id":"c","merchant_id":"m","currency":"EUR","items":[{"sku":"a","qty":2,"unit_price_cents":100,"tax_cents":38}],"total_cents":238}}]}`,
+			`{"events":[{"event_id":"e1","order_id":"o1","sequence":1,"type":"OrderPlaced","schema_version":"2","occurred_at":"2026-03-01T10:00:00Z","data":{}}]}`,
+			`{"events":[{"event_id":"e1","order_id":"o1","sequence":1,"type":"PaymentCaptured","schema_version":1e400,"occurred_at":"2026-03-01T10:00:00Z","data":{"amount_cents":1}}]}`,
+			`{"events":[{"event_id":"e1","order_id":"o1","sequence":1,"type":"PaymentCaptured","schema_version":0,"occurred_at":"2026-03-01T10:00:00Z","data":{"amount_cents":1}}]}`,
 			`{"events":[` + strings.Repeat(`{},`, 1200) + `{}]}`, `{"limit":0}`, `{"limit":1e3}`, `{"since":"\u0000"}`,
 			`{"a":` + strings.Repeat(`[`, 3000) + strings.Repeat(`]`, 3000) + `}`, "\xff", "", "null", "[]", "{}{}",
 		} {

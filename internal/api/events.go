@@ -11,30 +11,12 @@ import (
 	"github.com/reportd/reportd/internal/orderevents"
 )
 
-// ErrSequenceConflict is what Events.Append returns when an event reuses an
-// order's sequence number under another event id.
-var ErrSequenceConflict = errors.New("sequence already taken by another event")
-
-// SequenceConflictError names the event that hit ErrSequenceConflict, when
-// the store knows it. It wraps ErrSequenceConflict.
-type SequenceConflictError struct {
-	OrderID  string
-	Sequence int64
-	Err      error
-}
-
-func (e *SequenceConflictError) Error() string {
-	return fmt.Sprintf("order %s sequence %d: %v", e.OrderID, e.Sequence, e.Err)
-}
-
-func (e *SequenceConflictError) Unwrap() []error { return []error{ErrSequenceConflict, e.Err} }
-
 // sequenceConflictDetail is the public detail of a 409: the order and
 // sequence when they are known (from the store, or because the batch holds
 // one event), never the internal error.
 func sequenceConflictDetail(err error, events []orderevents.Event) string {
 	order, seq := "", int64(0)
-	if sc, ok := errors.AsType[*SequenceConflictError](err); ok {
+	if sc, ok := errors.AsType[*domain.SequenceConflictError](err); ok {
 		order, seq = sc.OrderID, sc.Sequence
 	} else if len(events) == 1 {
 		order, seq = events[0].OrderID, events[0].Sequence
@@ -89,7 +71,7 @@ func handleAppendEvents(d Deps) http.Handler {
 			if key != nil {
 				_ = d.Idempotency.ReleaseKey(context.WithoutCancel(ctx), *key)
 			}
-			if errors.Is(err, ErrSequenceConflict) {
+			if errors.Is(err, domain.ErrSequenceConflict) {
 				// The internal chain names tables and event ids; the client
 				// gets the order and sequence, the log gets the rest.
 				d.Logger.InfoContext(ctx, "order event sequence conflict", "client_id", principal.ClientID, "err", err)

@@ -18,17 +18,27 @@ import (
 )
 
 // OrderEvent is one entry of an order's audit trail: the event as the log
-// holds it.
+// holds it, in its own schema_version. Upcast is present only for an event
+// of an older version: its data as every reader reads it, in the type's
+// latest version.
 type OrderEvent struct {
-	Object     string          `json:"object"` // "order_event"
-	EventID    string          `json:"event_id"`
-	OrderID    string          `json:"order_id"`
-	Sequence   int64           `json:"sequence"`
-	Type       string          `json:"type"`
-	OccurredAt time.Time       `json:"occurred_at"`
-	RecordedAt time.Time       `json:"recorded_at"`
-	Position   int64           `json:"position"`
-	Data       json.RawMessage `json:"data"`
+	Object        string          `json:"object"` // "order_event"
+	EventID       string          `json:"event_id"`
+	OrderID       string          `json:"order_id"`
+	Sequence      int64           `json:"sequence"`
+	Type          string          `json:"type"`
+	SchemaVersion int             `json:"schema_version"`
+	OccurredAt    time.Time       `json:"occurred_at"`
+	RecordedAt    time.Time       `json:"recorded_at"`
+	Position      int64           `json:"position"`
+	Data          json.RawMessage `json:"data"`
+	Upcast        *UpcastData     `json:"upcast,omitempty"`
+}
+
+// UpcastData is an older event's data read as a newer schema version.
+type UpcastData struct {
+	SchemaVersion int             `json:"schema_version"`
+	Data          json.RawMessage `json:"data"`
 }
 
 // ParkedOrderEvent is the event that failed to apply and holds back the rest.
@@ -50,6 +60,7 @@ type OrderState struct {
 	Currency       *string    `json:"currency"`
 	ItemCount      int        `json:"item_count"`
 	TotalCents     int64      `json:"total_cents"`
+	TaxCents       int64      `json:"tax_cents"` // of total_cents
 	RefundedCents  int64      `json:"refunded_cents"`
 	NetCents       int64      `json:"net_cents"`
 	PlacedAt       *time.Time `json:"placed_at"`

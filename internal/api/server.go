@@ -58,13 +58,6 @@ type Files interface {
 	PresignGet(ctx context.Context, key string, ttl time.Duration) (url string, expires time.Time, err error)
 }
 
-// AppendResult is the answer to an order-event batch.
-type AppendResult struct {
-	Accepted   int   `json:"accepted"`
-	Duplicates int   `json:"duplicates"`
-	Position   int64 `json:"position"`
-}
-
 // IngestionStatus is the backlog of an event source other than the HTTP
 // API (the NATS JetStream consumer), shown beside the projections.
 type IngestionStatus struct {
@@ -84,7 +77,10 @@ type Ingestion interface {
 
 // Events is the order-event log and its projections.
 type Events interface {
-	Append(ctx context.Context, clientID string, events []orderevents.Event) (AppendResult, error)
+	// Append fails with an error wrapping domain.ErrSequenceConflict (a
+	// *domain.SequenceConflictError when the store knows the event) when an
+	// event reuses an order's sequence under another event id.
+	Append(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error)
 	Projections(ctx context.Context) ([]domain.ProjectionStatus, error)
 }
 

@@ -228,16 +228,12 @@ func runID(info string) string {
 // conflicts, and connection failures marked domain.ErrUnavailable.
 type eventsAdapter struct{ rm *readmodel.Store }
 
-func (e eventsAdapter) Append(ctx context.Context, clientID string, events []orderevents.Event) (api.AppendResult, error) {
+func (e eventsAdapter) Append(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error) {
 	res, err := e.rm.Append(ctx, clientID, events)
-	if sc, ok := errors.AsType[*readmodel.SequenceConflictError](err); ok {
-		return api.AppendResult{}, &api.SequenceConflictError{OrderID: sc.OrderID, Sequence: sc.Sequence, Err: err}
+	if errors.Is(err, domain.ErrSequenceConflict) {
+		return domain.AppendResult{}, err // the API's 409, not a database failure
 	}
-	if errors.Is(err, readmodel.ErrSequenceConflict) {
-		// A concurrent append took the sequence: which event is not known.
-		return api.AppendResult{}, fmt.Errorf("%w: %w", api.ErrSequenceConflict, err)
-	}
-	return api.AppendResult(res), postgres.Classify(err)
+	return res, postgres.Classify(err)
 }
 
 func (e eventsAdapter) Projections(ctx context.Context) ([]domain.ProjectionStatus, error) {

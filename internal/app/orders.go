@@ -23,7 +23,10 @@ func (o ordersAdapter) OrderEvents(ctx context.Context, clientID, orderID string
 	out := make([]api.OrderEvent, len(list))
 	for i, e := range list {
 		out[i] = api.OrderEvent{Object: "order_event", EventID: e.EventID, OrderID: e.OrderID, Sequence: e.Sequence, Type: e.Type,
-			OccurredAt: e.OccurredAt, RecordedAt: e.RecordedAt, Position: e.Position, Data: e.Data}
+			SchemaVersion: e.SchemaVersion, OccurredAt: e.OccurredAt, RecordedAt: e.RecordedAt, Position: e.Position, Data: e.Data}
+		if e.Upcast != nil {
+			out[i].Upcast = &api.UpcastData{SchemaVersion: e.UpcastVersion, Data: e.Upcast}
+		}
 	}
 	return out, nil
 }
@@ -45,7 +48,7 @@ func (o ordersAdapter) OrderAsOf(ctx context.Context, clientID, orderID string, 
 	st := api.OrderState{
 		Object: "order", OrderID: orderID, AsOf: asOf, Status: str(s.Status),
 		CustomerID: str(s.CustomerID), MerchantID: str(s.MerchantID), Currency: str(s.Currency),
-		ItemCount: s.ItemCount, TotalCents: s.TotalCents, RefundedCents: s.RefundedCents, NetCents: s.Amounts.Net,
+		ItemCount: s.ItemCount, TotalCents: s.TotalCents, TaxCents: s.TaxCents, RefundedCents: s.RefundedCents, NetCents: s.Amounts.Net,
 		PaidAt: s.PaidAt, ShippedAt: s.ShippedAt, CancelledAt: s.CancelledAt,
 		Carrier: str(s.Carrier), TrackingNumber: str(s.TrackingNumber),
 		LastSequence: s.LastSequence, EventsApplied: s.Applied, EventsHeld: s.Held,

@@ -53,6 +53,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	shards := jobs.Shards(cfg.RedisQueueShards)
 	m.WatchQueues(asynq.NewInspectorFromRedisClient(svc.Redis), append(shards.All(jobs.QueueReports), shards.All(jobs.QueueWebhooks)...)...)
 	m.WatchProjections(svc.ReadModel.Status)
+	m.WatchProjectionDrift(svc.ReadModel.Drift)
 	natsSrc, err := connectNATS(cfg.EventsNATS, "reportd-worker", logger)
 	if err != nil {
 		return err

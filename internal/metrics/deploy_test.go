@@ -137,6 +137,9 @@ func exportedNames(t *testing.T) map[string]bool {
 	m.WatchProjections(func(context.Context) ([]domain.ProjectionStatus, error) {
 		return []domain.ProjectionStatus{{Name: "orders", Partitions: []domain.PartitionStatus{{Partition: 0, Owner: "worker-1"}}}}, nil
 	})
+	m.WatchProjectionDrift(func(context.Context) ([]domain.ProjectionDrift, error) {
+		return []domain.ProjectionDrift{{Name: "orders"}}, nil
+	})
 	m.WatchNATSIngestion(func(context.Context) (metrics.NATSConsumerLag, error) {
 		return metrics.NATSConsumerLag{Stream: "S", Consumer: "c"}, nil
 	})

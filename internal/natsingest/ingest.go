@@ -20,7 +20,6 @@ import (
 	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/orderevents"
-	"github.com/reportd/reportd/internal/readmodel"
 )
 
 // Headers a message carries, and those a dead letter gets.
@@ -55,7 +54,7 @@ const scopeEventsWrite = "events:write"
 
 // Appender appends validated events to the log (readmodel.Store).
 type Appender interface {
-	Append(ctx context.Context, clientID string, events []orderevents.Event) (readmodel.AppendResult, error)
+	Append(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error)
 }
 
 // Clients tells which scopes a client's keys carry; domain.ErrNotFound for
@@ -265,10 +264,10 @@ func (in *Ingester) process(ctx context.Context, data []byte, hdr nats.Header) v
 	}
 
 	res, err := in.Events.Append(ctx, clientID, events)
-	if sc, ok := errors.AsType[*readmodel.SequenceConflictError](err); ok {
+	if sc, ok := errors.AsType[*domain.SequenceConflictError](err); ok {
 		return deadLetter(ReasonSequenceConflict, fmt.Sprintf("order %s already has an event with sequence %d under another event_id", sc.OrderID, sc.Sequence), err)
 	}
-	if errors.Is(err, readmodel.ErrSequenceConflict) {
+	if errors.Is(err, domain.ErrSequenceConflict) {
 		// A concurrent append took the sequence: retried, it is either a
 		// duplicate now or a conflict that names the order.
 		return verdict{outcome: OutcomeRetried, err: err}

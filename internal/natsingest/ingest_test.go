@@ -14,7 +14,6 @@ import (
 	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/orderevents"
-	"github.com/reportd/reportd/internal/readmodel"
 )
 
 // fakeClients and fakeAppender are hand-written fakes with XxxFunc fields.
@@ -28,10 +27,10 @@ func (f *fakeClients) ClientScopes(ctx context.Context, clientID string) ([]stri
 
 type fakeAppender struct {
 	mu         sync.Mutex
-	AppendFunc func(ctx context.Context, clientID string, events []orderevents.Event) (readmodel.AppendResult, error)
+	AppendFunc func(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error)
 }
 
-func (f *fakeAppender) Append(ctx context.Context, clientID string, events []orderevents.Event) (readmodel.AppendResult, error) {
+func (f *fakeAppender) Append(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.AppendFunc(ctx, clientID, events)
@@ -76,12 +75,12 @@ func TestProcessClassifiesEveryMessage(t *testing.T) {
 			}
 			return nil, down
 		}},
-		Events: &fakeAppender{AppendFunc: func(_ context.Context, clientID string, events []orderevents.Event) (readmodel.AppendResult, error) {
+		Events: &fakeAppender{AppendFunc: func(_ context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error) {
 			if appendErr != nil {
-				return readmodel.AppendResult{}, appendErr
+				return domain.AppendResult{}, appendErr
 			}
 			appended = append(appended, clientID+"/"+events[0].EventID)
-			return readmodel.AppendResult{Accepted: len(events)}, nil
+			return domain.AppendResult{Accepted: len(events)}, nil
 		}},
 	}
 	hdr := func(client string) nats.Header {
@@ -105,8 +104,8 @@ func TestProcessClassifiesEveryMessage(t *testing.T) {
 		{"bad JSON", writer, `{"event_id":`, nil, OutcomeDeadLettered, ReasonMalformed},
 		{"unknown field", writer, `{"events":[],"extra":1}`, nil, OutcomeDeadLettered, ReasonMalformed},
 		{"invalid", writer, strings.Replace(placed, `"sequence":1`, `"sequence":0`, 1), nil, OutcomeDeadLettered, ReasonInvalid},
-		{"sequence conflict", writer, placed, &readmodel.SequenceConflictError{EventID: "evt_1", OrderID: "ord_1", Sequence: 1}, OutcomeDeadLettered, ReasonSequenceConflict},
-		{"concurrent conflict", writer, placed, fmt.Errorf("append: %w", readmodel.ErrSequenceConflict), OutcomeRetried, ""},
+		{"sequence conflict", writer, placed, &domain.SequenceConflictError{EventID: "evt_1", OrderID: "ord_1", Sequence: 1}, OutcomeDeadLettered, ReasonSequenceConflict},
+		{"concurrent conflict", writer, placed, fmt.Errorf("append: %w", domain.ErrSequenceConflict), OutcomeRetried, ""},
 		{"postgres down", writer, placed, down, OutcomeRetried, ""},
 		{"deadline", writer, placed, context.DeadlineExceeded, OutcomeRetried, ""},
 	} {
@@ -128,8 +127,8 @@ func TestProcessDuplicatesAreAcked(t *testing.T) {
 	writer := ids.New("cli")
 	in := &Ingester{
 		Clients: &fakeClients{ClientScopesFunc: func(context.Context, string) ([]string, error) { return []string{"events:write"}, nil }},
-		Events: &fakeAppender{AppendFunc: func(context.Context, string, []orderevents.Event) (readmodel.AppendResult, error) {
-			return readmodel.AppendResult{Duplicates: 1}, nil
+		Events: &fakeAppender{AppendFunc: func(context.Context, string, []orderevents.Event) (domain.AppendResult, error) {
+			return domain.AppendResult{Duplicates: 1}, nil
 		}},
 	}
 	h := nats.Header{}
@@ -157,5 +156,43 @@ func TestOneLineMakesAHeaderValue(t *testing.T) {
 	long := oneLine(strings.Repeat("é", maxHeader))
 	if len(long) > maxHeader || !strings.HasPrefix(long, "éé") || strings.ContainsRune(long, '\uFFFD') {
 		t.Errorf("long value cut to %d bytes", len(long))
+	}
+}
+
+// Events from NATS go through the same schema-version rules as the HTTP
+// path: a v2 event reaches the log as v2, and a version that is none is a
+// dead letter naming the field.
+func TestProcessCarriesTheSchemaVersion(t *testing.T) {
+	writer := ids.New("cli")
+	var versions []int
+	in := &Ingester{
+		Logger:  slog.New(slog.DiscardHandler),
+		Clients: &fakeClients{ClientScopesFunc: func(context.Context, string) ([]string, error) { return []string{"events:write"}, nil }},
+		Events: &fakeAppender{AppendFunc: func(_ context.Context, _ string, events []orderevents.Event) (domain.AppendResult, error) {
+			for _, e := range events {
+				versions = append(versions, e.SchemaVersion)
+			}
+			return domain.AppendResult{Accepted: len(events)}, nil
+		}},
+	}
+	hdr := nats.Header{}
+	hdr.Set(HeaderClient, writer)
+	v2 := strings.Replace(strings.Replace(placed, `"type":`, `"schema_version":2,"type":`, 1), `"unit_price_cents":100}`, `"unit_price_cents":100,"tax_cents":19}`, 1)
+	v2 = strings.Replace(v2, `"total_cents":100`, `"total_cents":119`, 1)
+	if v := in.process(context.Background(), []byte(v2), hdr); v.outcome != OutcomeAccepted {
+		t.Fatalf("a v2 event: %s %s %v", v.outcome, v.reason, v.err)
+	}
+	if v := in.process(context.Background(), []byte(placed), hdr); v.outcome != OutcomeAccepted {
+		t.Fatalf("a v1 event: %s %s %v", v.outcome, v.reason, v.err)
+	}
+	if diff := cmp.Diff([]int{2, 1}, versions); diff != "" {
+		t.Errorf("schema versions appended (-want +got):\n%s", diff)
+	}
+	for _, version := range []string{`0`, `3`, `"2"`, `1e400`} {
+		body := strings.Replace(placed, `"type":`, `"schema_version":`+version+`,"type":`, 1)
+		v := in.process(context.Background(), []byte(body), hdr)
+		if v.outcome != OutcomeDeadLettered || v.reason != ReasonInvalid || len(v.fields) != 1 || v.fields[0].Field != "events[0].schema_version" {
+			t.Errorf("schema_version %s: %s %s %+v, want a dead letter naming schema_version", version, v.outcome, v.reason, v.fields)
+		}
 	}
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/natsingest"
 	"github.com/reportd/reportd/internal/orderevents"
-	"github.com/reportd/reportd/internal/readmodel"
 	"github.com/reportd/reportd/internal/testenv"
 )
 
@@ -90,16 +89,16 @@ type recorder struct {
 	eventID map[string]int
 }
 
-func (r *recorder) Append(_ context.Context, _ string, events []orderevents.Event) (readmodel.AppendResult, error) {
+func (r *recorder) Append(_ context.Context, _ string, events []orderevents.Event) (domain.AppendResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
 	if r.fail != nil {
 		if err := r.fail(r.calls); err != nil {
-			return readmodel.AppendResult{}, err
+			return domain.AppendResult{}, err
 		}
 	}
-	res := readmodel.AppendResult{}
+	res := domain.AppendResult{}
 	for _, e := range events {
 		if r.eventID[e.EventID]++; r.eventID[e.EventID] == 1 {
 			res.Accepted++

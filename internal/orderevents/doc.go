@@ -8,4 +8,8 @@
 // unknown field at any level, a value of the wrong JSON type) are a
 // *SyntaxError; values that decode but break a rule are a *ValidationError
 // listing every offending field.
+//
+// Events carry a schema_version (schema.go). The log keeps each event in the
+// version it arrived in; Decode is the one upcast step through which every
+// reader reads it as its type's latest version.
 package orderevents

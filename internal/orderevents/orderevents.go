@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -25,9 +24,10 @@ const (
 	MaxBatch = 1000
 	// MaxItems is the largest number of lines one order may have.
 	MaxItems = 1000
-	// MaxAmountMinor bounds every amount (unit_price_cents, total_cents,
-	// amount_cents), every line (qty × unit_price_cents) and every order
-	// total: 10^12 minor units, ten billion of a two-decimal currency.
+	// MaxAmountMinor bounds every amount (unit_price_cents, tax_cents,
+	// total_cents, amount_cents), every line (qty × unit_price_cents, plus
+	// tax_cents in version 2) and every order total: 10^12 minor units, ten
+	// billion of a two-decimal currency.
 	MaxAmountMinor int64 = 1_000_000_000_000
 	// MaxQty bounds an order line's quantity (the least is 1).
 	MaxQty int64 = 1_000_000
@@ -53,25 +53,32 @@ const (
 )
 
 // Event is one validated order event. Data is the canonical JSON of the
-// type's payload (one of the payload structs below): only known fields,
-// compact, so the log never stores what the client sent beyond the contract.
+// payload of the type's SchemaVersion (one of the payload structs below, or
+// OrderPlacedV1): only known fields, compact, so the log never stores what
+// the client sent beyond the contract. SchemaVersion 0 means 1, the default:
+// the log stores it as 1.
 type Event struct {
-	EventID    string
-	OrderID    string
-	Sequence   int64
-	Type       string
-	OccurredAt time.Time // UTC
-	Data       json.RawMessage
+	EventID       string
+	OrderID       string
+	Sequence      int64
+	Type          string
+	SchemaVersion int
+	OccurredAt    time.Time // UTC
+	Data          json.RawMessage
 }
 
-// Item is one line of an order.
+// Item is one line of an order. TaxCents is the tax on the whole line, so
+// the line costs Qty × UnitPriceCents + TaxCents.
 type Item struct {
 	SKU            string `json:"sku"`
 	Qty            int64  `json:"qty"`
 	UnitPriceCents int64  `json:"unit_price_cents"`
+	TaxCents       int64  `json:"tax_cents"`
 }
 
-// OrderPlaced is the payload of an OrderPlaced event.
+// OrderPlaced is the payload of an OrderPlaced event in its latest schema
+// version (2), the shape every reader sees: TotalCents is the sum of the
+// lines, tax included (see SchemaVersion2).
 type OrderPlaced struct {
 	CustomerID string `json:"customer_id"`
 	MerchantID string `json:"merchant_id"`
@@ -149,6 +156,7 @@ type wireEvent struct {
 	OrderID    *string        `json:"order_id"`
 	Sequence   *int64         `json:"sequence"`
 	Type       *string        `json:"type"`
+	Version    jsontext.Value `json:"schema_version"`
 	OccurredAt *string        `json:"occurred_at"`
 	Data       jsontext.Value `json:"data"`
 }
@@ -165,6 +173,20 @@ type wireItem struct {
 	SKU            *string `json:"sku"`
 	Qty            *int64  `json:"qty"`
 	UnitPriceCents *int64  `json:"unit_price_cents"`
+}
+
+// wireItemV2 is a line of a version 2 OrderPlaced: with its tax.
+type wireItemV2 struct {
+	wireItem
+	TaxCents *int64 `json:"tax_cents"`
+}
+
+type wirePlacedV2 struct {
+	CustomerID *string       `json:"customer_id"`
+	MerchantID *string       `json:"merchant_id"`
+	Currency   *string       `json:"currency"`
+	Items      []*wireItemV2 `json:"items"`
+	TotalCents *int64        `json:"total_cents"`
 }
 
 type wireAmount struct {
@@ -184,12 +206,13 @@ type wireCancelled struct {
 // shape ParseBatch reads back.
 func EncodeBatch(events []Event) ([]byte, error) {
 	type outEvent struct {
-		EventID    string          `json:"event_id"`
-		OrderID    string          `json:"order_id"`
-		Sequence   int64           `json:"sequence"`
-		Type       string          `json:"type"`
-		OccurredAt time.Time       `json:"occurred_at"`
-		Data       json.RawMessage `json:"data"`
+		EventID       string          `json:"event_id"`
+		OrderID       string          `json:"order_id"`
+		Sequence      int64           `json:"sequence"`
+		Type          string          `json:"type"`
+		SchemaVersion int             `json:"schema_version,omitempty"`
+		OccurredAt    time.Time       `json:"occurred_at"`
+		Data          json.RawMessage `json:"data"`
 	}
 	out := struct {
 		Events []outEvent `json:"events"`
@@ -301,30 +324,6 @@ func (v *validator) decode(raw []byte, dst any, path string, opts ...strictjson.
 	return &SyntaxError{Msg: "malformed JSON"}
 }
 
-// DecodeData decodes the canonical payload of an event of type typ into its
-// payload struct (OrderPlaced, PaymentCaptured, ...).
-func DecodeData(typ string, data []byte) (any, error) {
-	var v any
-	switch typ {
-	case TypeOrderPlaced:
-		v = &OrderPlaced{}
-	case TypePaymentCaptured:
-		v = &PaymentCaptured{}
-	case TypeOrderShipped:
-		v = &OrderShipped{}
-	case TypeOrderCancelled:
-		v = &OrderCancelled{}
-	case TypeOrderRefunded:
-		v = &OrderRefunded{}
-	default:
-		return nil, fmt.Errorf("decode event data: unknown type %q", typ)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return nil, fmt.Errorf("decode %s data: %w", typ, err)
-	}
-	return reflect.ValueOf(v).Elem().Interface(), nil
-}
-
 type validator struct {
 	errs []FieldError
 }
@@ -375,6 +374,11 @@ func (v *validator) event(path string, we *wireEvent) (Event, any, error) {
 		return ev, nil, nil
 	}
 	ev.Type = *we.Type
+	known := ""
+	if isKnownType(ev.Type) {
+		known = ev.Type
+	}
+	ev.SchemaVersion = v.schemaVersion(path+".schema_version", we.Version, known)
 	dpath := path + ".data"
 	if len(we.Data) == 0 || isNull(we.Data) {
 		if !isKnownType(ev.Type) {
@@ -384,11 +388,14 @@ func (v *validator) event(path string, we *wireEvent) (Event, any, error) {
 		v.add(dpath, "is required")
 		return ev, nil, nil
 	}
+	if ev.SchemaVersion == 0 && known != "" {
+		return ev, nil, nil // a broken schema_version: the data's shape is unknown
+	}
 	var data any
 	var err error
 	switch ev.Type {
 	case TypeOrderPlaced:
-		data, err = v.placed(dpath, we.Data)
+		data, err = v.placed(dpath, we.Data, ev.SchemaVersion)
 	case TypePaymentCaptured:
 		var w wireAmount
 		if err = v.decode(we.Data, &w, dpath); err == nil {
@@ -428,11 +435,35 @@ func isKnownType(t string) bool {
 	return false
 }
 
-func (v *validator) placed(path string, raw jsontext.Value) (any, error) {
-	var w wirePlaced
-	if err := v.decode(raw, &w, path, strictjson.MaxItems[*wireItem](MaxItems)); err != nil {
+// placed validates the data of an OrderPlaced event of the given schema
+// version and returns it in that version's shape (OrderPlacedV1 or
+// OrderPlaced), as the log keeps it.
+func (v *validator) placed(path string, raw jsontext.Value, version int) (any, error) {
+	// Both versions are decoded into the v2 wire shape; a v1 body is decoded
+	// with the v1 item, so a tax_cents there is an unknown field.
+	var w wirePlacedV2
+	if version == SchemaVersion1 {
+		var w1 wirePlaced
+		if err := v.decode(raw, &w1, path, strictjson.MaxItems[*wireItem](MaxItems)); err != nil {
+			if se, ok := errors.AsType[*SyntaxError](err); ok && strings.HasPrefix(se.Msg, `unknown field "tax_cents"`) {
+				// The likeliest mistake: a v2 body without its schema_version.
+				se.Msg = `unknown field "tax_cents": it is a field of OrderPlaced schema_version 2; send "schema_version": 2`
+			}
+			return nil, err
+		}
+		w = wirePlacedV2{CustomerID: w1.CustomerID, MerchantID: w1.MerchantID, Currency: w1.Currency, TotalCents: w1.TotalCents}
+		if w1.Items != nil {
+			w.Items = make([]*wireItemV2, len(w1.Items))
+			for i, it := range w1.Items {
+				if it != nil {
+					w.Items[i] = &wireItemV2{wireItem: *it}
+				}
+			}
+		}
+	} else if err := v.decode(raw, &w, path, strictjson.MaxItems[*wireItemV2](MaxItems)); err != nil {
 		return nil, err
 	}
+	withTax := version >= SchemaVersion2
 	p := OrderPlaced{
 		CustomerID: v.id(path+".customer_id", w.CustomerID),
 		MerchantID: v.id(path+".merchant_id", w.MerchantID),
@@ -448,6 +479,10 @@ func (v *validator) placed(path string, raw jsontext.Value) (any, error) {
 	// Bounds at the door, so the read model's sums stay far from overflow:
 	// every amount and every line at most MaxAmountMinor, at most MaxItems
 	// lines, so no sum here can pass 10^15.
+	line := "qty times unit_price_cents"
+	if withTax {
+		line = "qty times unit_price_cents plus tax_cents"
+	}
 	sum, sumOK := int64(0), true
 	switch {
 	case w.Items == nil:
@@ -475,14 +510,18 @@ func (v *validator) placed(path string, raw jsontext.Value) (any, error) {
 			}
 			price, priceOK := v.amount(ipath+".unit_price_cents", wi.UnitPriceCents)
 			it.UnitPriceCents = price
+			taxOK := true
+			if withTax {
+				it.TaxCents, taxOK = v.amount(ipath+".tax_cents", wi.TaxCents)
+			}
 			switch {
-			case it.Qty == 0 || !priceOK:
+			case it.Qty == 0 || !priceOK || !taxOK:
 				sumOK = false
-			case it.UnitPriceCents > MaxAmountMinor/it.Qty:
-				v.add(ipath, fmt.Sprintf("qty times unit_price_cents must be at most %d", MaxAmountMinor))
+			case it.UnitPriceCents > MaxAmountMinor/it.Qty || it.Qty*it.UnitPriceCents > MaxAmountMinor-it.TaxCents:
+				v.add(ipath, fmt.Sprintf("%s must be at most %d", line, MaxAmountMinor))
 				sumOK = false
 			default:
-				sum += it.Qty * it.UnitPriceCents
+				sum += it.Qty*it.UnitPriceCents + it.TaxCents
 			}
 			p.Items = append(p.Items, it)
 		}
@@ -492,11 +531,24 @@ func (v *validator) placed(path string, raw jsontext.Value) (any, error) {
 	switch {
 	case !sumOK || !totalOK:
 	case sum > MaxAmountMinor:
-		v.add(path+".total_cents", fmt.Sprintf("the sum of qty times unit_price_cents (%d) must be at most %d", sum, MaxAmountMinor))
+		v.add(path+".total_cents", fmt.Sprintf("the sum of %s (%d) must be at most %d", line, sum, MaxAmountMinor))
 	case total != sum:
-		v.add(path+".total_cents", fmt.Sprintf("must equal the sum of qty times unit_price_cents (%d)", sum))
+		v.add(path+".total_cents", fmt.Sprintf("must equal the sum of %s (%d)", line, sum))
 	}
-	return p, nil
+	if withTax {
+		return p, nil
+	}
+	return downcastV1(p), nil
+}
+
+// downcastV1 is the stored shape of a validated version 1 order (it has no
+// tax to lose).
+func downcastV1(p OrderPlaced) OrderPlacedV1 {
+	v := OrderPlacedV1{CustomerID: p.CustomerID, MerchantID: p.MerchantID, Currency: p.Currency, TotalCents: p.TotalCents}
+	for _, it := range p.Items {
+		v.Items = append(v.Items, ItemV1{SKU: it.SKU, Qty: it.Qty, UnitPriceCents: it.UnitPriceCents})
+	}
+	return v
 }
 
 // cents checks an amount in minor units and returns it (0 when invalid).

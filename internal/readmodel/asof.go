@@ -145,7 +145,7 @@ func (a *asOfQuery) fold(ctx context.Context, tx pgx.Tx, each func(*folded) erro
 			  AND md5(data->>`+quoteField(a.field)+`) = md5($2) AND data->>`+quoteField(a.field)+` = $2 -- the index, then the id
 			  AND occurred_at >= $3 AND occurred_at < $4 AND occurred_at <= $5
 			GROUP BY order_id)
-		SELECT s.placed, e.position, e.order_id, e.sequence, e.type, e.occurred_at, e.data
+		SELECT s.placed, e.position, e.order_id, e.sequence, e.type, e.schema_version, e.occurred_at, e.data
 		FROM subject s JOIN order_events e ON e.client_id = $1 AND e.order_id = s.order_id
 		WHERE e.occurred_at <= $5
 		ORDER BY s.placed, e.order_id, e.sequence`, a.clientID, a.subject, a.from, a.end, a.asOf)
@@ -160,7 +160,7 @@ func (a *asOfQuery) fold(ctx context.Context, tx pgx.Tx, each func(*folded) erro
 	for rows.Next() {
 		var placed time.Time
 		var e logEvent
-		if err := rows.Scan(&placed, &e.Position, &e.OrderID, &e.Sequence, &e.Type, &e.OccurredAt, &e.Data); err != nil {
+		if err := rows.Scan(&placed, &e.Position, &e.OrderID, &e.Sequence, &e.Type, &e.Version, &e.OccurredAt, &e.Data); err != nil {
 			return fmt.Errorf("scan event: %w", err)
 		}
 		if cur == nil || cur.state.OrderID != e.OrderID {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,11 +69,24 @@ func (s *Store) OpenDocument(ctx context.Context, clientID string, t report.Type
 		return fmt.Errorf("open report: unknown type %q", t)
 	}
 	doc.Header.SubjectID = subject
+	ps, err := findProjection(projection)
+	if err != nil {
+		return fmt.Errorf("open %s report: %w", t, err)
+	}
+	lockTables := strings.Join(ps[0].tables(), ", ")
 	if subject == "" {
 		return fmt.Errorf("open %s report: no subject: %w", t, report.ErrUnknownSubject)
 	}
 
 	err = pgx.BeginTxFunc(ctx, s.read, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		// Lock the tables before the snapshot is taken (LOCK does not take
+		// one): a rebuild's swap then either waits for this report, which
+		// reads the old version whole, or has committed, and the snapshot
+		// sees the new version whole. Without it, a snapshot taken just
+		// before a swap would read the swapped-in tables as they stood then.
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+lockTables+" IN ACCESS SHARE MODE"); err != nil {
+			return fmt.Errorf("lock %s: %w", projection, err)
+		}
 		var exists bool
 		b := &pgx.Batch{}
 		scan := func(dst any) func(pgx.Row) error {
@@ -119,7 +133,7 @@ func orderRows(ctx context.Context, tx pgx.Tx, clientID, customerID string, from
 	return func(yield func(report.OrderRow, error) bool) {
 		rows, err := tx.Query(ctx, `
 			SELECT order_id, customer_id, merchant_id, status, placed_at, paid_at, shipped_at, cancelled_at,
-			       item_count, currency, total_cents, refunded_cents, carrier, tracking_number
+			       item_count, currency, total_cents, refunded_cents, carrier, tracking_number, tax_cents
 			FROM customer_order_history
 			WHERE client_id = $1 AND customer_id = $2 AND placed_at >= $3 AND placed_at < $4
 			ORDER BY placed_at, order_id`, clientID, customerID, from, end)
@@ -132,7 +146,7 @@ func orderRows(ctx context.Context, tx pgx.Tx, clientID, customerID string, from
 			var r report.OrderRow
 			if err := rows.Scan(&r.OrderID, &r.CustomerID, &r.MerchantID, &r.Status, &r.PlacedAt, &r.PaidAt,
 				&r.ShippedAt, &r.CancelledAt, &r.ItemCount, &r.Currency, &r.TotalCents, &r.RefundedCents,
-				&r.Carrier, &r.TrackingNumber); err != nil {
+				&r.Carrier, &r.TrackingNumber, &r.TaxCents); err != nil {
 				yield(report.OrderRow{}, fmt.Errorf("scan order: %w", err))
 				return
 			}

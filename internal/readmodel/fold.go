@@ -25,6 +25,7 @@ type orderState struct {
 	ItemCount      int32
 	Currency       string
 	TotalCents     int64
+	TaxCents       int64 // of TotalCents
 	RefundedCents  int64
 	Carrier        string
 	TrackingNumber string
@@ -37,13 +38,14 @@ type logEvent struct {
 	OrderID    string
 	Sequence   int64
 	Type       string
+	Version    int // schema_version
 	OccurredAt time.Time
 	Data       []byte
 }
 
-// decodeFunc decodes an event's payload; orderevents.DecodeData unless a
-// test swaps in the decoder of a newer event version.
-type decodeFunc func(typ string, data []byte) (any, error)
+// decodeFunc decodes an event's payload, upcast to its type's latest schema
+// version: orderevents.Decode unless a test swaps in another decoder.
+type decodeFunc func(typ string, version int, data []byte) (any, error)
 
 // apply folds one event into the order, or fails and leaves the order as it
 // was. The status is the one the last applied event implies; timestamps keep
@@ -54,7 +56,7 @@ type decodeFunc func(typ string, data []byte) (any, error)
 // total). The edge validates all of this too, but the log may hold events
 // from before a rule existed, or from a newer event version.
 func (o *orderState) apply(e *logEvent, decode decodeFunc) error {
-	data, err := decode(e.Type, e.Data)
+	data, err := decode(e.Type, e.Version, e.Data)
 	if err != nil {
 		return err
 	}
@@ -65,15 +67,21 @@ func (o *orderState) apply(e *logEvent, decode decodeFunc) error {
 	case orderevents.OrderPlaced:
 		next.CustomerID, next.MerchantID, next.Currency = d.CustomerID, d.MerchantID, d.Currency
 		next.PlacedAt = &at
-		var n int64
+		var n, tax int64
 		for i, it := range d.Items {
 			if it.Qty < 0 {
 				return fmt.Errorf("item %d: quantity %d is negative: %w", i, it.Qty, report.ErrAmountOutOfRange)
 			}
+			if it.TaxCents < 0 {
+				return fmt.Errorf("item %d: tax %d is negative: %w", i, it.TaxCents, report.ErrAmountOutOfRange)
+			}
 			n = min(n+min(it.Qty, 1<<31), 1<<31-1) // a count, so it saturates
+			if tax, err = report.AddCents(tax, it.TaxCents); err != nil {
+				return fmt.Errorf("item %d: tax: %w", i, err)
+			}
 		}
 		next.ItemCount = int32(n) //nolint:gosec // n <= 1<<31-1 above
-		next.TotalCents = d.TotalCents
+		next.TotalCents, next.TaxCents = d.TotalCents, tax
 		next.Status = "placed"
 	case orderevents.PaymentCaptured:
 		if next.PaidAt == nil {
@@ -114,7 +122,7 @@ func (o *orderState) row() report.OrderRow {
 	r := report.OrderRow{
 		OrderID: o.OrderID, CustomerID: o.CustomerID, MerchantID: o.MerchantID, Status: o.Status,
 		PaidAt: o.PaidAt, ShippedAt: o.ShippedAt, CancelledAt: o.CancelledAt, ItemCount: int(o.ItemCount),
-		Currency: o.Currency, TotalCents: o.TotalCents, RefundedCents: o.RefundedCents,
+		Currency: o.Currency, TotalCents: o.TotalCents, TaxCents: o.TaxCents, RefundedCents: o.RefundedCents,
 		Carrier: o.Carrier, TrackingNumber: o.TrackingNumber,
 	}
 	if o.PlacedAt != nil {

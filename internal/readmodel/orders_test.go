@@ -98,11 +98,11 @@ func TestOrderAsOfFoldsTheEventsOfItsTime(t *testing.T) {
 		t.Errorf("order with a gap: %+v, %v", gap, err)
 	}
 
-	readmodel.SetDecoder(s, func(typ string, data []byte) (any, error) {
+	readmodel.SetDecoder(s, func(typ string, version int, data []byte) (any, error) {
 		if typ == orderevents.TypeOrderShipped {
 			return nil, errors.New("decoder bug: cannot read OrderShipped")
 		}
-		return orderevents.DecodeData(typ, data)
+		return orderevents.Decode(typ, version, data)
 	})
 	parked, err := s.OrderAsOf(ctx, "cli_a", "ord_1", at(9))
 	if err != nil || parked.Status != "paid" || parked.Applied != 2 || parked.Held != 1 || parked.Parked == nil ||

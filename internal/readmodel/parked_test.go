@@ -204,11 +204,11 @@ func TestPoisonEventIsParkedAndRetried(t *testing.T) {
 	ctx := context.Background()
 	s, pool := newStore(t)
 	bug := true
-	readmodel.SetDecoder(s, func(typ string, data []byte) (any, error) {
+	readmodel.SetDecoder(s, func(typ string, version int, data []byte) (any, error) {
 		if bug && typ == orderevents.TypeOrderShipped {
 			return nil, errors.New("decoder bug: cannot read OrderShipped")
 		}
-		return orderevents.DecodeData(typ, data)
+		return orderevents.Decode(typ, version, data)
 	})
 	undecodable := orderevents.Event{EventID: "evt_bad", OrderID: "ord_bad", Sequence: 2, Type: orderevents.TypeOrderRefunded,
 		OccurredAt: at(2), Data: json.RawMessage(`{"amount_cents":"lots"}`)}

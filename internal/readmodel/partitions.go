@@ -102,6 +102,22 @@ type lease struct {
 // starting at p's single checkpoint, unless they exist; it refuses with
 // ErrPartitionsChanged when they exist in another number.
 func (s *Store) ensurePartitions(ctx context.Context, p projection) error {
+	count, err := s.createPartitions(ctx, p)
+	if err != nil {
+		return err
+	}
+	if count != s.partitions {
+		return fmt.Errorf("projection %s has %d partitions, PROJECTION_PARTITIONS is %d (set it back to %d, or stop every worker and rebuild the projection with the new value): %w",
+			p.name, count, s.partitions, count, ErrPartitionsChanged)
+	}
+	return nil
+}
+
+// createPartitions creates p's partitions as ensurePartitions does, unless
+// some exist, and returns how many p has. A rebuild or verify, which may
+// run with another PROJECTION_PARTITIONS, needs them to exist, whatever
+// their number.
+func (s *Store) createPartitions(ctx context.Context, p projection) (int, error) {
 	var count, created int
 	err := pgx.BeginFunc(ctx, s.write, func(tx pgx.Tx) error {
 		// The checkpoint row lock serialises two workers starting at once.
@@ -121,16 +137,12 @@ func (s *Store) ensurePartitions(ctx context.Context, p projection) error {
 		return tx.QueryRow(ctx, "SELECT count(*) FROM projection_partitions WHERE projection = $1", p.name).Scan(&count)
 	})
 	if err != nil {
-		return fmt.Errorf("partition %s: %w", p.name, err)
+		return 0, fmt.Errorf("partition %s: %w", p.name, err)
 	}
 	if created > 0 {
 		s.logger.InfoContext(ctx, "created projection partitions", "projection", p.name, "partitions", created)
 	}
-	if count != s.partitions {
-		return fmt.Errorf("projection %s has %d partitions, PROJECTION_PARTITIONS is %d (set it back to %d, or stop every worker and rebuild the projection with the new value): %w",
-			p.name, count, s.partitions, count, ErrPartitionsChanged)
-	}
-	return nil
+	return count, nil
 }
 
 // lockPartition locks a partition's row for one pass and returns its
@@ -381,3 +393,42 @@ func (s *Store) partitionStatus(ctx context.Context) (map[string]partitionSummar
 // checkpoint is frozen once partitions exist (migration 00010).
 const projectionPositionSQL = `
 	SELECT coalesce((SELECT min(position) FROM projection_partitions WHERE projection = c.name), c.position)`
+
+// livePartitionsTo catches every live partition of p up to log position to
+// inside tx, which holds all their locks (lockLive): a swap or a verify
+// brings the live version to one position.
+func (s *Store) livePartitionsTo(ctx context.Context, tx pgx.Tx, p projection, to int64) error {
+	rows, err := tx.Query(ctx, "SELECT partition, partitions, position FROM projection_partitions WHERE projection = $1 ORDER BY partition", p.name)
+	if err != nil {
+		return fmt.Errorf("read partitions of %s: %w", p.name, err)
+	}
+	type at struct {
+		index, count int
+		cp           int64
+	}
+	var parts []at
+	var a at
+	if _, err := pgx.ForEachRow(rows, []any{&a.index, &a.count, &a.cp}, func() error { parts = append(parts, a); return nil }); err != nil {
+		return fmt.Errorf("read partitions of %s: %w", p.name, err)
+	}
+	for _, a := range parts {
+		cp := a.cp
+		for cp < to {
+			n, next, err := s.pass(ctx, tx, p, partition{projection: p, index: a.index, count: a.count}, cp, to, s.rebuildSize)
+			if err != nil {
+				return err
+			}
+			if next == cp {
+				break
+			}
+			if err := s.movePartition(ctx, tx, p, a.index, next, nil); err != nil {
+				return err
+			}
+			cp = next
+			if n < s.rebuildSize {
+				break
+			}
+		}
+	}
+	return nil
+}

@@ -53,7 +53,7 @@ func findProjection(name string) ([]projection, error) {
 
 const stateColumns = `client_id, order_id, last_sequence, customer_id, merchant_id, status,
 	placed_at, paid_at, shipped_at, cancelled_at, item_count, currency,
-	total_cents, refunded_cents, carrier, tracking_number`
+	total_cents, refunded_cents, carrier, tracking_number, tax_cents`
 
 type orderKey struct {
 	ClientID, OrderID string
@@ -110,7 +110,7 @@ func (s *Store) catchUp(ctx context.Context, p projection, index int, l *lease, 
 			}
 			ok = true
 			var next int64
-			n, next, err = s.pass(ctx, tx, p, partition{projection: p, index: index, count: count}, cp, s.batchSize)
+			n, next, err = s.pass(ctx, tx, p, partition{projection: p, index: index, count: count}, cp, toHead, s.batchSize)
 			if err != nil || next == cp {
 				return err
 			}
@@ -145,22 +145,25 @@ func (s *Store) inPassTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	}
 }
 
-// pass applies up to limit log events of partition part after checkpoint cp
-// inside tx, which must hold the partition's row lock (part.count 0: every
-// order, for a rebuild that holds them all). It returns how many log events
-// it consumed and the new checkpoint: the last event's position, or, when
-// the pass read to the end of the log, the log head the same statement saw
-// (appends commit in position order, so nothing below it can still appear).
-func (s *Store) pass(ctx context.Context, tx pgx.Tx, p projection, part partition, cp int64, limit int) (int, int64, error) {
+// pass applies up to limit log events of partition part after checkpoint cp,
+// and none after upTo unless it is toHead, inside tx, which must hold the
+// partition's checkpoint lock (part.count 0: every order, for a version
+// with a single checkpoint, such as a rebuild's). It returns how many log
+// events it consumed and the new checkpoint: the last event's position, or,
+// when the pass read to the end of the log (or to upTo), the log head the
+// same statement saw (or upTo): appends commit in position order, so nothing
+// below the head can still appear. The caller stores the checkpoint.
+func (s *Store) pass(ctx context.Context, tx pgx.Tx, p projection, part partition, cp, upTo int64, limit int) (int, int64, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT h.head, e.position, e.client_id, e.order_id, e.sequence, e.type, e.occurred_at, e.data
-		FROM (SELECT coalesce(max(position), 0) AS head FROM order_events) h
+		SELECT h.head, e.position, e.client_id, e.order_id, e.sequence, e.type, e.schema_version, e.occurred_at, e.data
+		FROM (SELECT CASE WHEN $5 < 0 THEN max(position) ELSE least(max(position), $5) END AS head FROM order_events) h
 		LEFT JOIN LATERAL (
-			SELECT position, client_id, order_id, sequence, type, occurred_at, data
+			SELECT position, client_id, order_id, sequence, type, schema_version, occurred_at, data
 			FROM order_events
-			WHERE position > $1 AND ($3 = 0 OR projection_partition(client_id, order_id, $3) = $4)
+			WHERE position > $1 AND position <= coalesce(h.head, 0)
+			  AND ($3 = 0 OR projection_partition(client_id, order_id, $3) = $4)
 			ORDER BY position LIMIT $2) e ON true
-		ORDER BY e.position`, cp, limit, part.count, part.index)
+		ORDER BY e.position`, cp, limit, part.count, part.index, upTo)
 	if err != nil {
 		return 0, cp, fmt.Errorf("read log after %d: %w", cp, err)
 	}
@@ -201,19 +204,24 @@ func scanPassEvents(rows pgx.Rows, capacity int) (int64, []logEvent, error) {
 	events := make([]logEvent, 0, capacity)
 	for rows.Next() {
 		var (
+			head0              *int64
 			pos, seq           *int64
 			client, order, typ *string
+			version            *int
 			occurred           *time.Time
 			data               []byte
 		)
-		if err := rows.Scan(&head, &pos, &client, &order, &seq, &typ, &occurred, &data); err != nil {
+		if err := rows.Scan(&head0, &pos, &client, &order, &seq, &typ, &version, &occurred, &data); err != nil {
 			return 0, nil, err
+		}
+		if head0 != nil {
+			head = *head0
 		}
 		if pos == nil {
 			continue
 		}
 		events = append(events, logEvent{Position: *pos, ClientID: *client, OrderID: *order, Sequence: *seq,
-			Type: *typ, OccurredAt: *occurred, Data: data})
+			Type: *typ, Version: *version, OccurredAt: *occurred, Data: data})
 	}
 	return head, events, rows.Err()
 }
@@ -443,7 +451,7 @@ func scanEvents(rows pgx.Rows, capacity int) ([]logEvent, error) {
 	events := make([]logEvent, 0, capacity)
 	for rows.Next() {
 		var e logEvent
-		if err := rows.Scan(&e.Position, &e.ClientID, &e.OrderID, &e.Sequence, &e.Type, &e.OccurredAt, &e.Data); err != nil {
+		if err := rows.Scan(&e.Position, &e.ClientID, &e.OrderID, &e.Sequence, &e.Type, &e.Version, &e.OccurredAt, &e.Data); err != nil {
 			return nil, err
 		}
 		events = append(events, e)
@@ -457,7 +465,7 @@ func (s *Store) loadOrders(ctx context.Context, tx pgx.Tx, p projection, clientI
 	b.Queue(`SELECT `+stateColumnsOf("s")+` FROM `+p.stateTable+` s
 		JOIN unnest($1::text[], $2::text[]) AS k (client_id, order_id)
 		  ON s.client_id = k.client_id AND s.order_id = k.order_id`, clientIDs, orderIDs)
-	b.Queue(`SELECT e.position, e.client_id, e.order_id, e.sequence, e.type, e.occurred_at, e.data
+	b.Queue(`SELECT e.position, e.client_id, e.order_id, e.sequence, e.type, e.schema_version, e.occurred_at, e.data
 		FROM projection_held h
 		JOIN unnest($2::text[], $3::text[]) AS k (client_id, order_id)
 		  ON h.client_id = k.client_id AND h.order_id = k.order_id
@@ -475,7 +483,7 @@ func (s *Store) loadOrders(ctx context.Context, tx pgx.Tx, p projection, clientI
 		st := &orderState{}
 		if err := rows.Scan(&st.ClientID, &st.OrderID, &st.LastSequence, &st.CustomerID, &st.MerchantID, &st.Status,
 			&st.PlacedAt, &st.PaidAt, &st.ShippedAt, &st.CancelledAt, &st.ItemCount, &st.Currency,
-			&st.TotalCents, &st.RefundedCents, &st.Carrier, &st.TrackingNumber); err != nil {
+			&st.TotalCents, &st.RefundedCents, &st.Carrier, &st.TrackingNumber, &st.TaxCents); err != nil {
 			rows.Close()
 			return nil, nil, fmt.Errorf("load order folds: %w", err)
 		}
@@ -505,7 +513,7 @@ func (s *Store) loadOrders(ctx context.Context, tx pgx.Tx, p projection, clientI
 func stateColumnsOf(alias string) string {
 	cols := []string{"client_id", "order_id", "last_sequence", "customer_id", "merchant_id", "status",
 		"placed_at", "paid_at", "shipped_at", "cancelled_at", "item_count", "currency",
-		"total_cents", "refunded_cents", "carrier", "tracking_number"}
+		"total_cents", "refunded_cents", "carrier", "tracking_number", "tax_cents"}
 	out := make([]string, len(cols))
 	for i, c := range cols {
 		out[i] = alias + "." + c
@@ -520,7 +528,7 @@ const maxErrorLen = 2000
 type writes struct {
 	// folds
 	sClient, sOrder, sCustomer, sMerchant, sStatus, sCurrency, sCarrier, sTracking []string
-	sSeq, sTotal, sRefunded                                                        []int64
+	sSeq, sTotal, sRefunded, sTax                                                  []int64
 	sPlaced, sPaid, sShipped, sCancelled                                           []*time.Time
 	sItems                                                                         []int32
 	// held events released and newly held
@@ -554,6 +562,7 @@ func (w *writes) state(st *orderState) {
 	w.sRefunded = append(w.sRefunded, st.RefundedCents)
 	w.sCarrier = append(w.sCarrier, st.Carrier)
 	w.sTracking = append(w.sTracking, st.TrackingNumber)
+	w.sTax = append(w.sTax, st.TaxCents)
 }
 
 func (w *writes) release(e *logEvent) {
@@ -596,7 +605,7 @@ func (w *writes) queue(b *pgx.Batch, p projection) {
 		b.Queue(`INSERT INTO `+p.stateTable+` (`+stateColumns+`)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
 				$7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::int[], $12::text[],
-				$13::bigint[], $14::bigint[], $15::text[], $16::text[])
+				$13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::bigint[])
 			ON CONFLICT (client_id, order_id) DO UPDATE SET
 				last_sequence = EXCLUDED.last_sequence, customer_id = EXCLUDED.customer_id,
 				merchant_id = EXCLUDED.merchant_id, status = EXCLUDED.status,
@@ -604,10 +613,11 @@ func (w *writes) queue(b *pgx.Batch, p projection) {
 				shipped_at = EXCLUDED.shipped_at, cancelled_at = EXCLUDED.cancelled_at,
 				item_count = EXCLUDED.item_count, currency = EXCLUDED.currency,
 				total_cents = EXCLUDED.total_cents, refunded_cents = EXCLUDED.refunded_cents,
-				carrier = EXCLUDED.carrier, tracking_number = EXCLUDED.tracking_number`,
+				carrier = EXCLUDED.carrier, tracking_number = EXCLUDED.tracking_number,
+				tax_cents = EXCLUDED.tax_cents`,
 			w.sClient, w.sOrder, w.sSeq, w.sCustomer, w.sMerchant, w.sStatus,
 			w.sPlaced, w.sPaid, w.sShipped, w.sCancelled, w.sItems, w.sCurrency,
-			w.sTotal, w.sRefunded, w.sCarrier, w.sTracking)
+			w.sTotal, w.sRefunded, w.sCarrier, w.sTracking, w.sTax)
 	}
 	if len(w.rClient) > 0 {
 		b.Queue(`DELETE FROM projection_held h
@@ -770,73 +780,4 @@ func (s *Store) Position(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("read projection position: %w", err)
 	}
 	return pos, nil
-}
-
-// Rebuild rebuilds one projection (or all, for "") from the log. Each
-// projection is rebuilt in one transaction that holds its checkpoint and
-// partition row locks: it deletes the rows, replays the log and commits.
-// Readers keep seeing the old rows (MVCC) until the commit swaps in the new
-// ones at once, so the projection is never visibly empty or double-counted;
-// appends go on meanwhile, and the live projector's passes wait for the
-// commit, then catch up. The rebuilt projection gets PROJECTION_PARTITIONS
-// partitions, all at the log position it replayed to: a rebuild is how
-// their number changes. progress is called after each step.
-func (s *Store) Rebuild(ctx context.Context, name string, progress func(done, total int64)) error {
-	ps, err := findProjection(name)
-	if err != nil {
-		return fmt.Errorf("rebuild: %w", err)
-	}
-	for _, p := range ps {
-		if err := s.rebuild(ctx, p, progress); err != nil {
-			return fmt.Errorf("rebuild %s: %w", p.name, err)
-		}
-	}
-	return nil
-}
-
-func (s *Store) rebuild(ctx context.Context, p projection, progress func(done, total int64)) error {
-	start := time.Now()
-	var done, total int64
-	err := pgx.BeginFunc(ctx, s.write, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT 1 FROM projection_checkpoints WHERE name = $1 FOR UPDATE", p.name); err != nil {
-			return fmt.Errorf("lock checkpoint: %w", err)
-		}
-		if err := lockAllPartitions(ctx, tx, p); err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		b.Queue("DELETE FROM " + p.stateTable)
-		if p.daily {
-			b.Queue("DELETE FROM merchant_daily_sales")
-		}
-		b.Queue("DELETE FROM projection_held WHERE projection = $1", p.name)
-		b.Queue("DELETE FROM projection_parked WHERE projection = $1", p.name)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("clear projection: %w", err)
-		}
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM order_events").Scan(&total); err != nil {
-			return fmt.Errorf("count log: %w", err)
-		}
-		var cp int64
-		for {
-			n, next, err := s.pass(ctx, tx, p, partition{projection: p}, cp, s.rebuildSize)
-			if err != nil {
-				return err
-			}
-			cp = next
-			if n == 0 {
-				return s.resetPartitions(ctx, tx, p, cp)
-			}
-			done += int64(n)
-			total = max(total, done)
-			if progress != nil {
-				progress(done, total)
-			}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	s.logger.InfoContext(ctx, "projection rebuilt", "projection", p.name, "events", done, "duration", time.Since(start))
-	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/orderevents"
 	"github.com/reportd/reportd/internal/pgtest"
 	"github.com/reportd/reportd/internal/readmodel"
@@ -255,7 +256,7 @@ func TestAppendIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(readmodel.AppendResult{Duplicates: len(events), Position: first.Position}, again); diff != "" {
+	if diff := cmp.Diff(domain.AppendResult{Duplicates: len(events), Position: first.Position}, again); diff != "" {
 		t.Errorf("replayed batch (-want +got):\n%s", diff)
 	}
 	// A batch mixing old and new events accepts only the new ones.
@@ -264,7 +265,7 @@ func TestAppendIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(readmodel.AppendResult{Accepted: 1, Duplicates: 2, Position: first.Position + 1}, mixed); diff != "" {
+	if diff := cmp.Diff(domain.AppendResult{Accepted: 1, Duplicates: 2, Position: first.Position + 1}, mixed); diff != "" {
 		t.Errorf("mixed batch (-want +got):\n%s", diff)
 	}
 	// Another tenant may use the same ids.
@@ -291,10 +292,10 @@ func TestAppendSequenceConflict(t *testing.T) {
 	clash.EventID = "evt_other"
 	fresh := event("ord_2", 1, orderevents.TypeOrderPlaced, placed("cus_1", "mer_1", 1000), at(1))
 	_, err := s.Append(ctx, "cli_a", []orderevents.Event{fresh, clash})
-	if !errors.Is(err, readmodel.ErrSequenceConflict) {
+	if !errors.Is(err, domain.ErrSequenceConflict) {
 		t.Fatalf("append of a reused sequence: err = %v, want ErrSequenceConflict", err)
 	}
-	if sc, ok := errors.AsType[*readmodel.SequenceConflictError](err); !ok || sc.OrderID != "ord_1" || sc.Sequence != 1 {
+	if sc, ok := errors.AsType[*domain.SequenceConflictError](err); !ok || sc.OrderID != "ord_1" || sc.Sequence != 1 {
 		t.Fatalf("append of a reused sequence: err = %#v, want one naming ord_1 sequence 1", err)
 	}
 	var n int
@@ -541,5 +542,10 @@ func event(order string, seq int64, typ string, data any, at time.Time) ordereve
 	if err != nil {
 		panic(err)
 	}
-	return orderevents.Event{EventID: fmt.Sprintf("evt_%s_%d", order, seq), OrderID: order, Sequence: seq, Type: typ, OccurredAt: at, Data: b}
+	version := orderevents.LatestSchemaVersion(typ)
+	if _, ok := data.(orderevents.OrderPlacedV1); ok {
+		version = orderevents.SchemaVersion1
+	}
+	return orderevents.Event{EventID: fmt.Sprintf("evt_%s_%d", order, seq), OrderID: order, Sequence: seq, Type: typ,
+		SchemaVersion: version, OccurredAt: at, Data: b}
 }

@@ -1,6 +1,7 @@
 package readmodel
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,26 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/orderevents"
 )
-
-// ErrSequenceConflict means an event reuses an (order_id, sequence) that the
-// log already holds under another event_id.
-var ErrSequenceConflict = errors.New("order sequence already taken by another event")
-
-// SequenceConflictError names the event whose (order_id, sequence) another
-// event holds, so the client can be told which. It wraps ErrSequenceConflict.
-type SequenceConflictError struct {
-	EventID  string
-	OrderID  string
-	Sequence int64
-}
-
-func (e *SequenceConflictError) Error() string {
-	return fmt.Sprintf("append event %s: order %s sequence %d: %v", e.EventID, e.OrderID, e.Sequence, ErrSequenceConflict)
-}
-
-func (e *SequenceConflictError) Unwrap() error { return ErrSequenceConflict }
 
 // appendLockKey is the transaction-scoped advisory lock that serialises
 // appends (see Append).
@@ -50,7 +34,11 @@ type Store struct {
 	safetyPoll  time.Duration // projector wakes at least this often
 	retryPause  time.Duration // pause before reconnecting after a projector error
 	rebuildSize int           // log rows per step of a rebuild
-	decode      decodeFunc    // event payload decoder
+	// A rebuild's swap waits at most swapLockTimeout for the live tables
+	// (readers queue behind it meanwhile), swapAttempts times.
+	swapLockTimeout time.Duration
+	swapAttempts    int
+	decode          decodeFunc // event payload decoder
 
 	partitions       int           // partitions per projection (see partitions.go)
 	lease            time.Duration // partition lease lifetime
@@ -65,31 +53,27 @@ func NewStore(write, read *pgxpool.Pool, logger *slog.Logger) *Store {
 		read = write
 	}
 	return &Store{
-		write:       write,
-		read:        read,
-		logger:      logger,
-		batchSize:   5000,
-		safetyPoll:  5 * time.Second,
-		retryPause:  time.Second,
-		rebuildSize: 10000,
-		decode:      orderevents.DecodeData,
-		partitions:  DefaultPartitions,
-		lease:       DefaultLease,
-		owner:       defaultOwner(),
+		write:           write,
+		read:            read,
+		logger:          logger,
+		batchSize:       5000,
+		safetyPoll:      5 * time.Second,
+		retryPause:      time.Second,
+		rebuildSize:     10000,
+		swapLockTimeout: 2 * time.Second,
+		swapAttempts:    30,
+		decode:          orderevents.Decode,
+		partitions:      DefaultPartitions,
+		lease:           DefaultLease,
+		owner:           defaultOwner(),
 	}
-}
-
-// AppendResult is the answer to one appended batch.
-type AppendResult struct {
-	Accepted   int   `json:"accepted"`
-	Duplicates int   `json:"duplicates"`
-	Position   int64 `json:"position"`
 }
 
 // Append writes the batch to the log in one transaction. It is idempotent on
 // event_id: events already in the log count as duplicates and change nothing.
 // An event that reuses an (order_id, sequence) under another event_id fails
-// the whole batch with an error wrapping ErrSequenceConflict.
+// the whole batch with an error wrapping domain.ErrSequenceConflict (a
+// *domain.SequenceConflictError when the event is known).
 //
 // Appends are serialised by a transaction-scoped advisory lock taken before
 // any position is drawn from the sequence. Without it, two concurrent appends
@@ -102,8 +86,8 @@ type AppendResult struct {
 // leave holes in the numbering, which is harmless: the projector never expects
 // positions to be contiguous. The cost is one appender at a time, which a
 // 1,000-event batch per transaction makes cheap.
-func (s *Store) Append(ctx context.Context, clientID string, events []orderevents.Event) (AppendResult, error) {
-	var res AppendResult
+func (s *Store) Append(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error) {
+	var res domain.AppendResult
 	if len(events) == 0 {
 		return res, errors.New("append order events: empty batch")
 	}
@@ -151,13 +135,14 @@ func (s *Store) Append(ctx context.Context, clientID string, events []orderevent
 				dup[i] = true
 				res.Duplicates++
 			} else if id, ok := taken[seqKey{e.OrderID, e.Sequence}]; ok && id != e.EventID {
-				return &SequenceConflictError{EventID: e.EventID, OrderID: e.OrderID, Sequence: e.Sequence}
+				return &domain.SequenceConflictError{EventID: e.EventID, OrderID: e.OrderID, Sequence: e.Sequence}
 			}
 		}
 
 		var (
 			newIDs, newOrders, newTypes, newData []string
 			newSeqs                              []int64
+			newVersions                          []int32
 			newTimes                             []time.Time
 		)
 		for i, e := range events {
@@ -168,6 +153,7 @@ func (s *Store) Append(ctx context.Context, clientID string, events []orderevent
 			newOrders = append(newOrders, e.OrderID)
 			newSeqs = append(newSeqs, e.Sequence)
 			newTypes = append(newTypes, e.Type)
+			newVersions = append(newVersions, int32(cmp.Or(e.SchemaVersion, orderevents.SchemaVersion1))) //nolint:gosec // the edge bounds it to a known version
 			newTimes = append(newTimes, e.OccurredAt)
 			newData = append(newData, string(e.Data))
 		}
@@ -180,19 +166,19 @@ func (s *Store) Append(ctx context.Context, clientID string, events []orderevent
 		}
 		err := tx.QueryRow(ctx, `
 			WITH ins AS (
-				INSERT INTO order_events (client_id, event_id, order_id, sequence, type, occurred_at, data)
-				SELECT $1, b.event_id, b.order_id, b.sequence, b.type, b.occurred_at, b.data::jsonb
-				FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[])
-				     WITH ORDINALITY AS b (event_id, order_id, sequence, type, occurred_at, data, i)
+				INSERT INTO order_events (client_id, event_id, order_id, sequence, type, schema_version, occurred_at, data)
+				SELECT $1, b.event_id, b.order_id, b.sequence, b.type, b.schema_version, b.occurred_at, b.data::jsonb
+				FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::timestamptz[], $8::text[])
+				     WITH ORDINALITY AS b (event_id, order_id, sequence, type, schema_version, occurred_at, data, i)
 				ORDER BY b.i
 				RETURNING position
 			)
 			SELECT max(position) FROM ins`,
-			clientID, newIDs, newOrders, newSeqs, newTypes, newTimes, newData).Scan(&res.Position)
+			clientID, newIDs, newOrders, newSeqs, newTypes, newVersions, newTimes, newData).Scan(&res.Position)
 		if err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-				return fmt.Errorf("append order events: %w", ErrSequenceConflict)
+				return fmt.Errorf("append order events: %w", domain.ErrSequenceConflict)
 			}
 			return fmt.Errorf("insert order events: %w", err)
 		}
@@ -203,7 +189,7 @@ func (s *Store) Append(ctx context.Context, clientID string, events []orderevent
 		return nil
 	})
 	if err != nil {
-		return AppendResult{}, fmt.Errorf("append %d order events for client %s: %w", n, clientID, err)
+		return domain.AppendResult{}, fmt.Errorf("append %d order events for client %s: %w", n, clientID, err)
 	}
 	return res, nil
 }

@@ -139,6 +139,8 @@ type Amounts struct {
 //
 //   - an order's total and refunds are never negative, and its refunds never
 //     exceed its total; anything else is an error wrapping ErrAmountOutOfRange;
+//   - the total includes the order's tax, which is never negative nor more
+//     than the total: gross is tax-inclusive and tax is never added on top;
 //   - a cancelled order (cancelled_at set, whatever followed) is not a sale:
 //     it contributes 0 gross, 0 refunds and 0 net, even if it was paid or
 //     refunded before or after the cancellation;
@@ -148,6 +150,10 @@ func OrderAmounts(o OrderRow) (Amounts, error) {
 	if o.TotalCents < 0 || o.RefundedCents < 0 || o.RefundedCents > o.TotalCents {
 		return Amounts{}, fmt.Errorf("order %s: total %d, refunded %d: refunds must be between 0 and the total: %w",
 			o.OrderID, o.TotalCents, o.RefundedCents, ErrAmountOutOfRange)
+	}
+	if o.TaxCents < 0 || o.TaxCents > o.TotalCents {
+		return Amounts{}, fmt.Errorf("order %s: total %d, tax %d: the tax must be between 0 and the total it is part of: %w",
+			o.OrderID, o.TotalCents, o.TaxCents, ErrAmountOutOfRange)
 	}
 	if o.CancelledAt != nil {
 		return Amounts{}, nil

@@ -79,6 +79,11 @@ func TestOrderAmounts(t *testing.T) {
 		{"negative refunds", OrderRow{TotalCents: 1000, RefundedCents: -2}, Amounts{}, true},
 		{"negative total", OrderRow{TotalCents: -1}, Amounts{}, true},
 		{"cancelled, refunds beyond the total", OrderRow{CancelledAt: &at, TotalCents: 1, RefundedCents: 2}, Amounts{}, true},
+		{"tax is part of the total, not added", OrderRow{TotalCents: 1190, TaxCents: 190, RefundedCents: 100}, Amounts{1190, 100, 1090}, false},
+		{"all of the total is tax", OrderRow{TotalCents: 50, TaxCents: 50}, Amounts{50, 0, 50}, false},
+		{"tax beyond the total", OrderRow{TotalCents: 100, TaxCents: 101}, Amounts{}, true},
+		{"negative tax", OrderRow{TotalCents: 100, TaxCents: -1}, Amounts{}, true},
+		{"cancelled, tax beyond the total", OrderRow{CancelledAt: &at, TotalCents: 1, TaxCents: 2}, Amounts{}, true},
 	}
 	for _, tt := range tests {
 		got, err := OrderAmounts(tt.row)

@@ -72,6 +72,7 @@ type OrderRow struct {
 	ItemCount      int
 	Currency       string // ISO 4217
 	TotalCents     int64
+	TaxCents       int64 // the tax included in TotalCents
 	RefundedCents  int64
 	Carrier        string
 	TrackingNumber string

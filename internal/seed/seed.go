@@ -11,13 +11,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/orderevents"
-	"github.com/reportd/reportd/internal/readmodel"
 )
 
 // Appender is where seeded events go: readmodel.Store in production.
 type Appender interface {
-	Append(ctx context.Context, clientID string, events []orderevents.Event) (readmodel.AppendResult, error)
+	Append(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error)
 }
 
 // Options shape the generated data. Zero values take defaults: 10
@@ -139,7 +139,7 @@ func Events(opt Options) ([]orderevents.Event, Summary) {
 				b, _ := json.Marshal(data) //nolint:errchkjson // plain structs always marshal
 				events = append(events, orderevents.Event{
 					EventID: fmt.Sprintf("evt_%s_%d_%d", tag, n, seq), OrderID: orderID,
-					Sequence: seq, Type: typ, OccurredAt: at, Data: b,
+					Sequence: seq, Type: typ, SchemaVersion: orderevents.LatestSchemaVersion(typ), OccurredAt: at, Data: b,
 				})
 			}
 			later := func(lo, hi time.Duration) {
