@@ -37,7 +37,8 @@ import (
 
 // ErrPartitionsChanged means PROJECTION_PARTITIONS differs from the number of
 // partitions a projection already has. Changing it moves orders between
-// partitions, which is safe only while no one projects: it takes a rebuild.
+// partitions, which is safe only for a whole new version: it takes a
+// rebuild, whose swap re-creates the partitions at the rebuilt position.
 var ErrPartitionsChanged = errors.New("PROJECTION_PARTITIONS differs from the projection's partitions")
 
 // ProjectorOptions are how a Store splits projections across processes.
@@ -107,7 +108,7 @@ func (s *Store) ensurePartitions(ctx context.Context, p projection) error {
 		return err
 	}
 	if count != s.partitions {
-		return fmt.Errorf("projection %s has %d partitions, PROJECTION_PARTITIONS is %d (set it back to %d, or stop every worker and rebuild the projection with the new value): %w",
+		return fmt.Errorf("projection %s has %d partitions, PROJECTION_PARTITIONS is %d (set it back to %d, or run reportctl projections rebuild with the new value first): %w",
 			p.name, count, s.partitions, count, ErrPartitionsChanged)
 	}
 	return nil
