@@ -78,8 +78,12 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
 	@FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 .PHONY: bench
-bench: services ## Measure intake, end to end, delivery, projection and the 200k PDF and XLSX against their ceilings; rewrites BENCHMARKS.md.
-	@bash scripts/bench.sh
+bench: services ## Measure intake, end to end, delivery, projection and the 200k PDF and XLSX against their ceilings; rewrites BENCHMARKS.md and docs/capacity.md.
+	@BENCH_COMMAND="make bench$${BENCH_ARGS:+ BENCH_ARGS=\"$$BENCH_ARGS\"}" bash scripts/bench.sh
+
+.PHONY: capacity
+capacity: services ## Measure only the capacity model's inputs (bench/capacity.json) and rewrite docs/capacity.md.
+	@BENCH_COMMAND="make capacity$${BENCH_ARGS:+ BENCH_ARGS=\"$$BENCH_ARGS\"}" BENCH_ARGS="-only capacity $${BENCH_ARGS:-}" bash scripts/bench.sh
 
 .PHONY: chaos
 chaos: services ## The full fault-injection suite (kill the worker, restart Redis/Postgres, stop S3, ...); prints the table.

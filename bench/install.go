@@ -126,25 +126,34 @@ func newInstall(ctx context.Context, name, webhookURL, logDir, dbParams string, 
 	maps.Copy(in.vars, extra)
 	in.apiURL = "http://" + apiAddr
 
+	if err := in.createClient(ctx, webhookURL); err != nil {
+		return nil, err
+	}
+	ok = true
+	return in, nil
+}
+
+// createClient creates the benchmark client, with no in-flight limit to
+// speak of, in the install's database.
+func (in *install) createClient(ctx context.Context, webhookURL string) error {
 	key := apikey.New()
 	secret, err := webhook.NewSecret()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	in.client = client{ID: "cli_bench" + randomHex(4), APIKey: key.Plain, Secret: secret}
 	if err := postgres.NewStore(in.pool).CreateClient(ctx, postgres.NewClient{
 		ID: in.client.ID, Name: "Bench GmbH", WebhookURL: webhookURL, KeyID: key.ID, KeyHash: key.Hash,
 		Scopes: []string{"reports", "events:write"}, Secret: secret,
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	// MAX_IN_FLIGHT only lowers the client's own limit (default 100), so the
 	// benchmark client's row is raised too.
 	if _, err := in.pool.Exec(ctx, `UPDATE clients SET max_in_flight = 0 WHERE id = $1`, in.client.ID); err != nil {
-		return nil, err
+		return err
 	}
-	ok = true
-	return in, nil
+	return nil
 }
 
 func leaseRedis(ctx context.Context, who string) (int, error) {

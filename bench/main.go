@@ -10,6 +10,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/reportd/reportd/bench/capacity"
 )
 
 // config is the harness's flags.
@@ -36,11 +39,16 @@ type config struct {
 	halfDur                       time.Duration
 	bigRows                       int
 	deliveries                    int
+	cmdline                       string // how the harness was run, for docs/capacity.md
+	capReports, capEvents         int
+	capBatch                      int
+	capIdle                       time.Duration
+	capJSON, capDoc               string
 	only                          map[string]bool // stages to run; empty: all
 }
 
 // stages, in the order they run.
-var stages = []string{"intake", "e2e", "webhook", "projection", "rebuild", "render", "bigpdf", "bigxlsx"}
+var stages = []string{"intake", "e2e", "webhook", "projection", "rebuild", "render", "bigpdf", "bigxlsx", "capacity"}
 
 func (c config) runs(stage string) bool { return len(c.only) == 0 || c.only[stage] }
 
@@ -75,10 +83,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.deliveries, "deliveries", 20000, "deliveries in each webhook pass")
 	fs.StringVar(&pprofAPI, "pprof-api", "", "PPROF_ADDR of the api processes (profile a stage with go tool pprof)")
 	fs.StringVar(&pprofWorker, "pprof-worker", "", "PPROF_ADDR of the worker processes")
-	only := fs.String("only", "", "run only these stages, comma-separated ("+strings.Join(stages, ", ")+"); prints the log and writes no file")
+	fs.IntVar(&c.capReports, "capacity-reports", 1000, "reports in each capacity pass (one worker, then two)")
+	fs.IntVar(&c.capEvents, "capacity-events", 30000, "order events in the capacity stage's event pass (about)")
+	fs.IntVar(&c.capBatch, "capacity-batch", 1000, "events per POST /v1/order-events in the capacity stage")
+	fs.DurationVar(&c.capIdle, "capacity-idle", 15*time.Second, "how long the capacity stage measures the idle api and worker")
+	fs.StringVar(&c.capJSON, "capacity-json", "bench/capacity.json", "where the capacity stage saves its figures")
+	fs.StringVar(&c.capDoc, "capacity-doc", "docs/capacity.md", "where the capacity stage writes the capacity model")
+	only := fs.String("only", "", "run only these stages, comma-separated ("+strings.Join(stages, ", ")+"); prints the log and writes no BENCHMARKS.md (capacity still writes its two files)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// BENCH_COMMAND names the command a person typed (scripts/bench.sh sets
+	// it); the go run line holds temporary paths.
+	c.cmdline = cmp.Or(os.Getenv("BENCH_COMMAND"), strings.Join(append([]string{"go run ./bench"}, args...), " "))
 	if *only != "" {
 		c.only = map[string]bool{}
 		for s := range strings.SplitSeq(*only, ",") {
@@ -156,6 +173,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("big %s: %w", big.format, err)
 		}
 		log("big %s: wall %s, peak RSS %d KiB: %s", big.format, big.into.Wall, big.into.MaxRSSKiB, big.into.Line)
+	}
+	if c.runs("capacity") {
+		log("capacity: %d reports per pass, about %d events, on private services", c.capReports, c.capEvents)
+		f, err := benchCapacity(ctx, c, log)
+		if err != nil {
+			return fmt.Errorf("capacity: %w", err)
+		}
+		if err := capacity.Save(c.capJSON, f); err != nil {
+			return err
+		}
+		md := capacity.Markdown(f, capacity.DefaultAssumptions(), c.capJSON)
+		if err := os.WriteFile(c.capDoc, []byte(md), 0o644); err != nil { //nolint:gosec // docs/capacity.md is a world-readable file of the repository
+			return fmt.Errorf("write %s: %w", c.capDoc, err)
+		}
+		log("capacity: wrote %s and %s", c.capJSON, c.capDoc)
 	}
 	if len(c.only) > 0 {
 		return nil

@@ -197,8 +197,8 @@ func checkOrdersSheet(t *testing.T, wb xlsxWorkbook, rows int) {
 	}
 }
 
-// checkTotalsAsPDF: each totals row of the Summary prints exactly as a
-// line of the PDF's "Totals by currency".
+// checkTotalsAsPDF: each totals row of the Summary prints as a line of the
+// PDF's "Totals by currency", with the same figures.
 func checkTotalsAsPDF(t *testing.T, wb xlsxWorkbook, pdfText string) {
 	t.Helper()
 	currency := regexp.MustCompile(`^[A-Z]{3}$`)
@@ -209,7 +209,9 @@ func checkTotalsAsPDF(t *testing.T, wb xlsxWorkbook, pdfText string) {
 		}
 		cur := row[0].str()
 		cells := make([]string, 0, 5)
-		cells = append(cells, regexp.QuoteMeta(cur), regexp.QuoteMeta(string(row[1].Value)))
+		// The PDF adds the cancellations and the orders with a refund after
+		// the orders (checked against the CSV by internal/report's tests).
+		cells = append(cells, regexp.QuoteMeta(cur), regexp.QuoteMeta(string(row[1].Value)), `[\d,]+`, `[\d,]+`)
 		for _, c := range row[2:5] {
 			cells = append(cells, regexp.QuoteMeta(report.FormatMoney(xlsxCents(t, c, cur), cur)))
 		}

@@ -24,6 +24,11 @@ import (
 type WorkerOptions struct {
 	// MetricsListener serves /metrics; nil listens on WORKER_METRICS_ADDR.
 	MetricsListener net.Listener
+	// ProgressInterval is how often a build's progress is written at most
+	// (0: a second); RowHook runs after each rendered row. Both are for
+	// tests that watch a build run (jobs.Generator).
+	ProgressInterval time.Duration
+	RowHook          func(reportID string, rowsDone int)
 }
 
 // RunWorker processes report and webhook tasks, runs the projector and the
@@ -63,6 +68,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		Store: svc.Store, Orders: svc.ReadModel, Blobs: svc.Files, Deliveries: svc.Enqueuer,
 		Observer: m, Logger: logger, Retention: cfg.ReportRetention, WaitForData: cfg.ReadYourWritesMax, Now: time.Now,
 		OutageMax: cfg.DependencyOutageMax, Later: svc.Later,
+		Progress: svc.Store, ProgressInterval: opts.ProgressInterval, RowHook: opts.RowHook,
 	}
 	del := &jobs.Deliverer{
 		Store: svc.Store, Retries: svc.Enqueuer, Sender: sender, OnTheWire: semaphore.NewWeighted(int64(cfg.WebhookConcurrency)), Schedule: cfg.WebhookSchedule, Observer: m, Logger: logger, Now: time.Now,

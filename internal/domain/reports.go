@@ -70,6 +70,10 @@ type Report struct {
 
 	ScheduleID   string     // the schedule whose fire created it, if any
 	ScheduledFor *time.Time // that fire's time
+
+	// Progress is how far the running build is; nil before its first
+	// report. The resource shows it only while the report runs.
+	Progress *Progress
 }
 
 // GeneratedAt is the time a report's file says it was generated: when its
@@ -118,6 +122,8 @@ type Resource struct {
 	// (null for a report requested directly).
 	ScheduleID   *string    `json:"schedule_id"`
 	ScheduledFor *time.Time `json:"scheduled_for"`
+	// Progress is set only while the report is running.
+	Progress *Progress `json:"progress,omitempty"`
 }
 
 // ErrorBody says why a report failed.
@@ -161,6 +167,10 @@ func (r Report) ToResource(url string, urlExpires time.Time) Resource {
 	}
 	if res.Webhook.Status == "" {
 		res.Webhook.Status = "none"
+	}
+	if r.Status == StatusRunning && r.Progress != nil {
+		p := *r.Progress
+		res.Progress = &p
 	}
 	if r.ErrorCode != "" {
 		res.Error = &ErrorBody{Code: r.ErrorCode, Message: r.ErrorMessage}

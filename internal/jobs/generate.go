@@ -76,6 +76,14 @@ type Generator struct {
 	// Redis as soon as Redis answers, instead of leaving it to the sweeper.
 	Later *RetryLater
 	Now   func() time.Time
+	// Progress, if set, records each build's progress (phase, rows, ETA)
+	// at most once per ProgressInterval (0: progress.DefaultInterval, a
+	// second).
+	Progress         ProgressStore
+	ProgressInterval time.Duration
+	// RowHook, if set, runs on the renderer after each row with the rows
+	// done so far: tests hold a build at a known row with it.
+	RowHook func(reportID string, rowsDone int)
 
 	outages outageLog
 }
@@ -225,6 +233,10 @@ func (g *Generator) build(ctx context.Context, r domain.Report, requestID string
 		return fmt.Errorf("load client: %w", err)
 	}
 
+	track := g.startProgress(ctx, r.ID, log)
+	defer track.close()
+	track.phase(domain.PhaseReading)
+
 	key := ObjectKey(r)
 	var res domain.Result
 	open := g.Orders.OpenDocument
@@ -240,8 +252,9 @@ func (g *Generator) build(ctx context.Context, r domain.Report, requestID string
 		if doc.Header.Title == "" {
 			doc.Header.Title = Title(r.Type)
 		}
+		doc.Progress = track.start(doc.RowCount)
 		started := g.Now()
-		stats, size, sum, err := g.renderAndUpload(ctx, key, r.Format, doc)
+		stats, size, sum, err := g.renderAndUpload(ctx, key, r.Format, doc, track)
 		if err != nil {
 			return err
 		}
@@ -259,6 +272,7 @@ func (g *Generator) build(ctx context.Context, r domain.Report, requestID string
 	if errors.Is(err, report.ErrBehind) {
 		if g.Now().Sub(r.CreatedAt) < g.WaitForData {
 			log.DebugContext(ctx, "waiting for the read model", "min_position", minPosition, "err", err)
+			track.phase(domain.PhaseWaitingForData)
 			return errNotYet
 		}
 		return &permanentError{CodeDataNotReady, fmt.Errorf("the read model did not reach position %d within %s: %w", minPosition, g.WaitForData, err)}
@@ -270,6 +284,7 @@ func (g *Generator) build(ctx context.Context, r domain.Report, requestID string
 		caughtUp, cerr := g.Orders.CaughtUp(ctx)
 		if r.AsOf == nil && cerr == nil && !caughtUp && g.Now().Sub(r.CreatedAt) < g.WaitForData {
 			log.DebugContext(ctx, "subject unknown while the read model lags; waiting")
+			track.phase(domain.PhaseWaitingForData)
 			return errNotYet
 		}
 		return &permanentError{CodeUnknownSubject, err}
@@ -326,7 +341,7 @@ func (g *Generator) discard(ctx context.Context, id, key string, log *slog.Logge
 
 // renderAndUpload streams the renderer's output straight into the upload,
 // so the file is never held whole in memory.
-func (g *Generator) renderAndUpload(ctx context.Context, key string, f report.Format, doc report.Document) (report.Stats, int64, string, error) {
+func (g *Generator) renderAndUpload(ctx context.Context, key string, f report.Format, doc report.Document, track *buildProgress) (report.Stats, int64, string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -337,6 +352,9 @@ func (g *Generator) renderAndUpload(ctx context.Context, key string, f report.Fo
 	done := make(chan rendered, 1)
 	go func() {
 		stats, err := report.Render(ctx, pw, f, doc)
+		if err == nil {
+			track.phase(domain.PhaseUploading) // the upload's last part and its commit are left
+		}
 		pw.CloseWithError(err) // nil closes cleanly
 		done <- rendered{stats, err}
 	}()

@@ -88,7 +88,7 @@ const reportColumns = `id, client_id, type, format, params, metadata, coalesce(w
 	created_at, started_at, completed_at, expires_at,
 	(SELECT d.status FROM deliveries d WHERE d.report_id = reports.id ORDER BY d.created_at DESC LIMIT 1),
 	(SELECT d.attempts FROM deliveries d WHERE d.report_id = reports.id ORDER BY d.created_at DESC LIMIT 1),
-	coalesce(schedule_id, ''), scheduled_for, as_of`
+	coalesce(schedule_id, ''), scheduled_for, as_of, progress`
 
 // insertedColumns are what an INSERT's RETURNING adds to what the caller
 // sent: a new report has no result, no attempts and no deliveries yet, so
@@ -132,11 +132,12 @@ func scanReport(row pgx.Row) (domain.Report, error) {
 	var metadata []byte
 	var webhookStatus *string
 	var webhookAttempts *int
+	var progress []byte
 	err := row.Scan(&r.ID, &r.ClientID, &r.Type, &r.Format, &params, &metadata, &r.WebhookURL, &r.MinPosition,
 		&r.Status, &r.Attempts, &r.ErrorCode, &r.ErrorMessage,
 		&r.ObjectKey, &r.ContentType, &r.SizeBytes, &r.SHA256, &r.Pages, &r.Rows, &r.DataPosition,
 		&r.CreatedAt, &r.StartedAt, &r.CompletedAt, &r.ExpiresAt, &webhookStatus, &webhookAttempts,
-		&r.ScheduleID, &r.ScheduledFor, &r.AsOf)
+		&r.ScheduleID, &r.ScheduledFor, &r.AsOf, &progress)
 	if err != nil {
 		return domain.Report{}, err
 	}
@@ -149,6 +150,12 @@ func scanReport(row pgx.Row) (domain.Report, error) {
 	if r.AsOf != nil {
 		asOf := r.AsOf.UTC()
 		r.AsOf = &asOf
+	}
+	if len(progress) > 0 {
+		r.Progress = &domain.Progress{}
+		if err := json.Unmarshal(progress, r.Progress); err != nil {
+			return domain.Report{}, fmt.Errorf("decode progress of %s: %w", r.ID, err)
+		}
 	}
 	r.WebhookStatus, r.WebhookAttempts = webhookSummary(r, webhookStatus, webhookAttempts)
 	return r, nil

@@ -17,7 +17,9 @@ import (
 // checkpoint, the row count and the rows all come from one snapshot. It fills
 // doc.Type, RowCount and Header.From, To, SubjectLabel, SubjectID and
 // DataPosition; the caller fills the rest. The rows stream from the server
-// as fn iterates them and are valid only while fn runs. A customer or
+// as fn iterates them and are valid only while fn runs; ranging them again
+// runs the query again in the same snapshot, so it yields the same rows
+// (the PDF reads merchant days twice: see report.Document). A customer or
 // merchant with no data at all is an error wrapping report.ErrUnknownSubject.
 //
 // minPosition is the log position the report was promised (0: none). The

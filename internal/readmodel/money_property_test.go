@@ -545,7 +545,7 @@ func checkPDFTotals(tb testing.TB, pdf []byte, want *report.Totals, merchant boo
 	wantLines := map[string]string{}
 	for _, cur := range want.Currencies() {
 		t := want.Of(cur)
-		counts := fmt.Sprint(t.Orders)
+		counts := fmt.Sprintf("%d %d %d", t.Orders, t.Cancellations, t.WithRefund)
 		if merchant {
 			counts = fmt.Sprintf("%d %d %d", t.Rows, t.Orders, t.Cancellations)
 		}

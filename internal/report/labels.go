@@ -63,6 +63,12 @@ var translations = map[string][4]string{
 	"shipped":             {"Versandt", "Expédiée", "Enviado", "発送済み"},
 	"cancelled":           {"Storniert", "Annulée", "Cancelado", "キャンセル"},
 	"refunded":            {"Erstattet", "Remboursée", "Reembolsado", "返金済み"},
+	// The merchant_sales charts
+	"Sales per day in %s":   {"Umsatz pro Tag in %s", "Ventes par jour en %s", "Ventas por día en %s", "%s の日別売上"},
+	"Sales per week in %s":  {"Umsatz pro Woche in %s", "Ventes par semaine en %s", "Ventas por semana en %s", "%s の週別売上"},
+	"Sales per month in %s": {"Umsatz pro Monat in %s", "Ventes par mois en %s", "Ventas por mes en %s", "%s の月別売上"},
+	"Sales per year in %s":  {"Umsatz pro Jahr in %s", "Ventes par an en %s", "Ventas por año en %s", "%s の年別売上"},
+	"With refund":           {"Mit Erstattung", "Remboursées", "Con reembolso", "返金あり"},
 	// XLSX
 	"Sales":           {"Umsätze", "Ventes", "Ventas", "売上"},
 	"Placed at":       {"Aufgegeben am", "Passée le", "Realizado el", "注文日時"},

@@ -160,8 +160,22 @@ func (l *Locale) Amount(cents int64, cur string) string {
 // puts it: "€1,234.56" (en-US), "1.234,56 €" (de-DE). A code x/text does
 // not know is shown as the code.
 func (l *Locale) Money(cents int64, cur string) string {
+	return l.withSymbol(l.Amount(cents, cur), cur)
+}
+
+// MoneyUnits renders whole units of a currency with its symbol and no
+// fraction, "€4,000" or "4.000 €": a chart's axis.
+func (l *Locale) MoneyUnits(units int64, cur string) string {
+	s := l.p.Sprint(number.Decimal(units))
+	if units < 0 {
+		s = l.minus + l.p.Sprint(number.Decimal(-units))
+	}
+	return l.withSymbol(s, cur)
+}
+
+// withSymbol places the currency symbol where CLDR puts it.
+func (l *Locale) withSymbol(amount, cur string) string {
 	sym := l.Symbol(cur)
-	amount := l.Amount(cents, cur)
 	if l.data.currencyAfter {
 		return amount + "\u00a0" + sym
 	}

@@ -165,19 +165,24 @@ func TestRenderPDFTotals(t *testing.T) {
 		pdf, _ := renderPDFBytes(t, orderDoc(t, rows), 2)
 		// Summed by hand here, not with Totals: a cancelled order is no sale.
 		gross, refunds := map[string]int64{}, map[string]int64{}
-		count := map[string]int{}
+		count, cancelled, withRefund := map[string]int{}, map[string]int{}, map[string]int{}
 		for _, r := range rows {
 			count[r.Currency]++
 			if r.CancelledAt == nil {
 				gross[r.Currency] += r.TotalCents
 				refunds[r.Currency] += r.RefundedCents
+			} else {
+				cancelled[r.Currency]++
+			}
+			if r.RefundedCents != 0 {
+				withRefund[r.Currency]++
 			}
 		}
 		got := totalsLines(t, textOf(t, pdf))
 		want := map[string][]string{}
 		for cur := range count {
-			want[cur] = []string{strconv.Itoa(count[cur]), FormatMoney(gross[cur], cur),
-				FormatMoney(refunds[cur], cur), FormatMoney(gross[cur]-refunds[cur], cur)}
+			want[cur] = []string{strconv.Itoa(count[cur]), strconv.Itoa(cancelled[cur]), strconv.Itoa(withRefund[cur]),
+				FormatMoney(gross[cur], cur), FormatMoney(refunds[cur], cur), FormatMoney(gross[cur]-refunds[cur], cur)}
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("totals by currency (-want +got):\n%s", diff)
@@ -205,9 +210,13 @@ func TestRenderPDFTotals(t *testing.T) {
 			want[cur] = []string{formatCount(x.days), formatCount(x.orders), formatCount(x.cancellations),
 				FormatMoney(x.gross, cur), FormatMoney(x.refunds, cur), FormatMoney(x.net, cur)}
 		}
-		got := totalsLines(t, textOf(t, pdf))
-		if diff := cmp.Diff(want, got); diff != "" {
+		text := textOf(t, pdf)
+		if diff := cmp.Diff(want, totalsLines(t, text)); diff != "" {
 			t.Errorf("totals by currency (-want +got):\n%s", diff)
+		}
+		// The summary that opens the document says the same.
+		if diff := cmp.Diff(want, currencyLines(t, text, "Summary", "Days with sales")); diff != "" {
+			t.Errorf("summary (-want +got):\n%s", diff)
 		}
 	})
 }
@@ -230,11 +239,18 @@ var reMoney = regexp.MustCompile(`-?[^\s\d,.-]*[\d,]+(?:\.\d+)?`)
 // currency -> the cells after it.
 func totalsLines(t *testing.T, text string) map[string][]string {
 	t.Helper()
-	_, after, ok := strings.Cut(text, "Totals by currency")
+	return currencyLines(t, text, "Totals by currency", "Summary")
+}
+
+// currencyLines reads the figures of each currency's line of the section
+// from its title to the next text end (or the end of the document).
+func currencyLines(t *testing.T, text, title, end string) map[string][]string {
+	t.Helper()
+	_, after, ok := strings.Cut(text, title)
 	if !ok {
-		t.Fatalf("no totals section in:\n%s", text)
+		t.Fatalf("no %q section in:\n%s", title, text)
 	}
-	after, _, _ = strings.Cut(after, "Summary")
+	after, _, _ = strings.Cut(after, end)
 	out := map[string][]string{}
 	for line := range strings.Lines(after) {
 		f := strings.Fields(line)

@@ -339,18 +339,20 @@ func (r *pdfRenderer) orders() (int, error) {
 	if err := r.startTable(r.loc.T("Totals by currency"), orderTotalsColumns(), len(curs)+1); err != nil {
 		return n, err
 	}
-	var all int64
+	var all, cancelled, refunded int64
 	for i, cur := range curs {
 		t := totals.Of(cur)
-		all += t.Orders
-		cells := []string{cur, r.loc.Count(t.Orders), r.loc.Money(t.Gross, cur), r.loc.Money(t.Refunds, cur), r.loc.Money(t.Net, cur)}
+		all, cancelled, refunded = all+t.Orders, cancelled+t.Cancellations, refunded+t.WithRefund
+		cells := []string{cur, r.loc.Count(t.Orders), r.loc.Count(t.Cancellations), r.loc.Count(t.WithRefund),
+			r.loc.Money(t.Gross, cur), r.loc.Money(t.Refunds, cur), r.loc.Money(t.Net, cur)}
 		if err := r.row(cells, i%2 == 1, false, ""); err != nil {
 			return n, err
 		}
 	}
 	if len(curs) > 1 {
-		// Amounts in different currencies do not add up; the count does.
-		if err := r.row([]string{r.loc.T("All currencies"), r.loc.Count(all), "", "", ""}, false, true, "T"); err != nil {
+		// Amounts in different currencies do not add up; the counts do.
+		cells := []string{r.loc.T("All currencies"), r.loc.Count(all), r.loc.Count(cancelled), r.loc.Count(refunded), "", "", ""}
+		if err := r.row(cells, false, true, "T"); err != nil {
 			return n, err
 		}
 	}
@@ -377,25 +379,41 @@ func (r *pdfRenderer) orders() (int, error) {
 }
 
 func (r *pdfRenderer) merchantDays() (int, error) {
+	// First pass: the per-day sums behind the charts and the summary that
+	// open the document.
+	var sales salesByCurrency
+	n := 0
+	for d, err := range r.doc.chartDays {
+		if err := r.checkRow(n, err); err != nil {
+			return n, err
+		}
+		if err := sales.add(d); err != nil {
+			return n, fmt.Errorf("add merchant row %d: %w", n+1, err)
+		}
+		n++
+	}
 	if err := r.addPage(); err != nil {
 		return 0, err
 	}
-	r.table = merchantColumns()
-	r.drawTableHeader()
+	if n == 0 {
+		r.table = merchantColumns()
+		r.drawTableHeader()
+		r.table = nil
+		return 0, r.emptyRow(r.loc.T("No sales in this period."))
+	}
+	if err := r.opening(&sales); err != nil {
+		return 0, err
+	}
 
-	var totals Totals
-	days := map[string]struct{}{} // distinct days; at most one per day of the period
-	n := 0
+	// Second pass: the table, a row per day and currency.
+	if err := r.startTable(r.loc.T("Sales"), merchantColumns(), min(n, 3)); err != nil {
+		return 0, err
+	}
+	n = 0
 	for d, err := range r.doc.MerchantDays {
 		if err := r.checkRow(n, err); err != nil {
 			return n, err
 		}
-		if err := totals.AddDay(d); err != nil {
-			return n, fmt.Errorf("add merchant row %d: %w", n+1, err)
-		}
-		day := d.Day.UTC().Format(dayLayout)
-		days[day] = struct{}{}
-
 		cells := []string{
 			r.loc.Date(d.Day), d.Currency, r.loc.Count(int64(d.Orders)), r.loc.Count(int64(d.Cancellations)),
 			r.loc.Amount(d.GrossCents, d.Currency), r.loc.Amount(d.RefundsCents, d.Currency), r.loc.Amount(d.NetCents, d.Currency),
@@ -406,45 +424,16 @@ func (r *pdfRenderer) merchantDays() (int, error) {
 		n++
 	}
 	r.table = nil
-	if n == 0 {
-		return 0, r.emptyRow(r.loc.T("No sales in this period."))
-	}
 
-	curs := totals.Currencies()
+	curs := sales.totals.Currencies()
 	if err := r.startTable(r.loc.T("Totals by currency"), merchantTotalsColumns(), len(curs)+1); err != nil {
 		return n, err
 	}
-	var orders, cancellations int64
-	for i, cur := range curs {
-		t := totals.Of(cur)
-		orders += t.Orders
-		cancellations += t.Cancellations
-		cells := []string{cur, r.loc.Count(t.Rows), r.loc.Count(t.Orders), r.loc.Count(t.Cancellations),
-			r.loc.Money(t.Gross, cur), r.loc.Money(t.Refunds, cur), r.loc.Money(t.Net, cur)}
-		if err := r.row(cells, i%2 == 1, false, ""); err != nil {
-			return n, err
-		}
-	}
-	if len(curs) > 1 {
-		cells := []string{r.loc.T("All"), r.loc.Count(int64(len(days))), r.loc.Count(orders), r.loc.Count(cancellations), "", "", ""}
-		if err := r.row(cells, false, true, "T"); err != nil {
-			return n, err
-		}
-	}
-	r.table = nil
-
-	lines := [][2]string{
-		{r.loc.T("Days with sales"), r.loc.Count(int64(len(days)))},
-		{r.loc.T("Orders"), r.loc.Count(orders)},
-		{r.loc.T("Cancellations"), r.loc.Count(cancellations)},
-	}
-	for _, cur := range curs {
-		lines = append(lines, [2]string{r.loc.T("Net sales in %s", cur), r.loc.Money(totals.Of(cur).Net, cur)})
-	}
-	if err := r.section(r.loc.T("Summary"), float64(len(lines))*rowH); err != nil {
+	if err := r.merchantTotalRows(&sales.totals, int64(len(sales.distinctDays))); err != nil {
 		return n, err
 	}
-	return n, r.keyValues(lines)
+	r.table = nil
+	return n, nil
 }
 
 // orderedStatuses lists the lifecycle statuses first, then any others.

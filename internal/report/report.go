@@ -91,15 +91,27 @@ type MerchantDayRow struct {
 }
 
 // Document is a report's data, ready to render. Rows stream from the read
-// model, so a renderer must consume them once, in order, and never collect
-// them. RowCount is known up front so that "Page N of M" can be computed
-// before the first row arrives.
+// model, so a renderer consumes Orders once, in order, and never collects
+// them. MerchantDays, at most a row per day and currency of the period, may
+// be ranged twice and must yield the same rows each time (the read model
+// reads them from one snapshot): the PDF reads them once for its charts and
+// summary, which open the document, and once for its table. RowCount is
+// known up front so that "Page N of M" can be computed before the first row
+// arrives.
 type Document struct {
 	Type         Type
 	Header       Header
 	RowCount     int
 	Orders       iter.Seq2[OrderRow, error]       // set for TypeOrderHistory
 	MerchantDays iter.Seq2[MerchantDayRow, error] // set for TypeMerchantSales
+	// Progress, if set, is called after each row is rendered with the
+	// number rendered so far. It is called on the rendering goroutine, once
+	// per row, so it must be cheap (see internal/progress).
+	Progress func(rowsDone int)
+
+	// chartDays are MerchantDays without the Progress count, for the PDF's
+	// first pass.
+	chartDays iter.Seq2[MerchantDayRow, error]
 }
 
 // Stats describe a rendered file.

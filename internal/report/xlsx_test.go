@@ -383,8 +383,8 @@ func TestRenderXLSXOrderHistory(t *testing.T) {
 		if netByCur[cur] != tt.Net {
 			t.Errorf("%s: the Net column sums to %d, the total is %d", cur, netByCur[cur], tt.Net)
 		}
-		wantPDFLine(t, text, cur, formatCount(tt.Orders), FormatMoney(toCents(t, row[2], cur), cur),
-			FormatMoney(toCents(t, row[3], cur), cur), FormatMoney(toCents(t, row[4], cur), cur))
+		wantPDFLine(t, text, cur, formatCount(tt.Orders), formatCount(tt.Cancellations), formatCount(tt.WithRefund),
+			FormatMoney(toCents(t, row[2], cur), cur), FormatMoney(toCents(t, row[3], cur), cur), FormatMoney(toCents(t, row[4], cur), cur))
 	}
 
 	p := b.Properties

@@ -85,6 +85,9 @@ type Env struct {
 	// WorkerMetricsURL is set once StartWorker has run.
 	WorkerMetricsURL string
 	Logs             *SafeBuffer
+	// Worker holds the options StartWorker passes on (its own metrics
+	// listener aside): set them before starting it.
+	Worker app.WorkerOptions
 }
 
 // New prepares the environment; override variables before starting anything.
@@ -198,7 +201,9 @@ func (e *Env) StartWorker(tb testing.TB) (stop func()) {
 	e.WorkerMetricsURL = "http://" + ln.Addr().String() + "/metrics"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- app.RunWorker(ctx, e.Cfg, e.logger(), app.WorkerOptions{MetricsListener: ln}) }()
+	opts := e.Worker
+	opts.MetricsListener = ln
+	go func() { done <- app.RunWorker(ctx, e.Cfg, e.logger(), opts) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
