@@ -14,6 +14,7 @@ import (
 
 	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/orderevents"
+	"github.com/reportd/reportd/internal/postgres"
 	"github.com/reportd/reportd/internal/readmodel"
 	"github.com/reportd/reportd/internal/testenv"
 )
@@ -345,4 +346,30 @@ func appendShuffledQuietly(s *readmodel.Store, events []orderevents.Event, seed 
 		last = max(last, res.Position)
 	}
 	return last
+}
+
+// TestPartitionsMigrationLandsOutOfOrder: a database already past the
+// higher-numbered migrations that landed first still takes 00010.
+func TestPartitionsMigrationLandsOutOfOrder(t *testing.T) {
+	ctx := context.Background()
+	_, pool := newStore(t)
+	for _, sql := range []string{
+		"DROP TRIGGER projection_checkpoints_frozen ON projection_checkpoints",
+		"DROP FUNCTION projection_checkpoints_frozen()",
+		"DROP FUNCTION projection_partition(text, text, integer)",
+		"DROP TABLE projection_workers",
+		"DROP TABLE projection_partitions",
+		"DELETE FROM goose_db_version WHERE version_id = 10",
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	if err := postgres.Migrate(ctx, pool, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("migrate with 00010 missing below later ones: %v", err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM projection_partitions").Scan(&n); err != nil {
+		t.Fatalf("after migrating: %v", err)
+	}
 }
