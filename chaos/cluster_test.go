@@ -30,6 +30,7 @@ const clusterShards = 3
 // 202 or 503 only (in practice only 202: it needs one report shard). The
 // sweeper runs every 5 minutes, far past the settle timeout.
 func TestRedisCluster(t *testing.T) {
+	t.Parallel()
 	rate, failovers := size(5, 20), size(1, 2)
 	set := startClusterSet(t)
 	s := newStack(t, stackOptions{Customers: 10, Orders: 5, Vars: map[string]string{

@@ -15,5 +15,8 @@
 // CHAOS_FULL=1 (or -chaos.full) to run every scenario at full size (S3 down
 // for 4 minutes, projector workers killed for a minute). Redis, Postgres and
 // the S3 gateway that a scenario restarts are private instances on ports of
-// their own, so the suite never disturbs other tests.
+// their own, so the suite never disturbs other tests. The short form runs
+// six scenarios at a time; every stack's database and Redis database then
+// live on a Postgres and a Redis the suite starts for itself (TestMain), not
+// on the shared dev services.
 package chaos

@@ -246,6 +246,8 @@ func (s *stack) submitUntil(in *intake, stop <-chan struct{}, from, perSecond in
 // Redis answers the worker notices it lost its data and queues all
 // unfinished work at once, so everything completes within seconds.
 func TestRedisRestart(t *testing.T) {
+	// Not parallel: maxRecovery bounds a backlog drained by a worker of
+	// concurrency 2, which CPU contention from other scenarios slows down.
 	r := startRedis(t)
 	s := newStack(t, stackOptions{Customers: 20, Orders: 10, Vars: map[string]string{
 		"REDIS_URL": r.url(),
@@ -279,6 +281,8 @@ func TestRedisRestart(t *testing.T) {
 // to an empty replica would look to a client that never lost its
 // connection): only the epoch tells the worker that every task is gone.
 func TestRedisFlushed(t *testing.T) {
+	// Not parallel: maxRecovery bounds a backlog drained by a worker of
+	// concurrency 2, which CPU contention from other scenarios slows down.
 	r := startRedis(t)
 	s := newStack(t, stackOptions{Customers: 20, Orders: 10, Vars: map[string]string{
 		"REDIS_URL": r.url(), "SWEEP_INTERVAL": "30s", "WORKER_CONCURRENCY": "2", // see TestRedisRestart
@@ -297,6 +301,7 @@ func TestRedisFlushed(t *testing.T) {
 // form): uploads fail, reports wait and retry at most 30 s apart without
 // using up their attempts, and all complete once it is back.
 func TestS3Outage(t *testing.T) {
+	t.Parallel()
 	const key, secret = "chaos", "chaos-secret-key"
 	s3 := startS3(t, key, secret)
 	s := newStack(t, stackOptions{Customers: 20, Orders: 10, Vars: map[string]string{
@@ -322,6 +327,7 @@ func TestS3Outage(t *testing.T) {
 // DEPENDENCY_OUTAGE_MAX: the reports that waited that long fail (once,
 // with one webhook each) instead of waiting for ever.
 func TestS3OutageOutlastsOutageMax(t *testing.T) {
+	t.Parallel()
 	const key, secret = "chaos", "chaos-secret-key"
 	s3 := startS3(t, key, secret)
 	s := newStack(t, stackOptions{Customers: 5, Orders: 5, Vars: map[string]string{

@@ -25,6 +25,7 @@ import (
 // rebuild of the log, row for row: rebalancing applied no event twice and
 // skipped none. The short form runs in go test; make chaos runs it longer.
 func TestProjectionPartitionsRebalance(t *testing.T) {
+	t.Parallel()
 	const partitions = 8
 	streamFor := time.Duration(size(8, 60)) * time.Second
 	s := newStack(t, stackOptions{NoWorker: true, Vars: map[string]string{

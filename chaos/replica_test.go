@@ -22,6 +22,7 @@ import (
 // returned min_position: the report waits (neither failed nor built from
 // the replica's stale rows) until replay resumes, then contains the events.
 func TestReplicaReadYourWrites(t *testing.T) {
+	t.Parallel()
 	set := startPGReplicaSet(t)
 	s := newStack(t, stackOptions{Customers: 5, Orders: 5, Vars: map[string]string{
 		"DATABASE_URL": set.primaryURL, "READ_DATABASE_URL": set.replicaURL, "LOG_LEVEL": "debug",

@@ -17,6 +17,7 @@ import (
 // queued or running, then starts a new one: asynq hands the orphaned tasks
 // back once their lease ends and the sweeper covers anything else.
 func TestWorkerSIGKILL(t *testing.T) {
+	t.Parallel()
 	n := size(40, 200)
 	s := newStack(t, stackOptions{Customers: 20, Orders: 10})
 	in := newIntake()
@@ -46,6 +47,7 @@ func TestWorkerSIGKILL(t *testing.T) {
 // TestWebhookReceiverOutage takes the receiver down (connection refused)
 // for less than the retry schedule, then brings it back.
 func TestWebhookReceiverOutage(t *testing.T) {
+	t.Parallel()
 	n := size(40, 200)
 	// The schedule gives 1+1+2+2+2+2+2 = 12 s of retries; the outage lasts 4 s.
 	s := newStack(t, stackOptions{Customers: 20, Orders: 5, Vars: map[string]string{"WEBHOOK_RETRY_SCHEDULE": "1s,1s,2s,2s,2s,2s,2s"}})
@@ -72,6 +74,7 @@ func TestWebhookReceiverOutage(t *testing.T) {
 // TestWebhookReceiverDeadThenReplay keeps the receiver down until every
 // delivery is dead, then replays them all with one bulk call per 1,000.
 func TestWebhookReceiverDeadThenReplay(t *testing.T) {
+	t.Parallel()
 	n := size(40, 200)
 	s := newStack(t, stackOptions{Customers: 20, Orders: 5, Vars: map[string]string{"WEBHOOK_RETRY_SCHEDULE": "500ms,500ms,1s"}})
 	s.recv.down()
@@ -126,6 +129,7 @@ func TestWebhookReceiverDeadThenReplay(t *testing.T) {
 // TestDuplicateStorms sends one Idempotency-Key from 50 goroutines at once,
 // and one order-event batch twice (then from 10 goroutines at once).
 func TestDuplicateStorms(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackOptions{Customers: 5, Orders: 5})
 	const storm = 50
 	body := s.reportBody(0)

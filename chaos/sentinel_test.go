@@ -18,6 +18,7 @@ import (
 // 5 minutes, far past the settle timeout, so only fast recovery can save a
 // task that the dead master took with it.
 func TestSentinelFailover(t *testing.T) {
+	t.Parallel()
 	rate, failovers := size(5, 20), size(1, 2)
 	set := startSentinelSet(t)
 	s := newStack(t, stackOptions{Customers: 10, Orders: 5, Vars: map[string]string{

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/testenv"
 )
 
@@ -84,6 +85,22 @@ func TestReportctl(t *testing.T) {
 	out, _ = run("deliveries", "replay", "--status", "dead")
 	if !strings.Contains(out, `"replayed": 0`) {
 		t.Fatalf("deliveries replay printed %q", out)
+	}
+
+	// An operator re-enables a disabled webhook endpoint, then replays its
+	// dead letters within a window.
+	epID := ids.New("ep")
+	if _, err := env.DB(t).Exec(t.Context(), `INSERT INTO webhook_endpoints (id, client_id, url, status, disabled_at, failing_since)
+		VALUES ($1, $2, 'https://hooks.example.com/ep', 'disabled', now(), now() - interval '5 days')`, epID, created.ClientID); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = run("endpoint", "enable", "--id", epID)
+	if !strings.Contains(out, `"status": "active"`) {
+		t.Fatalf("endpoint enable printed %q", out)
+	}
+	out, _ = run("deliveries", "replay", "--endpoint", epID, "--since", "2026-01-01T00:00:00Z", "--until", "2030-01-01T00:00:00Z")
+	if !strings.Contains(out, `"replayed": 0`) {
+		t.Fatalf("deliveries replay --endpoint printed %q", out)
 	}
 }
 

@@ -2,6 +2,10 @@
 # fuzz.sh — runs every Go fuzz target in the module for a short while
 # (FUZZTIME, default 10s each). Targets are found by grepping *_test.go for
 # `func FuzzXxx(`, so new ones are picked up without editing this file.
+# scripts/test.sh runs it with FUZZTIME=5s as a smoke run (each target's
+# seed and cached corpus, then 5 s of new inputs); `make fuzz` runs 10 s.
+# go test caches the linked test binary, so one `go test -fuzz` per target
+# costs about 2 s beyond FUZZTIME.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -428,9 +428,19 @@ func (c *cli) deliveriesReplay(ctx context.Context, args []string) error {
 	client := fs.String("client", "", "only this client's deliveries (default: every client)")
 	status := fs.String("status", "dead", "dead or failing")
 	since := fs.String("since", "", "only deliveries created at or after this RFC 3339 time")
+	until := fs.String("until", "", "only deliveries created before this RFC 3339 time")
+	endpoint := fs.String("endpoint", "", "only deliveries to this webhook endpoint (ep_…)")
 	limit := fs.Int("limit", 10000, "at most this many")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var untilTime *time.Time
+	if *until != "" {
+		t, err := time.Parse(time.RFC3339, *until)
+		if err != nil {
+			return errors.New("deliveries replay: --until must be an RFC 3339 time")
+		}
+		untilTime = &t
 	}
 	if *status != string(domain.DeliveryDead) && *status != string(domain.DeliveryFailing) {
 		return errors.New("deliveries replay: --status must be dead or failing")
@@ -462,7 +472,9 @@ func (c *cli) deliveriesReplay(ctx context.Context, args []string) error {
 		Shards: jobs.Shards(cfg.RedisQueueShards),
 	})
 	store := postgres.NewStore(pool)
-	refs, err := store.ReplayDeliveries(ctx, *client, domain.DeliveryStatus(*status), sinceTime, *limit)
+	refs, err := store.ReplayDeliveries(ctx, *client, domain.ReplayFilter{
+		Status: domain.DeliveryStatus(*status), Since: sinceTime, Until: untilTime, EndpointID: *endpoint, Limit: *limit,
+	})
 	if err != nil {
 		return err
 	}
@@ -482,6 +494,30 @@ func (c *cli) deliveriesReplay(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stderr, "replay: %v (the sweeper will queue the rest)\n", err)
 	}
 	return c.printJSON(map[string]any{"replayed": len(ids), "enqueue_failed": len(refs) - queued, "delivery_ids": ids})
+}
+
+// endpointEnable enables a paused or disabled webhook endpoint, with a
+// clean health record; its dead letters are replayed with
+// `deliveries replay --endpoint`.
+func (c *cli) endpointEnable(ctx context.Context, args []string) error {
+	fs := c.flags("endpoint enable")
+	id := fs.String("id", "", "webhook endpoint id, ep_… (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return errors.New("endpoint enable: --id is required")
+	}
+	_, pool, _, err := c.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	e, err := postgres.NewStore(pool).UpdateEndpoint(ctx, "", *id, domain.EndpointChange{Enable: true})
+	if err != nil {
+		return err
+	}
+	return c.printJSON(map[string]any{"id": e.ID, "client_id": e.ClientID, "status": e.Status})
 }
 
 // validateWebhookURL is webhook.ValidateURL with the way out an operator at a

@@ -46,7 +46,8 @@ commands:
   projections status                        checkpoint, lag, held and parked events per projection
   events parked [--projection P] [--client ID] [--order ID]   events that failed to apply (JSON)
   events retry [--projection P] [--client ID] [--order ID]    un-park them and apply them again
-  deliveries replay [--client ID] [--status dead] [--since RFC3339] [--limit N]
+  deliveries replay [--client ID] [--status dead] [--since RFC3339] [--until RFC3339] [--endpoint ep_…] [--limit N]
+  endpoint enable --id ep_…
   webhook listen [--secret whsec_...|whpk_...] [--addr 127.0.0.1:9999]   demo receiver that verifies and prints
                                             (the secret may come from $REPORTD_WEBHOOK_SECRET instead)
 
@@ -96,6 +97,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return c.eventsRetry(ctx, rest)
 	case "deliveries replay":
 		return c.deliveriesReplay(ctx, rest)
+	case "endpoint enable":
+		return c.endpointEnable(ctx, rest)
 	case "webhook listen":
 		return c.webhookListen(ctx, rest)
 	case "help", "-h", "--help":

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/reportd/reportd/internal/domain"
+	"github.com/reportd/reportd/internal/ids"
 )
 
 func handleReportDeliveries(d Deps) http.Handler {
@@ -36,13 +37,15 @@ func deliveryStatusValid(s domain.DeliveryStatus) bool {
 	return false
 }
 
-func parseSince(v string) (time.Time, *FieldError) {
+func parseSince(v string) (time.Time, *FieldError) { return parseTime("since", v) }
+
+func parseTime(field, v string) (time.Time, *FieldError) {
 	if v == "" {
 		return time.Time{}, nil
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, &FieldError{Field: "since", Message: "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"}
+		return time.Time{}, &FieldError{Field: field, Message: "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"}
 	}
 	return t, nil
 }
@@ -59,6 +62,9 @@ func handleListDeliveries(d Deps) http.Handler {
 		var fe *FieldError
 		if f.Since, fe = parseSince(q.Get("since")); fe != nil {
 			errs = append(errs, *fe)
+		}
+		if f.EndpointID = q.Get("endpoint_id"); f.EndpointID != "" && !ids.HasPrefix(f.EndpointID, endpointIDPrefix) {
+			errs = append(errs, FieldError{Field: "endpoint_id", Message: "must be a webhook endpoint id (ep_…)"})
 		}
 		limit, fe := parseLimit(q.Get("limit"))
 		if fe != nil {
@@ -107,7 +113,10 @@ func handleRedeliver(d Deps) http.Handler {
 type replayRequest struct {
 	Status domain.DeliveryStatus `json:"status"`
 	Since  string                `json:"since,omitempty"` // RFC 3339; parsed here so a bad one is a 422 naming it
-	Limit  *int                  `json:"limit,omitempty"` // absent: maxReplayDeliveries
+	Until  string                `json:"until,omitempty"` // RFC 3339, exclusive
+	// EndpointID replays only one endpoint's deliveries.
+	EndpointID string `json:"endpoint_id,omitempty"`
+	Limit      *int   `json:"limit,omitempty"` // absent: maxReplayDeliveries
 }
 
 type replayResponse struct {
@@ -145,12 +154,25 @@ func handleReplayDeliveries(d Deps) http.Handler {
 		if fe != nil {
 			errs = append(errs, *fe)
 		}
+		until, fe := parseTime("until", req.Until)
+		if fe != nil {
+			errs = append(errs, *fe)
+		} else if req.Until != "" && !until.After(since) {
+			errs = append(errs, FieldError{Field: "until", Message: "must be later than since"})
+		}
+		if req.EndpointID != "" && !ids.HasPrefix(req.EndpointID, endpointIDPrefix) {
+			errs = append(errs, FieldError{Field: "endpoint_id", Message: "must be a webhook endpoint id (ep_…)"})
+		}
 		if len(errs) > 0 {
 			writeProblem(w, invalid(errs...))
 			return
 		}
 		principal := principalFrom(ctx)
-		refs, err := d.Deliveries.ReplayDeliveries(ctx, principal.ClientID, req.Status, since, limit)
+		f := domain.ReplayFilter{Status: req.Status, Since: since, EndpointID: req.EndpointID, Limit: limit}
+		if req.Until != "" {
+			f.Until = &until
+		}
+		refs, err := d.Deliveries.ReplayDeliveries(ctx, principal.ClientID, f)
 		if err != nil {
 			writeError(w, r, d.Logger, err)
 			return

@@ -77,11 +77,53 @@ func (s *edgeStore) ListReports(_ context.Context, _ string, f domain.ListFilter
 	return nil, storable(f.AfterID, string(f.Status), string(f.Type))
 }
 
-func (s *edgeStore) CancelReport(_ context.Context, _, id string) (domain.Report, error) {
+func (s *edgeStore) CancelReport(_ context.Context, _, id string) (domain.Report, []string, error) {
 	if err := storable(id); err != nil {
-		return domain.Report{}, err
+		return domain.Report{}, nil, err
 	}
-	return domain.Report{}, domain.ErrNotFound
+	return domain.Report{}, nil, domain.ErrNotFound
+}
+
+func (s *edgeStore) CreateEndpoint(_ context.Context, e domain.Endpoint, secret string) (domain.Endpoint, error) {
+	if err := storable(append([]string{e.URL, e.Description, secret}, e.Events...)...); err != nil {
+		return domain.Endpoint{}, err
+	}
+	e.Object, e.Status, e.Signing = "webhook_endpoint", domain.EndpointActive, domain.SigningClient
+	return e, nil
+}
+
+func (s *edgeStore) GetEndpoint(_ context.Context, _, id string) (domain.Endpoint, error) {
+	if err := storable(id); err != nil {
+		return domain.Endpoint{}, err
+	}
+	return domain.Endpoint{}, domain.ErrNotFound
+}
+
+func (s *edgeStore) ListEndpoints(context.Context, string) ([]domain.Endpoint, error) {
+	return nil, nil
+}
+
+func (s *edgeStore) UpdateEndpoint(_ context.Context, _, id string, c domain.EndpointChange) (domain.Endpoint, error) {
+	fields := []string{id}
+	for _, p := range []*string{c.URL, c.Description} {
+		if p != nil {
+			fields = append(fields, *p)
+		}
+	}
+	if c.Events != nil {
+		fields = append(fields, *c.Events...)
+	}
+	if err := storable(fields...); err != nil {
+		return domain.Endpoint{}, err
+	}
+	return domain.Endpoint{}, domain.ErrNotFound
+}
+
+func (s *edgeStore) DeleteEndpoint(_ context.Context, _, id string) error {
+	if err := storable(id); err != nil {
+		return err
+	}
+	return domain.ErrNotFound
 }
 
 func (s *edgeStore) ClaimKey(_ context.Context, k domain.IdempotencyKey) (*domain.StoredResponse, error) {
@@ -111,11 +153,14 @@ func (s *edgeStore) Redeliver(_ context.Context, _, id string) (domain.Delivery,
 	return domain.Delivery{}, domain.ErrNotFound
 }
 
-func (s *edgeStore) ReplayDeliveries(_ context.Context, _ string, status domain.DeliveryStatus, _ time.Time, limit int) ([]domain.WorkRef, error) {
-	if limit < 1 || limit > maxReplayDeliveries {
-		return nil, fmt.Errorf("replay limit %d reached the store", limit)
+func (s *edgeStore) ReplayDeliveries(_ context.Context, _ string, f domain.ReplayFilter) ([]domain.WorkRef, error) {
+	if f.Limit < 1 || f.Limit > maxReplayDeliveries {
+		return nil, fmt.Errorf("replay limit %d reached the store", f.Limit)
 	}
-	return nil, storable(string(status))
+	if f.Until != nil && !f.Until.After(f.Since) {
+		return nil, fmt.Errorf("replay window [%s, %s) reached the store", f.Since, f.Until)
+	}
+	return nil, storable(string(f.Status), f.EndpointID)
 }
 
 func (s *edgeStore) Append(ctx context.Context, clientID string, events []orderevents.Event) (domain.AppendResult, error) {
@@ -160,7 +205,7 @@ func newEdgeServer(tb testing.TB) *edgeServer {
 	logs := &bytes.Buffer{}
 	d := Deps{
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Keys: store, Reports: store, Idempotency: store,
-		Deliveries: store, Database: store, Queue: edgeQueue{store}, Files: store, Events: store,
+		Deliveries: store, Database: store, Queue: edgeQueue{store}, Files: store, Events: store, Endpoints: store,
 		Settings: Settings{MaxReportRange: 1098 * 24 * time.Hour, MaxWait: time.Second},
 	}
 	return &edgeServer{h: NewServer(d), store: store, logs: logs}
@@ -219,6 +264,9 @@ var idRoutes = []struct{ method, path string }{
 	{http.MethodPost, "/v1/reports/{id}/cancel"},
 	{http.MethodGet, "/v1/reports/{id}/deliveries"},
 	{http.MethodPost, "/v1/deliveries/{id}/redeliver"},
+	{http.MethodGet, "/v1/webhook-endpoints/{id}"},
+	{http.MethodPatch, "/v1/webhook-endpoints/{id}"},
+	{http.MethodDelete, "/v1/webhook-endpoints/{id}"},
 }
 
 // An id that cannot exist is not found, whatever bytes it holds; the store
@@ -226,7 +274,7 @@ var idRoutes = []struct{ method, path string }{
 func TestHostilePathIDsAreNotFound(t *testing.T) {
 	s := newEdgeServer(t)
 	for _, id := range []string{
-		"rep_%00x", "rep_%FFx", "msg_%00x", "msg_%FFx", "%ED%A0%80", "rep_" + strings.Repeat("a", 25) + "%00",
+		"rep_%00x", "rep_%FFx", "msg_%00x", "msg_%FFx", "ep_%00x", "ep_" + strings.Repeat("a", 25) + "%FF", "ep_" + strings.Repeat("a", 27), "%ED%A0%80", "rep_" + strings.Repeat("a", 25) + "%00",
 		"rep_" + strings.Repeat("A", 26), "rep_" + strings.Repeat("1", 26), "rep_" + strings.Repeat("a", 27),
 		"x", "rep_", "%20", strings.Repeat("a", 5000), "rep_abcdefghijklmnopqrstuvwxy%C3%A9",
 	} {
@@ -241,11 +289,18 @@ func TestHostilePathIDsAreNotFound(t *testing.T) {
 	// A well-shaped id reaches the store, which does not know it.
 	for _, rt := range idRoutes {
 		prefix := "rep_"
-		if strings.HasPrefix(rt.path, "/v1/deliveries") {
+		switch {
+		case strings.HasPrefix(rt.path, "/v1/deliveries"):
 			prefix = "msg_"
+		case strings.HasPrefix(rt.path, "/v1/webhook-endpoints"):
+			prefix = "ep_"
+		}
+		body := ""
+		if rt.method == http.MethodPatch {
+			body = `{"description":"x"}`
 		}
 		target := strings.Replace(rt.path, "{id}", prefix+strings.Repeat("a", 26), 1)
-		if p := clientError(t, s.do(t, rt.method, target, ""), target); p.Status != http.StatusNotFound {
+		if p := clientError(t, s.do(t, rt.method, target, body), target); p.Status != http.StatusNotFound {
 			t.Errorf("%s %s: %d, want 404", rt.method, target, p.Status)
 		}
 	}
@@ -268,6 +323,8 @@ func TestHostileQueriesNameTheParameter(t *testing.T) {
 		{"/v1/reports?limit=0", "limit"},
 		{"/v1/deliveries?status=%00", "status"},
 		{"/v1/deliveries?since=%00", "since"},
+		{"/v1/deliveries?endpoint_id=%00", "endpoint_id"},
+		{"/v1/deliveries?endpoint_id=msg_" + strings.Repeat("a", 26), "endpoint_id"},
 	} {
 		p := clientError(t, s.do(t, http.MethodGet, tc.target, ""), tc.target)
 		if !names(p, tc.field) {
@@ -317,6 +374,23 @@ func TestHostileBodiesNameTheField(t *testing.T) {
 		{"replay limit over", "/v1/deliveries/replay", `{"limit":1001}`, nil, 422, "limit"},
 		{"replay limit overflow", "/v1/deliveries/replay", `{"limit":99999999999999999999}`, nil, 400, "limit"},
 		{"replay NUL status", "/v1/deliveries/replay", `{"status":"dead\u0000"}`, nil, 422, "status"},
+		{"replay bad until", "/v1/deliveries/replay", `{"until":"yesterday"}`, nil, 422, "until"},
+		{"replay until before since", "/v1/deliveries/replay", `{"since":"2026-04-02T00:00:00Z","until":"2026-04-01T00:00:00Z"}`, nil, 422, "until"},
+		{"replay NUL endpoint", "/v1/deliveries/replay", `{"endpoint_id":"ep_\u0000"}`, nil, 422, "endpoint_id"},
+		{"endpoint without url", "/v1/webhook-endpoints", `{}`, nil, 422, "url"},
+		{"endpoint NUL url", "/v1/webhook-endpoints", `{"url":"https://a.example/\u0000"}`, nil, 422, "url"},
+		{"endpoint invalid UTF-8 url", "/v1/webhook-endpoints", "{\"url\":\"https://a.example/\xff\"}", nil, 400, "url"},
+		{"endpoint private url", "/v1/webhook-endpoints", `{"url":"https://10.0.0.1/hooks"}`, nil, 422, "url"},
+		{"endpoint http url", "/v1/webhook-endpoints", `{"url":"http://a.example/hooks"}`, nil, 422, "url"},
+		{"endpoint metadata address", "/v1/webhook-endpoints", `{"url":"https://169.254.169.254/latest"}`, nil, 422, "url"},
+		{"endpoint unknown event", "/v1/webhook-endpoints", `{"url":"https://a.example/h","events":["report.deleted"]}`, nil, 422, "events[0]"},
+		{"endpoint NUL event", "/v1/webhook-endpoints", `{"url":"https://a.example/h","events":["report.running\u0000"]}`, nil, 422, "events[0]"},
+		{"endpoint duplicate event", "/v1/webhook-endpoints", `{"url":"https://a.example/h","events":["report.failed","report.failed"]}`, nil, 422, "events[1]"},
+		{"endpoint events not a list", "/v1/webhook-endpoints", `{"url":"https://a.example/h","events":"report.failed"}`, nil, 400, "events"},
+		{"endpoint long description", "/v1/webhook-endpoints", `{"url":"https://a.example/h","description":"` + strings.Repeat("é", 257) + `"}`, nil, 422, "description"},
+		{"endpoint NUL description", "/v1/webhook-endpoints", `{"url":"https://a.example/h","description":"a\u0000"}`, nil, 422, "description"},
+		{"endpoint unknown signing", "/v1/webhook-endpoints", `{"url":"https://a.example/h","signing":"none"}`, nil, 422, "signing"},
+		{"endpoint unknown field", "/v1/webhook-endpoints", `{"url":"https://a.example/h","secret":"whsec_x"}`, nil, 400, ""},
 		{"events: empty idempotency key", "/v1/order-events", placed(`[{"sku":"a","qty":1,"unit_price_cents":1}]`, "1"), []string{"Idempotency-Key", ""}, 422, "Idempotency-Key"},
 		{"events: amount over 10^12", "/v1/order-events", placed(`[{"sku":"a","qty":1,"unit_price_cents":1000000000001}]`, "1000000000001"), nil, 422, "events[0].data.items[0].unit_price_cents"},
 		{"events: int64 max amount", "/v1/order-events", placed(`[{"sku":"a","qty":1,"unit_price_cents":9223372036854775807}]`, "9223372036854775807"), nil, 422, "events[0].data.total_cents"},
@@ -416,6 +490,7 @@ func TestSequenceConflictHidesTheErrorChain(t *testing.T) {
 var hostileSeeds = []string{
 	"", "%00", "rep_%00x", "rep_%FFx", "%ED%A0%80", "\\ud800", "rep_" + strings.Repeat("a", 26), "msg_" + strings.Repeat("a", 26),
 	"rep_" + strings.Repeat("a", 26) + "%00", strings.Repeat("%FF", 100), "..", "%2F", "9223372036854775808", "ZZZ",
+	"ep_" + strings.Repeat("a", 26), "ep_" + strings.Repeat("a", 26) + "%00",
 }
 
 // FuzzPathParams drives the real router with arbitrary escaped {id}
@@ -466,7 +541,8 @@ func FuzzQueryParams(f *testing.F) {
 // FuzzBodies posts arbitrary bodies and Idempotency-Keys to every endpoint
 // that decodes one, through the real router: never a 500.
 func FuzzBodies(f *testing.F) {
-	paths := []string{"/v1/reports", "/v1/order-events", "/v1/deliveries/replay"}
+	paths := []string{"/v1/reports", "/v1/order-events", "/v1/deliveries/replay", "/v1/webhook-endpoints",
+		"/v1/webhook-endpoints/ep_" + strings.Repeat("a", 26)}
 	for i := range paths {
 		for _, seed := range []string{
 			validBody, `{"TYPE":"order_history"}`, `{"type":"order_history","type":"x"}`, `{"metadata":{"k\u0000":"\ud800"}}`,
@@ -478,6 +554,9 @@ func FuzzBodies(f *testing.F) {
 			`{"events":[{"event_id":"e1","order_id":"o1","sequence":1,"type":"PaymentCaptured","schema_version":0,"occurred_at":"2026-03-01T10:00:00Z","data":{"amount_cents":1}}]}`,
 			`{"events":[` + strings.Repeat(`{},`, 1200) + `{}]}`, `{"limit":0}`, `{"limit":1e3}`, `{"since":"\u0000"}`,
 			`{"a":` + strings.Repeat(`[`, 3000) + strings.Repeat(`]`, 3000) + `}`, "\xff", "", "null", "[]", "{}{}",
+			`{"url":"https://a.example/h","events":["report.running"],"description":"d","signing":"endpoint"}`,
+			`{"url":"https://a.example/\u0000","events":[null]}`, `{"events":[]}`, `{"status":"active"}`, `{"status":"paused"}`,
+			`{"until":"2026-01-01T00:00:00Z","since":"2026-02-01T00:00:00Z"}`, `{"endpoint_id":"ep_\u0000"}`,
 		} {
 			f.Add(uint8(i), seed, "")
 			f.Add(uint8(i), seed, "k\x00")
@@ -490,7 +569,11 @@ func FuzzBodies(f *testing.F) {
 			headers = []string{"Idempotency-Key", key}
 		}
 		target := paths[int(path)%len(paths)]
-		w := s.do(t, http.MethodPost, target, body, headers...)
+		method := http.MethodPost
+		if strings.HasPrefix(target, "/v1/webhook-endpoints/") {
+			method = http.MethodPatch
+		}
+		w := s.do(t, method, target, body, headers...)
 		if w.Code >= 500 {
 			t.Fatalf("POST %s %q: %d %s", target, body, w.Code, w.Body)
 		}

@@ -455,7 +455,7 @@ func handleCancelReport(d Deps) http.Handler {
 			writeProblem(w, errNotFound)
 			return
 		}
-		rep, err := d.Reports.CancelReport(ctx, principalFrom(ctx).ClientID, id)
+		rep, deliveryIDs, err := d.Reports.CancelReport(ctx, principalFrom(ctx).ClientID, id)
 		if errors.Is(err, domain.ErrConflict) {
 			writeProblem(w, problem(http.StatusConflict, "report-finished", "Report already finished", "Only a queued or running report can be canceled."))
 			return
@@ -471,6 +471,11 @@ func handleCancelReport(d Deps) http.Handler {
 		// next check even if this signal is lost.
 		if err := d.Queue.CancelReport(ctx, rep.ID); err != nil {
 			d.Logger.WarnContext(ctx, "cancel report task", "report_id", rep.ID, "err", err)
+		}
+		for _, del := range deliveryIDs {
+			if err := d.Queue.Redeliver(ctx, domain.WorkRef{ID: del, ReportID: rep.ID, ClientID: rep.ClientID}); err != nil {
+				d.Logger.WarnContext(ctx, "queue report.canceled delivery; the sweeper will retry", "delivery_id", del, "err", err)
+			}
 		}
 		writeJSON(w, http.StatusOK, rep.ToResource("", time.Time{}))
 	})

@@ -54,6 +54,13 @@ func routes(d Deps, queueState *latencyCache) http.Handler {
 	if d.WebhookKeys != nil { // unit tests' Deps may leave it out
 		v1(http.MethodGet, "/webhook-keys", ScopeReports, handleWebhookKeys(d))
 	}
+	if d.Endpoints != nil { // unit tests' Deps may leave it out
+		v1(http.MethodPost, "/webhook-endpoints", ScopeReports, handleCreateEndpoint(d))
+		v1(http.MethodGet, "/webhook-endpoints", ScopeReports, handleListEndpoints(d))
+		v1(http.MethodGet, "/webhook-endpoints/{id}", ScopeReports, handleGetEndpoint(d))
+		v1(http.MethodPatch, "/webhook-endpoints/{id}", ScopeReports, handlePatchEndpoint(d))
+		v1(http.MethodDelete, "/webhook-endpoints/{id}", ScopeReports, handleDeleteEndpoint(d))
+	}
 	v1(http.MethodGet, "/projections", "", handleProjections(d))
 
 	v1(http.MethodPost, "/schedules", ScopeReports, handleCreateSchedule(d))

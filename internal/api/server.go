@@ -17,7 +17,8 @@ type ReportStore interface {
 		respond func(domain.Report) (int, []byte, error)) (domain.Report, error)
 	GetReport(ctx context.Context, clientID, id string) (domain.Report, error)
 	ListReports(ctx context.Context, clientID string, f domain.ListFilter) ([]domain.Report, error)
-	CancelReport(ctx context.Context, clientID, id string) (domain.Report, error)
+	// CancelReport also writes the report.canceled deliveries, returning their ids.
+	CancelReport(ctx context.Context, clientID, id string) (domain.Report, []string, error)
 }
 
 // IdempotencyStore keeps Idempotency-Key claims and their first answers.
@@ -32,7 +33,7 @@ type DeliveryStore interface {
 	ReportDeliveries(ctx context.Context, clientID, reportID string) ([]domain.Delivery, error)
 	ListDeliveries(ctx context.Context, clientID string, f domain.DeliveryFilter) ([]domain.Delivery, error)
 	Redeliver(ctx context.Context, clientID, id string) (domain.Delivery, error)
-	ReplayDeliveries(ctx context.Context, clientID string, status domain.DeliveryStatus, since time.Time, limit int) ([]domain.WorkRef, error)
+	ReplayDeliveries(ctx context.Context, clientID string, f domain.ReplayFilter) ([]domain.WorkRef, error)
 }
 
 // Pinger is a dependency /readyz checks.
@@ -114,6 +115,7 @@ type Deps struct {
 	Idempotency   IdempotencyStore
 	Deliveries    DeliveryStore
 	WebhookKeys   WebhookKeyStore
+	Endpoints     EndpointStore // may be nil in unit tests: no /v1/webhook-endpoints
 	Database      Pinger
 	Queue         Queue
 	Files         Files

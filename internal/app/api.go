@@ -71,6 +71,7 @@ func RunAPI(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.
 		Idempotency:   svc.Store,
 		Deliveries:    svc.Store,
 		WebhookKeys:   svc.Store,
+		Endpoints:     svc.Store,
 		Database:      svc.Store,
 		Queue:         queueAdapter{Enqueuer: svc.Enqueuer, redis: svc.Redis},
 		Files:         svc.Files,

@@ -72,6 +72,11 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	}
 	del := &jobs.Deliverer{
 		Store: svc.Store, Retries: svc.Enqueuer, Sender: sender, OnTheWire: semaphore.NewWeighted(int64(cfg.WebhookConcurrency)), Schedule: cfg.WebhookSchedule, Observer: m, Logger: logger, Now: time.Now,
+		Endpoints: svc.Store, Wake: svc.Enqueuer, EndpointObserver: m, Lease: cfg.WebhookTimeout + 15*time.Second,
+		Breaker: webhook.BreakerPolicy{
+			Failures: cfg.WebhookBreakerFailures, DisableAfter: cfg.WebhookDisableAfter,
+			Probes: cfg.WebhookSchedule, Concurrency: cfg.WebhookEndpointConcurrency,
+		},
 	}
 	// Two task servers: rendering is CPU-bound and deliveries wait on other
 	// people's servers (up to WEBHOOK_TIMEOUT each), so each gets its own

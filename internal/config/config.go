@@ -45,6 +45,10 @@ type Config struct {
 	// (32 bytes, base64) seals and opens; WEBHOOK_KEY_ENCRYPTION_KEYS (comma-separated,
 	// the keys it replaced) only open. nil when unset: no ed25519 signing.
 	WebhookKeyring *keyring.Keyring
+	// Webhook endpoint health and fairness.
+	WebhookBreakerFailures     int           // WEBHOOK_BREAKER_FAILURES: consecutive failures that pause an endpoint (default 10)
+	WebhookDisableAfter        time.Duration // WEBHOOK_DISABLE_AFTER: continuous failure that disables it (default 120h, 5 days)
+	WebhookEndpointConcurrency int           // WEBHOOK_ENDPOINT_CONCURRENCY: attempts in flight per endpoint, across workers (default 10)
 
 	ReportRetention    time.Duration // REPORT_RETENTION: objects are deleted after this
 	ReportMaxRange     time.Duration // REPORT_MAX_RANGE: the longest from..to period
@@ -112,6 +116,10 @@ func Load(getenv func(string) string) (Config, error) {
 		WebhookTimeout:      p.duration("WEBHOOK_TIMEOUT", 15*time.Second),
 		WebhookAllowPrivate: p.boolean("WEBHOOK_ALLOW_PRIVATE_NETWORKS", false),
 
+		WebhookBreakerFailures:     p.integer("WEBHOOK_BREAKER_FAILURES", 10),
+		WebhookDisableAfter:        p.duration("WEBHOOK_DISABLE_AFTER", 5*24*time.Hour),
+		WebhookEndpointConcurrency: p.integer("WEBHOOK_ENDPOINT_CONCURRENCY", 10),
+
 		ReportRetention:    p.duration("REPORT_RETENTION", 30*24*time.Hour),
 		ReportMaxRange:     p.duration("REPORT_MAX_RANGE", 366*24*time.Hour*3),
 		ReportMaxAttempts:  p.integer("REPORT_MAX_ATTEMPTS", 8),
@@ -175,7 +183,8 @@ func Load(getenv func(string) string) (Config, error) {
 		p.fail("MAX_IN_FLIGHT", "must be 0 (no limit) or more")
 	}
 	for name, v := range map[string]int{"REPORT_MAX_ATTEMPTS": c.ReportMaxAttempts, "WORKER_CONCURRENCY": c.WorkerConcurrency,
-		"WEBHOOK_CONCURRENCY": c.WebhookConcurrency} {
+		"WEBHOOK_CONCURRENCY": c.WebhookConcurrency, "WEBHOOK_BREAKER_FAILURES": c.WebhookBreakerFailures,
+		"WEBHOOK_ENDPOINT_CONCURRENCY": c.WebhookEndpointConcurrency} {
 		if v < 1 {
 			p.fail(name, "must be at least 1")
 		}
@@ -183,7 +192,7 @@ func Load(getenv func(string) string) (Config, error) {
 	for name, v := range map[string]time.Duration{"WEBHOOK_TIMEOUT": c.WebhookTimeout, "REPORT_RETENTION": c.ReportRetention,
 		"PRESIGN_TTL": c.PresignTTL, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout, "SWEEP_INTERVAL": c.SweepInterval,
 		"REPORT_MAX_RANGE": c.ReportMaxRange, "READ_YOUR_WRITES_TIMEOUT": c.ReadYourWritesMax,
-		"DEPENDENCY_OUTAGE_MAX": c.DependencyOutageMax} {
+		"DEPENDENCY_OUTAGE_MAX": c.DependencyOutageMax, "WEBHOOK_DISABLE_AFTER": c.WebhookDisableAfter} {
 		if v <= 0 {
 			p.fail(name, "must be positive")
 		}
@@ -229,6 +238,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("webhook_retry_schedule", c.WebhookSchedule),
 		slog.Duration("webhook_timeout", c.WebhookTimeout),
 		slog.Bool("webhook_allow_private_networks", c.WebhookAllowPrivate),
+		slog.Int("webhook_breaker_failures", c.WebhookBreakerFailures),
+		slog.Duration("webhook_disable_after", c.WebhookDisableAfter),
+		slog.Int("webhook_endpoint_concurrency", c.WebhookEndpointConcurrency),
 		// Only the key's id (a hash), never the key.
 		slog.String("webhook_key_encryption_key_id", c.WebhookKeyring.CurrentID()),
 		slog.Int("webhook_key_encryption_old_keys", c.WebhookKeyring.OldKeys()),

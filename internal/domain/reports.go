@@ -74,6 +74,10 @@ type Report struct {
 	// Progress is how far the running build is; nil before its first
 	// report. The resource shows it only while the report runs.
 	Progress *Progress
+
+	// RunningAnnounced says its report.running event exists, which decides
+	// the later events' sequence (see EventSequence).
+	RunningAnnounced bool
 }
 
 // GeneratedAt is the time a report's file says it was generated: when its
@@ -235,7 +239,10 @@ type Delivery struct {
 	CreatedAt      time.Time      `json:"created_at"`
 	DeliveredAt    *time.Time     `json:"delivered_at"`
 	DeadAt         *time.Time     `json:"dead_at"`
-	AttemptLog     []Attempt      `json:"attempt_log,omitempty"`
+	// EndpointID is the endpoint it goes to; nil for the report's own URL.
+	EndpointID *string   `json:"endpoint_id"`
+	Sequence   int       `json:"sequence"`
+	AttemptLog []Attempt `json:"attempt_log,omitempty"`
 }
 
 // Attempt is one recorded try of a delivery.
@@ -249,12 +256,15 @@ type Attempt struct {
 	ResponseBody string    `json:"response_body,omitempty"`
 }
 
-// NewDelivery is the webhook message that announces a report's outcome.
+// NewDelivery is a report event as it is frozen for delivery: ID is the
+// default target's delivery id and URL its address ("" for none); every
+// matching endpoint gets a delivery of its own.
 type NewDelivery struct {
 	ID        string
 	EventType string
 	URL       string
 	Body      []byte
+	Sequence  int
 }
 
 // AttemptRecord is one delivery try, as the worker saw it.
@@ -298,7 +308,7 @@ type WorkRef struct {
 type QueuedReport struct{ ID, ClientID, RequestID string }
 
 // ExpiredFile is a stored report whose retention has ended.
-type ExpiredFile struct{ ID, ObjectKey string }
+type ExpiredFile struct{ ID, ObjectKey, ClientID string }
 
 // The vocabulary the stores and the API share.
 
@@ -365,10 +375,20 @@ type Principal struct {
 // DeliveryFilter narrows GET /v1/deliveries.
 type DeliveryFilter struct {
 	Status       DeliveryStatus
+	EndpointID   string // "": every target
 	Since        time.Time
 	Limit        int
 	AfterCreated time.Time
 	AfterID      string
+}
+
+// ReplayFilter selects the deliveries a replay makes due again.
+type ReplayFilter struct {
+	Status     DeliveryStatus // dead or failing
+	Since      time.Time      // created at or after
+	Until      *time.Time     // created before; nil: no end
+	EndpointID string         // "": every target
+	Limit      int
 }
 
 // ErrUnavailable marks errors that mean Postgres could not be reached, so the

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,27 @@ type DeliveryObserver interface {
 	DeadLettered()
 }
 
+// EndpointStore is what delivering to a client's webhook endpoints needs:
+// admission (a report's order, the endpoint's breaker and concurrency
+// limit), the endpoint's health, and what waits for an endpoint or a
+// report's earlier event.
+type EndpointStore interface {
+	AdmitDelivery(ctx context.Context, deliveryID string, lease time.Duration,
+		decide func(webhook.Health, webhook.Lane, time.Time) webhook.Admission) (webhook.Admission, error)
+	SettleEndpoint(ctx context.Context, endpointID, deliveryID string, change func(webhook.Health) webhook.Health) (before, after webhook.Health, err error)
+	WaitingDeliveries(ctx context.Context, endpointID, reportID string, limit int) ([]domain.WorkRef, error)
+}
+
+// Waker runs a waiting delivery's task now instead of at its next poll.
+type Waker interface {
+	RequeueDelivery(ctx context.Context, p DeliveryPayload) error
+}
+
+// EndpointObserver is told when an endpoint's health changes, for metrics.
+type EndpointObserver interface {
+	EndpointHealthChanged(from, to webhook.EndpointStatus)
+}
+
 // Deliverer sends webhooks: one attempt per task run, recorded in Postgres,
 // then asynq retries on the webhook schedule until the last attempt, after
 // which the delivery is dead and its task archived.
@@ -59,7 +81,22 @@ type Deliverer struct {
 	Observer  DeliveryObserver
 	Logger    *slog.Logger
 	Now       func() time.Time
+
+	// Endpoints, if set, gates deliveries to webhook endpoints: one
+	// report's events in order, the breaker (Breaker) and the endpoint's
+	// concurrency limit, held across worker processes by leases of Lease
+	// (0: 30 s) in Postgres. Wake, if set, runs what was waiting as soon
+	// as it may go; without it, waiting deliveries poll.
+	Endpoints        EndpointStore
+	Breaker          webhook.BreakerPolicy
+	Lease            time.Duration
+	Wake             Waker
+	EndpointObserver EndpointObserver
 }
+
+// maxWake is the most waiting deliveries one settlement wakes at once; the
+// rest find their way by polling.
+const maxWake = 1000
 
 // retryAfterError carries the delay the handler chose (schedule plus jitter,
 // or the receiver's Retry-After), so RetryDelay uses exactly what was recorded.
@@ -106,6 +143,20 @@ func (d *Deliverer) deliver(ctx context.Context, p DeliveryPayload, retried int,
 	if len(secrets) == 0 {
 		return fmt.Errorf("client %s has no webhook secret: %w", del.ClientID, asynq.SkipRetry)
 	}
+	var adm webhook.Admission
+	endpoint := d.Endpoints != nil && del.EndpointID != nil
+	if endpoint {
+		adm, err = d.Endpoints.AdmitDelivery(ctx, del.ID, cmp.Or(d.Lease, 30*time.Second), d.Breaker.Admit)
+		if err != nil {
+			return fmt.Errorf("admit delivery %s: %w", del.ID, err)
+		}
+		if !adm.Go {
+			// Waiting burns no attempt: IsFailure leaves asynq's count alone.
+			log.DebugContext(ctx, "webhook delivery waits", "endpoint_id", *del.EndpointID, "reason", adm.Reason, "wait", adm.Wait)
+			return &waitError{delay: adm.Wait, err: fmt.Errorf("delivery %s waits (%s)", del.ID, adm.Reason)}
+		}
+		log = log.With("endpoint_id", *del.EndpointID)
+	}
 
 	res, err := d.send(ctx, del, secrets)
 	if err != nil {
@@ -117,7 +168,9 @@ func (d *Deliverer) deliver(ctx context.Context, p DeliveryPayload, retried int,
 	rec := attemptRecord(res)
 	// The schedule goes on from the attempts a batch made before this task.
 	now := d.Now()
-	s := settle(res, d.Schedule, retried+p.PriorAttempts, final).from(now)
+	// A paused endpoint's probe never uses up its delivery's schedule: it
+	// tests the endpoint, on the breaker's own backoff.
+	s := settle(res, d.Schedule, retried+p.PriorAttempts, final && !adm.Probe).from(now)
 	// The attempt is recorded even if the task's context has ended: what
 	// happened on the wire must not be lost.
 	rctx := context.WithoutCancel(ctx)
@@ -126,6 +179,12 @@ func (d *Deliverer) deliver(ctx context.Context, p DeliveryPayload, retried int,
 		return fmt.Errorf("record %s attempt at %s: %w", res.Outcome, del.ID, err)
 	}
 	log = log.With("outcome", res.Outcome, "status_code", res.StatusCode, "latency_ms", res.Latency.Milliseconds(), "attempt", n)
+	var health webhook.Health
+	if endpoint {
+		if health, err = d.settleEndpoint(rctx, del, s.Status, now, log); err != nil {
+			return err
+		}
+	}
 
 	switch s.Status {
 	case domain.DeliveryDelivered:
@@ -135,6 +194,10 @@ func (d *Deliverer) deliver(ctx context.Context, p DeliveryPayload, retried int,
 		log.InfoContext(ctx, "webhook delivered")
 		return nil
 	case domain.DeliveryDisabled:
+		if endpoint {
+			log.WarnContext(ctx, "receiver answered 410 Gone; webhook endpoint disabled")
+			return nil
+		}
 		if err := d.Store.DisableWebhook(rctx, del.ClientID, del.URL); err != nil {
 			return fmt.Errorf("disable webhook url: %w", err)
 		}
@@ -147,8 +210,75 @@ func (d *Deliverer) deliver(ctx context.Context, p DeliveryPayload, retried int,
 		log.ErrorContext(ctx, "webhook delivery is dead", "err", rec.Error)
 		return fmt.Errorf("deliver %s: %s: %w", del.ID, rec.Error, asynq.SkipRetry)
 	}
+	if endpoint && health.Status == webhook.EndpointPaused {
+		// The endpoint is paused (this attempt was its probe, or paused
+		// it): the delivery waits for the breaker, burning no retry.
+		wait := time.Second
+		if health.ProbeAt != nil {
+			wait = max(health.ProbeAt.Sub(now), time.Second)
+		}
+		log.WarnContext(ctx, "webhook attempt failed; endpoint paused", "probe_at", health.ProbeAt, "err", rec.Error)
+		if adm.Probe {
+			return &waitError{delay: wait, err: fmt.Errorf("deliver %s: probe failed: %s", del.ID, rec.Error)}
+		}
+	}
 	log.WarnContext(ctx, "webhook attempt failed; will retry", "next_attempt_at", s.next(now), "err", rec.Error)
 	return &retryAfterError{delay: s.Delay, err: fmt.Errorf("deliver %s: attempt %d: %s", del.ID, n, rec.Error)}
+}
+
+// settleEndpoint records what an attempt to an endpoint says about its
+// health, says so when that changes, and wakes what waited: a report's
+// later events once this one is settled, everything once the endpoint
+// resumes.
+func (d *Deliverer) settleEndpoint(ctx context.Context, del domain.Delivery, status domain.DeliveryStatus, now time.Time, log *slog.Logger) (webhook.Health, error) {
+	epID := *del.EndpointID
+	before, after, err := d.Endpoints.SettleEndpoint(ctx, epID, del.ID, func(h webhook.Health) webhook.Health {
+		if status == domain.DeliveryDisabled { // 410 Gone: the receiver asks us to stop
+			return webhook.Health{Status: webhook.EndpointDisabled, Failures: h.Failures + 1, FailingSince: cmp.Or(h.FailingSince, &now)}
+		}
+		return d.Breaker.AfterAttempt(h, status == domain.DeliveryDelivered, now)
+	})
+	if err != nil {
+		return webhook.Health{}, fmt.Errorf("record health of endpoint %s: %w", epID, err)
+	}
+	if before.Status != after.Status {
+		if d.EndpointObserver != nil {
+			d.EndpointObserver.EndpointHealthChanged(before.Status, after.Status)
+		}
+		switch after.Status {
+		case webhook.EndpointPaused:
+			log.WarnContext(ctx, "webhook endpoint paused after consecutive failures; probing", "failures", after.Failures, "probe_at", after.ProbeAt)
+		case webhook.EndpointDisabled:
+			log.ErrorContext(ctx, "webhook endpoint disabled; its undelivered events are dead letters", "failures", after.Failures, "failing_since", after.FailingSince)
+		case webhook.EndpointActive:
+			log.InfoContext(ctx, "webhook endpoint resumed", "was", before.Status)
+		}
+	}
+	switch {
+	case before.Status == webhook.EndpointPaused && after.Status == webhook.EndpointActive:
+		d.wake(ctx, epID, "", log)
+	case status != domain.DeliveryFailing:
+		d.wake(ctx, epID, del.ReportID, log) // the report's next event may go
+	}
+	return after, nil
+}
+
+// wake runs the tasks of an endpoint's open deliveries (of one report, if
+// reportID is set) now; admission still decides which may go.
+func (d *Deliverer) wake(ctx context.Context, endpointID, reportID string, log *slog.Logger) {
+	if d.Wake == nil {
+		return
+	}
+	refs, err := d.Endpoints.WaitingDeliveries(ctx, endpointID, reportID, maxWake)
+	if err != nil {
+		log.WarnContext(ctx, "list waiting deliveries; they will poll", "err", err)
+		return
+	}
+	for _, r := range refs {
+		if err := d.Wake.RequeueDelivery(ctx, DeliveryPayload{DeliveryID: r.ID, ReportID: r.ReportID, ClientID: r.ClientID}); err != nil {
+			log.WarnContext(ctx, "wake waiting delivery; it will poll", "waiting_delivery_id", r.ID, "err", err)
+		}
+	}
 }
 
 // settlement is where one attempt leaves its delivery.

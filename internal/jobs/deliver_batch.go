@@ -48,13 +48,24 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("client %s has no webhook secret: %w", p.ClientID, asynq.SkipRetry)
 	}
 	sent := make([]sentDelivery, 0, len(list))
+	var errs []error
 	for _, del := range list {
-		if del.Status == domain.DeliveryPending {
+		switch {
+		case del.Status != domain.DeliveryPending:
+		case del.EndpointID != nil && d.Endpoints != nil:
+			// An endpoint's delivery waits its turn (order, breaker,
+			// concurrency), which only its own task does.
+			if err := d.Retries.ScheduleDeliveryRetry(ctx, DeliveryPayload{
+				DeliveryID: del.ID, ReportID: del.ReportID, ClientID: p.ClientID, RequestID: p.RequestID,
+			}, 0); err != nil {
+				errs = append(errs, err) // still pending: the sweeper finds it
+			}
+		default:
 			sent = append(sent, sentDelivery{del: del})
 		}
 	}
 	if len(sent) == 0 {
-		return nil
+		return errors.Join(errs...)
 	}
 	var g errgroup.Group
 	g.SetLimit(batchParallelism)
@@ -69,7 +80,6 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 	// batch's retry, which skips what is recorded below.
 	planned := len(sent)
 	sent = slices.DeleteFunc(sent, func(s sentDelivery) bool { return s.err != nil })
-	var errs []error
 	if unsent := planned - len(sent); unsent > 0 {
 		errs = append(errs, fmt.Errorf("%d of %d deliveries not sent: %w", unsent, planned, context.Cause(ctx)))
 		if len(sent) == 0 {

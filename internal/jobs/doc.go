@@ -6,4 +6,11 @@
 // re-renders a report. Postgres rows are the truth; tasks only carry work,
 // and every handler checks the row before it acts, because asynq delivers
 // at least once.
+//
+// A report event becomes one delivery per target. Deliveries to a client's
+// webhook endpoints are admitted one attempt at a time (EndpointStore): a
+// report's later event waits for its earlier one, a paused endpoint lets one
+// probe through, and leases in Postgres cap the attempts in flight per
+// endpoint across workers. A delivery that may not go yet ends its run with
+// a wait that IsFailure does not count, so waiting never burns an attempt.
 package jobs

@@ -152,3 +152,50 @@ func (q *fakeReportQueue) EnqueueReport(ctx context.Context, p ReportPayload) er
 	}
 	return q.EnqueueReportFunc(ctx, p)
 }
+
+// fakeEndpointStore is an EndpointStore: admission and health come from
+// the real rules (the Deliverer passes them in), over facts the test sets.
+type fakeEndpointStore struct {
+	mu      sync.Mutex
+	Health  webhook.Health
+	Lane    webhook.Lane
+	Waiting []domain.WorkRef
+	settled int
+}
+
+var _ EndpointStore = (*fakeEndpointStore)(nil)
+
+func (s *fakeEndpointStore) AdmitDelivery(_ context.Context, _ string, _ time.Duration,
+	decide func(webhook.Health, webhook.Lane, time.Time) webhook.Admission) (webhook.Admission, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return decide(s.Health, s.Lane, deliverNow), nil
+}
+
+func (s *fakeEndpointStore) SettleEndpoint(_ context.Context, _, _ string, change func(webhook.Health) webhook.Health) (before, after webhook.Health, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before = s.Health
+	s.Health = change(s.Health)
+	s.settled++
+	return before, s.Health, nil
+}
+
+func (s *fakeEndpointStore) WaitingDeliveries(context.Context, string, string, int) ([]domain.WorkRef, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Waiting, nil
+}
+
+// fakeWaker records which deliveries were woken.
+type fakeWaker struct {
+	mu    sync.Mutex
+	woken []string
+}
+
+func (w *fakeWaker) RequeueDelivery(_ context.Context, p DeliveryPayload) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.woken = append(w.woken, p.DeliveryID)
+	return nil
+}

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,8 +18,12 @@ import (
 // ReportStore is what building a report needs from the system of record.
 type ReportStore interface {
 	StartReport(ctx context.Context, id string) (domain.Report, bool, error)
-	SucceedReport(ctx context.Context, id string, res domain.Result, d *domain.NewDelivery) (string, error)
-	FailReport(ctx context.Context, id, code, message string, d *domain.NewDelivery) (string, error)
+	// SucceedReport and FailReport finish a report and write its event's
+	// deliveries (one per target) in one transaction, returning their ids.
+	SucceedReport(ctx context.Context, id string, res domain.Result, ev *domain.NewDelivery) ([]string, error)
+	FailReport(ctx context.Context, id, code, message string, ev *domain.NewDelivery) ([]string, error)
+	// AnnounceRunning writes report.running's deliveries, once per report.
+	AnnounceRunning(ctx context.Context, r domain.Report) ([]string, error)
 	// ReleaseAttempt takes back the attempt StartReport counted, for a run
 	// that ended waiting (for the read model, or for a dependency).
 	ReleaseAttempt(ctx context.Context, id string) error
@@ -144,6 +147,20 @@ func (g *Generator) generate(ctx context.Context, p ReportPayload, retriesLeft b
 	if !ok {
 		log.InfoContext(ctx, "report already finished; nothing to do", "status", r.Status)
 		return nil
+	}
+	if !r.RunningAnnounced {
+		// Once per report, not per attempt: the row remembers it.
+		announced, err := g.Store.AnnounceRunning(ctx, r)
+		if err != nil {
+			g.releaseAttempt(ctx, r.ID, log)
+			err = fmt.Errorf("announce report %s running: %w", r.ID, err)
+			if g.outage(ctx, err) {
+				return g.waitForDependency(ctx, p.ReportID, err, log)
+			}
+			return err
+		}
+		r.RunningAnnounced = true
+		g.queueDeliveries(ctx, announced, r, p.RequestID)
 	}
 
 	err = g.build(ctx, r, p.RequestID, log)
@@ -305,7 +322,7 @@ func (g *Generator) build(ctx context.Context, r domain.Report, requestID string
 	if err != nil {
 		return err
 	}
-	deliveryID, err := g.Store.SucceedReport(ctx, r.ID, res, delivery)
+	deliveryIDs, err := g.Store.SucceedReport(ctx, r.ID, res, delivery)
 	if errors.Is(err, domain.ErrConflict) {
 		g.discard(ctx, r.ID, key, log)
 		return nil
@@ -317,8 +334,9 @@ func (g *Generator) build(ctx context.Context, r domain.Report, requestID string
 		g.Observer.ReportFinished(r.Type, r.Format, domain.StatusSucceeded)
 	}
 	log.InfoContext(ctx, "report succeeded", "size_bytes", res.SizeBytes, "pages", res.Pages, "rows", res.Rows,
-		"data_position", res.DataPosition, "delivery_id", deliveryID)
-	return g.queueDelivery(ctx, deliveryID, r, requestID)
+		"data_position", res.DataPosition, "delivery_ids", deliveryIDs)
+	g.queueDeliveries(ctx, deliveryIDs, r, requestID)
+	return nil
 }
 
 // discard handles a build whose report finished meanwhile. Canceled: the
@@ -391,7 +409,7 @@ func (g *Generator) fail(ctx context.Context, r domain.Report, code, msg, reques
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
-	deliveryID, err := g.Store.FailReport(ctx, r.ID, code, msg, delivery)
+	deliveryIDs, err := g.Store.FailReport(ctx, r.ID, code, msg, delivery)
 	if errors.Is(err, domain.ErrConflict) {
 		return nil // already finished (canceled)
 	}
@@ -401,42 +419,43 @@ func (g *Generator) fail(ctx context.Context, r domain.Report, code, msg, reques
 	if g.Observer != nil {
 		g.Observer.ReportFinished(r.Type, r.Format, domain.StatusFailed)
 	}
-	return g.queueDelivery(ctx, deliveryID, r, requestID)
+	g.queueDeliveries(ctx, deliveryIDs, r, requestID)
+	return nil
 }
 
-// newDelivery freezes the webhook body now, so every retry and replay sends
-// the same bytes under the same webhook-id.
+// newDelivery freezes the event's body now, so every retry and replay to
+// every target sends the same bytes; each target's delivery has its own
+// webhook-id.
 func (g *Generator) newDelivery(r domain.Report, event string) (*domain.NewDelivery, error) {
-	if r.WebhookURL == "" {
-		return nil, nil //nolint:nilnil // no URL, no delivery: not an error
-	}
-	r.WebhookStatus = "pending"
-	body, err := json.Marshal(domain.Event{Type: event, Timestamp: g.Now().UTC(), Data: r.ToResource("", time.Time{})})
+	ev, err := domain.NewEvent(r, event, ids.New("msg"), g.Now())
 	if err != nil {
-		return nil, fmt.Errorf("encode webhook body: %w", err)
+		return nil, err
 	}
-	return &domain.NewDelivery{ID: ids.New("msg"), EventType: event, URL: r.WebhookURL, Body: body}, nil
+	return &ev, nil
 }
 
-func (g *Generator) queueDelivery(ctx context.Context, deliveryID string, r domain.Report, requestID string) error {
-	if deliveryID == "" {
-		return nil
+// queueDeliveries queues each of a report event's deliveries. The rows are
+// written and the report's step is done, so this never fails the run: a
+// webhook whose enqueue fails is queued again here once Redis answers, or
+// by the sweeper.
+func (g *Generator) queueDeliveries(ctx context.Context, deliveryIDs []string, r domain.Report, requestID string) {
+	for _, id := range deliveryIDs {
+		g.queueDelivery(ctx, id, r, requestID)
 	}
+}
+
+func (g *Generator) queueDelivery(ctx context.Context, deliveryID string, r domain.Report, requestID string) {
 	p := DeliveryPayload{DeliveryID: deliveryID, ReportID: r.ID, ClientID: r.ClientID, RequestID: requestID}
 	err := g.Deliveries.EnqueueDelivery(ctx, p)
 	if err == nil {
-		return nil
+		return
 	}
-	// The row is written and the report itself is done, so this never fails
-	// the run: the webhook is queued again here once Redis answers, or by
-	// the sweeper.
 	if g.Later != nil && Unavailable(err) &&
 		g.Later.Add("delivery:"+deliveryID, func(ctx context.Context) error { return g.Deliveries.EnqueueDelivery(ctx, p) }) {
 		g.Logger.WarnContext(ctx, "queue webhook delivery; will retry when Redis answers", "delivery_id", deliveryID, "err", err)
-		return nil
+		return
 	}
 	g.Logger.WarnContext(ctx, "queue webhook delivery; the sweeper will retry", "delivery_id", deliveryID, "err", err)
-	return nil
 }
 
 // ObjectKey is where a report's file lives: deterministic, so a retried

@@ -29,8 +29,10 @@ type genStore struct {
 	SucceedReportFunc  func(id string, res domain.Result, d *domain.NewDelivery) (string, error)
 	FailReportFunc     func(id, code, message string, d *domain.NewDelivery) (string, error)
 	ReleaseAttemptFunc func(id string) error
-	LoadReportFunc     func(id string) (domain.Report, error)
-	calls              map[string]int
+	// AnnounceRunningFunc answers the report.running deliveries' ids.
+	AnnounceRunningFunc func(r domain.Report) ([]string, error)
+	LoadReportFunc      func(id string) (domain.Report, error)
+	calls               map[string]int
 }
 
 func (s *genStore) count(name string) {
@@ -53,20 +55,36 @@ func (s *genStore) StartReport(_ context.Context, id string) (domain.Report, boo
 	return s.StartReportFunc(id)
 }
 
-func (s *genStore) SucceedReport(_ context.Context, id string, res domain.Result, d *domain.NewDelivery) (string, error) {
+func (s *genStore) SucceedReport(_ context.Context, id string, res domain.Result, d *domain.NewDelivery) ([]string, error) {
 	s.count("SucceedReport")
 	if s.SucceedReportFunc == nil {
-		return "msg_" + id, nil
+		return []string{"msg_" + id}, nil
 	}
-	return s.SucceedReportFunc(id, res, d)
+	return oneID(s.SucceedReportFunc(id, res, d))
 }
 
-func (s *genStore) FailReport(_ context.Context, id, code, message string, d *domain.NewDelivery) (string, error) {
+func (s *genStore) FailReport(_ context.Context, id, code, message string, d *domain.NewDelivery) ([]string, error) {
 	s.count("FailReport")
 	if s.FailReportFunc == nil {
-		return "msg_" + id, nil
+		return []string{"msg_" + id}, nil
 	}
-	return s.FailReportFunc(id, code, message, d)
+	return oneID(s.FailReportFunc(id, code, message, d))
+}
+
+// oneID is a fake's one delivery id ("": none) as the store answers it.
+func oneID(id string, err error) ([]string, error) {
+	if id == "" {
+		return nil, err
+	}
+	return []string{id}, err
+}
+
+func (s *genStore) AnnounceRunning(_ context.Context, r domain.Report) ([]string, error) {
+	s.count("AnnounceRunning")
+	if s.AnnounceRunningFunc == nil {
+		return nil, nil
+	}
+	return s.AnnounceRunningFunc(r)
 }
 
 func (s *genStore) ReleaseAttempt(_ context.Context, id string) error {
@@ -580,5 +598,50 @@ func TestGeneratorFoldsAnAsOfReportFromTheLog(t *testing.T) {
 	}
 	if diff := cmp.Diff([]time.Time{asOf}, f.orders.asOf); diff != "" {
 		t.Errorf("OpenDocumentAsOf calls (-want +got):\n%s", diff)
+	}
+}
+
+// TestReportRunningIsAnnouncedOnce: the first run announces report.running
+// and queues its deliveries; the outcome's event is then sequence 2. A run
+// of a report already announced announces nothing.
+func TestReportRunningIsAnnouncedOnce(t *testing.T) {
+	f := newGenFixture(t)
+	f.store.AnnounceRunningFunc = func(r domain.Report) ([]string, error) {
+		if r.Status != domain.StatusRunning {
+			t.Errorf("announced a report in status %s", r.Status)
+		}
+		return []string{"msg_running"}, nil
+	}
+	var body []byte
+	f.store.SucceedReportFunc = func(id string, _ domain.Result, d *domain.NewDelivery) (string, error) {
+		body = d.Body
+		return "msg_done", nil
+	}
+	if err := f.run(t, "rep_1"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"msg_running", "msg_done"}, f.queue.queued); diff != "" {
+		t.Errorf("queued (-want +got):\n%s", diff)
+	}
+	var ev struct {
+		Data struct {
+			Sequence int `json:"sequence"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil || ev.Data.Sequence != 2 {
+		t.Errorf("report.succeeded's data.sequence = %d (%v), want 2", ev.Data.Sequence, err)
+	}
+
+	f2 := newGenFixture(t)
+	f2.store.StartReportFunc = func(id string) (domain.Report, bool, error) {
+		r := runningReport(id)
+		r.RunningAnnounced = true
+		return r, true, nil
+	}
+	if err := f2.run(t, "rep_2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f2.store.called("AnnounceRunning"); n != 0 {
+		t.Errorf("AnnounceRunning called %d times for a report already announced", n)
 	}
 }

@@ -14,7 +14,9 @@ type SweepStore interface {
 	StaleReports(ctx context.Context, age time.Duration, limit int) ([]domain.WorkRef, error)
 	StaleDeliveries(ctx context.Context, age time.Duration, limit int) ([]domain.WorkRef, error)
 	ExpiringReports(ctx context.Context, limit int) ([]domain.ExpiredFile, error)
-	ExpireReport(ctx context.Context, id string) error
+	// ExpireReport marks a report expired and writes its report.expired
+	// deliveries, returning their ids.
+	ExpireReport(ctx context.Context, id string) ([]string, error)
 	DeleteExpiredKeys(ctx context.Context) (int64, error)
 	// LiveDeliveries returns those of ids that are not dead letters.
 	LiveDeliveries(ctx context.Context, ids []string) ([]string, error)
@@ -238,10 +240,17 @@ func (s *Sweeper) expireFiles(ctx context.Context) {
 				return
 			}
 		}
-		if err := s.Store.ExpireReport(ctx, f.ID); err != nil {
+		deliveryIDs, err := s.Store.ExpireReport(ctx, f.ID)
+		if err != nil {
 			s.Logger.WarnContext(ctx, "mark report expired", "report_id", f.ID, "err", err)
 			return
 		}
-		s.Logger.InfoContext(ctx, "report expired; file deleted", "report_id", f.ID)
+		s.Logger.InfoContext(ctx, "report expired; file deleted", "report_id", f.ID, "delivery_ids", deliveryIDs)
+		for _, id := range deliveryIDs {
+			// A lost enqueue is found by the next sweep of stale deliveries.
+			if err := s.Queue.RequeueDelivery(ctx, DeliveryPayload{DeliveryID: id, ReportID: f.ID, ClientID: f.ClientID}); err != nil {
+				s.Logger.WarnContext(ctx, "queue report.expired delivery; a later sweep will", "delivery_id", id, "err", err)
+			}
+		}
 	}
 }

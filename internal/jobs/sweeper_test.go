@@ -18,6 +18,10 @@ type sweepStore struct {
 	StaleReportsFunc    func(age time.Duration) []domain.WorkRef
 	StaleDeliveriesFunc func(age time.Duration) []domain.WorkRef
 	ages                []string
+	// expiring lists the reports whose retention ended, and
+	// expiredDeliveries their report.expired deliveries.
+	expiring          []domain.ExpiredFile
+	expiredDeliveries map[string][]string
 }
 
 func (s *sweepStore) StaleReports(_ context.Context, age time.Duration, limit int) ([]domain.WorkRef, error) {
@@ -35,9 +39,13 @@ func (s *sweepStore) StaleDeliveries(_ context.Context, age time.Duration, limit
 }
 
 func (s *sweepStore) ExpiringReports(context.Context, int) ([]domain.ExpiredFile, error) {
-	return nil, nil
+	return s.expiring, nil
 }
-func (s *sweepStore) ExpireReport(context.Context, string) error                 { return nil }
+
+func (s *sweepStore) ExpireReport(_ context.Context, id string) ([]string, error) {
+	return s.expiredDeliveries[id], nil
+}
+
 func (s *sweepStore) DeleteExpiredKeys(context.Context) (int64, error)           { return 0, nil }
 func (s *sweepStore) LiveDeliveries(context.Context, []string) ([]string, error) { return nil, nil }
 
@@ -123,5 +131,22 @@ func TestSweeperFollowerDoesNotSweepLost(t *testing.T) {
 	s.SweepLost(t.Context())
 	if len(queue.queued) != 0 {
 		t.Errorf("a follower queued %v; only the leader sweeps", queue.queued)
+	}
+}
+
+// TestSweeperQueuesReportExpired: a report's report.expired deliveries are
+// queued once its file is gone and the row says expired.
+func TestSweeperQueuesReportExpired(t *testing.T) {
+	store := &sweepStore{
+		StaleReportsFunc:    func(time.Duration) []domain.WorkRef { return nil },
+		StaleDeliveriesFunc: func(time.Duration) []domain.WorkRef { return nil },
+		expiring:            []domain.ExpiredFile{{ID: "rep_1", ObjectKey: "reports/cli_1/rep_1.pdf", ClientID: "cli_1"}},
+		expiredDeliveries:   map[string][]string{"rep_1": {"msg_a", "msg_b"}},
+	}
+	queue := &sweepQueue{}
+	s := &Sweeper{Store: store, Queue: queue, Blobs: &genBlobs{}, Leader: sweepLeader{true}, Logger: discard(), StaleAfter: time.Minute}
+	s.SweepOnce(t.Context())
+	if diff := cmp.Diff([]string{"delivery msg_a", "delivery msg_b"}, queue.queued); diff != "" {
+		t.Errorf("queued (-want +got):\n%s", diff)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/report"
+	"github.com/reportd/reportd/internal/webhook"
 )
 
 const namespace = "reportd"
@@ -43,6 +44,7 @@ type Metrics struct {
 	webhookAttempts *prometheus.CounterVec
 	deliveryLatency prometheus.Histogram
 	deadLetters     prometheus.Counter
+	endpointHealth  *prometheus.CounterVec
 }
 
 // New builds the metrics on a fresh registry with the Go runtime and process
@@ -89,6 +91,10 @@ func New(logger *slog.Logger) *Metrics {
 			Buckets: []float64{.1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600,
 				2 * 3600, 5 * 3600, 12 * 3600, 24 * 3600, 2 * 24 * 3600, 4 * 24 * 3600},
 		}),
+		endpointHealth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "webhook_endpoint_transitions_total",
+			Help: "Webhook endpoint health changes, by the status entered (paused, disabled, active).",
+		}, []string{"to"}),
 		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "webhook_dead_letters_total",
 			Help: "Webhook deliveries that used up every attempt and are dead.",
@@ -98,11 +104,15 @@ func New(logger *slog.Logger) *Metrics {
 	for _, o := range []string{Outcome2xx, Outcome3xx, Outcome4xx, Outcome5xx, OutcomeTimeout, OutcomeSSRFBlocked, OutcomeNetworkError} {
 		m.webhookAttempts.WithLabelValues(o)
 	}
+	// Every status exists from the start, so an alert on increase() sees the first move.
+	for _, st := range []webhook.EndpointStatus{webhook.EndpointActive, webhook.EndpointPaused, webhook.EndpointDisabled} {
+		m.endpointHealth.WithLabelValues(string(st))
+	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.reports, m.renderDuration, m.uploadBytes,
-		m.webhookAttempts, m.deliveryLatency, m.deadLetters,
+		m.webhookAttempts, m.deliveryLatency, m.deadLetters, m.endpointHealth,
 	)
 	return m
 }
@@ -162,6 +172,11 @@ func (m *Metrics) Delivered(sinceCreated time.Duration) {
 
 // DeadLettered counts a delivery that used up its attempts (jobs.DeliveryObserver).
 func (m *Metrics) DeadLettered() { m.deadLetters.Inc() }
+
+// EndpointHealthChanged counts a webhook endpoint's move to a new status.
+func (m *Metrics) EndpointHealthChanged(_, to webhook.EndpointStatus) {
+	m.endpointHealth.WithLabelValues(string(to)).Inc()
+}
 
 // AttemptOutcome maps the webhook client's outcome (delivered, failed,
 // timeout, gone, blocked) and the receiver's status code to the outcome

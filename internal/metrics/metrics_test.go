@@ -20,6 +20,7 @@ import (
 	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/metrics"
 	"github.com/reportd/reportd/internal/report"
+	"github.com/reportd/reportd/internal/webhook"
 )
 
 // series gathers the registry into "name{k=v,...}" → value, where a
@@ -74,6 +75,8 @@ func TestObserversRecord(t *testing.T) {
 	m.AttemptDone("delivered", 204)
 	m.Delivered(90 * time.Second)
 	m.DeadLettered()
+	m.EndpointHealthChanged(webhook.EndpointActive, webhook.EndpointPaused)
+	m.EndpointHealthChanged(webhook.EndpointPaused, webhook.EndpointDisabled)
 
 	want := map[string]float64{
 		"reportd_http_requests_total{method=POST,route=/v1/reports,status=202}":          2,
@@ -92,16 +95,19 @@ func TestObserversRecord(t *testing.T) {
 		"reportd_upload_bytes_sum{format=pdf,type=order_history}":               4096,
 
 		// Every known outcome exists from the start, so ratios work at once.
-		"reportd_webhook_attempts_total{outcome=2xx}":           1,
-		"reportd_webhook_attempts_total{outcome=3xx}":           0,
-		"reportd_webhook_attempts_total{outcome=4xx}":           0,
-		"reportd_webhook_attempts_total{outcome=5xx}":           1,
-		"reportd_webhook_attempts_total{outcome=timeout}":       0,
-		"reportd_webhook_attempts_total{outcome=ssrf_blocked}":  0,
-		"reportd_webhook_attempts_total{outcome=network_error}": 1,
-		"reportd_webhook_delivery_latency_seconds_count{}":      1,
-		"reportd_webhook_delivery_latency_seconds_sum{}":        90,
-		"reportd_webhook_dead_letters_total{}":                  1,
+		"reportd_webhook_attempts_total{outcome=2xx}":             1,
+		"reportd_webhook_attempts_total{outcome=3xx}":             0,
+		"reportd_webhook_attempts_total{outcome=4xx}":             0,
+		"reportd_webhook_attempts_total{outcome=5xx}":             1,
+		"reportd_webhook_attempts_total{outcome=timeout}":         0,
+		"reportd_webhook_attempts_total{outcome=ssrf_blocked}":    0,
+		"reportd_webhook_attempts_total{outcome=network_error}":   1,
+		"reportd_webhook_delivery_latency_seconds_count{}":        1,
+		"reportd_webhook_delivery_latency_seconds_sum{}":          90,
+		"reportd_webhook_dead_letters_total{}":                    1,
+		"reportd_webhook_endpoint_transitions_total{to=active}":   0,
+		"reportd_webhook_endpoint_transitions_total{to=paused}":   1,
+		"reportd_webhook_endpoint_transitions_total{to=disabled}": 1,
 	}
 	got := series(t, m.Registry(), "reportd_")
 	// Float sums of durations are not exact.

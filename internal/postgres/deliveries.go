@@ -11,14 +11,20 @@ import (
 	"github.com/reportd/reportd/internal/domain"
 )
 
+// qualifiedDeliveryColumns is deliveryColumns for a query that joins
+// another table.
+const qualifiedDeliveryColumns = `deliveries.id, report_id, deliveries.client_id, event_type, deliveries.url, body, deliveries.status, attempts, last_status_code,
+	coalesce(last_error, ''), CASE WHEN deliveries.status IN ('pending', 'failing') THEN next_attempt_at END,
+	deliveries.created_at, delivered_at, dead_at, endpoint_id, sequence`
+
 const deliveryColumns = `id, report_id, client_id, event_type, url, body, status, attempts, last_status_code,
 	coalesce(last_error, ''), CASE WHEN status IN ('pending', 'failing') THEN next_attempt_at END,
-	created_at, delivered_at, dead_at`
+	created_at, delivered_at, dead_at, endpoint_id, sequence`
 
 func scanDelivery(row pgx.Row) (domain.Delivery, error) {
 	var d domain.Delivery
 	err := row.Scan(&d.ID, &d.ReportID, &d.ClientID, &d.EventType, &d.URL, &d.Body, &d.Status, &d.Attempts,
-		&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.DeliveredAt, &d.DeadAt)
+		&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.DeliveredAt, &d.DeadAt, &d.EndpointID, &d.Sequence)
 	return d, err
 }
 
@@ -38,7 +44,7 @@ func (s *Store) RecordAttempt(ctx context.Context, id string, a domain.AttemptRe
 	}
 	err = s.pool.QueryRow(ctx, `WITH d AS (
 			UPDATE deliveries SET attempts = attempts + 1, status = $2, last_status_code = $3,
-				last_error = NULLIF($4, ''), next_attempt_at = $5, updated_at = now(),
+				last_error = NULLIF($4, ''), next_attempt_at = $5, updated_at = now(), lease_until = NULL,
 				delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END,
 				dead_at = CASE WHEN $2 = 'dead' THEN now() ELSE NULL END
 			WHERE id = $1 RETURNING attempts)
@@ -53,18 +59,28 @@ func (s *Store) RecordAttempt(ctx context.Context, id string, a domain.AttemptRe
 }
 
 // LoadDeliveryToSend loads a delivery with the secrets that sign it now
-// (current first), in one round trip.
+// (current first), in one round trip. An endpoint's delivery goes to the
+// endpoint's URL as it is now (a PATCH moves what waits), signed with the
+// endpoint's own secret if it has one, else with the client's keys.
 func (s *Store) LoadDeliveryToSend(ctx context.Context, id string) (domain.Delivery, []string, error) {
 	var secrets []string
 	var d domain.Delivery
-	err := s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+`,
+	var endpointURL, endpointSecret *string
+	err := s.pool.QueryRow(ctx, `SELECT `+qualifiedDeliveryColumns+`, e.url, e.secret,
 			coalesce((SELECT array_agg(w.secret ORDER BY w.expires_at DESC NULLS FIRST, w.id DESC) FROM webhook_secrets w
 			          WHERE w.client_id = deliveries.client_id AND (w.expires_at IS NULL OR w.expires_at > now())), '{}')
-		FROM deliveries WHERE id = $1`, id).
+		FROM deliveries LEFT JOIN webhook_endpoints e ON e.id = deliveries.endpoint_id WHERE deliveries.id = $1`, id).
 		Scan(&d.ID, &d.ReportID, &d.ClientID, &d.EventType, &d.URL, &d.Body, &d.Status, &d.Attempts,
-			&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.DeliveredAt, &d.DeadAt, &secrets)
+			&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.DeliveredAt, &d.DeadAt, &d.EndpointID, &d.Sequence,
+			&endpointURL, &endpointSecret, &secrets)
 	if err != nil {
 		return d, nil, notFound(err, "delivery", id)
+	}
+	if endpointURL != nil {
+		d.URL = *endpointURL
+	}
+	if endpointSecret != nil {
+		secrets = []string{*endpointSecret}
 	}
 	keys, err := s.openKeys(d.ClientID, secrets)
 	return d, keys, err
@@ -117,7 +133,7 @@ func (s *Store) RecordAttempts(ctx context.Context, outcomes []domain.AttemptOut
 			       AS u(id, status, code, error, next, started, latency, outcome, body)),
 		d AS (
 			UPDATE deliveries SET attempts = attempts + 1, status = o.status, last_status_code = o.code,
-				last_error = NULLIF(o.error, ''), next_attempt_at = o.next, updated_at = now(),
+				last_error = NULLIF(o.error, ''), next_attempt_at = o.next, updated_at = now(), lease_until = NULL,
 				delivered_at = CASE WHEN o.status = 'delivered' THEN now() ELSE delivered_at END,
 				dead_at = CASE WHEN o.status = 'dead' THEN now() ELSE NULL END
 			FROM o WHERE deliveries.id = o.id RETURNING deliveries.id, deliveries.attempts)
@@ -135,7 +151,7 @@ func (s *Store) ReportDeliveries(ctx context.Context, clientID, reportID string)
 	if _, err := s.GetReport(ctx, clientID, reportID); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE report_id = $1 AND client_id = $2 ORDER BY created_at`, reportID, clientID)
+	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE report_id = $1 AND client_id = $2 ORDER BY sequence, created_at, id`, reportID, clientID)
 	if err != nil {
 		return nil, classify(fmt.Errorf("list deliveries of %s: %w", reportID, err))
 	}
@@ -169,7 +185,8 @@ func (s *Store) ListDeliveries(ctx context.Context, clientID string, f domain.De
 	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries
 		WHERE client_id = $1 AND ($2 = '' OR status = $2) AND created_at >= $3
 		  AND ($5 = '' OR (created_at, id) > ($4, $5))
-		ORDER BY created_at, id LIMIT $6`, clientID, string(f.Status), f.Since, f.AfterCreated, f.AfterID, f.Limit)
+		  AND ($7 = '' OR endpoint_id = $7)
+		ORDER BY created_at, id LIMIT $6`, clientID, string(f.Status), f.Since, f.AfterCreated, f.AfterID, f.Limit, f.EndpointID)
 	if err != nil {
 		return nil, classify(fmt.Errorf("list deliveries: %w", err))
 	}
@@ -193,15 +210,17 @@ func (s *Store) Redeliver(ctx context.Context, clientID, id string) (domain.Deli
 	return d, nil
 }
 
-// ReplayDeliveries makes every delivery in status, created since, due again
-// ("" clientID: every client), oldest first.
-func (s *Store) ReplayDeliveries(ctx context.Context, clientID string, status domain.DeliveryStatus, since time.Time, limit int) ([]domain.WorkRef, error) {
+// ReplayDeliveries makes every delivery that f selects due again ("" clientID:
+// every client), oldest first: its status (dead or failing), created in
+// [since, until) (a zero until: no end), to one endpoint if f names one.
+func (s *Store) ReplayDeliveries(ctx context.Context, clientID string, f domain.ReplayFilter) ([]domain.WorkRef, error) {
 	return s.refs(ctx, `WITH r AS (
 			UPDATE deliveries SET status = 'pending', next_attempt_at = now(), dead_at = NULL, updated_at = now()
 			WHERE id IN (SELECT id FROM deliveries WHERE ($1 = '' OR client_id = $1) AND status = $2 AND created_at >= $3
+			               AND ($5::timestamptz IS NULL OR created_at < $5) AND ($6 = '' OR endpoint_id = $6)
 			             ORDER BY created_at LIMIT $4)
 			RETURNING id, report_id, client_id, created_at)
-		SELECT id, report_id, client_id FROM r ORDER BY created_at, id`, clientID, string(status), since, limit)
+		SELECT id, report_id, client_id FROM r ORDER BY created_at, id`, clientID, string(f.Status), f.Since, f.Limit, f.Until, f.EndpointID)
 }
 
 // LiveDeliveries returns those of ids that are not dead letters (an id

@@ -20,13 +20,16 @@ func newDelivery(t *testing.T, store *postgres.Store, clientID string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := store.FailReport(ctx, rep.ID, "unknown_subject", "no such customer", &domain.NewDelivery{
+	created, err := store.FailReport(ctx, rep.ID, "unknown_subject", "no such customer", &domain.NewDelivery{
 		ID: ids.New("msg"), EventType: domain.EventFailed, URL: "https://hooks.example.com/x", Body: []byte(`{"type":"report.failed"}`),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return id
+	if len(created) != 1 {
+		t.Fatalf("FailReport made %d deliveries, want 1 (the default target)", len(created))
+	}
+	return created[0]
 }
 
 // TestDeliveryBatches: a batch loads only its own client's deliveries, one
@@ -80,7 +83,7 @@ func TestDeliveryBatches(t *testing.T) {
 	if slices.Sort(live); !slices.Equal(live, sortedCopy(a1, b1, "msg_missing")) {
 		t.Fatalf("live %v, want all but the dead %s", live, a2)
 	}
-	refs, err := store.ReplayDeliveries(ctx, a, domain.DeliveryDead, time.Time{}, 10)
+	refs, err := store.ReplayDeliveries(ctx, a, domain.ReplayFilter{Status: domain.DeliveryDead, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

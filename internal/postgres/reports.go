@@ -80,15 +80,16 @@ func nullJSON(b json.RawMessage) any {
 }
 
 // reportColumns lists what scanReport reads, with the webhook summary taken
-// from the report's newest delivery.
+// from the report's newest delivery to its own URL (endpoints have their
+// own delivery lists).
 const reportColumns = `id, client_id, type, format, params, metadata, coalesce(webhook_url, ''), min_position,
 	status, attempts, coalesce(error_code, ''), coalesce(error_message, ''),
 	coalesce(object_key, ''), coalesce(content_type, ''), coalesce(size_bytes, 0), coalesce(sha256, ''),
 	coalesce(pages, 0), coalesce(rows, 0), coalesce(data_position, 0),
 	created_at, started_at, completed_at, expires_at,
-	(SELECT d.status FROM deliveries d WHERE d.report_id = reports.id ORDER BY d.created_at DESC LIMIT 1),
-	(SELECT d.attempts FROM deliveries d WHERE d.report_id = reports.id ORDER BY d.created_at DESC LIMIT 1),
-	coalesce(schedule_id, ''), scheduled_for, as_of, progress`
+	(SELECT d.status FROM deliveries d WHERE d.report_id = reports.id AND d.target = 'default' ORDER BY d.created_at DESC LIMIT 1),
+	(SELECT d.attempts FROM deliveries d WHERE d.report_id = reports.id AND d.target = 'default' ORDER BY d.created_at DESC LIMIT 1),
+	coalesce(schedule_id, ''), scheduled_for, as_of, running_announced_at IS NOT NULL, progress`
 
 // insertedColumns are what an INSERT's RETURNING adds to what the caller
 // sent: a new report has no result, no attempts and no deliveries yet, so
@@ -137,7 +138,7 @@ func scanReport(row pgx.Row) (domain.Report, error) {
 		&r.Status, &r.Attempts, &r.ErrorCode, &r.ErrorMessage,
 		&r.ObjectKey, &r.ContentType, &r.SizeBytes, &r.SHA256, &r.Pages, &r.Rows, &r.DataPosition,
 		&r.CreatedAt, &r.StartedAt, &r.CompletedAt, &r.ExpiresAt, &webhookStatus, &webhookAttempts,
-		&r.ScheduleID, &r.ScheduledFor, &r.AsOf, &progress)
+		&r.ScheduleID, &r.ScheduledFor, &r.AsOf, &r.RunningAnnounced, &progress)
 	if err != nil {
 		return domain.Report{}, err
 	}
@@ -248,11 +249,12 @@ func (s *Store) ReleaseAttempt(ctx context.Context, id string) error {
 	return nil
 }
 
-// SucceedReport records the result and creates the report's webhook delivery
-// in one transaction. It returns the delivery id to enqueue ("" when there is
-// no webhook). A report that is no longer running is left alone.
-func (s *Store) SucceedReport(ctx context.Context, id string, res domain.Result, d *domain.NewDelivery) (deliveryID string, err error) {
-	return s.finishReport(ctx, id, d, `UPDATE reports SET status = 'succeeded', completed_at = now(), updated_at = now(),
+// SucceedReport records the result and creates the report's
+// report.succeeded deliveries (one per target) in one transaction. It
+// returns the delivery ids to enqueue. A report that is no longer running
+// is left alone (ErrConflict).
+func (s *Store) SucceedReport(ctx context.Context, id string, res domain.Result, ev *domain.NewDelivery) (deliveryIDs []string, err error) {
+	return s.finishReport(ctx, id, ev, `UPDATE reports SET status = 'succeeded', completed_at = now(), updated_at = now(),
 		error_code = NULL, error_message = NULL, object_key = $2, content_type = $3, size_bytes = $4, sha256 = $5,
 		pages = $6, rows = $7, data_position = $8, expires_at = $9
 		WHERE id = $1 AND status = 'running'`,
@@ -260,14 +262,14 @@ func (s *Store) SucceedReport(ctx context.Context, id string, res domain.Result,
 }
 
 // FailReport marks a queued or running report failed and creates its
-// report.failed delivery.
-func (s *Store) FailReport(ctx context.Context, id, code, message string, d *domain.NewDelivery) (deliveryID string, err error) {
-	return s.finishReport(ctx, id, d, `UPDATE reports SET status = 'failed', completed_at = now(), updated_at = now(),
+// report.failed deliveries.
+func (s *Store) FailReport(ctx context.Context, id, code, message string, ev *domain.NewDelivery) (deliveryIDs []string, err error) {
+	return s.finishReport(ctx, id, ev, `UPDATE reports SET status = 'failed', completed_at = now(), updated_at = now(),
 		error_code = $2, error_message = $3 WHERE id = $1 AND status IN ('queued', 'running')`, id, code, message)
 }
 
-func (s *Store) finishReport(ctx context.Context, id string, d *domain.NewDelivery, update string, args ...any) (string, error) {
-	var deliveryID string
+func (s *Store) finishReport(ctx context.Context, id string, ev *domain.NewDelivery, update string, args ...any) ([]string, error) {
+	var deliveryIDs []string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, update, args...)
 		if err != nil {
@@ -276,41 +278,45 @@ func (s *Store) finishReport(ctx context.Context, id string, d *domain.NewDelive
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("finish report %s: %w", id, domain.ErrConflict)
 		}
-		if d == nil {
+		if ev == nil {
 			return nil
 		}
-		deliveryID, err = insertDelivery(ctx, tx, id, *d)
+		deliveryIDs, err = insertEvent(ctx, tx, id, *ev)
 		return err
 	})
-	return deliveryID, err
+	return deliveryIDs, err
 }
 
-func insertDelivery(ctx context.Context, tx pgx.Tx, reportID string, d domain.NewDelivery) (string, error) {
-	var id string
-	err := tx.QueryRow(ctx, `INSERT INTO deliveries (id, report_id, client_id, event_type, url, body)
-		SELECT $1, r.id, r.client_id, $3, $4, $5 FROM reports r WHERE r.id = $2
-		ON CONFLICT (report_id, event_type) DO UPDATE SET report_id = EXCLUDED.report_id
-		RETURNING id`, d.ID, reportID, d.EventType, d.URL, d.Body).Scan(&id)
-	if err != nil {
-		return "", fmt.Errorf("insert delivery for %s: %w", reportID, err)
-	}
-	return id, nil
-}
-
-// CancelReport cancels a queued or running report. A finished one is ErrConflict.
-func (s *Store) CancelReport(ctx context.Context, clientID, id string) (domain.Report, error) {
-	r, err := scanReport(s.pool.QueryRow(ctx, `UPDATE reports SET status = 'canceled', completed_at = now(), updated_at = now()
-		WHERE id = $1 AND client_id = $2 AND status IN ('queued', 'running') RETURNING `+reportColumns, id, clientID))
+// CancelReport cancels a queued or running report and creates its
+// report.canceled deliveries in the same transaction; it returns their
+// ids to enqueue. A finished one is ErrConflict.
+func (s *Store) CancelReport(ctx context.Context, clientID, id string) (domain.Report, []string, error) {
+	var r domain.Report
+	var deliveryIDs []string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		r, err = scanReport(tx.QueryRow(ctx, `UPDATE reports SET status = 'canceled', completed_at = now(), updated_at = now()
+			WHERE id = $1 AND client_id = $2 AND status IN ('queued', 'running') RETURNING `+reportColumns, id, clientID))
+		if err != nil {
+			return err
+		}
+		ev, err := domain.NewEvent(r, domain.EventCanceled, "", time.Now())
+		if err != nil {
+			return err
+		}
+		deliveryIDs, err = insertEvent(ctx, tx, id, ev)
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, err := s.GetReport(ctx, clientID, id); err != nil {
-			return domain.Report{}, err
+			return domain.Report{}, nil, err
 		}
-		return domain.Report{}, fmt.Errorf("cancel report %s: %w", id, domain.ErrConflict)
+		return domain.Report{}, nil, fmt.Errorf("cancel report %s: %w", id, domain.ErrConflict)
 	}
 	if err != nil {
-		return domain.Report{}, classify(fmt.Errorf("cancel report %s: %w", id, err))
+		return domain.Report{}, nil, classify(fmt.Errorf("cancel report %s: %w", id, err))
 	}
-	return r, nil
+	return r, deliveryIDs, nil
 }
 
 // StaleReports lists unfinished reports untouched for longer than age; the
@@ -348,7 +354,7 @@ func (s *Store) UnclaimReports(ctx context.Context, ids []string) error {
 
 // ExpiringReports lists succeeded reports whose retention has ended.
 func (s *Store) ExpiringReports(ctx context.Context, limit int) ([]domain.ExpiredFile, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, coalesce(object_key, '') FROM reports
+	rows, err := s.pool.Query(ctx, `SELECT id, coalesce(object_key, ''), client_id FROM reports
 		WHERE status = 'succeeded' AND expires_at < now() ORDER BY expires_at LIMIT $1`, limit)
 	if err != nil {
 		return nil, classify(fmt.Errorf("list expiring reports: %w", err))
@@ -360,13 +366,31 @@ func (s *Store) ExpiringReports(ctx context.Context, limit int) ([]domain.Expire
 	return list, nil
 }
 
-// ExpireReport marks a report expired once its object is gone.
-func (s *Store) ExpireReport(ctx context.Context, id string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE reports SET status = 'expired', updated_at = now() WHERE id = $1 AND status = 'succeeded'`, id)
+// ExpireReport marks a report expired once its object is gone and creates
+// its report.expired deliveries in the same transaction; it returns their
+// ids to enqueue (none when the report was not succeeded).
+func (s *Store) ExpireReport(ctx context.Context, id string) ([]string, error) {
+	var deliveryIDs []string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		r, err := scanReport(tx.QueryRow(ctx, `UPDATE reports SET status = 'expired', updated_at = now()
+			WHERE id = $1 AND status = 'succeeded' RETURNING `+reportColumns, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ev, err := domain.NewEvent(r, domain.EventExpired, "", time.Now())
+		if err != nil {
+			return err
+		}
+		deliveryIDs, err = insertEvent(ctx, tx, id, ev)
+		return err
+	})
 	if err != nil {
-		return classify(fmt.Errorf("expire report %s: %w", id, err))
+		return nil, classify(fmt.Errorf("expire report %s: %w", id, err))
 	}
-	return nil
+	return deliveryIDs, nil
 }
 
 func (s *Store) refs(ctx context.Context, sql string, args ...any) ([]domain.WorkRef, error) {

@@ -28,7 +28,7 @@ func TestCanceledReportHasNoWebhook(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		canceled, err := store.CancelReport(ctx, client, created.ID)
+		canceled, _, err := store.CancelReport(ctx, client, created.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func TestReleaseAttempt(t *testing.T) {
 	if r.Attempts != 1 {
 		t.Errorf("attempts = %d after three waiting runs and one build, want 1", r.Attempts)
 	}
-	if _, err := store.CancelReport(ctx, client, created.ID); err != nil {
+	if _, _, err := store.CancelReport(ctx, client, created.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.ReleaseAttempt(ctx, created.ID); err != nil {

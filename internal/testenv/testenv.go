@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,26 +28,36 @@ import (
 	"github.com/reportd/reportd/internal/webhook"
 )
 
-const redisAddr = "127.0.0.1:6379"
+// RedisAddr is the Redis server tests lease databases on: TEST_REDIS_ADDR,
+// or the shared local one. A suite that runs many stacks at once (chaos)
+// points it at a private server with more databases.
+func RedisAddr() string {
+	if a := os.Getenv("TEST_REDIS_ADDR"); a != "" {
+		return a
+	}
+	return "127.0.0.1:6379"
+}
 
 // DevKeyEncryptionKey is the WEBHOOK_KEY_ENCRYPTION_KEY of tests and
 // scripts/run-dev.sh: published, so for nothing but development.
 const DevKeyEncryptionKey = "cmVwb3J0ZCBkZXYvdGVzdCBrZXk6IG5vdCBzZWNyZXQ="
 
-// RedisURL leases a Redis database number (1–15) for the test, flushed
-// before and after. Leases live in db 0, so test packages running in
-// parallel never share a queue.
+// RedisURL leases a Redis database number (1 up to the server's
+// `databases` less one) for the test, flushed before and after. Leases live
+// in db 0, so test packages running in parallel never share a queue.
 func RedisURL(tb testing.TB) string {
 	tb.Helper()
 	ctx := context.Background()
+	redisAddr := RedisAddr()
 	admin := redis.NewClient(&redis.Options{Addr: redisAddr})
 	defer admin.Close()
 	if err := admin.Ping(ctx).Err(); err != nil {
 		tb.Fatalf("testenv: redis at %s: %v\nstart the local services with: scripts/dev-services.sh up", redisAddr, err)
 	}
+	dbs := redisDatabases(ctx, admin)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		for db := 1; db <= 15; db++ {
+		for db := 1; db < dbs; db++ {
 			lease := fmt.Sprintf("reportd:test:lease:%d", db)
 			ok, err := admin.SetNX(ctx, lease, tb.Name(), 10*time.Minute).Result()
 			if err != nil {
@@ -74,6 +85,19 @@ func RedisURL(tb testing.TB) string {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// redisDatabases is the server's number of databases (16 unless configured).
+func redisDatabases(ctx context.Context, admin *redis.Client) int {
+	v, err := admin.ConfigGet(ctx, "databases").Result()
+	if err != nil {
+		return 16
+	}
+	n, err := strconv.Atoi(v["databases"])
+	if err != nil || n < 2 {
+		return 16
+	}
+	return n
 }
 
 // Env is one isolated reportd installation.

@@ -2,7 +2,7 @@
 // (https://www.standardwebhooks.com), symmetric (v1) and asymmetric (v1a),
 // and decides when a failed delivery is tried again.
 //
-// It has four parts:
+// It has five parts:
 //
 //   - Keys: HMAC secrets, [NewSecret] and [DecodeSecret] ("whsec_" + base64
 //     of the key), and ed25519 key pairs, [NewSigningKey] ("whsk_…" signs,
@@ -22,6 +22,10 @@
 //   - Retries: a [Schedule] lists the delays between attempts and plugs into
 //     asynq's MaxRetry and RetryDelayFunc, with additive jitter so a retry
 //     never comes early.
+//   - Endpoint health: a [BreakerPolicy] decides, as pure functions, what an
+//     attempt does to an endpoint's [Health] (pause, probe, resume, disable)
+//     and whether a delivery may go now ([BreakerPolicy.Admit]: a report's
+//     order, the breaker, the per-endpoint concurrency limit).
 //
 // The package is a leaf: it imports only the standard library.
 package webhook

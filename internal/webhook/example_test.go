@@ -1,10 +1,13 @@
 package webhook_test
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/reportd/reportd/internal/webhook"
@@ -59,4 +62,53 @@ func ExampleSchedule() {
 	// 3 retries: 5s,5m,30m
 	// Retry-After cap before the 2nd retry: 10m0s
 	// parse retry schedule: element 2 "5x": not a duration like 30s or 5m
+}
+
+// verifyV1a is the README's stdlib-only v1a check, kept here so it runs.
+func verifyV1a(keys []ed25519.PublicKey, h http.Header, body []byte) bool {
+	signed := append([]byte(h.Get("webhook-id")+"."+h.Get("webhook-timestamp")+"."), body...)
+	for _, sig := range strings.Fields(h.Get("webhook-signature")) {
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sig, "v1a,"))
+		if !strings.HasPrefix(sig, "v1a,") || err != nil {
+			continue
+		}
+		for _, k := range keys { // each JWK's x, base64url-decoded
+			if ed25519.Verify(k, signed, raw) {
+				return true
+			}
+		}
+	}
+	return false // and check webhook-timestamp is within 5 minutes of now
+}
+
+// A receiver verifies v1a with nothing but the standard library, and the
+// public keys of GET /v1/webhook-keys, as the README shows.
+func ExampleVerify_v1a() {
+	private, public, err := webhook.NewSigningKey()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ts := time.Unix(1614265330, 0)
+	body := []byte(`{"type":"report.running"}`)
+	sig, err := webhook.SignatureHeader(webhook.SigningKeys{private}, "msg_p5jXN8AQM9LWM0D4loKWxJek", ts, body)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h := http.Header{}
+	h.Set("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek")
+	h.Set("webhook-timestamp", "1614265330")
+	h.Set("webhook-signature", sig)
+	pub, err := webhook.DecodePublicKey(public)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	jwk, _ := webhook.NewJWK(pub).PublicKey() // what a receiver decodes from the JWKS
+	fmt.Println(verifyV1a([]ed25519.PublicKey{jwk}, h, body))
+	fmt.Println(verifyV1a([]ed25519.PublicKey{jwk}, h, []byte(`{"type":"report.failed"}`)))
+	// Output:
+	// true
+	// false
 }
