@@ -322,12 +322,13 @@ func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	name := fs.Arg(0)
-	_, pool, logger, err := c.database(ctx)
+	cfg, pool, logger, err := c.database(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	rm := readmodel.NewStore(pool, pool, logger)
+	// The rebuilt projection gets PROJECTION_PARTITIONS partitions.
+	rm := readmodel.NewStore(pool, pool, logger).WithProjector(readmodel.ProjectorOptions{Partitions: cfg.ProjectionPartitions})
 	start := time.Now()
 	err = rm.Rebuild(ctx, name, newProgressLine(c.stderr, "rebuild").update)
 	if err != nil {
@@ -350,12 +351,12 @@ func (c *cli) projectionsRollback(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return errors.New("projections rollback: name the projection (customer_order_history or merchant_daily_sales)")
 	}
-	_, pool, logger, err := c.database(ctx)
+	cfg, pool, logger, err := c.database(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	rm := readmodel.NewStore(pool, pool, logger)
+	rm := readmodel.NewStore(pool, pool, logger).WithProjector(readmodel.ProjectorOptions{Partitions: cfg.ProjectionPartitions})
 	if err := rm.Rollback(ctx, fs.Arg(0), newProgressLine(c.stderr, "rollback").update); err != nil {
 		return err
 	}
@@ -378,12 +379,12 @@ func (c *cli) projectionsVerify(ctx context.Context, args []string) error {
 	if *maxRows < 0 {
 		return fmt.Errorf("projections verify: --max-rows must be at least 0, not %d", *maxRows)
 	}
-	_, pool, logger, err := c.database(ctx)
+	cfg, pool, logger, err := c.database(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	rm := readmodel.NewStore(pool, pool, logger)
+	rm := readmodel.NewStore(pool, pool, logger).WithProjector(readmodel.ProjectorOptions{Partitions: cfg.ProjectionPartitions})
 	res, err := rm.Verify(ctx, fs.Arg(0), *maxRows, newProgressLine(c.stderr, "verify").update)
 	if err != nil && !errors.Is(err, readmodel.ErrDrift) {
 		return err

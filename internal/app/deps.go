@@ -81,7 +81,8 @@ func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Serv
 		}
 	}
 	s.Store = postgres.NewStore(s.Write).WithKeyring(cfg.WebhookKeyring)
-	s.ReadModel = readmodel.NewStore(s.Write, s.Read, logger)
+	s.ReadModel = readmodel.NewStore(s.Write, s.Read, logger).WithProjector(readmodel.ProjectorOptions{
+		Partitions: cfg.ProjectionPartitions, Lease: cfg.ProjectionLease})
 
 	if s.RedisOpt, err = redisurl.Parse(cfg.RedisURL); err != nil {
 		return nil, fmt.Errorf("parse REDIS_URL: %w", err)

@@ -42,6 +42,11 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		return err
 	}
 	defer svc.Close()
+	// A PROJECTION_PARTITIONS that disagrees with the partitions in the
+	// database fails start-up rather than projecting nothing.
+	if err := svc.ReadModel.PreparePartitions(ctx); err != nil {
+		return fmt.Errorf("prepare projection partitions: %w", err)
+	}
 
 	sender := webhook.NewClient(webhook.ClientConfig{
 		Timeout: cfg.WebhookTimeout, AllowPrivateNetworks: cfg.WebhookAllowPrivate, UserAgent: "reportd-webhooks/1",

@@ -70,6 +70,10 @@ type Config struct {
 	ScheduleMinInterval  time.Duration // SCHEDULE_MIN_INTERVAL: the shortest "@every" a schedule may use
 	ScheduleMaxPerClient int           // SCHEDULE_MAX_PER_CLIENT: schedules per client; 0 = no limit
 	EventsNATS           EventsNATS    // EVENTS_NATS_*: order events from NATS JetStream
+
+	// Projections split across worker processes (readmodel.ProjectorOptions).
+	ProjectionPartitions int           // PROJECTION_PARTITIONS: partitions per projection, fixed once created (default 8)
+	ProjectionLease      time.Duration // PROJECTION_LEASE: partition lease; a dead worker's partitions move within it (default 10s)
 }
 
 // EventsNATS configures order-event ingestion from NATS JetStream. It is off
@@ -131,6 +135,9 @@ func Load(getenv func(string) string) (Config, error) {
 		DependencyOutageMax:  p.duration("DEPENDENCY_OUTAGE_MAX", time.Hour),
 		ScheduleMinInterval:  p.duration("SCHEDULE_MIN_INTERVAL", time.Minute),
 		ScheduleMaxPerClient: p.integer("SCHEDULE_MAX_PER_CLIENT", 100),
+
+		ProjectionPartitions: p.integer("PROJECTION_PARTITIONS", 8),
+		ProjectionLease:      p.duration("PROJECTION_LEASE", 10*time.Second),
 	}
 	c.EventsNATS = loadEventsNATS(&p)
 	c.ReadDatabaseURL = cmp.Or(getenv("READ_DATABASE_URL"), c.DatabaseURL)
@@ -196,6 +203,14 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.ScheduleMaxPerClient < 0 {
 		p.fail("SCHEDULE_MAX_PER_CLIENT", "must be 0 (no limit) or more")
 	}
+	// More partitions than workers lets workers be added; each costs one
+	// checkpoint write per pass and one filtered read of the log's tail.
+	if c.ProjectionPartitions < 1 || c.ProjectionPartitions > 256 {
+		p.fail("PROJECTION_PARTITIONS", "must be 1 to 256")
+	}
+	if c.ProjectionLease < time.Second {
+		p.fail("PROJECTION_LEASE", "must be at least 1s")
+	}
 	if c.PresignTTL > 7*24*time.Hour {
 		p.fail("PRESIGN_TTL", "must be at most 168h (the S3 limit)")
 	}
@@ -241,6 +256,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("dependency_outage_max", c.DependencyOutageMax),
 		slog.Duration("schedule_min_interval", c.ScheduleMinInterval),
 		slog.Int("schedule_max_per_client", c.ScheduleMaxPerClient),
+		slog.Int("projection_partitions", c.ProjectionPartitions),
+		slog.Duration("projection_lease", c.ProjectionLease),
 		slog.Group("events_nats",
 			slog.String("url", maskURL(c.EventsNATS.URL)),
 			slog.String("subject", c.EventsNATS.Subject),

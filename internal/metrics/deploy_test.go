@@ -135,7 +135,7 @@ func exportedNames(t *testing.T) map[string]bool {
 		GetQueueInfoFunc: func(q string) (*asynq.QueueInfo, error) { return &asynq.QueueInfo{Queue: q}, nil },
 	}, "reports")
 	m.WatchProjections(func(context.Context) ([]domain.ProjectionStatus, error) {
-		return []domain.ProjectionStatus{{Name: "orders"}}, nil
+		return []domain.ProjectionStatus{{Name: "orders", Partitions: []domain.PartitionStatus{{Partition: 0, Owner: "worker-1"}}}}, nil
 	})
 	m.WatchProjectionDrift(func(context.Context) ([]domain.ProjectionDrift, error) {
 		return []domain.ProjectionDrift{{Name: "orders"}}, nil

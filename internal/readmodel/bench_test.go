@@ -2,11 +2,17 @@ package readmodel_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/reportd/reportd/internal/orderevents"
+	"github.com/reportd/reportd/internal/readmodel"
 	"github.com/reportd/reportd/internal/seed"
 )
 
@@ -95,4 +101,61 @@ func BenchmarkCopyFromCeiling(b *testing.B) {
 		total += int(n)
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkProjectPartitions measures the projector split into partitions:
+// each iteration appends ~20,000 new events (untimed), then times the
+// given number of projectors (own pools, as separate workers) catching up
+// side by side with ProjectOnce, which skips partitions another one is
+// passing over. Compare events/s across the sub-benchmarks as ratios.
+func BenchmarkProjectPartitions(b *testing.B) {
+	for _, c := range []struct{ partitions, workers int }{{1, 1}, {8, 1}, {8, 2}, {16, 2}} {
+		b.Run(fmt.Sprintf("partitions=%d/workers=%d", c.partitions, c.workers), func(b *testing.B) {
+			ctx := context.Background()
+			writer, pool := newStore(b)
+			stores := make([]*readmodel.Store, c.workers)
+			for i := range stores {
+				own, err := pgxpool.New(ctx, pool.Config().ConnString())
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(own.Close)
+				stores[i] = readmodel.NewStore(own, own, slog.New(slog.DiscardHandler)).
+					WithProjector(readmodel.ProjectorOptions{Partitions: c.partitions})
+			}
+			total := 0
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				events := benchEvents(int64(i + 1))
+				var head int64
+				for start := 0; start < len(events); start += orderevents.MaxBatch {
+					res, err := writer.Append(ctx, "cli_a", events[start:min(start+orderevents.MaxBatch, len(events))])
+					if err != nil {
+						b.Fatal(err)
+					}
+					head = res.Position
+				}
+				b.StartTimer()
+				var wg sync.WaitGroup
+				errs := make([]error, len(stores))
+				for j, s := range stores {
+					wg.Go(func() { _, errs[j] = s.ProjectOnce(ctx) })
+				}
+				wg.Wait()
+				if err := errors.Join(errs...); err != nil {
+					b.Fatal(err)
+				}
+				// Each partition was caught up by one of them: one skips
+				// only what the other holds, which the other finishes.
+				b.StopTimer()
+				if pos, err := writer.Position(ctx); err != nil || pos < head {
+					b.Fatalf("projectors reached position %d (%v), want %d", pos, err, head)
+				}
+				b.StartTimer()
+				total += len(events)
+			}
+			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 }

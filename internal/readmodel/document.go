@@ -94,7 +94,7 @@ func (s *Store) OpenDocument(ctx context.Context, clientID string, t report.Type
 		scan := func(dst any) func(pgx.Row) error {
 			return func(r pgx.Row) error { return r.Scan(dst) }
 		}
-		b.Queue("SELECT position FROM projection_checkpoints WHERE name = $1", projection).QueryRow(scan(&doc.Header.DataPosition))
+		b.Queue("SELECT ("+projectionPositionSQL+") FROM projection_checkpoints c WHERE c.name = $1", projection).QueryRow(scan(&doc.Header.DataPosition))
 		b.Queue(existsSQL, clientID, subject).QueryRow(scan(&exists))
 		countArgs := []any{clientID, subject, start, end}
 		switch {

@@ -1,5 +1,10 @@
 package readmodel_test
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"errors"
+)
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

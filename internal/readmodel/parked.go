@@ -61,8 +61,8 @@ type RetryResult struct {
 
 // RetryParked un-parks the matching events and applies them again, with the
 // events of their orders that wait behind them. An event that fails again is
-// parked again, with its new error. It waits for a live pass or a rebuild of
-// the projection to finish.
+// parked again, with its new error. It waits for the live passes or a rebuild
+// of the projection to finish.
 func (s *Store) RetryParked(ctx context.Context, f ParkedFilter) (RetryResult, error) {
 	ps, err := findProjection(f.Projection)
 	if err != nil {
@@ -84,8 +84,13 @@ func (s *Store) RetryParked(ctx context.Context, f ParkedFilter) (RetryResult, e
 func (s *Store) retryParked(ctx context.Context, p projection, f ParkedFilter) (RetryResult, error) {
 	var res RetryResult
 	err := pgx.BeginFunc(ctx, s.write, func(tx pgx.Tx) error {
+		// The orders may be in any partition: hold them all, so no pass
+		// folds these orders beside the retry.
 		if _, err := tx.Exec(ctx, "SELECT 1 FROM projection_checkpoints WHERE name = $1 FOR UPDATE", p.name); err != nil {
 			return fmt.Errorf("lock checkpoint: %w", err)
+		}
+		if err := lockAllPartitions(ctx, tx, p); err != nil {
+			return err
 		}
 		// Back into projection_held: the fold then treats them like any
 		// held event, next in sequence.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
 	"github.com/reportd/reportd/internal/domain"
 )
@@ -60,9 +60,9 @@ type orderKey struct {
 }
 
 // ProjectOnce catches every projection up with the log, a few thousand
-// events per transaction. applied is the number of log events the furthest
-// projection moved past. A projection another process is working on (or
-// rebuilding) is skipped.
+// events per transaction, partition by partition. applied is the number of
+// log events the furthest projection moved past. A partition another process
+// holds a live lease on, or is passing over, is skipped.
 func (s *Store) ProjectOnce(ctx context.Context) (applied int, err error) {
 	// Projections are independent, so they catch up side by side, each on
 	// its own connection.
@@ -71,58 +71,113 @@ func (s *Store) ProjectOnce(ctx context.Context) (applied int, err error) {
 	errs := make([]error, len(ps))
 	var wg sync.WaitGroup
 	for i, p := range ps {
-		wg.Go(func() { counts[i], errs[i] = s.catchUp(ctx, p) })
+		wg.Go(func() { counts[i], errs[i] = s.projectOnce(ctx, p) })
 	}
 	wg.Wait()
 	return slices.Max(counts), errors.Join(errs...)
 }
 
-func (s *Store) catchUp(ctx context.Context, p projection) (int, error) {
+func (s *Store) projectOnce(ctx context.Context, p projection) (int, error) {
+	if err := s.ensurePartitions(ctx, p); err != nil {
+		return 0, err
+	}
+	n, err := s.partitionCount(ctx, p)
+	if err != nil {
+		return 0, err
+	}
 	total := 0
+	for i := range n {
+		c, _, err := s.catchUp(ctx, p, i, nil, nil)
+		total += c
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// catchUp passes over one partition until it has read the whole log, or
+// until stop (if not nil) says to stop between passes. Without a lease it
+// skips a partition that is leased or locked; with one, held is false when
+// the lease was lost (nothing was applied under it then).
+func (s *Store) catchUp(ctx context.Context, p projection, index int, l *lease, stop func() bool) (total int, held bool, err error) {
 	for {
-		n, busy := 0, false
-		err := pgx.BeginFunc(ctx, s.write, func(tx pgx.Tx) error {
-			var cp int64
-			err := tx.QueryRow(ctx, "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED", p.name).Scan(&cp)
-			if errors.Is(err, pgx.ErrNoRows) {
-				busy = true
-				return nil
+		n, ok := 0, false
+		err := s.inPassTx(ctx, func(tx pgx.Tx) error {
+			cp, count, locked, err := lockPartition(ctx, tx, p, index, l, s.owner)
+			if err != nil || !locked {
+				return err
 			}
-			if err != nil {
-				return fmt.Errorf("lock checkpoint: %w", err)
+			ok = true
+			var next int64
+			n, next, err = s.pass(ctx, tx, p, partition{projection: p, index: index, count: count}, cp, toHead, s.batchSize)
+			if err != nil || next == cp {
+				return err
 			}
-			n, _, err = s.pass(ctx, tx, p, cp, s.batchSize)
-			return err
+			return s.movePartition(ctx, tx, p, index, next, l)
 		})
 		if err != nil {
-			return total, fmt.Errorf("project %s: %w", p.name, err)
+			return total, true, fmt.Errorf("project %s partition %d: %w", p.name, index, err)
 		}
 		total += n
-		if busy || n < s.batchSize {
-			return total, nil
+		if !ok {
+			return total, false, nil
+		}
+		if n < s.batchSize || (stop != nil && stop()) {
+			return total, true, nil
 		}
 	}
 }
 
-// pass applies up to limit log events after checkpoint cp to projection p
-// inside tx, which must hold p's checkpoint row lock, and moves the
-// checkpoint past them. It returns how many log events it consumed and the
-// new checkpoint.
-func (s *Store) pass(ctx context.Context, tx pgx.Tx, p projection, cp int64, limit int) (int, int64, error) {
+// inPassTx runs fn in a transaction, again if Postgres broke a deadlock or a
+// serialisation conflict by aborting it: passes over different partitions
+// may meet on shared rows (merchant_daily_sales), and a retried pass starts
+// over from its checkpoint, so nothing is applied twice.
+func (s *Store) inPassTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginFunc(ctx, s.write, fn)
+		var pgErr *pgconn.PgError
+		if attempt < 5 && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
+			s.logger.WarnContext(ctx, "projection pass aborted by a conflict; retrying", "error", err, "attempt", attempt)
+			continue
+		}
+		return err
+	}
+}
+
+// pass applies up to limit log events of partition part after checkpoint cp,
+// and none after upTo unless it is toHead, inside tx, which must hold the
+// partition's checkpoint lock (part.count 0: every order, for a version
+// with a single checkpoint, such as a rebuild's). It returns how many log
+// events it consumed and the new checkpoint: the last event's position, or,
+// when the pass read to the end of the log (or to upTo), the log head the
+// same statement saw (or upTo): appends commit in position order, so nothing
+// below the head can still appear. The caller stores the checkpoint.
+func (s *Store) pass(ctx context.Context, tx pgx.Tx, p projection, part partition, cp, upTo int64, limit int) (int, int64, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT position, client_id, order_id, sequence, type, schema_version, occurred_at, data
-		FROM order_events WHERE position > $1 ORDER BY position LIMIT $2`, cp, limit)
+		SELECT h.head, e.position, e.client_id, e.order_id, e.sequence, e.type, e.schema_version, e.occurred_at, e.data
+		FROM (SELECT CASE WHEN $5 < 0 THEN max(position) ELSE least(max(position), $5) END AS head FROM order_events) h
+		LEFT JOIN LATERAL (
+			SELECT position, client_id, order_id, sequence, type, schema_version, occurred_at, data
+			FROM order_events
+			WHERE position > $1 AND position <= coalesce(h.head, 0)
+			  AND ($3 = 0 OR projection_partition(client_id, order_id, $3) = $4)
+			ORDER BY position LIMIT $2) e ON true
+		ORDER BY e.position`, cp, limit, part.count, part.index, upTo)
 	if err != nil {
 		return 0, cp, fmt.Errorf("read log after %d: %w", cp, err)
 	}
-	events, err := scanEvents(rows, limit)
+	head, events, err := scanPassEvents(rows, limit)
 	if err != nil {
 		return 0, cp, fmt.Errorf("read log after %d: %w", cp, err)
+	}
+	next := max(cp, head)
+	if len(events) == limit {
+		next = events[len(events)-1].Position
 	}
 	if len(events) == 0 {
-		return 0, cp, nil
+		return 0, next, nil
 	}
-	last := events[len(events)-1].Position
 
 	// Group by order, in order of first appearance (keeps writes deterministic).
 	byOrder := make(map[orderKey][]*logEvent)
@@ -138,15 +193,42 @@ func (s *Store) pass(ctx context.Context, tx pgx.Tx, p projection, cp int64, lim
 	if err := s.foldOrders(ctx, tx, p, keys, byOrder); err != nil {
 		return 0, cp, err
 	}
-	if _, err := tx.Exec(ctx, "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1", p.name, last); err != nil {
-		return 0, cp, fmt.Errorf("move checkpoint to %d: %w", last, err)
+	return len(events), next, nil
+}
+
+// scanPassEvents reads pass's rows: the head on every row, and an event on
+// every row unless there is none.
+func scanPassEvents(rows pgx.Rows, capacity int) (int64, []logEvent, error) {
+	defer rows.Close()
+	var head int64
+	events := make([]logEvent, 0, capacity)
+	for rows.Next() {
+		var (
+			head0              *int64
+			pos, seq           *int64
+			client, order, typ *string
+			version            *int
+			occurred           *time.Time
+			data               []byte
+		)
+		if err := rows.Scan(&head0, &pos, &client, &order, &seq, &typ, &version, &occurred, &data); err != nil {
+			return 0, nil, err
+		}
+		if head0 != nil {
+			head = *head0
+		}
+		if pos == nil {
+			continue
+		}
+		events = append(events, logEvent{Position: *pos, ClientID: *client, OrderID: *order, Sequence: *seq,
+			Type: *typ, Version: *version, OccurredAt: *occurred, Data: data})
 	}
-	return len(events), last, nil
+	return head, events, rows.Err()
 }
 
 // foldOrders folds the given orders' held events and their new ones (fresh,
-// which may be empty) and writes the result inside tx, which must hold p's
-// checkpoint row lock.
+// which may be empty) and writes the result inside tx, which must hold the
+// row lock of the orders' partitions.
 func (s *Store) foldOrders(ctx context.Context, tx pgx.Tx, p projection, keys []orderKey, fresh map[orderKey][]*logEvent) error {
 	clientIDs := make([]string, len(keys))
 	orderIDs := make([]string, len(keys))
@@ -568,7 +650,16 @@ func (w *writes) queueDays(b *pgx.Batch) {
 		gross, refunds, net        []string
 		shrinks                    bool // some delta removes an order from a day
 	)
-	for k, d := range w.deltas {
+	// In key order: passes over different partitions update the same days
+	// concurrently, and rows locked in one order cannot deadlock. The sums
+	// are increments, so they commute: any interleaving of passes ends at
+	// the same totals.
+	keys := slices.SortedFunc(maps.Keys(w.deltas), func(a, b dayKey) int {
+		return cmp.Or(cmp.Compare(a.ClientID, b.ClientID), cmp.Compare(a.MerchantID, b.MerchantID),
+			a.Day.Compare(b.Day), cmp.Compare(a.Currency, b.Currency))
+	})
+	for _, k := range keys {
+		d := w.deltas[k]
 		if d.zero() {
 			continue
 		}
@@ -611,79 +702,53 @@ func (w *writes) queueDays(b *pgx.Batch) {
 	}
 }
 
-// RunProjector keeps the projections caught up until ctx ends. It wakes on
-// NOTIFY from Append, on a dedicated connection, and also polls every few
-// seconds in case a notification was lost (e.g. across a reconnect).
-func (s *Store) RunProjector(ctx context.Context) error {
-	for {
-		err := s.listenAndProject(ctx)
-		if ctx.Err() != nil {
-			return nil //nolint:nilerr // ctx ended: a shutdown, and err is only its echo
-		}
-		s.logger.ErrorContext(ctx, "projector stopped; restarting", "error", err, "pause", s.retryPause)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(s.retryPause):
-		}
-	}
-}
-
-func (s *Store) listenAndProject(ctx context.Context) error {
-	cfg := s.write.Config().ConnConfig.Copy()
-	// A timed-out wait must leave the connection usable: set a deadline
-	// instead of sending the server a cancel request.
-	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("connect projector listener: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
-		return fmt.Errorf("listen %s: %w", notifyChannel, err)
-	}
-	s.logger.InfoContext(ctx, "projector listening", "channel", notifyChannel)
-	for {
-		n, err := s.ProjectOnce(ctx)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			s.logger.DebugContext(ctx, "projected order events", "events", n)
-		}
-		wctx, cancel := context.WithTimeout(ctx, s.safetyPoll)
-		_, err = conn.WaitForNotification(wctx)
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case err != nil && !pgconn.Timeout(err):
-			return fmt.Errorf("wait for order events: %w", err)
-		}
-	}
-}
-
-// Status reports every projection's checkpoint, lag and held events.
+// Status reports every projection's checkpoint, lag and held events, and
+// each of its partitions: checkpoint, lag and lease. A projection's Position
+// is its lowest partition's, its lag the sum of its partitions' (events a
+// partition has not read), so both stay true however far apart the
+// partitions are.
 func (s *Store) Status(ctx context.Context) ([]domain.ProjectionStatus, error) {
 	rows, err := s.write.Query(ctx, `
-		SELECT c.name, c.position, h.head,
-		       (SELECT count(*) FROM order_events e WHERE e.position > c.position),
+		SELECT c.name, pos.position, h.head,
+		       (SELECT count(*) FROM order_events e WHERE e.position > pos.position),
 		       coalesce((SELECT extract(epoch FROM now() - e.recorded_at)::float8 FROM order_events e
-		                 WHERE e.position > c.position ORDER BY e.position LIMIT 1), 0),
+		                 WHERE e.position > pos.position ORDER BY e.position LIMIT 1), 0),
 		       (SELECT count(*) FROM projection_held p WHERE p.projection = c.name),
 		       (SELECT count(*) FROM (SELECT DISTINCT client_id, order_id FROM projection_held p WHERE p.projection = c.name) o),
 		       (SELECT count(*) FROM projection_parked p WHERE p.projection = c.name)
 		FROM projection_checkpoints c,
+		     LATERAL (`+projectionPositionSQL+`) AS pos (position),
 		     (SELECT coalesce(max(position), 0) AS head FROM order_events) h
 		ORDER BY c.name`)
 	if err != nil {
 		return nil, fmt.Errorf("read projection status: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[domain.ProjectionStatus])
+	var out []domain.ProjectionStatus
+	var st domain.ProjectionStatus
+	_, err = pgx.ForEachRow(rows, []any{&st.Name, &st.Position, &st.Head, &st.LagEvents, &st.LagSeconds,
+		&st.HeldEvents, &st.HeldOrders, &st.ParkedEvents}, func() error {
+		st.Partitions = []domain.PartitionStatus{}
+		out = append(out, st)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read projection status: %w", err)
+	}
+	parts, err := s.partitionStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		sum, ok := parts[out[i].Name]
+		if !ok {
+			continue // not partitioned yet: the single checkpoint is the truth
+		}
+		out[i].Partitions = sum.partitions
+		out[i].Position, out[i].LagEvents, out[i].LagSeconds = sum.partitions[0].Position, 0, sum.lagSeconds
+		for _, pt := range sum.partitions {
+			out[i].Position = min(out[i].Position, pt.Position)
+			out[i].LagEvents += pt.LagEvents
+		}
 	}
 	return out, nil
 }
@@ -706,10 +771,12 @@ func (s *Store) CaughtUp(ctx context.Context) (bool, error) {
 // Position is the log position every projection has reached, read where
 // reports are read (the replica, if any): every event up to it is in the
 // read model, or held behind a gap or a parked event of its own order, or
-// parked.
+// parked. It is the lowest partition checkpoint: each partition's
+// checkpoint is the log position it has read up to (not its last own
+// event), so a partition with no events up to P counts as past P.
 func (s *Store) Position(ctx context.Context) (int64, error) {
 	var pos int64
-	if err := s.read.QueryRow(ctx, "SELECT coalesce(min(position), 0) FROM projection_checkpoints").Scan(&pos); err != nil {
+	if err := s.read.QueryRow(ctx, positionSQL).Scan(&pos); err != nil {
 		return 0, fmt.Errorf("read projection position: %w", err)
 	}
 	return pos, nil

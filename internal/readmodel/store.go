@@ -39,6 +39,11 @@ type Store struct {
 	swapLockTimeout time.Duration
 	swapAttempts    int
 	decode          decodeFunc // event payload decoder
+
+	partitions       int           // partitions per projection (see partitions.go)
+	lease            time.Duration // partition lease lifetime
+	owner            string        // this process's name in the leases
+	keepLeasesOnStop bool          // tests: stop like a killed worker
 }
 
 // NewStore returns a Store that appends and projects on write and serves
@@ -58,6 +63,9 @@ func NewStore(write, read *pgxpool.Pool, logger *slog.Logger) *Store {
 		swapLockTimeout: 2 * time.Second,
 		swapAttempts:    30,
 		decode:          orderevents.Decode,
+		partitions:      DefaultPartitions,
+		lease:           DefaultLease,
+		owner:           defaultOwner(),
 	}
 }
 

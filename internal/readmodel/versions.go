@@ -80,10 +80,10 @@ type shadow struct {
 
 func qualified(schema, table string) string { return pgx.Identifier{schema, table}.Sanitize() }
 
-// The only code that knows the checkpoint layout: one row per projection in
-// projection_checkpoints. The partitioned projector keeps one per partition;
-// adapt these three so that, after a swap, every live partition checkpoint
-// equals the rebuilt position.
+// The checkpoint layouts: a version being built (or retired) has one
+// checkpoint, a row of its own projection_checkpoints; the live version has
+// one per partition (projection_partitions, see partitions.go). After a
+// swap every live partition checkpoint equals the rebuilt position.
 
 // initShadowCheckpoint starts the shadow's own checkpoint at the log's start.
 func initShadowCheckpoint(ctx context.Context, tx pgx.Tx, sh *shadow) error {
@@ -91,9 +91,8 @@ func initShadowCheckpoint(ctx context.Context, tx pgx.Tx, sh *shadow) error {
 	return err
 }
 
-// lockCheckpoint locks the checkpoint of p that tx's search_path finds (the
-// live one, or the shadow's) and returns its position; the live projector
-// and RetryParked wait for it or skip it.
+// lockCheckpoint locks the single checkpoint of p that tx's search_path
+// finds (a shadow's) and returns its position.
 func lockCheckpoint(ctx context.Context, tx pgx.Tx, p projection) (int64, error) {
 	var cp int64
 	if err := tx.QueryRow(ctx, "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE", p.name).Scan(&cp); err != nil {
@@ -102,12 +101,34 @@ func lockCheckpoint(ctx context.Context, tx pgx.Tx, p projection) (int64, error)
 	return cp, nil
 }
 
-// setLiveCheckpoint moves the live checkpoint to the swapped-in version's.
-func setLiveCheckpoint(ctx context.Context, tx pgx.Tx, p projection, pos int64) error {
-	if _, err := tx.Exec(ctx, "UPDATE public.projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1", p.name, pos); err != nil {
-		return fmt.Errorf("set live checkpoint of %s to %d: %w", p.name, pos, err)
+// moveCheckpoint moves the single checkpoint of p that tx's search_path
+// finds (a shadow's), which tx has locked.
+func moveCheckpoint(ctx context.Context, tx pgx.Tx, p projection, cp int64) error {
+	if _, err := tx.Exec(ctx, "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1", p.name, cp); err != nil {
+		return fmt.Errorf("move checkpoint of %s to %d: %w", p.name, cp, err)
 	}
 	return nil
+}
+
+// lockLive locks the live version's checkpoints: every partition of p
+// (the live projector's passes wait), and returns the highest partition
+// position.
+func lockLive(ctx context.Context, tx pgx.Tx, p projection) (int64, error) {
+	if err := lockAllPartitions(ctx, tx, p); err != nil {
+		return 0, err
+	}
+	var hi int64
+	if err := tx.QueryRow(ctx, "SELECT coalesce(max(position), 0) FROM projection_partitions WHERE projection = $1", p.name).Scan(&hi); err != nil {
+		return 0, fmt.Errorf("read partitions of %s: %w", p.name, err)
+	}
+	return hi, nil
+}
+
+// setLiveCheckpoint moves every live partition checkpoint to the
+// swapped-in version's position (re-creating them if PROJECTION_PARTITIONS
+// changed: a rebuild is how their number changes).
+func (s *Store) setLiveCheckpoint(ctx context.Context, tx pgx.Tx, p projection, pos int64) error {
+	return s.resetPartitions(ctx, tx, p, pos)
 }
 
 // versionLock holds the session advisory lock that lets one rebuild or
@@ -326,8 +347,8 @@ func (s *Store) shadowPasses(ctx context.Context, tx pgx.Tx, sh *shadow, to int6
 	return n, cp, restore()
 }
 
-// passesTo runs the projector's pass on whichever version tx's search_path
-// finds, holding its checkpoint lock, until it reaches position to (or
+// passesTo runs the projector's pass on the single-checkpoint version tx's
+// search_path finds (a shadow), holding its checkpoint lock, until it reaches position to (or
 // toHead) or has run maxPasses passes (0: no bound).
 func (s *Store) passesTo(ctx context.Context, tx pgx.Tx, p projection, to int64, maxPasses int) (int, int64, error) {
 	cp, err := lockCheckpoint(ctx, tx, p)
@@ -350,9 +371,14 @@ func (s *Store) passesTo(ctx context.Context, tx pgx.Tx, p projection, to int64,
 			}
 			limit = left
 		}
-		n, next, err := s.pass(ctx, tx, p, cp, limit)
+		n, next, err := s.pass(ctx, tx, p, partition{projection: p}, cp, to, limit)
 		if err != nil {
 			return total, cp, err
+		}
+		if next != cp {
+			if err := moveCheckpoint(ctx, tx, p, next); err != nil {
+				return total, cp, err
+			}
 		}
 		total += n
 		cp = next
@@ -420,6 +446,10 @@ func (s *Store) rebuild(ctx context.Context, p projection, progress func(done, t
 		return err
 	}
 	defer release()
+	// The live version's partitions must exist to be swapped out.
+	if _, err := s.createPartitions(ctx, p); err != nil {
+		return err
+	}
 	sh, err := s.openShadow(ctx, p, purposeRebuild)
 	if err != nil {
 		return err
@@ -531,8 +561,7 @@ func (s *Store) swap(ctx context.Context, sh *shadow) (applied int, pos int64, e
 		if err != nil {
 			return err
 		}
-		livePos, err := lockCheckpoint(ctx, tx, p)
-		if err != nil {
+		if _, err := lockLive(ctx, tx, p); err != nil {
 			return err
 		}
 		if err := restore(); err != nil {
@@ -559,6 +588,13 @@ func (s *Store) swap(ctx context.Context, sh *shadow) (applied int, pos int64, e
 		if err != nil {
 			return err
 		}
+		// The retired version keeps one checkpoint: its partitions are
+		// brought to the same head first (usually a few events, as the
+		// live projector keeps up), so a rollback resumes exactly.
+		if err := s.livePartitionsTo(ctx, tx, p, head); err != nil {
+			return err
+		}
+		livePos := head
 		retired := versionSchema(p.name, liveVersion)
 		stmts := []string{"CREATE SCHEMA " + pgx.Identifier{retired}.Sanitize()}
 		for _, t := range p.tables() {
@@ -594,7 +630,7 @@ func (s *Store) swap(ctx context.Context, sh *shadow) (applied int, pos int64, e
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("hand over held and parked events of version %d: %w", sh.version, err)
 		}
-		return setLiveCheckpoint(ctx, tx, p, pos)
+		return s.setLiveCheckpoint(ctx, tx, p, pos)
 	})
 	return applied, pos, err
 }
@@ -652,6 +688,10 @@ func (s *Store) verify(ctx context.Context, p projection, maxRows int, progress 
 		return res, err
 	}
 	defer release()
+	// The live version's partitions must exist to be compared.
+	if _, err := s.createPartitions(ctx, p); err != nil {
+		return res, err
+	}
 	sh, err := s.openShadow(ctx, p, purposeVerify)
 	if err != nil {
 		return res, err
@@ -662,23 +702,20 @@ func (s *Store) verify(ctx context.Context, p projection, maxRows int, progress 
 	err = pgx.BeginFunc(ctx, s.write, func(tx pgx.Tx) error {
 		// Holding the live checkpoint keeps the live version still while
 		// the two are compared; reports go on reading it.
-		livePos, err := lockCheckpoint(ctx, tx, p)
+		livePos, err := lockLive(ctx, tx, p)
 		if err != nil {
 			return err
 		}
-		_, pos, err := s.shadowPasses(ctx, tx, sh, livePos, 0)
+		_, shadowPos, err := s.shadowPasses(ctx, tx, sh, livePos, 0)
 		if err != nil {
 			return err
 		}
-		if pos > livePos {
-			// The shadow is ahead of a lagging live projector: move the
-			// live one up to it, as the projector would.
-			if _, livePos, err = s.passesTo(ctx, tx, p, pos, 0); err != nil {
-				return err
-			}
-		}
-		if livePos != pos {
-			return fmt.Errorf("versions at positions %d (live) and %d (fresh) cannot be compared", livePos, pos)
+		// Partitions behind the furthest one, or behind a shadow that is
+		// ahead of a lagging live projector, are moved up, as the
+		// projector would: both versions then hold every event up to pos.
+		pos := max(livePos, shadowPos)
+		if err := s.livePartitionsTo(ctx, tx, p, pos); err != nil {
+			return err
 		}
 		res.Position = pos
 		if err := compareVersions(ctx, tx, sh, maxRows, &res); err != nil {
