@@ -22,7 +22,7 @@ func TestProjectionStatusJSONNames(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"head", "held_events", "lag_events", "lag_seconds", "name", "parked_events", "position"}
+	want := []string{"head", "held_events", "lag_events", "lag_seconds", "name", "parked_events", "partitions", "position"}
 	if diff := cmp.Diff(want, slices.Sorted(maps.Keys(got))); diff != "" {
 		t.Errorf("JSON names mismatch (-want +got):\n%s", diff)
 	}
