@@ -458,12 +458,10 @@ func (s *Store) rebuild(ctx context.Context, p projection, progress func(done, t
 	if err != nil {
 		return err
 	}
-	swapStart := time.Now()
-	n, pos, err := s.swapWithRetry(ctx, sh)
+	n, pos, swapTook, err := s.swapWithRetry(ctx, sh)
 	if err != nil {
 		return err
 	}
-	swapTook := time.Since(swapStart)
 	done += int64(n)
 	total = max(total, done)
 	if progress != nil {
@@ -507,7 +505,7 @@ func (s *Store) Rollback(ctx context.Context, name string, progress func(done, t
 	if _, _, err := s.buildShadow(ctx, sh, progress); err != nil {
 		return fmt.Errorf("roll back %s: %w", p.name, err)
 	}
-	_, pos, err := s.swapWithRetry(ctx, sh)
+	_, pos, _, err := s.swapWithRetry(ctx, sh)
 	if err != nil {
 		return fmt.Errorf("roll back %s: %w", p.name, err)
 	}
@@ -517,16 +515,22 @@ func (s *Store) Rollback(ctx context.Context, name string, progress func(done, t
 
 // swapWithRetry swaps the shadow in, retrying while the live tables are busy
 // (a long report holds them); between tries the shadow catches up again, so
-// the swap's own share of work stays small.
-func (s *Store) swapWithRetry(ctx context.Context, sh *shadow) (int, int64, error) {
+// the swap's own share of work stays small. It returns how long the
+// successful swap transaction took: how long the live tables were locked.
+func (s *Store) swapWithRetry(ctx context.Context, sh *shadow) (int, int64, time.Duration, error) {
 	total := 0
 	for attempt := 1; ; attempt++ {
+		if err := s.catchUpLive(ctx, sh.p); err != nil {
+			return total, 0, 0, err
+		}
+		start := time.Now()
 		n, pos, err := s.swap(ctx, sh)
+		took := time.Since(start)
 		if !isLockTimeout(err) || attempt >= s.swapAttempts {
 			if err != nil {
-				return total, 0, fmt.Errorf("swap in version %d (attempt %d): %w", sh.version, attempt, err)
+				return total, 0, 0, fmt.Errorf("swap in version %d (attempt %d): %w", sh.version, attempt, err)
 			}
-			return total + n, pos, nil
+			return total + n, pos, took, nil
 		}
 		s.logger.InfoContext(ctx, "live projection busy; retrying the swap", "projection", sh.p.name, "attempt", attempt, "lock_timeout", s.swapLockTimeout)
 		err = pgx.BeginFunc(ctx, s.write, func(tx pgx.Tx) error {
@@ -535,8 +539,44 @@ func (s *Store) swapWithRetry(ctx context.Context, sh *shadow) (int, int64, erro
 			return err
 		})
 		if err != nil {
-			return total, 0, fmt.Errorf("catch up %s: %w", sh.schema, err)
+			return total, 0, 0, fmt.Errorf("catch up %s: %w", sh.schema, err)
 		}
+	}
+}
+
+// catchUpLive brings the live version's partitions near the log's head in
+// short transactions before a swap. The swap brings the version it retires
+// to the head (so a rollback resumes exactly), under the exclusive lock;
+// when the live projector is behind or not running, that would hold the
+// lock for the whole backlog. Each step locks the partitions (the live
+// projector waits, reports do not) and folds at most rebuildSize events.
+func (s *Store) catchUpLive(ctx context.Context, p projection) error {
+	step := int64(s.rebuildSize)
+	near := max(step/10, 1) // what is left for the swap, under its lock
+	prev := int64(-1)
+	for {
+		var lo, head int64
+		err := pgx.BeginFunc(ctx, s.write, func(tx pgx.Tx) error {
+			if err := lockAllPartitions(ctx, tx, p); err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT min(position) FROM projection_partitions WHERE projection = $1), 0),
+				coalesce((SELECT max(position) FROM order_events), 0)`, p.name).Scan(&lo, &head); err != nil {
+				return fmt.Errorf("read partitions and head: %w", err)
+			}
+			if head-lo <= near || lo <= prev {
+				return nil
+			}
+			return s.livePartitionsTo(ctx, tx, p, min(lo+step, head))
+		})
+		if err != nil {
+			return fmt.Errorf("catch up the live %s before the swap: %w", p.name, err)
+		}
+		// Near the head, or no progress (the swap does the rest).
+		if head-lo <= near || lo <= prev {
+			return nil
+		}
+		prev = lo
 	}
 }
 
