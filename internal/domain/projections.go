@@ -30,8 +30,12 @@ type PartitionStatus struct {
 	Partition int   `json:"partition"`
 	Position  int64 `json:"position"`   // the log position it has read up to
 	LagEvents int64 `json:"lag_events"` // its orders' log events after Position
+	// Leased says a worker holds its lease. Which worker (Owner: host, pid)
+	// is for operators, in the metrics; the API, open to every tenant, does
+	// not show the deployment's host names.
+	Leased bool `json:"leased"`
 	// Owner is the worker holding its lease; empty when free (never leased,
 	// released, or expired).
-	Owner          string     `json:"owner,omitempty"`
+	Owner          string     `json:"-"`
 	LeaseExpiresAt *time.Time `json:"lease_expires_at,omitempty"`
 }

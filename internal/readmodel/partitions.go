@@ -373,7 +373,7 @@ func (s *Store) partitionStatus(ctx context.Context) (map[string]partitionSummar
 		age   float64
 	)
 	_, err = pgx.ForEachRow(rows, []any{&name, &pt.Partition, &pt.Position, &owner, &pt.LeaseExpiresAt, &pt.LagEvents, &age}, func() error {
-		pt.Owner = ""
+		pt.Owner, pt.Leased = "", owner != nil
 		if owner != nil {
 			pt.Owner = *owner
 		}
