@@ -32,6 +32,13 @@ func TestWebhookIdleLatency(t *testing.T) {
 	// outbox), claim → build start (asynq's reports queue), build, and
 	// delivery row → first attempt (asynq's webhooks queue).
 	pool := h.env.DB(t)
+	// The worker records an attempt after the receiver has answered it, so
+	// the last one may still be on its way when the webhook has arrived.
+	testenv.Eventually(t, 10*time.Second, "every report's first attempt recorded", func() bool {
+		var recorded int
+		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM delivery_attempts WHERE attempt = 1`).Scan(&recorded)
+		return err == nil && recorded >= n
+	})
 	for i, stage := range []struct{ name, sql string }{
 		{"insert → dispatcher claim", `SELECT enqueued_at - created_at FROM reports`},
 		{"claim → build start", `SELECT started_at - enqueued_at FROM reports`},
