@@ -4,32 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/reportd/reportd/internal/orderevents"
-	"github.com/reportd/reportd/internal/pgtest"
-	"github.com/reportd/reportd/internal/postgres"
-	"github.com/reportd/reportd/internal/readmodel"
 )
 
 // reportctl events parked lists a parked refund as JSON; events retry
 // tries it again, and since the log cannot change, parks it again.
 func TestEventsParkedAndRetry(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.NewURL(t)
-	pool, err := postgres.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := pool.Exec(ctx, "INSERT INTO clients (id, name) VALUES ('cli_a', 'Client A')"); err != nil {
-		t.Fatal(err)
-	}
-	rm := readmodel.NewStore(pool, pool, slog.New(slog.DiscardHandler))
+	url, _, rm := newReadModelDB(t)
 	at := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	events := []orderevents.Event{
 		{EventID: "e1", OrderID: "ord_1", Sequence: 1, Type: orderevents.TypeOrderPlaced, OccurredAt: at,

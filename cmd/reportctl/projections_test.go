@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/reportd/reportd/internal/orderevents"
-	"github.com/reportd/reportd/internal/pgtest"
-	"github.com/reportd/reportd/internal/postgres"
 	"github.com/reportd/reportd/internal/readmodel"
 )
 
@@ -23,16 +20,7 @@ import (
 // repairs it and reports progress with a rate and an ETA on stderr.
 func TestProjectionsVerifyAndRebuild(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.NewURL(t)
-	pool, err := postgres.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := pool.Exec(ctx, "INSERT INTO clients (id, name) VALUES ('cli_a', 'Client A')"); err != nil {
-		t.Fatal(err)
-	}
-	rm := readmodel.NewStore(pool, pool, slog.New(slog.DiscardHandler))
+	url, pool, rm := newReadModelDB(t)
 	at := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	var events []orderevents.Event
 	for _, id := range []string{"ord_1", "ord_2", "ord_3"} {
