@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test-deps.sh — installs what the tests need besides the services:
-# pdftotext (poppler-utils) and qpdf for the PDF tests, Node.js for the
+# pdftotext (poppler-utils) and qpdf for the PDF tests, promtool (prometheus)
+# for the alert rules' unit tests, Node.js for the
 # webhook conformance test and the XLSX reader, and the npm packages of every
 # node project under a testdata folder (from its package-lock.json: e.g.
 # exceljs in internal/report/testdata/xlsxread). Idempotent; progress on stderr.
@@ -17,6 +18,7 @@ die() {
 missing=()
 command -v pdftotext >/dev/null || missing+=(poppler-utils)
 command -v qpdf >/dev/null || missing+=(qpdf)
+command -v promtool >/dev/null || missing+=(prometheus)
 # Debian's npm only goes with Debian's nodejs; a nodejs from elsewhere brings its own npm.
 command -v node >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]})); then
@@ -42,4 +44,4 @@ for lock in "${locks[@]}"; do
 	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2) || die "npm ci in $dir failed"
 done
 
-log "pdftotext $(pdftotext -v 2>&1 | head -n 1 | grep -o '[0-9][0-9.]*' | head -n 1), $(qpdf --version | head -n 1), node $(node --version)"
+log "pdftotext $(pdftotext -v 2>&1 | head -n 1 | grep -o '[0-9][0-9.]*' | head -n 1), $(qpdf --version | head -n 1), $(promtool --version 2>&1 | head -n 1 | cut -d" " -f1-3), node $(node --version)"
