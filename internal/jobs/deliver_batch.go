@@ -24,6 +24,8 @@ type sentDelivery struct {
 	res      webhook.Result
 	err      error // the attempt was not made: the task ended first
 	recalled bool  // made by an earlier run, which could not record it
+	place    int   // the attempt's place in the schedule, and whether it is the last
+	final    bool
 }
 
 // ProcessBatch is the handler of [TypeDeliverBatch]: the first attempt at
@@ -57,6 +59,8 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 	if len(secrets) == 0 {
 		return fmt.Errorf("client %s has no webhook secret: %w", p.ClientID, asynq.SkipRetry)
 	}
+	// The batch is a run's first attempt: its retries are the schedule's.
+	final := d.Schedule.MaxRetry() == 0
 	sent := make([]sentDelivery, 0, len(list))
 	var errs []error
 	for _, del := range list {
@@ -72,10 +76,10 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 			}
 		default:
 			if prev, ok := d.unrecorded.recall(del.ID, del.Attempts); ok {
-				sent = append(sent, sentDelivery{del: del, res: prev.res, recalled: true})
+				sent = append(sent, sentDelivery{del: del, res: prev.res, recalled: true, place: prev.place, final: prev.final})
 				continue
 			}
-			sent = append(sent, sentDelivery{del: del})
+			sent = append(sent, sentDelivery{del: del, final: final})
 		}
 	}
 	if len(sent) == 0 {
@@ -107,12 +111,11 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 		}
 	}
 
-	// The batch is a run's first attempt: its retries are the schedule's.
-	now, final := d.Now(), d.Schedule.MaxRetry() == 0
+	now := d.Now()
 	outcomes := make([]domain.AttemptOutcome, len(sent))
 	settled := make([]settlement, len(sent))
 	for i, s := range sent {
-		settled[i] = settle(s.res, d.Schedule, 0, final).from(now)
+		settled[i] = settle(s.res, d.Schedule, s.place, s.final).from(now)
 		outcomes[i] = domain.AttemptOutcome{
 			DeliveryID: s.del.ID, Attempt: attemptRecord(s.res), Status: settled[i].Status, Next: settled[i].next(now),
 		}
@@ -124,7 +127,7 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 	// batch's next run records them instead of sending them again.
 	keep := func() {
 		for _, s := range sent {
-			d.unrecorded.keep(s.del.ID, unrecordedAttempt{attempts: s.del.Attempts, place: 0, final: final, res: s.res})
+			d.unrecorded.keep(s.del.ID, unrecordedAttempt{attempts: s.del.Attempts, place: s.place, final: s.final, res: s.res})
 		}
 	}
 	// URLs that answered 410 are disabled before the record, so that a run
@@ -170,7 +173,7 @@ func (d *Deliverer) ProcessBatch(ctx context.Context, t *asynq.Task) error {
 			mlog.ErrorContext(ctx, "webhook delivery is dead", "err", o.Attempt.Error)
 		default:
 			err := d.Retries.ScheduleDeliveryRetry(rctx, DeliveryPayload{
-				DeliveryID: s.del.ID, ReportID: s.del.ReportID, ClientID: p.ClientID, RequestID: p.RequestID, PriorAttempts: 1,
+				DeliveryID: s.del.ID, ReportID: s.del.ReportID, ClientID: p.ClientID, RequestID: p.RequestID, PriorAttempts: s.place + 1,
 			}, settled[i].Delay)
 			if err != nil {
 				// The delivery is failing with no task: the sweeper finds it.
