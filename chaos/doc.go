@@ -6,8 +6,9 @@
 //
 // The package holds only tests. `go test ./chaos/` runs the short form
 // (worker SIGKILL, webhook outages, duplicate storms, Redis restarting or
-// flushed empty, S3 down for 30 s and past DEPENDENCY_OUTAGE_MAX, projector
-// workers SIGKILLed and started at random for 8 s);
+// flushed empty, S3 down for 30 s and past DEPENDENCY_OUTAGE_MAX, Postgres
+// stopped for 5 s while webhooks are retried, projector workers SIGKILLed
+// and started at random for 8 s);
 // make chaos (scripts/chaos.sh) builds with -tags chaosfull, which adds the
 // Postgres restart, the out-of-order events scenario, a Postgres failover to
 // a synchronous replica, and (as root) reportd spread over network

@@ -30,6 +30,12 @@ type receiver struct {
 	total         int
 	badSignatures int
 	lastAt        time.Time // when the latest delivery arrived
+
+	failFirst int            // answer 500 to the first failFirst deliveries of each webhook-id
+	refused   map[string]int // webhook-id → deliveries answered 500 for failFirst
+	// before, if set, runs before a delivery is answered, with how many
+	// times its webhook-id has arrived and how many webhook-ids have.
+	before func(nth, ids int)
 }
 
 type hookSnapshot struct {
@@ -42,13 +48,28 @@ type hookSnapshot struct {
 
 func newReceiver(t *testing.T) *receiver {
 	t.Helper()
-	r := &receiver{addr: freeAddr(t), byReport: map[string]map[string]int{}, perID: map[string]int{}}
+	r := &receiver{addr: freeAddr(t), byReport: map[string]map[string]int{}, perID: map[string]int{}, refused: map[string]int{}}
 	r.up(t)
 	t.Cleanup(r.down)
 	return r
 }
 
 func (r *receiver) url() string { return "http://" + r.addr + "/hooks" }
+
+// failFirstOf makes the receiver answer 500 to the first n deliveries of
+// every webhook-id, so each needs n retries; those are not duplicates.
+func (r *receiver) failFirstOf(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failFirst = n
+}
+
+// beforeAnswer sets a hook that runs before each delivery is answered.
+func (r *receiver) beforeAnswer(fn func(nth, ids int)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.before = fn
+}
 
 func (r *receiver) setSecret(s string) {
 	r.mu.Lock()
@@ -115,8 +136,20 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if r.byReport[ev.Data.ID] == nil {
 		r.byReport[ev.Data.ID] = map[string]int{}
 	}
-	r.byReport[ev.Data.ID][id]++
 	r.perID[id]++
+	if before := r.before; before != nil {
+		nth, ids := r.perID[id], len(r.perID)
+		r.mu.Unlock()
+		before(nth, ids)
+		r.mu.Lock()
+	}
+	if r.refused[id] < r.failFirst {
+		r.refused[id]++
+		r.mu.Unlock()
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	r.byReport[ev.Data.ID][id]++
 	r.lastAt = time.Now()
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
@@ -131,8 +164,8 @@ func (r *receiver) snapshot() hookSnapshot {
 		maps.Copy(c, m)
 		s.byReport[rep] = c
 	}
-	for _, n := range r.perID {
-		s.duplicates += n - 1
+	for id, n := range r.perID {
+		s.duplicates += max(n-1-r.refused[id], 0)
 	}
 	return s
 }

@@ -1,11 +1,10 @@
-//go:build chaosfull
-
 package chaos
 
 import "testing"
 
 // The private services below run on ports of their own, so restarting them
-// never disturbs the shared dev services or other engineers' tests.
+// never disturbs the shared dev services or other engineers' tests. The
+// short form uses them too (TestPostgresDownWhileWebhooksRetry).
 
 // privatePostgres is a localPostgres for one test, which it may crash and
 // start again.

@@ -72,6 +72,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	}
 	del := &jobs.Deliverer{
 		Store: svc.Store, Retries: svc.Enqueuer, Sender: sender, OnTheWire: semaphore.NewWeighted(int64(cfg.WebhookConcurrency)), Schedule: cfg.WebhookSchedule, Observer: m, Logger: logger, Now: time.Now,
+		OutageMax: cfg.DependencyOutageMax,
 		Endpoints: svc.Store, Wake: svc.Enqueuer, EndpointObserver: m, Lease: cfg.WebhookTimeout + 15*time.Second,
 		Breaker: webhook.BreakerPolicy{
 			Failures: cfg.WebhookBreakerFailures, DisableAfter: cfg.WebhookDisableAfter,

@@ -81,6 +81,10 @@ type Deliverer struct {
 	Observer  DeliveryObserver
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// OutageMax is how long a delivery waits out an outage of our own
+	// dependencies (DEPENDENCY_OUTAGE_MAX) before its runs count as failed
+	// attempts again; 0 waits for ever. See [Deliverer.dependencyDown].
+	OutageMax time.Duration
 
 	// Endpoints, if set, gates deliveries to webhook endpoints: one
 	// report's events in order, the breaker (Breaker) and the endpoint's
@@ -92,6 +96,9 @@ type Deliverer struct {
 	Lease            time.Duration
 	Wake             Waker
 	EndpointObserver EndpointObserver
+
+	outages    outageLog          // per delivery, since when its runs met an outage
+	unrecorded unrecordedAttempts // attempts sent whose record is still due
 }
 
 // maxWake is the most waiting deliveries one settlement wakes at once; the
@@ -124,19 +131,30 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // it again.
 func (d *Deliverer) deliver(ctx context.Context, p DeliveryPayload, retried int, final bool) error {
 	log := d.Logger.With("delivery_id", p.DeliveryID, "report_id", p.ReportID, "client_id", p.ClientID, "request_id", p.RequestID)
+	place := retried + p.PriorAttempts // the schedule goes on from the attempts a batch made before this task
+	// down ends the run on a failed call to our own store: a wait while the
+	// outage lasts (see dependencyDown), past OutageMax a failed attempt on
+	// the webhook schedule.
+	down := func(err error) error {
+		return d.dependencyDown(ctx, []string{p.DeliveryID}, err, func(err error) error {
+			return &retryAfterError{delay: notEarly(d.Now(), d.Schedule.Delay(place)), err: fmt.Errorf("deliver %s: %w", p.DeliveryID, err)}
+		}, log)
+	}
 
 	del, secrets, err := d.Store.LoadDeliveryToSend(ctx, p.DeliveryID)
 	if errors.Is(err, domain.ErrNotFound) {
 		return fmt.Errorf("load delivery %s: %w: %w", p.DeliveryID, err, asynq.SkipRetry)
 	}
 	if err != nil {
-		return fmt.Errorf("load delivery %s: %w", p.DeliveryID, err)
+		return down(fmt.Errorf("load delivery %s: %w", p.DeliveryID, err))
 	}
 	switch del.Status {
 	case domain.DeliveryDelivered, domain.DeliveryDisabled, domain.DeliveryDead:
 		// A task that runs again after its delivery settled (asynq delivers
 		// at least once) has nothing to send; only a replay, which makes the
 		// delivery pending first, sends a dead letter again.
+		d.clearOutage(del.ID)
+		d.unrecorded.forget(del.ID) // a record that committed after all
 		log.InfoContext(ctx, "delivery already settled; nothing to send", "status", del.Status)
 		return nil
 	}
@@ -148,8 +166,9 @@ func (d *Deliverer) deliver(ctx context.Context, p DeliveryPayload, retried int,
 	if endpoint {
 		adm, err = d.Endpoints.AdmitDelivery(ctx, del.ID, cmp.Or(d.Lease, 30*time.Second), d.Breaker.Admit)
 		if err != nil {
-			return fmt.Errorf("admit delivery %s: %w", del.ID, err)
+			return down(fmt.Errorf("admit delivery %s: %w", del.ID, err))
 		}
+		d.clearOutage(del.ID)
 		if !adm.Go {
 			// Waiting burns no attempt: IsFailure leaves asynq's count alone.
 			log.DebugContext(ctx, "webhook delivery waits", "endpoint_id", *del.EndpointID, "reason", adm.Reason, "wait", adm.Wait)
@@ -158,31 +177,60 @@ func (d *Deliverer) deliver(ctx context.Context, p DeliveryPayload, retried int,
 		log = log.With("endpoint_id", *del.EndpointID)
 	}
 
-	res, err := d.send(ctx, del, secrets)
-	if err != nil {
-		return fmt.Errorf("deliver %s: %w", del.ID, err)
-	}
-	if d.Observer != nil {
-		d.Observer.AttemptDone(string(res.Outcome), res.StatusCode)
-	}
-	rec := attemptRecord(res)
-	// The schedule goes on from the attempts a batch made before this task.
-	now := d.Now()
 	// A paused endpoint's probe never uses up its delivery's schedule: it
 	// tests the endpoint, on the breaker's own backoff.
-	s := settle(res, d.Schedule, retried+p.PriorAttempts, final && !adm.Probe).from(now)
+	sent := unrecordedAttempt{attempts: del.Attempts, place: place, final: final && !adm.Probe}
+	if prev, ok := d.unrecorded.recall(del.ID, del.Attempts); ok {
+		// This process sent it, and Postgres went away before the attempt
+		// was recorded: record that attempt, at its own place in the
+		// schedule, instead of sending it again.
+		sent = prev
+		log.InfoContext(ctx, "recording an attempt made during an outage", "outcome", sent.res.Outcome, "started_at", sent.res.StartedAt)
+	} else {
+		sent.res, err = d.send(ctx, del, secrets)
+		if err != nil {
+			return fmt.Errorf("deliver %s: %w", del.ID, err)
+		}
+		if d.Observer != nil {
+			d.Observer.AttemptDone(string(sent.res.Outcome), sent.res.StatusCode)
+		}
+	}
+	res := sent.res
+	rec := attemptRecord(res)
+	now := d.Now()
+	s := settle(res, d.Schedule, sent.place, sent.final).from(now)
 	// The attempt is recorded even if the task's context has ended: what
 	// happened on the wire must not be lost.
 	rctx := context.WithoutCancel(ctx)
+	if s.Status == domain.DeliveryDisabled && !endpoint {
+		// Before the record, so that a run that cannot disable the URL
+		// records nothing yet and does both on its next run.
+		if err := d.Store.DisableWebhook(rctx, del.ClientID, del.URL); err != nil {
+			d.unrecorded.keep(del.ID, sent)
+			return down(fmt.Errorf("disable webhook url: %w", err))
+		}
+	}
 	n, err := d.Store.RecordAttempt(rctx, del.ID, rec, s.Status, s.next(now))
 	if err != nil {
-		return fmt.Errorf("record %s attempt at %s: %w", res.Outcome, del.ID, err)
+		// The receiver saw this attempt (and may have taken it): it is
+		// remembered, so that the next run records it rather than counting
+		// a second one, and the run waits without moving the schedule.
+		d.unrecorded.keep(del.ID, sent)
+		return down(fmt.Errorf("record %s attempt at %s: %w", res.Outcome, del.ID, err))
 	}
+	d.clearOutage(del.ID)
 	log = log.With("outcome", res.Outcome, "status_code", res.StatusCode, "latency_ms", res.Latency.Milliseconds(), "attempt", n)
 	var health webhook.Health
 	if endpoint {
 		if health, err = d.settleEndpoint(rctx, del, s.Status, now, log); err != nil {
-			return err
+			if !dependencyOutage(rctx, err) {
+				return err
+			}
+			// The attempt is recorded: the run ends on its outcome, so
+			// asynq's retries stay in step with the attempts counted. Only
+			// the endpoint's health misses this attempt.
+			log.WarnContext(ctx, "a dependency is unavailable; the endpoint's health misses this attempt", "err", err)
+			health = webhook.Health{}
 		}
 	}
 
@@ -197,9 +245,6 @@ func (d *Deliverer) deliver(ctx context.Context, p DeliveryPayload, retried int,
 		if endpoint {
 			log.WarnContext(ctx, "receiver answered 410 Gone; webhook endpoint disabled")
 			return nil
-		}
-		if err := d.Store.DisableWebhook(rctx, del.ClientID, del.URL); err != nil {
-			return fmt.Errorf("disable webhook url: %w", err)
 		}
 		log.WarnContext(ctx, "receiver answered 410 Gone; webhook URL disabled")
 		return nil

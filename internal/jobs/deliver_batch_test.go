@@ -280,13 +280,13 @@ func TestProcessBatchFailures(t *testing.T) {
 		return []domain.Delivery{deliveryFixture("d1", domain.DeliveryPending), deliveryFixture("d2", domain.DeliveryPending)}
 	}
 
-	t.Run("a failed load is retried", func(t *testing.T) {
+	t.Run("a load that meets an outage waits", func(t *testing.T) {
 		r := newBatchRun(t, nil, nil)
 		r.d.Store.(*fakeDeliveryStore).LoadDeliveriesToSendFunc = func(context.Context, string, []string) ([]domain.Delivery, []string, error) {
 			return nil, nil, domain.ErrUnavailable
 		}
-		if err := r.d.ProcessBatch(context.Background(), batchTask(t, "d1")); deliverErrKindOf(err) != deliverRetry {
-			t.Fatalf("error %v, want transient", err)
+		if err := r.d.ProcessBatch(context.Background(), batchTask(t, "d1")); deliverErrKindOf(err) != deliverWait {
+			t.Fatalf("error %v, want a wait", err)
 		}
 	})
 	t.Run("a client without a secret is not retried", func(t *testing.T) {
@@ -302,13 +302,13 @@ func TestProcessBatchFailures(t *testing.T) {
 			t.Fatalf("error %v, want SkipRetry", err)
 		}
 	})
-	t.Run("unrecorded attempts schedule nothing and are retried", func(t *testing.T) {
+	t.Run("unrecorded attempts schedule nothing and wait", func(t *testing.T) {
 		r := newBatchRun(t, pending(), failing)
 		r.d.Store.(*fakeDeliveryStore).RecordAttemptsFunc = func(context.Context, []domain.AttemptOutcome) error {
 			return domain.ErrUnavailable
 		}
-		if err := r.run(t, context.Background()); deliverErrKindOf(err) != deliverRetry {
-			t.Fatalf("error %v, want transient", err)
+		if err := r.run(t, context.Background()); deliverErrKindOf(err) != deliverWait {
+			t.Fatalf("error %v, want a wait", err)
 		}
 		if len(r.scheduled) != 0 {
 			t.Fatalf("scheduled %+v for attempts that were not recorded", r.scheduled)

@@ -67,10 +67,11 @@ const (
 	deliverRetryAfter                       // retry after the delay the attempt recorded
 	deliverSkipRetry                        // archive: no retry will help
 	deliverRetry                            // retry on asynq's backoff: the attempt was not made or not recorded
+	deliverWait                             // a wait that asynq does not count (IsFailure is false)
 )
 
 func (k deliverErrKind) String() string {
-	return [...]string{"nil", "retry after the recorded delay", "skip retry", "transient"}[k]
+	return [...]string{"nil", "retry after the recorded delay", "skip retry", "transient", "wait"}[k]
 }
 
 func deliverErrKindOf(err error) deliverErrKind {
@@ -78,6 +79,8 @@ func deliverErrKindOf(err error) deliverErrKind {
 	switch {
 	case err == nil:
 		return deliverDone
+	case !IsFailure(err):
+		return deliverWait
 	case errors.Is(err, asynq.SkipRetry):
 		return deliverSkipRetry
 	case retryAfter:
@@ -184,10 +187,10 @@ func TestDeliver(t *testing.T) {
 			wantDisabled: true, wantObserved: deliveryObserved{Attempts: []string{"gone:410"}},
 		},
 		{
-			name: "410 whose URL cannot be disabled returns the error", status: domain.DeliveryPending, disableErr: errors.New("postgres away"),
-			res: &webhook.Result{Outcome: webhook.OutcomeGone, StartedAt: attemptStarted, StatusCode: 410, Err: errors.New("receiver answered 410 Gone")},
-			wantRecord: &recordedAttempt{Status: domain.DeliveryDisabled, Next: deliverNow, Attempt: domain.AttemptRecord{
-				StartedAt: attemptStarted, StatusCode: 410, Outcome: "gone", Error: "receiver answered 410 Gone"}},
+			// The URL is disabled before the attempt is recorded: a run that
+			// cannot disable it records nothing yet.
+			name: "410 whose URL cannot be disabled returns the error", status: domain.DeliveryPending, disableErr: errors.New("constraint violated"),
+			res:          &webhook.Result{Outcome: webhook.OutcomeGone, StartedAt: attemptStarted, StatusCode: 410, Err: errors.New("receiver answered 410 Gone")},
 			wantDisabled: true, wantErr: deliverRetry, wantObserved: deliveryObserved{Attempts: []string{"gone:410"}},
 		},
 		{
@@ -215,7 +218,8 @@ func TestDeliver(t *testing.T) {
 		{name: "already disabled: nothing is sent", status: domain.DeliveryDisabled},
 		{name: "already dead: nothing is sent", status: domain.DeliveryDead, retried: 2, final: true},
 		{name: "a missing delivery is not retried", loadErr: fmt.Errorf("delivery d1: %w", domain.ErrNotFound), wantErr: deliverSkipRetry},
-		{name: "a failed load is retried", loadErr: fmt.Errorf("%w: connection refused", domain.ErrUnavailable), wantErr: deliverRetry},
+		{name: "a load that meets an outage waits", loadErr: fmt.Errorf("%w: connection refused", domain.ErrUnavailable), wantErr: deliverWait},
+		{name: "a load that fails otherwise is retried", loadErr: errors.New("column does not exist"), wantErr: deliverRetry},
 		{name: "a client without a secret is not retried", status: domain.DeliveryPending, noKeys: true, wantErr: deliverSkipRetry},
 	}
 	for _, tt := range tests {

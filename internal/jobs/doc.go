@@ -13,4 +13,6 @@
 // probe through, and leases in Postgres cap the attempts in flight per
 // endpoint across workers. A delivery that may not go yet ends its run with
 // a wait that IsFailure does not count, so waiting never burns an attempt.
+// So does a report's or a delivery's run that meets an outage of Postgres,
+// Redis or S3 (see Unavailable), for up to DEPENDENCY_OUTAGE_MAX.
 package jobs

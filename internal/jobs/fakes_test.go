@@ -155,12 +155,15 @@ func (q *fakeReportQueue) EnqueueReport(ctx context.Context, p ReportPayload) er
 
 // fakeEndpointStore is an EndpointStore: admission and health come from
 // the real rules (the Deliverer passes them in), over facts the test sets.
+// AdmitErr and SettleErr, if set, are what those calls fail with instead.
 type fakeEndpointStore struct {
-	mu      sync.Mutex
-	Health  webhook.Health
-	Lane    webhook.Lane
-	Waiting []domain.WorkRef
-	settled int
+	mu        sync.Mutex
+	Health    webhook.Health
+	Lane      webhook.Lane
+	Waiting   []domain.WorkRef
+	AdmitErr  error
+	SettleErr error
+	settled   int
 }
 
 var _ EndpointStore = (*fakeEndpointStore)(nil)
@@ -169,12 +172,18 @@ func (s *fakeEndpointStore) AdmitDelivery(_ context.Context, _ string, _ time.Du
 	decide func(webhook.Health, webhook.Lane, time.Time) webhook.Admission) (webhook.Admission, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.AdmitErr != nil {
+		return webhook.Admission{}, s.AdmitErr
+	}
 	return decide(s.Health, s.Lane, deliverNow), nil
 }
 
 func (s *fakeEndpointStore) SettleEndpoint(_ context.Context, _, _ string, change func(webhook.Health) webhook.Health) (before, after webhook.Health, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.SettleErr != nil {
+		return before, after, s.SettleErr
+	}
 	before = s.Health
 	s.Health = change(s.Health)
 	s.settled++

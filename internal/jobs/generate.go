@@ -209,11 +209,8 @@ func (g *Generator) generate(ctx context.Context, p ReportPayload, retriesLeft b
 }
 
 // outage reports whether a run's error means a dependency was away rather
-// than that the report cannot be built: see [Unavailable]. A deadline that
-// ended a dependency call while the task itself still had time counts too.
-func (g *Generator) outage(ctx context.Context, err error) bool {
-	return Unavailable(err) || (errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil)
-}
+// than that the report cannot be built: see [dependencyOutage].
+func (g *Generator) outage(ctx context.Context, err error) bool { return dependencyOutage(ctx, err) }
 
 // waitForDependency ends a run that met an outage before it could count an
 // attempt: asynq tries again after a capped backoff without counting a

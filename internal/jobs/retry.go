@@ -9,8 +9,8 @@ import (
 )
 
 // RetryDelay is the worker's asynq RetryDelayFunc. A delivery carries the
-// delay its handler recorded, and so does a report waiting out a
-// dependency outage; a report waiting for the read model polls quickly;
+// delay its handler recorded, and so does a report or a delivery waiting
+// out a dependency outage; a report waiting for the read model polls quickly;
 // other report failures back off exponentially with jitter.
 func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if ra, ok := errors.AsType[*retryAfterError](err); ok {
@@ -32,14 +32,15 @@ func ReportBackoff(n int) time.Duration {
 	return d + rand.N(d/4+1) //nolint:gosec // jitter needs no cryptographic randomness
 }
 
-// Bounds of the wait between tries of a report whose dependency is down.
+// Bounds of the wait between tries of a report or a delivery whose
+// dependency is down.
 const (
 	OutageRetryMin = time.Second
 	OutageRetryMax = 30 * time.Second
 )
 
-// OutageBackoff is the wait before the next try of a report whose
-// dependency has been down for elapsed: half of that, so the waits double
+// OutageBackoff is the wait before the next try of a report or a delivery
+// whose dependency has been down for elapsed: half of that, so the waits double
 // as the outage goes on, between OutageRetryMin and OutageRetryMax, less up
 // to 25% jitter so waiting reports do not return in step.
 func OutageBackoff(elapsed time.Duration) time.Duration {
