@@ -296,12 +296,12 @@ func (a *asOfQuery) merchantDays(ctx context.Context, tx pgx.Tx) ([]report.Merch
 		if d.zero() {
 			continue // the projector deletes a row that sums to nothing
 		}
-		if !d.Gross.IsInt64() || !d.Refunds.IsInt64() || !d.Net.IsInt64() {
+		if !d.Gross.IsInt64() || !d.Refunds.IsInt64() || !d.Net.IsInt64() || !d.Tax.IsInt64() {
 			return nil, fmt.Errorf("merchant %s on %s: sum of amounts does not fit int64: %w", k.MerchantID, k.Day.Format(time.DateOnly), report.ErrAmountOutOfRange)
 		}
 		days = append(days, report.MerchantDayRow{MerchantID: k.MerchantID, Day: k.Day, Currency: k.Currency,
 			Orders: int(d.Orders), Cancellations: int(d.Cancellations),
-			GrossCents: d.Gross.Int64(), RefundsCents: d.Refunds.Int64(), NetCents: d.Net.Int64()})
+			GrossCents: d.Gross.Int64(), RefundsCents: d.Refunds.Int64(), NetCents: d.Net.Int64(), TaxCents: d.Tax.Int64()})
 	}
 	return days, nil
 }

@@ -60,10 +60,14 @@ func asOfHistory(rng *rand.Rand) (events []orderevents.Event, customers, merchan
 		at := time.Date(2026, 2, 1+rng.IntN(5), rng.IntN(24), rng.IntN(60), rng.IntN(60), 0, time.UTC)
 		placedEvent := func(seq int64) orderevents.Event {
 			qty, unit := 1+rng.Int64N(4), rng.Int64N(100_000)
+			var tax int64
+			if rng.IntN(2) == 0 { // some orders carry tax (version 2), the rest none
+				tax = rng.Int64N(qty*unit/5 + 1)
+			}
 			return event(id, seq, orderevents.TypeOrderPlaced, orderevents.OrderPlaced{
 				CustomerID: customers[rng.IntN(len(customers))], MerchantID: merchants[rng.IntN(len(merchants))],
 				Currency: currencies[rng.IntN(len(currencies))],
-				Items:    []orderevents.Item{{SKU: "sku", Qty: qty, UnitPriceCents: unit}}, TotalCents: qty * unit}, at)
+				Items:    []orderevents.Item{{SKU: "sku", Qty: qty, UnitPriceCents: unit, TaxCents: tax}}, TotalCents: qty*unit + tax}, at)
 		}
 		evs := []orderevents.Event{placedEvent(1)}
 		seq := int64(1)

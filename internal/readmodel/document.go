@@ -169,7 +169,7 @@ func orderRows(ctx context.Context, tx pgx.Tx, clientID, customerID string, from
 func merchantDayRows(ctx context.Context, tx pgx.Tx, clientID, merchantID string, from, end time.Time) iter.Seq2[report.MerchantDayRow, error] {
 	return func(yield func(report.MerchantDayRow, error) bool) {
 		rows, err := tx.Query(ctx, `
-			SELECT merchant_id, day, currency, orders, cancellations, gross_cents, refunds_cents, net_cents
+			SELECT merchant_id, day, currency, orders, cancellations, gross_cents, refunds_cents, net_cents, tax_cents
 			FROM merchant_daily_sales
 			WHERE client_id = $1 AND merchant_id = $2 AND day >= $3 AND day < $4
 			ORDER BY day, currency`, clientID, merchantID, from, end)
@@ -181,7 +181,7 @@ func merchantDayRows(ctx context.Context, tx pgx.Tx, clientID, merchantID string
 		for rows.Next() {
 			var r report.MerchantDayRow
 			if err := rows.Scan(&r.MerchantID, &r.Day, &r.Currency, &r.Orders, &r.Cancellations,
-				amountInto(&r.GrossCents), amountInto(&r.RefundsCents), amountInto(&r.NetCents)); err != nil {
+				amountInto(&r.GrossCents), amountInto(&r.RefundsCents), amountInto(&r.NetCents), amountInto(&r.TaxCents)); err != nil {
 				yield(report.MerchantDayRow{}, fmt.Errorf("scan merchant day: %w", err))
 				return
 			}
@@ -209,7 +209,7 @@ func utc(t *time.Time) {
 func localMerchantDayRows(ctx context.Context, tx pgx.Tx, clientID, merchantID string, start, end time.Time, zone string) iter.Seq2[report.MerchantDayRow, error] {
 	return func(yield func(report.MerchantDayRow, error) bool) {
 		rows, err := tx.Query(ctx, `
-			SELECT (placed_at AT TIME ZONE $5)::date AS day, currency, order_id, total_cents, refunded_cents, cancelled_at
+			SELECT (placed_at AT TIME ZONE $5)::date AS day, currency, order_id, total_cents, refunded_cents, cancelled_at, tax_cents
 			FROM merchant_sales_orders
 			WHERE client_id = $1 AND merchant_id = $2 AND placed_at >= $3 AND placed_at < $4
 			ORDER BY day, currency, order_id`, clientID, merchantID, start, end, zone)
@@ -225,13 +225,13 @@ func localMerchantDayRows(ctx context.Context, tx pgx.Tx, clientID, merchantID s
 			if !have {
 				return true
 			}
-			cur.GrossCents, cur.RefundsCents, cur.NetCents = sum.Gross, sum.Refunds, sum.Net
+			cur.GrossCents, cur.RefundsCents, cur.NetCents, cur.TaxCents = sum.Gross, sum.Refunds, sum.Net, sum.Tax
 			return yield(cur, nil)
 		}
 		for rows.Next() {
 			var day time.Time
 			o := report.OrderRow{MerchantID: merchantID}
-			if err := rows.Scan(&day, &o.Currency, &o.OrderID, &o.TotalCents, &o.RefundedCents, &o.CancelledAt); err != nil {
+			if err := rows.Scan(&day, &o.Currency, &o.OrderID, &o.TotalCents, &o.RefundedCents, &o.CancelledAt, &o.TaxCents); err != nil {
 				yield(report.MerchantDayRow{}, fmt.Errorf("scan merchant order: %w", err))
 				return
 			}

@@ -169,8 +169,8 @@ func (o *orderState) contribution() (dayKey, share, bool, error) {
 // are unbounded (many orders of up to 2^63-1 each), so they are big.Int, as
 // the columns are numeric.
 type dayDelta struct {
-	Orders, Cancellations int64
-	Gross, Refunds, Net   big.Int
+	Orders, Cancellations    int64
+	Gross, Refunds, Net, Tax big.Int
 }
 
 func (d *dayDelta) add(s share, sign int64) {
@@ -180,8 +180,9 @@ func (d *dayDelta) add(s share, sign int64) {
 	d.Gross.Add(&d.Gross, x.Mul(x.SetInt64(s.Gross), big.NewInt(sign)))
 	d.Refunds.Add(&d.Refunds, x.Mul(x.SetInt64(s.Refunds), big.NewInt(sign)))
 	d.Net.Add(&d.Net, x.Mul(x.SetInt64(s.Net), big.NewInt(sign)))
+	d.Tax.Add(&d.Tax, x.Mul(x.SetInt64(s.Tax), big.NewInt(sign)))
 }
 
 func (d *dayDelta) zero() bool {
-	return d.Orders == 0 && d.Cancellations == 0 && d.Gross.Sign() == 0 && d.Refunds.Sign() == 0 && d.Net.Sign() == 0
+	return d.Orders == 0 && d.Cancellations == 0 && d.Gross.Sign() == 0 && d.Refunds.Sign() == 0 && d.Net.Sign() == 0 && d.Tax.Sign() == 0
 }

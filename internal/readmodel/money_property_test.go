@@ -33,13 +33,17 @@ var moneySeed = flag.Uint64("money.seed", 0, "seed of TestMoneyAgreesEverywhere 
 const maxAmountMinor = 1_000_000_000_000
 
 // TestMoneyAgreesEverywhere generates random order histories (orders in
-// several currencies, payments, cancellations, refunds, a few refunds beyond
-// the total that must be parked, a few orders whose first event never
+// several currencies, placed by OrderPlaced version 1 (no tax) or version 2
+// (with or without tax), payments, cancellations, refunds, a few refunds
+// beyond the total that must be parked, a few orders whose first event never
 // arrives), appends them out of order through the real event path, projects,
 // and checks that every report agrees: the order_history totals of every
-// customer and the merchant_sales totals and days of every merchant, read
-// from the rows, from the rendered CSV and from the rendered PDF's text,
-// against each other and against a plain SQL sum over order_events.
+// customer and the merchant_sales totals and days of every merchant (gross,
+// refunds, net and tax), read from the rows, from the rendered CSV and from
+// the rendered PDF's text, against each other and against a plain SQL sum
+// over order_events. The merchant days are also read through the read-time
+// time-zone fold (in Etc/UTC, so the same days) and through the as_of fold,
+// which must give the same rows.
 func TestMoneyAgreesEverywhere(t *testing.T) {
 	if _, err := exec.LookPath("pdftotext"); err != nil {
 		t.Fatal("pdftotext is not installed; install it with: apt-get install -y poppler-utils")
@@ -87,17 +91,30 @@ func genHistory(rng *rand.Rand) history {
 			at := time.Date(2026, 2, 1+rng.IntN(4), rng.IntN(24), rng.IntN(60), 0, 0, time.UTC)
 			var items []orderevents.Item
 			var total int64
+			v1 := rng.IntN(3) == 0 // a version 1 order states no tax
 			for i := range 1 + rng.IntN(3) {
 				qty := 1 + rng.Int64N(5)
 				unit := rng.Int64N(200_000)
 				if rng.IntN(10) == 0 {
 					unit = rng.Int64N(maxAmountMinor / 20)
 				}
-				items = append(items, orderevents.Item{SKU: fmt.Sprintf("sku-%d", i), Qty: qty, UnitPriceCents: unit})
-				total += qty * unit
+				it := orderevents.Item{SKU: fmt.Sprintf("sku-%d", i), Qty: qty, UnitPriceCents: unit}
+				if !v1 && rng.IntN(3) > 0 {
+					it.TaxCents = rng.Int64N(qty*unit/4 + 1)
+				}
+				items = append(items, it)
+				total += qty*unit + it.TaxCents
 			}
-			evs := []orderevents.Event{event(id, 1, orderevents.TypeOrderPlaced, orderevents.OrderPlaced{
-				CustomerID: cust, MerchantID: merch, Currency: currencies[rng.IntN(len(currencies))], Items: items, TotalCents: total}, at)}
+			cur := currencies[rng.IntN(len(currencies))]
+			var placed any = orderevents.OrderPlaced{CustomerID: cust, MerchantID: merch, Currency: cur, Items: items, TotalCents: total}
+			if v1 {
+				p := orderevents.OrderPlacedV1{CustomerID: cust, MerchantID: merch, Currency: cur, TotalCents: total}
+				for _, it := range items {
+					p.Items = append(p.Items, orderevents.ItemV1{SKU: it.SKU, Qty: it.Qty, UnitPriceCents: it.UnitPriceCents})
+				}
+				placed = p
+			}
+			evs := []orderevents.Event{event(id, 1, orderevents.TypeOrderPlaced, placed, at)}
 			var refunded int64
 			for range rng.IntN(6) {
 				at = at.Add(time.Duration(1+rng.IntN(600)) * time.Minute)
@@ -174,6 +191,7 @@ func checkMoney(t *testing.T, seed uint64) {
 	}
 
 	period := func(p report.Params) report.Params { p.From, p.To = "2026-01-01", "2026-12-31"; return p }
+	asOfAll := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)      // after every generated event
 	byClient := map[string]map[string][2]report.CurrencyTotal{} // client -> currency -> [customers, merchants]
 	add := func(client, cur string, i int, ct report.CurrencyTotal) {
 		if byClient[client] == nil {
@@ -256,6 +274,17 @@ func checkMoney(t *testing.T, seed uint64) {
 		if diff := cmp.Diff(rows.days, csvDays); diff != "" {
 			t.Errorf("%s %s merchant_sales: CSV vs rows (-rows +csv):\n%s", k.Client, k.Subject, diff)
 		}
+		// The other two ways to a day row: regrouped from the orders at read
+		// time (any zone but UTC; Etc/UTC has the same days) and folded from
+		// the log as of a time after every event.
+		local := params
+		local.Timezone = "Etc/UTC"
+		if diff := cmp.Diff(rows.days, readRows(t, s, k.Client, report.TypeMerchantSales, local).days); diff != "" {
+			t.Errorf("%s %s merchant_sales: time-zone fold vs merchant_daily_sales (-table +fold):\n%s", k.Client, k.Subject, diff)
+		}
+		if diff := cmp.Diff(rows.days, readRowsAsOf(t, s, k.Client, params, asOfAll).days); diff != "" {
+			t.Errorf("%s %s merchant_sales: as_of fold vs merchant_daily_sales (-table +as_of):\n%s", k.Client, k.Subject, diff)
+		}
 		checkPDFTotals(t, render(t, s, k.Client, report.TypeMerchantSales, report.FormatPDF, params), &fromRows, true)
 		for _, cur := range fromRows.Currencies() {
 			add(k.Client, cur, 1, fromRows.Of(cur))
@@ -285,8 +314,9 @@ type oracleTotals struct {
 // rules, with nothing of the projector: an order's events count up to its
 // first missing sequence and up to (not including) the first refund that
 // takes its refunds beyond its total (that one is parked); a cancelled
-// order counts in orders and cancellations but adds no money. It also
-// returns how many events must be parked.
+// order counts in orders and cancellations but adds no money, tax included;
+// an order's tax is the sum of its items' tax_cents (none in version 1),
+// whatever was refunded. It also returns how many events must be parked.
 func sqlOracle(tb testing.TB, pool *pgxpool.Pool) (oracleTotals, int64) {
 	tb.Helper()
 	ctx := context.Background()
@@ -302,6 +332,7 @@ func sqlOracle(tb testing.TB, pool *pgxpool.Pool) (oracleTotals, int64) {
 		placed AS (
 			SELECT client_id, order_id, data->>'customer_id' AS customer_id, data->>'merchant_id' AS merchant_id,
 			       data->>'currency' AS currency, (data->>'total_cents')::numeric AS total,
+			       (SELECT coalesce(sum((i->>'tax_cents')::numeric), 0) FROM jsonb_array_elements(data->'items') i) AS tax,
 			       (occurred_at AT TIME ZONE 'UTC')::date AS day
 			FROM contiguous WHERE type = 'OrderPlaced'),
 		cut AS (
@@ -309,17 +340,18 @@ func sqlOracle(tb testing.TB, pool *pgxpool.Pool) (oracleTotals, int64) {
 			FROM running r JOIN placed p USING (client_id, order_id)
 			WHERE r.refunded > p.total GROUP BY 1, 2),
 		folded AS (
-			SELECT p.client_id, p.order_id, p.customer_id, p.merchant_id, p.currency, p.total, p.day,
+			SELECT p.client_id, p.order_id, p.customer_id, p.merchant_id, p.currency, p.total, p.tax, p.day,
 			       bool_or(r.type = 'OrderCancelled') AS cancelled, max(r.refunded) AS refunded
 			FROM placed p
 			JOIN running r USING (client_id, order_id)
 			LEFT JOIN cut c USING (client_id, order_id)
 			WHERE c.sequence IS NULL OR r.sequence < c.sequence
-			GROUP BY 1, 2, 3, 4, 5, 6, 7)
+			GROUP BY 1, 2, 3, 4, 5, 6, 7, 8)
 		SELECT client_id, customer_id, merchant_id, currency, day,
 		       count(*), count(*) FILTER (WHERE cancelled),
 		       coalesce(sum(total) FILTER (WHERE NOT cancelled), 0)::text,
 		       coalesce(sum(refunded) FILTER (WHERE NOT cancelled), 0)::text,
+		       coalesce(sum(tax) FILTER (WHERE NOT cancelled), 0)::text,
 		       count(*) FILTER (WHERE refunded > 0),
 		       (SELECT count(*) FROM cut)
 		FROM folded GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`
@@ -345,20 +377,21 @@ func sqlOracle(tb testing.TB, pool *pgxpool.Pool) (oracleTotals, int64) {
 		x.Gross += c.Gross
 		x.Refunds += c.Refunds
 		x.Net += c.Net
+		x.Tax += c.Tax
 		m[k][cur] = x
 	}
 	var parked int64
 	dayIndex := map[subjectKey]map[string]int{}
 	for rows.Next() {
-		var client, customer, merchant, cur, grossS, refundsS string
+		var client, customer, merchant, cur, grossS, refundsS, taxS string
 		var day time.Time
 		var n, cancelled, withRefund int64
-		if err := rows.Scan(&client, &customer, &merchant, &cur, &day, &n, &cancelled, &grossS, &refundsS, &withRefund, &parked); err != nil {
+		if err := rows.Scan(&client, &customer, &merchant, &cur, &day, &n, &cancelled, &grossS, &refundsS, &taxS, &withRefund, &parked); err != nil {
 			tb.Fatalf("oracle: %v", err)
 		}
-		gross, refunds := fitInt64(tb, grossS), fitInt64(tb, refundsS)
+		gross, refunds, tax := fitInt64(tb, grossS), fitInt64(tb, refundsS), fitInt64(tb, taxS)
 		c := report.CurrencyTotal{Rows: n, Orders: n, Cancellations: cancelled, WithRefund: withRefund,
-			Amounts: report.Amounts{Gross: gross, Refunds: refunds, Net: gross - refunds}}
+			Amounts: report.Amounts{Gross: gross, Refunds: refunds, Net: gross - refunds, Tax: tax}}
 		addTo(o.customer, subjectKey{client, customer}, cur, c)
 		c.Rows, c.WithRefund = 0, 0 // merchant_sales counts days and no refunded orders
 		mk := subjectKey{client, merchant}
@@ -379,6 +412,7 @@ func sqlOracle(tb testing.TB, pool *pgxpool.Pool) (oracleTotals, int64) {
 		d.GrossCents += gross
 		d.RefundsCents += refunds
 		d.NetCents += gross - refunds
+		d.TaxCents += tax
 	}
 	if err := rows.Err(); err != nil {
 		tb.Fatalf("oracle: %v", err)
@@ -423,8 +457,23 @@ type docRows struct {
 // readRows reads a report's rows, or nil for an unknown subject.
 func readRows(tb testing.TB, s *readmodel.Store, clientID string, typ report.Type, p report.Params) *docRows {
 	tb.Helper()
+	return collectRows(tb, clientID, typ, func(fn func(report.Document) error) error {
+		return s.OpenDocument(context.Background(), clientID, typ, p, 0, fn)
+	})
+}
+
+// readRowsAsOf is readRows of the merchant_sales report as of asOf.
+func readRowsAsOf(tb testing.TB, s *readmodel.Store, clientID string, p report.Params, asOf time.Time) *docRows {
+	tb.Helper()
+	return collectRows(tb, clientID, report.TypeMerchantSales, func(fn func(report.Document) error) error {
+		return s.OpenDocumentAsOf(context.Background(), clientID, report.TypeMerchantSales, p, asOf, 0, fn)
+	})
+}
+
+func collectRows(tb testing.TB, clientID string, typ report.Type, open func(func(report.Document) error) error) *docRows {
+	tb.Helper()
 	out := &docRows{}
-	err := s.OpenDocument(context.Background(), clientID, typ, p, 0, func(doc report.Document) error {
+	err := open(func(doc report.Document) error {
 		if doc.Orders != nil {
 			for r, err := range doc.Orders {
 				if err != nil {
@@ -486,7 +535,8 @@ func orderRowsFromCSV(tb testing.TB, data []byte) []report.OrderRow {
 	tb.Helper()
 	var out []report.OrderRow
 	for _, r := range csvRecords(tb, data) {
-		o := report.OrderRow{OrderID: r[0], Status: r[3], Currency: r[9], TotalCents: minorOf(tb, r[10]), RefundedCents: minorOf(tb, r[11])}
+		o := report.OrderRow{OrderID: r[0], Status: r[3], Currency: r[9], TotalCents: minorOf(tb, r[10]), RefundedCents: minorOf(tb, r[11]),
+			TaxCents: minorOf(tb, r[14])}
 		if r[7] != "" {
 			c, err := time.Parse(time.RFC3339, r[7])
 			if err != nil {
@@ -513,7 +563,7 @@ func dayRowsFromCSV(tb testing.TB, data []byte) []report.MerchantDayRow {
 			tb.Fatal(err)
 		}
 		out = append(out, report.MerchantDayRow{MerchantID: r[0], Day: day, Currency: r[2], Orders: orders, Cancellations: cancellations,
-			GrossCents: minorOf(tb, r[5]), RefundsCents: minorOf(tb, r[6]), NetCents: minorOf(tb, r[7])})
+			GrossCents: minorOf(tb, r[5]), RefundsCents: minorOf(tb, r[6]), NetCents: minorOf(tb, r[7]), TaxCents: minorOf(tb, r[8])})
 	}
 	return out
 }
@@ -549,8 +599,8 @@ func checkPDFTotals(tb testing.TB, pdf []byte, want *report.Totals, merchant boo
 		if merchant {
 			counts = fmt.Sprintf("%d %d %d", t.Rows, t.Orders, t.Cancellations)
 		}
-		wantLines[cur] = fmt.Sprintf("%s %s %s %s %s", cur, counts,
-			report.FormatMoney(t.Gross, cur), report.FormatMoney(t.Refunds, cur), report.FormatMoney(t.Net, cur))
+		wantLines[cur] = fmt.Sprintf("%s %s %s %s %s %s", cur, counts,
+			report.FormatMoney(t.Gross, cur), report.FormatMoney(t.Refunds, cur), report.FormatMoney(t.Net, cur), report.FormatMoney(t.Tax, cur))
 	}
 	if diff := cmp.Diff(wantLines, got); diff != "" {
 		tb.Errorf("PDF totals vs the rows' totals (-rows +pdf):\n%s", diff)

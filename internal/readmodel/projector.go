@@ -647,7 +647,7 @@ func (w *writes) queueDays(b *pgx.Batch) {
 		client, merchant, currency []string
 		day                        []time.Time
 		orders, cancellations      []int64
-		gross, refunds, net        []string
+		gross, refunds, net, tax   []string
 		shrinks                    bool // some delta removes an order from a day
 	)
 	// In key order: passes over different partitions update the same days
@@ -672,6 +672,7 @@ func (w *writes) queueDays(b *pgx.Batch) {
 		gross = append(gross, d.Gross.String())
 		refunds = append(refunds, d.Refunds.String())
 		net = append(net, d.Net.String())
+		tax = append(tax, d.Tax.String())
 		if d.Orders < 0 {
 			shrinks = true
 		}
@@ -681,16 +682,17 @@ func (w *writes) queueDays(b *pgx.Batch) {
 	}
 	//nolint:unqueryvet // SELECT * FROM unnest of the batch's own arrays; the INSERT names the columns
 	b.Queue(`INSERT INTO merchant_daily_sales AS m
-			(client_id, merchant_id, day, currency, orders, cancellations, gross_cents, refunds_cents, net_cents)
+			(client_id, merchant_id, day, currency, orders, cancellations, gross_cents, refunds_cents, net_cents, tax_cents)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::bigint[], $6::bigint[],
-			$7::text[]::numeric[], $8::text[]::numeric[], $9::text[]::numeric[])
+			$7::text[]::numeric[], $8::text[]::numeric[], $9::text[]::numeric[], $10::text[]::numeric[])
 		ON CONFLICT (client_id, merchant_id, day, currency) DO UPDATE SET
 			orders = m.orders + EXCLUDED.orders,
 			cancellations = m.cancellations + EXCLUDED.cancellations,
 			gross_cents = m.gross_cents + EXCLUDED.gross_cents,
 			refunds_cents = m.refunds_cents + EXCLUDED.refunds_cents,
-			net_cents = m.net_cents + EXCLUDED.net_cents`,
-		client, merchant, day, currency, orders, cancellations, gross, refunds, net)
+			net_cents = m.net_cents + EXCLUDED.net_cents,
+			tax_cents = m.tax_cents + EXCLUDED.tax_cents`,
+		client, merchant, day, currency, orders, cancellations, gross, refunds, net, tax)
 	if shrinks {
 		// A day left with no orders has nothing in it; removing it keeps
 		// the table a function of the log, however passes were cut.

@@ -128,7 +128,8 @@ func TestMerchantDailySalesMatchesOrders(t *testing.T) {
 			       count(*) FILTER (WHERE cancelled_at IS NOT NULL)::int AS cancellations,
 			       coalesce(sum(total_cents) FILTER (WHERE cancelled_at IS NULL), 0)::bigint AS gross_cents,
 			       coalesce(sum(refunded_cents) FILTER (WHERE cancelled_at IS NULL), 0)::bigint AS refunds_cents,
-			       coalesce(sum(total_cents - refunded_cents) FILTER (WHERE cancelled_at IS NULL), 0)::bigint AS net_cents
+			       coalesce(sum(total_cents - refunded_cents) FILTER (WHERE cancelled_at IS NULL), 0)::bigint AS net_cents,
+			       coalesce(sum(tax_cents) FILTER (WHERE cancelled_at IS NULL), 0)::bigint AS tax_cents
 			FROM customer_order_history WHERE placed_at IS NOT NULL
 			GROUP BY 1, 2, 3, 4)
 		SELECT count(*) FROM (

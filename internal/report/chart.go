@@ -135,7 +135,7 @@ func (s *salesByCurrency) add(d MerchantDayRow) error {
 		ds = daySales{}
 		s.days[d.Currency] = ds
 	}
-	sum, err := ds[day].Add(Amounts{Gross: d.GrossCents, Refunds: d.RefundsCents, Net: d.NetCents})
+	sum, err := ds[day].Add(d.amounts())
 	if err != nil {
 		return fmt.Errorf("chart %s %s: %w", d.Currency, day.Format(dayLayout), err)
 	}

@@ -134,7 +134,8 @@ func chartDays() []MerchantDayRow {
 			}
 			refunds := gross * int64(i%5) / 40
 			out = append(out, MerchantDayRow{MerchantID: "mer_7", Day: d, Currency: cur, Orders: 12 + int(wave),
-				Cancellations: i % 3, GrossCents: gross, RefundsCents: refunds, NetCents: gross - refunds})
+				Cancellations: i % 3, GrossCents: gross, RefundsCents: refunds, NetCents: gross - refunds,
+				TaxCents: gross * int64(i%3) / 12})
 		}
 	}
 	return out

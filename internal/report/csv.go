@@ -16,6 +16,9 @@ import (
 // column. Totals are deliberately NOT included: every record is a data row,
 // so the file sums cleanly in a spreadsheet or a script.
 //
+// New columns go at the end of a header (tax did), so that a parser that
+// reads columns by position keeps working.
+//
 // Free-text cells that a spreadsheet would run as a formula (starting with
 // = + - @ tab or CR) are prefixed with a single quote.
 
@@ -23,10 +26,12 @@ var orderCSVHeader = []string{
 	"order_id", "customer_id", "merchant_id", "status",
 	"placed_at", "paid_at", "shipped_at", "cancelled_at",
 	"item_count", "currency", "total", "refunded", "carrier", "tracking_number",
+	"tax", // the tax included in total
 }
 
 var merchantCSVHeader = []string{
 	"merchant_id", "day", "currency", "orders", "cancellations", "gross", "refunds", "net",
+	"tax", // the tax included in gross
 }
 
 func renderCSV(ctx context.Context, w io.Writer, doc Document) (Stats, error) {
@@ -99,6 +104,7 @@ func orderRecord(r OrderRow) []string {
 		strconv.Itoa(r.ItemCount), cellText(r.Currency),
 		DecimalString(r.TotalCents, r.Currency), DecimalString(r.RefundedCents, r.Currency),
 		cellText(r.Carrier), cellText(r.TrackingNumber),
+		DecimalString(r.TaxCents, r.Currency),
 	}
 }
 
@@ -107,7 +113,7 @@ func merchantRecord(r MerchantDayRow) []string {
 		cellText(r.MerchantID), r.Day.UTC().Format(dayLayout), cellText(r.Currency),
 		strconv.Itoa(r.Orders), strconv.Itoa(r.Cancellations),
 		DecimalString(r.GrossCents, r.Currency), DecimalString(r.RefundsCents, r.Currency),
-		DecimalString(r.NetCents, r.Currency),
+		DecimalString(r.NetCents, r.Currency), DecimalString(r.TaxCents, r.Currency),
 	}
 }
 

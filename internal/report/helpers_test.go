@@ -74,6 +74,11 @@ func testOrders(n int) []OrderRow {
 			Status: statuses[i%len(statuses)], PlacedAt: placed, ItemCount: 1 + i%5,
 			Currency: cur, TotalCents: total,
 		}
+		if i%3 != 0 {
+			// A version 2 order: the tax is part of the total. Every third
+			// order is a version 1 one, with no tax.
+			o.TaxCents = total * 19 / 119
+		}
 		switch o.Status {
 		case "shipped":
 			s := placed.Add(30 * time.Hour)
@@ -105,6 +110,7 @@ func testDays(n int) []MerchantDayRow {
 		out[i] = MerchantDayRow{
 			MerchantID: "mer_7", Day: testFrom.AddDate(0, 0, i/len(currencies)), Currency: cur,
 			Orders: 20 + i%40, Cancellations: i % 4, GrossCents: gross, RefundsCents: refunds, NetCents: gross - refunds,
+			TaxCents: gross * int64(i%4) / 40, // some days all version 1: no tax
 		}
 	}
 	return out

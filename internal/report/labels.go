@@ -35,6 +35,7 @@ var translations = map[string][4]string{
 	"Gross":                {"Brutto", "Brut", "Bruto", "総額"},
 	"Refunds":              {"Erstattungen", "Remboursements", "Reembolsos", "返金"},
 	"Net":                  {"Netto", "Net", "Neto", "純額"},
+	"Tax":                  {"Steuer", "Taxes", "Impuestos", "税額"},
 	"Totals by currency":   {"Summen nach Währung", "Totaux par devise", "Totales por moneda", "通貨別合計"},
 	"All currencies":       {"Alle Währungen", "Toutes devises", "Todas las monedas", "全通貨"},
 	"All":                  {"Alle", "Tout", "Todo", "全体"},

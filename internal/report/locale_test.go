@@ -143,7 +143,8 @@ func TestRenderPDFLocales(t *testing.T) {
 		{"de-DE", "Europe/Berlin", []string{
 			"Bestellhistorie", "Kunde cus_42", "Zeitraum 01.01.2026 – 31.03.2026 (Europe/Berlin)",
 			"Erstellt 01.04.2026 11:30 CEST (UTC+02:00)", "Datenstand 1.200",
-			"Bestellung Aufgegeben Status Artikel Währung Summe Erstattet Versand / Spediteur",
+			"Bestellung Aufgegeben Status Artikel Währung Summe Steuer Erstattet Versand / Spediteur",
+			"Währung Bestellungen Stornierungen Mit Erstattung Brutto Erstattungen Netto Steuer",
 			"ord_001039 01.04.2026", "Summen nach Währung", "Zusammenfassung", "Bezahlt", "Storniert",
 			"Seite 1 von 2", "erstellt 01.04.2026 11:30 CEST",
 		}},
@@ -172,6 +173,9 @@ func TestRenderPDFLocales(t *testing.T) {
 			for _, cur := range totals.Currencies() {
 				if m := flat(l.Money(totals.Of(cur).Net, cur)); !strings.Contains(text, m) {
 					t.Errorf("the %s PDF lacks the %s net total %q", tt.locale, cur, m)
+				}
+				if m := flat(l.Money(totals.Of(cur).Tax, cur)); !strings.Contains(text, m) {
+					t.Errorf("the %s PDF lacks the %s tax total %q", tt.locale, cur, m)
 				}
 			}
 			if *update && tt.locale == "de-DE" {
@@ -231,10 +235,22 @@ func TestRenderXLSXLocale(t *testing.T) {
 // any supported locale (the sample data has no long client text).
 func TestRenderPDFLocalesFit(t *testing.T) {
 	for _, tag := range SupportedLocales() {
+		l, err := ParseLocale(tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every locale has its word for the tax column.
+		if tax := l.T("Tax"); tax == "" || (tax == "Tax") != strings.HasPrefix(tag, "en") {
+			t.Errorf("%s: the Tax label is %q", tag, tax)
+		}
 		for _, doc := range []Document{merchantDoc(t, testDays(20)), orderDoc(t, testOrders(30))} {
 			doc.Header.Locale, doc.Header.Timezone = tag, "America/Argentina/Buenos_Aires"
 			pdf, _ := renderPDFBytes(t, doc, defaultChunkPages)
-			for line := range strings.Lines(textOf(t, pdf)) {
+			text := textOf(t, pdf)
+			if !strings.Contains(text, l.T("Tax")) {
+				t.Errorf("%s %s: no %q column", tag, doc.Type, l.T("Tax"))
+			}
+			for line := range strings.Lines(text) {
 				if strings.Contains(line, "…") {
 					t.Errorf("%s %s: a label is cut: %s", tag, doc.Type, strings.TrimSpace(line))
 				}

@@ -129,9 +129,10 @@ func AddCents(a, b int64) (int64, error) {
 }
 
 // Amounts is the money of one order or of a set of orders, in minor units.
-// Net is always Gross - Refunds.
+// Net is always Gross - Refunds. Tax is the part of Gross that is tax, so
+// 0 <= Tax <= Gross; it is not a fourth amount to add to the others.
 type Amounts struct {
-	Gross, Refunds, Net int64
+	Gross, Refunds, Net, Tax int64
 }
 
 // OrderAmounts is the one definition of money; every report and the
@@ -142,10 +143,15 @@ type Amounts struct {
 //   - the total includes the order's tax, which is never negative nor more
 //     than the total: gross is tax-inclusive and tax is never added on top;
 //   - a cancelled order (cancelled_at set, whatever followed) is not a sale:
-//     it contributes 0 gross, 0 refunds and 0 net, even if it was paid or
-//     refunded before or after the cancellation;
+//     it contributes 0 gross, 0 refunds, 0 net and 0 tax, even if it was paid
+//     or refunded before or after the cancellation;
 //   - any other order contributes its total as gross, what was refunded of it
-//     as refunds, and the difference as net (0 when fully refunded).
+//     as refunds, the difference as net (0 when fully refunded) and its
+//     tax_cents as tax;
+//   - tax is the tax of the gross, and only of the gross: refunds are
+//     tax-inclusive amounts and are not split into tax and the rest (an
+//     OrderRefunded carries no tax), so a refund leaves tax as it is and net
+//     is not "net of tax".
 func OrderAmounts(o OrderRow) (Amounts, error) {
 	if o.TotalCents < 0 || o.RefundedCents < 0 || o.RefundedCents > o.TotalCents {
 		return Amounts{}, fmt.Errorf("order %s: total %d, refunded %d: refunds must be between 0 and the total: %w",
@@ -158,7 +164,7 @@ func OrderAmounts(o OrderRow) (Amounts, error) {
 	if o.CancelledAt != nil {
 		return Amounts{}, nil
 	}
-	return Amounts{Gross: o.TotalCents, Refunds: o.RefundedCents, Net: o.TotalCents - o.RefundedCents}, nil
+	return Amounts{Gross: o.TotalCents, Refunds: o.RefundedCents, Net: o.TotalCents - o.RefundedCents, Tax: o.TaxCents}, nil
 }
 
 // Add returns a + b, or an error wrapping ErrAmountOutOfRange if a sum does
@@ -174,6 +180,9 @@ func (a Amounts) Add(b Amounts) (Amounts, error) {
 	}
 	if out.Net, err = AddCents(a.Net, b.Net); err != nil {
 		return a, fmt.Errorf("net: %w", err)
+	}
+	if out.Tax, err = AddCents(a.Tax, b.Tax); err != nil {
+		return a, fmt.Errorf("tax: %w", err)
 	}
 	return out, nil
 }
@@ -233,7 +242,7 @@ func (t *Totals) AddOrder(o OrderRow) error {
 // with OrderAmounts.
 func (t *Totals) AddDay(d MerchantDayRow) error {
 	c := t.of(d.Currency)
-	sum, err := c.Amounts.Add(Amounts{Gross: d.GrossCents, Refunds: d.RefundsCents, Net: d.NetCents})
+	sum, err := c.Amounts.Add(d.amounts())
 	if err != nil {
 		return fmt.Errorf("total %s: %w", d.Currency, err)
 	}
@@ -242,6 +251,11 @@ func (t *Totals) AddDay(d MerchantDayRow) error {
 	c.Orders += int64(d.Orders)
 	c.Cancellations += int64(d.Cancellations)
 	return nil
+}
+
+// amounts are the row's sums as Amounts.
+func (d MerchantDayRow) amounts() Amounts {
+	return Amounts{Gross: d.GrossCents, Refunds: d.RefundsCents, Net: d.NetCents, Tax: d.TaxCents}
 }
 
 // Currencies lists the currencies added so far, sorted.

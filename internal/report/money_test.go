@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,18 +70,21 @@ func TestOrderAmounts(t *testing.T) {
 		want Amounts
 		err  bool
 	}{
-		{"placed", OrderRow{TotalCents: 1000}, Amounts{1000, 0, 1000}, false},
-		{"partly refunded", OrderRow{TotalCents: 1000, RefundedCents: 300}, Amounts{1000, 300, 700}, false},
-		{"fully refunded", OrderRow{Status: "refunded", TotalCents: 1000, RefundedCents: 1000}, Amounts{1000, 1000, 0}, false},
+		{"placed", OrderRow{TotalCents: 1000}, Amounts{1000, 0, 1000, 0}, false},
+		{"partly refunded", OrderRow{TotalCents: 1000, RefundedCents: 300}, Amounts{1000, 300, 700, 0}, false},
+		{"fully refunded", OrderRow{Status: "refunded", TotalCents: 1000, RefundedCents: 1000}, Amounts{1000, 1000, 0, 0}, false},
 		{"cancelled", OrderRow{Status: "cancelled", CancelledAt: &at, TotalCents: 1000}, Amounts{}, false},
 		{"cancelled then refunded", OrderRow{Status: "refunded", CancelledAt: &at, TotalCents: 1000, RefundedCents: 1000}, Amounts{}, false},
-		{"int64 max", OrderRow{TotalCents: math.MaxInt64, RefundedCents: math.MaxInt64}, Amounts{math.MaxInt64, math.MaxInt64, 0}, false},
+		{"int64 max", OrderRow{TotalCents: math.MaxInt64, RefundedCents: math.MaxInt64}, Amounts{math.MaxInt64, math.MaxInt64, 0, 0}, false},
 		{"refunds beyond the total", OrderRow{TotalCents: 1000, RefundedCents: 1001}, Amounts{}, true},
 		{"negative refunds", OrderRow{TotalCents: 1000, RefundedCents: -2}, Amounts{}, true},
 		{"negative total", OrderRow{TotalCents: -1}, Amounts{}, true},
 		{"cancelled, refunds beyond the total", OrderRow{CancelledAt: &at, TotalCents: 1, RefundedCents: 2}, Amounts{}, true},
-		{"tax is part of the total, not added", OrderRow{TotalCents: 1190, TaxCents: 190, RefundedCents: 100}, Amounts{1190, 100, 1090}, false},
-		{"all of the total is tax", OrderRow{TotalCents: 50, TaxCents: 50}, Amounts{50, 0, 50}, false},
+		{"tax is part of the total, not added", OrderRow{TotalCents: 1190, TaxCents: 190, RefundedCents: 100}, Amounts{1190, 100, 1090, 190}, false},
+		{"all of the total is tax", OrderRow{TotalCents: 50, TaxCents: 50}, Amounts{50, 0, 50, 50}, false},
+		{"a refund leaves the tax whole", OrderRow{Status: "refunded", TotalCents: 1190, TaxCents: 190, RefundedCents: 1190}, Amounts{1190, 1190, 0, 190}, false},
+		{"cancelled: no tax either", OrderRow{Status: "cancelled", CancelledAt: &at, TotalCents: 1190, TaxCents: 190}, Amounts{}, false},
+		{"int64 max tax", OrderRow{TotalCents: math.MaxInt64, TaxCents: math.MaxInt64}, Amounts{math.MaxInt64, 0, math.MaxInt64, math.MaxInt64}, false},
 		{"tax beyond the total", OrderRow{TotalCents: 100, TaxCents: 101}, Amounts{}, true},
 		{"negative tax", OrderRow{TotalCents: 100, TaxCents: -1}, Amounts{}, true},
 		{"cancelled, tax beyond the total", OrderRow{CancelledAt: &at, TotalCents: 1, TaxCents: 2}, Amounts{}, true},
@@ -119,6 +123,15 @@ func TestTotalsOverflowIsAnError(t *testing.T) {
 	}
 	if err := dt.AddDay(days[1]); !errors.Is(err, ErrAmountOutOfRange) {
 		t.Errorf("day overflow: %v, want ErrAmountOutOfRange", err)
+	}
+	// Tax is summed with the same checks, even where gross still fits.
+	var tt Totals
+	taxed := MerchantDayRow{Currency: "EUR", GrossCents: 1, NetCents: 1, TaxCents: math.MaxInt64}
+	if err := tt.AddDay(taxed); err != nil {
+		t.Fatal(err)
+	}
+	if err := tt.AddDay(taxed); !errors.Is(err, ErrAmountOutOfRange) || !strings.Contains(err.Error(), "tax") {
+		t.Errorf("tax overflow: %v, want ErrAmountOutOfRange naming tax", err)
 	}
 	pdf := renderErr(t, Document{Type: TypeOrderHistory, Header: testHeader(TypeOrderHistory), RowCount: 2,
 		Orders: seq(t, []OrderRow{o, o})})

@@ -82,29 +82,30 @@ type column struct {
 
 func orderColumns() []column {
 	return []column{
-		{"Order", 28, "L"}, {"Placed", 19, "L"}, {"Status", 17, "L"}, {"Items", 12, "R"},
-		{"Currency", 17, "C"}, {"Total", 24, "R"}, {"Refunded", 23, "R"}, {"Shipped / carrier", 42, "L"},
+		{"Order", 25, "L"}, {"Placed", 19, "L"}, {"Status", 16, "L"}, {"Items", 12, "R"},
+		{"Currency", 14, "C"}, {"Total", 23, "R"}, {"Tax", 20, "R"}, {"Refunded", 21, "R"},
+		{"Shipped / carrier", 32, "L"},
 	}
 }
 
 func merchantColumns() []column {
 	return []column{
-		{"Day", 26, "L"}, {"Currency", 18, "C"}, {"Orders", 20, "R"}, {"Cancellations", 24, "R"},
-		{"Gross", 31, "R"}, {"Refunds", 31, "R"}, {"Net", 32, "R"},
+		{"Day", 24, "L"}, {"Currency", 14, "C"}, {"Orders", 20, "R"}, {"Cancellations", 24, "R"},
+		{"Gross", 25, "R"}, {"Refunds", 25, "R"}, {"Net", 25, "R"}, {"Tax", 25, "R"},
 	}
 }
 
 func orderTotalsColumns() []column {
 	return []column{
-		{"Currency", 22, "L"}, {"Orders", 20, "R"}, {"Cancellations", 24, "R"}, {"With refund", 23, "R"},
-		{"Gross", 31, "R"}, {"Refunds", 31, "R"}, {"Net", 31, "R"},
+		{"Currency", 18, "L"}, {"Orders", 20, "R"}, {"Cancellations", 22, "R"}, {"With refund", 22, "R"},
+		{"Gross", 25, "R"}, {"Refunds", 25, "R"}, {"Net", 25, "R"}, {"Tax", 25, "R"},
 	}
 }
 
 func merchantTotalsColumns() []column {
 	return []column{
-		{"Currency", 22, "L"}, {"Days", 18, "R"}, {"Orders", 22, "R"}, {"Cancellations", 26, "R"},
-		{"Gross", 31, "R"}, {"Refunds", 31, "R"}, {"Net", 32, "R"},
+		{"Currency", 16, "L"}, {"Days", 14, "R"}, {"Orders", 22, "R"}, {"Cancellations", 26, "R"},
+		{"Gross", 26, "R"}, {"Refunds", 26, "R"}, {"Net", 26, "R"}, {"Tax", 26, "R"},
 	}
 }
 

@@ -164,13 +164,14 @@ func TestRenderPDFTotals(t *testing.T) {
 		rows := testOrders(333)
 		pdf, _ := renderPDFBytes(t, orderDoc(t, rows), 2)
 		// Summed by hand here, not with Totals: a cancelled order is no sale.
-		gross, refunds := map[string]int64{}, map[string]int64{}
+		gross, refunds, tax := map[string]int64{}, map[string]int64{}, map[string]int64{}
 		count, cancelled, withRefund := map[string]int{}, map[string]int{}, map[string]int{}
 		for _, r := range rows {
 			count[r.Currency]++
 			if r.CancelledAt == nil {
 				gross[r.Currency] += r.TotalCents
 				refunds[r.Currency] += r.RefundedCents
+				tax[r.Currency] += r.TaxCents
 			} else {
 				cancelled[r.Currency]++
 			}
@@ -182,7 +183,8 @@ func TestRenderPDFTotals(t *testing.T) {
 		want := map[string][]string{}
 		for cur := range count {
 			want[cur] = []string{strconv.Itoa(count[cur]), strconv.Itoa(cancelled[cur]), strconv.Itoa(withRefund[cur]),
-				FormatMoney(gross[cur], cur), FormatMoney(refunds[cur], cur), FormatMoney(gross[cur]-refunds[cur], cur)}
+				FormatMoney(gross[cur], cur), FormatMoney(refunds[cur], cur), FormatMoney(gross[cur]-refunds[cur], cur),
+				FormatMoney(tax[cur], cur)}
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("totals by currency (-want +got):\n%s", diff)
@@ -191,7 +193,7 @@ func TestRenderPDFTotals(t *testing.T) {
 	t.Run("merchant_sales", func(t *testing.T) {
 		rows := testDays(90)
 		pdf, _ := renderPDFBytes(t, merchantDoc(t, rows), defaultChunkPages)
-		type sums struct{ days, orders, cancellations, gross, refunds, net int64 }
+		type sums struct{ days, orders, cancellations, gross, refunds, net, tax int64 }
 		s := map[string]*sums{}
 		for _, r := range rows {
 			if s[r.Currency] == nil {
@@ -204,11 +206,12 @@ func TestRenderPDFTotals(t *testing.T) {
 			x.gross += r.GrossCents
 			x.refunds += r.RefundsCents
 			x.net += r.NetCents
+			x.tax += r.TaxCents
 		}
 		want := map[string][]string{}
 		for cur, x := range s {
 			want[cur] = []string{formatCount(x.days), formatCount(x.orders), formatCount(x.cancellations),
-				FormatMoney(x.gross, cur), FormatMoney(x.refunds, cur), FormatMoney(x.net, cur)}
+				FormatMoney(x.gross, cur), FormatMoney(x.refunds, cur), FormatMoney(x.net, cur), FormatMoney(x.tax, cur)}
 		}
 		text := textOf(t, pdf)
 		if diff := cmp.Diff(want, totalsLines(t, text)); diff != "" {
@@ -223,11 +226,11 @@ func TestRenderPDFTotals(t *testing.T) {
 
 // An amount never loses digits to an ellipsis, however large.
 func TestRenderPDFNeverCutsAmounts(t *testing.T) {
-	day := MerchantDayRow{MerchantID: "mer_7", Day: testFrom, Currency: "EUR", Orders: 1, GrossCents: math.MaxInt64, NetCents: math.MaxInt64}
+	day := MerchantDayRow{MerchantID: "mer_7", Day: testFrom, Currency: "EUR", Orders: 1, GrossCents: math.MaxInt64, NetCents: math.MaxInt64, TaxCents: math.MaxInt64}
 	pdf, _ := renderPDFBytes(t, merchantDoc(t, []MerchantDayRow{day}), defaultChunkPages)
 	text := textOf(t, pdf)
-	if n := strings.Count(text, "92,233,720,368,547,758.07"); n < 4 {
-		t.Errorf("the amount shows whole %d times, want 4 (row gross and net, totals gross and net):\n%s", n, text)
+	if n := strings.Count(text, "92,233,720,368,547,758.07"); n < 6 {
+		t.Errorf("the amount shows whole %d times, want 6 (row gross, net and tax, totals gross, net and tax):\n%s", n, text)
 	}
 }
 

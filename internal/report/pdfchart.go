@@ -176,13 +176,13 @@ func (r *pdfRenderer) merchantTotalRows(totals *Totals, days int64) error {
 		orders += t.Orders
 		cancellations += t.Cancellations
 		cells := []string{cur, r.loc.Count(t.Rows), r.loc.Count(t.Orders), r.loc.Count(t.Cancellations),
-			r.loc.Money(t.Gross, cur), r.loc.Money(t.Refunds, cur), r.loc.Money(t.Net, cur)}
+			r.loc.Money(t.Gross, cur), r.loc.Money(t.Refunds, cur), r.loc.Money(t.Net, cur), r.loc.Money(t.Tax, cur)}
 		if err := r.row(cells, i%2 == 1, false, ""); err != nil {
 			return err
 		}
 	}
 	if len(curs) > 1 {
-		cells := []string{r.loc.T("All"), r.loc.Count(days), r.loc.Count(orders), r.loc.Count(cancellations), "", "", ""}
+		cells := []string{r.loc.T("All"), r.loc.Count(days), r.loc.Count(orders), r.loc.Count(cancellations), "", "", "", ""}
 		if err := r.row(cells, false, true, "T"); err != nil {
 			return err
 		}

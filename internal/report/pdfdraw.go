@@ -323,7 +323,7 @@ func (r *pdfRenderer) orders() (int, error) {
 		}
 		cells := []string{
 			o.OrderID, r.loc.LocalDate(o.PlacedAt, r.tz), r.statusLabel(o.Status), r.loc.Count(int64(o.ItemCount)),
-			o.Currency, r.loc.Amount(o.TotalCents, o.Currency), refunded, shipped,
+			o.Currency, r.loc.Amount(o.TotalCents, o.Currency), r.loc.Amount(o.TaxCents, o.Currency), refunded, shipped,
 		}
 		if err := r.row(cells, n%2 == 1, false, ""); err != nil {
 			return n, err
@@ -344,14 +344,14 @@ func (r *pdfRenderer) orders() (int, error) {
 		t := totals.Of(cur)
 		all, cancelled, refunded = all+t.Orders, cancelled+t.Cancellations, refunded+t.WithRefund
 		cells := []string{cur, r.loc.Count(t.Orders), r.loc.Count(t.Cancellations), r.loc.Count(t.WithRefund),
-			r.loc.Money(t.Gross, cur), r.loc.Money(t.Refunds, cur), r.loc.Money(t.Net, cur)}
+			r.loc.Money(t.Gross, cur), r.loc.Money(t.Refunds, cur), r.loc.Money(t.Net, cur), r.loc.Money(t.Tax, cur)}
 		if err := r.row(cells, i%2 == 1, false, ""); err != nil {
 			return n, err
 		}
 	}
 	if len(curs) > 1 {
 		// Amounts in different currencies do not add up; the counts do.
-		cells := []string{r.loc.T("All currencies"), r.loc.Count(all), r.loc.Count(cancelled), r.loc.Count(refunded), "", "", ""}
+		cells := []string{r.loc.T("All currencies"), r.loc.Count(all), r.loc.Count(cancelled), r.loc.Count(refunded), "", "", "", ""}
 		if err := r.row(cells, false, true, "T"); err != nil {
 			return n, err
 		}
@@ -417,6 +417,7 @@ func (r *pdfRenderer) merchantDays() (int, error) {
 		cells := []string{
 			r.loc.Date(d.Day), d.Currency, r.loc.Count(int64(d.Orders)), r.loc.Count(int64(d.Cancellations)),
 			r.loc.Amount(d.GrossCents, d.Currency), r.loc.Amount(d.RefundsCents, d.Currency), r.loc.Amount(d.NetCents, d.Currency),
+			r.loc.Amount(d.TaxCents, d.Currency),
 		}
 		if err := r.row(cells, n%2 == 1, false, ""); err != nil {
 			return n, err

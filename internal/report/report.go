@@ -88,6 +88,7 @@ type MerchantDayRow struct {
 	GrossCents    int64
 	RefundsCents  int64
 	NetCents      int64
+	TaxCents      int64 // the tax included in GrossCents
 }
 
 // Document is a report's data, ready to render. Rows stream from the read

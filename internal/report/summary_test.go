@@ -45,7 +45,7 @@ func centsOfDecimal(t *testing.T, s, cur string) int64 {
 func TestPDFSummariesAgreeWithCSV(t *testing.T) {
 	t.Run("merchant_sales", func(t *testing.T) {
 		rows := chartDays()
-		type sums struct{ days, orders, cancellations, gross, refunds, net int64 }
+		type sums struct{ days, orders, cancellations, gross, refunds, net, tax int64 }
 		s := map[string]*sums{}
 		recs := csvRecords(t, merchantDoc(t, rows))
 		if diff := cmp.Diff(merchantCSVHeader, recs[0]); diff != "" {
@@ -65,11 +65,12 @@ func TestPDFSummariesAgreeWithCSV(t *testing.T) {
 			x.gross += centsOfDecimal(t, r[5], cur)
 			x.refunds += centsOfDecimal(t, r[6], cur)
 			x.net += centsOfDecimal(t, r[7], cur)
+			x.tax += centsOfDecimal(t, r[8], cur)
 		}
 		want := map[string][]string{}
 		for cur, x := range s {
 			want[cur] = []string{formatCount(x.days), formatCount(x.orders), formatCount(x.cancellations),
-				FormatMoney(x.gross, cur), FormatMoney(x.refunds, cur), FormatMoney(x.net, cur)}
+				FormatMoney(x.gross, cur), FormatMoney(x.refunds, cur), FormatMoney(x.net, cur), FormatMoney(x.tax, cur)}
 		}
 		pdf, _ := renderPDFBytes(t, merchantDoc(t, rows), defaultChunkPages)
 		text := textOf(t, pdf)
@@ -82,7 +83,7 @@ func TestPDFSummariesAgreeWithCSV(t *testing.T) {
 	})
 	t.Run("order_history", func(t *testing.T) {
 		rows := testOrders(333)
-		type sums struct{ orders, cancellations, withRefund, gross, refunds int64 }
+		type sums struct{ orders, cancellations, withRefund, gross, refunds, tax int64 }
 		s := map[string]*sums{}
 		recs := csvRecords(t, orderDoc(t, rows))
 		col := map[string]int{}
@@ -106,11 +107,12 @@ func TestPDFSummariesAgreeWithCSV(t *testing.T) {
 			}
 			x.gross += total
 			x.refunds += refunded
+			x.tax += centsOfDecimal(t, r[col["tax"]], cur)
 		}
 		want := map[string][]string{}
 		for cur, x := range s {
 			want[cur] = []string{formatCount(x.orders), formatCount(x.cancellations), formatCount(x.withRefund),
-				FormatMoney(x.gross, cur), FormatMoney(x.refunds, cur), FormatMoney(x.gross-x.refunds, cur)}
+				FormatMoney(x.gross, cur), FormatMoney(x.refunds, cur), FormatMoney(x.gross-x.refunds, cur), FormatMoney(x.tax, cur)}
 		}
 		pdf, _ := renderPDFBytes(t, orderDoc(t, rows), 3)
 		if diff := cmp.Diff(want, totalsLines(t, textOf(t, pdf))); diff != "" {

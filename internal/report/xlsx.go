@@ -83,7 +83,7 @@ func orderXLSXColumns() []xlsxColumn {
 		{"Placed at", kindDateTime}, {"Paid at", kindDateTime},
 		{"Shipped at", kindDateTime}, {"Cancelled at", kindDateTime},
 		{"Items", kindCount}, {"Currency", kindText},
-		{"Total", kindAmount}, {"Refunded", kindAmount}, {"Net", kindAmount},
+		{"Total", kindAmount}, {"Refunded", kindAmount}, {"Net", kindAmount}, {"Tax", kindAmount},
 		{"Carrier", kindText}, {"Tracking number", kindText},
 	}
 }
@@ -92,7 +92,7 @@ func merchantXLSXColumns() []xlsxColumn {
 	return []xlsxColumn{
 		{"Merchant", kindText}, {"Day", kindDate}, {"Currency", kindText},
 		{"Orders", kindCount}, {"Cancellations", kindCount},
-		{"Gross", kindAmount}, {"Refunds", kindAmount}, {"Net", kindAmount},
+		{"Gross", kindAmount}, {"Refunds", kindAmount}, {"Net", kindAmount}, {"Tax", kindAmount},
 	}
 }
 
@@ -446,7 +446,9 @@ func (r *xlsxRenderer) orders(totals *Totals) error {
 			r.timeCell(&o.PlacedAt), r.timeCell(o.PaidAt), r.timeCell(o.ShippedAt), r.timeCell(o.CancelledAt),
 			r.countCell(int64(o.ItemCount)), r.textCell(o.Currency),
 		}
-		for _, cents := range []int64{o.TotalCents, o.RefundedCents, a.Net} {
+		// Total, Refunded and Tax are the order's own, as in the CSV; Net is
+		// what the money rule makes of them.
+		for _, cents := range []int64{o.TotalCents, o.RefundedCents, a.Net, o.TaxCents} {
 			c, err := r.amountCell(cents, o.Currency)
 			if err != nil {
 				return fmt.Errorf("order row %d: %w", n, err)
@@ -475,7 +477,7 @@ func (r *xlsxRenderer) merchantDays(totals *Totals) error {
 			r.textCell(d.MerchantID), r.dayCell(d.Day), r.textCell(d.Currency),
 			r.countCell(int64(d.Orders)), r.countCell(int64(d.Cancellations)),
 		}
-		for _, cents := range []int64{d.GrossCents, d.RefundsCents, d.NetCents} {
+		for _, cents := range []int64{d.GrossCents, d.RefundsCents, d.NetCents, d.TaxCents} {
 			c, err := r.amountCell(cents, d.Currency)
 			if err != nil {
 				return fmt.Errorf("merchant row %d: %w", n, err)
@@ -511,9 +513,9 @@ func (r *xlsxRenderer) summary(totals *Totals) error {
 	}
 
 	curs := totals.Currencies()
-	head := []string{"Currency", "Orders", "Gross", "Refunds", "Net"}
+	head := []string{"Currency", "Orders", "Gross", "Refunds", "Net", "Tax"}
 	if r.doc.Type == TypeMerchantSales {
-		head = []string{"Currency", "Days", "Orders", "Cancellations", "Gross", "Refunds", "Net"}
+		head = []string{"Currency", "Days", "Orders", "Cancellations", "Gross", "Refunds", "Net", "Tax"}
 	}
 	headRow := make([]xlsxCell, len(head))
 	for i, t := range head {
@@ -539,7 +541,7 @@ func (r *xlsxRenderer) summary(totals *Totals) error {
 		} else {
 			row = append(row, r.countCell(t.Orders))
 		}
-		for _, cents := range []int64{t.Gross, t.Refunds, t.Net} {
+		for _, cents := range []int64{t.Gross, t.Refunds, t.Net, t.Tax} {
 			c, err := r.amountCell(cents, cur)
 			if err != nil {
 				return fmt.Errorf("total %s: %w", cur, err)

@@ -295,9 +295,9 @@ func TestRenderXLSXOrderHistory(t *testing.T) {
 	}
 	s := b.sheet(t, "Orders")
 	header := []string{"Order", "Customer", "Merchant", "Status", "Placed at (UTC)", "Paid at (UTC)", "Shipped at (UTC)",
-		"Cancelled at (UTC)", "Items", "Currency", "Total", "Refunded", "Net", "Carrier", "Tracking number"}
+		"Cancelled at (UTC)", "Items", "Currency", "Total", "Refunded", "Net", "Tax", "Carrier", "Tracking number"}
 	wantTable(t, s, header, len(rows))
-	if w := s.Widths[13]; w == nil || *w != xlsxMaxWidth {
+	if w := s.Widths[14]; w == nil || *w != xlsxMaxWidth {
 		t.Errorf("carrier width %v, want the cap %v", w, xlsxMaxWidth)
 	}
 	for i, o := range rows {
@@ -330,8 +330,10 @@ func TestRenderXLSXOrderHistory(t *testing.T) {
 		w, v = at(13)
 		wantAmount(t, w, v, a.Net, o.Currency)
 		w, v = at(14)
-		wantText(t, w, v, o.Carrier)
+		wantAmount(t, w, v, o.TaxCents, o.Currency) // the order's own, as Total
 		w, v = at(15)
+		wantText(t, w, v, o.Carrier)
+		w, v = at(16)
 		wantText(t, w, v, o.TrackingNumber)
 	}
 
@@ -369,7 +371,7 @@ func TestRenderXLSXOrderHistory(t *testing.T) {
 		cur := s.cell(r, 10).str()
 		netByCur[cur] += toCents(t, s.cell(r, 13), cur)
 	}
-	got := summaryTotals(t, sum, 5)
+	got := summaryTotals(t, sum, 6)
 	if len(got) != len(totals.Currencies()) || len(got) < 3 {
 		t.Fatalf("%d totals rows, want one for each of %v", len(got), totals.Currencies())
 	}
@@ -380,11 +382,13 @@ func TestRenderXLSXOrderHistory(t *testing.T) {
 		wantAmount(t, cur+" gross", row[2], tt.Gross, cur)
 		wantAmount(t, cur+" refunds", row[3], tt.Refunds, cur)
 		wantAmount(t, cur+" net", row[4], tt.Net, cur)
+		wantAmount(t, cur+" tax", row[5], tt.Tax, cur)
 		if netByCur[cur] != tt.Net {
 			t.Errorf("%s: the Net column sums to %d, the total is %d", cur, netByCur[cur], tt.Net)
 		}
 		wantPDFLine(t, text, cur, formatCount(tt.Orders), formatCount(tt.Cancellations), formatCount(tt.WithRefund),
-			FormatMoney(toCents(t, row[2], cur), cur), FormatMoney(toCents(t, row[3], cur), cur), FormatMoney(toCents(t, row[4], cur), cur))
+			FormatMoney(toCents(t, row[2], cur), cur), FormatMoney(toCents(t, row[3], cur), cur), FormatMoney(toCents(t, row[4], cur), cur),
+			FormatMoney(toCents(t, row[5], cur), cur))
 	}
 
 	p := b.Properties
@@ -403,7 +407,7 @@ func TestRenderXLSXMerchantSales(t *testing.T) {
 	}
 	b := readXLSX(t, data)
 	s := b.sheet(t, "Sales")
-	wantTable(t, s, []string{"Merchant", "Day", "Currency", "Orders", "Cancellations", "Gross", "Refunds", "Net"}, len(rows))
+	wantTable(t, s, []string{"Merchant", "Day", "Currency", "Orders", "Cancellations", "Gross", "Refunds", "Net", "Tax"}, len(rows))
 	for i, d := range rows {
 		r := i + 2
 		w := func(c int) string { return fmt.Sprintf("row %d col %d", r, c) }
@@ -415,6 +419,7 @@ func TestRenderXLSXMerchantSales(t *testing.T) {
 		wantAmount(t, w(6), s.cell(r, 6), d.GrossCents, d.Currency)
 		wantAmount(t, w(7), s.cell(r, 7), d.RefundsCents, d.Currency)
 		wantAmount(t, w(8), s.cell(r, 8), d.NetCents, d.Currency)
+		wantAmount(t, w(9), s.cell(r, 9), d.TaxCents, d.Currency)
 	}
 
 	var totals Totals
@@ -425,7 +430,7 @@ func TestRenderXLSXMerchantSales(t *testing.T) {
 	}
 	pdf, _ := renderPDFBytes(t, merchantDoc(t, rows), defaultChunkPages)
 	text := textOf(t, pdf)
-	got := summaryTotals(t, b.sheet(t, "Summary"), 7)
+	got := summaryTotals(t, b.sheet(t, "Summary"), 8)
 	if len(got) != 3 {
 		t.Fatalf("%d totals rows, want 3", len(got))
 	}
@@ -438,8 +443,10 @@ func TestRenderXLSXMerchantSales(t *testing.T) {
 		wantAmount(t, cur+" gross", row[4], tt.Gross, cur)
 		wantAmount(t, cur+" refunds", row[5], tt.Refunds, cur)
 		wantAmount(t, cur+" net", row[6], tt.Net, cur)
+		wantAmount(t, cur+" tax", row[7], tt.Tax, cur)
 		wantPDFLine(t, text, cur, formatCount(tt.Rows), formatCount(tt.Orders), formatCount(tt.Cancellations),
-			FormatMoney(toCents(t, row[4], cur), cur), FormatMoney(toCents(t, row[5], cur), cur), FormatMoney(toCents(t, row[6], cur), cur))
+			FormatMoney(toCents(t, row[4], cur), cur), FormatMoney(toCents(t, row[5], cur), cur), FormatMoney(toCents(t, row[6], cur), cur),
+			FormatMoney(toCents(t, row[7], cur), cur))
 	}
 }
 
@@ -450,8 +457,8 @@ func TestRenderXLSXEmpty(t *testing.T) {
 		cols  int
 		msg   string
 	}{
-		{orderDoc(t, nil), "Orders", 15, "No orders in this period."},
-		{merchantDoc(t, nil), "Sales", 8, "No sales in this period."},
+		{orderDoc(t, nil), "Orders", 16, "No orders in this period."},
+		{merchantDoc(t, nil), "Sales", 9, "No sales in this period."},
 	} {
 		data, st := renderXLSXBytes(t, tc.doc)
 		if st != (Stats{}) {
@@ -487,7 +494,7 @@ func TestRenderXLSXAmounts(t *testing.T) {
 	huge := int64(1234567890123456789)                                                      // 19 digits
 	rows[5].Currency, rows[5].TotalCents, rows[5].RefundedCents = "USD", huge, 0
 	for i := range rows {
-		rows[i].CancelledAt = nil
+		rows[i].CancelledAt, rows[i].TaxCents = nil, 0
 	}
 	data, _ := renderXLSXBytes(t, orderDoc(t, rows))
 	s := readXLSX(t, data).sheet(t, "Orders")
