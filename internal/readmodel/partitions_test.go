@@ -112,7 +112,7 @@ func foldedFromLog(t *testing.T, pool *pgxpool.Pool) [2]string {
 	ctx := context.Background()
 	fresh, freshPool := newStore(t)
 	fresh.WithProjector(readmodel.ProjectorOptions{Partitions: 1})
-	rows, err := pool.Query(ctx, "SELECT client_id, event_id, order_id, sequence, type, occurred_at, data FROM order_events ORDER BY position")
+	rows, err := pool.Query(ctx, "SELECT client_id, event_id, order_id, sequence, type, schema_version, occurred_at, data FROM order_events ORDER BY position")
 	if err != nil {
 		t.Fatalf("read log: %v", err)
 	}
@@ -120,7 +120,7 @@ func foldedFromLog(t *testing.T, pool *pgxpool.Pool) [2]string {
 	for rows.Next() {
 		var client string
 		var e orderevents.Event
-		if err := rows.Scan(&client, &e.EventID, &e.OrderID, &e.Sequence, &e.Type, &e.OccurredAt, &e.Data); err != nil {
+		if err := rows.Scan(&client, &e.EventID, &e.OrderID, &e.Sequence, &e.Type, &e.SchemaVersion, &e.OccurredAt, &e.Data); err != nil {
 			t.Fatalf("read log: %v", err)
 		}
 		byClient[client] = append(byClient[client], e)

@@ -63,6 +63,7 @@ func Run(ctx context.Context, app Appender, clientID string, opt Options, progre
 type currencyRange struct {
 	code     string
 	min, max int64 // unit price in minor units
+	taxBP    int64 // tax on a line, in basis points of its price (a typical VAT or sales-tax rate)
 }
 
 // Events generates the events of opt in arrival order (mostly by time, with
@@ -81,8 +82,8 @@ func Events(opt Options) ([]orderevents.Event, Summary) {
 	tag := strconv.FormatUint(uint64(opt.Seed)&0xffffffffff, 36) //nolint:gosec // only the seed's low 40 bits name the run
 
 	currencies := []currencyRange{
-		{"USD", 199, 25000}, {"EUR", 150, 22000}, {"GBP", 120, 20000},
-		{"JPY", 300, 40000}, {"CHF", 200, 26000}, {"SEK", 1500, 250000},
+		{"USD", 199, 25000, 800}, {"EUR", 150, 22000, 1900}, {"GBP", 120, 20000, 2000},
+		{"JPY", 300, 40000, 1000}, {"CHF", 200, 26000, 810}, {"SEK", 1500, 250000, 2500},
 	}
 	carriers := []string{"DHL Express", "UPS", "Royal Mail", "La Poste – Colissimo", "ヤマト運輸",
 		"Correos España", "Poczta Polska — Kurier", "PostNord Sverige"}
@@ -128,7 +129,11 @@ func Events(opt Options) ([]orderevents.Event, Summary) {
 					Qty:            1 + rng.Int64N(3),
 					UnitPriceCents: cur.min + rng.Int64N(cur.max-cur.min),
 				}
-				total += it.Qty * it.UnitPriceCents
+				// Tax is on top of the line's price and inside the total, as
+				// OrderPlaced v2 defines it; rounded half up to the minor unit.
+				price := it.Qty * it.UnitPriceCents
+				it.TaxCents = (price*cur.taxBP + 5000) / 10000
+				total += price + it.TaxCents
 				items = append(items, it)
 			}
 

@@ -45,7 +45,7 @@ func TestEventsAreValidVariedAndDeterministic(t *testing.T) {
 
 	types := map[string]bool{}
 	currencies := map[string]bool{}
-	nonASCII, early := 0, 0
+	nonASCII, early, taxless := 0, 0, 0
 	seen := map[string]int64{} // order -> highest sequence seen so far
 	for _, e := range events {
 		types[e.Type] = true
@@ -53,6 +53,16 @@ func TestEventsAreValidVariedAndDeterministic(t *testing.T) {
 			var p orderevents.OrderPlaced
 			_ = json.Unmarshal(e.Data, &p)
 			currencies[p.Currency] = true
+			var lines int64
+			for _, it := range p.Items {
+				lines += it.Qty*it.UnitPriceCents + it.TaxCents
+				if it.TaxCents <= 0 {
+					taxless++
+				}
+			}
+			if lines != p.TotalCents {
+				t.Errorf("order %s: lines with tax add up to %d, total_cents %d", e.OrderID, lines, p.TotalCents)
+			}
 		}
 		if utf8.RuneCount(e.Data) != len(e.Data) || bytes.Contains(e.Data, []byte(`\u`)) {
 			nonASCII++
@@ -67,6 +77,9 @@ func TestEventsAreValidVariedAndDeterministic(t *testing.T) {
 	}
 	if len(currencies) < 4 {
 		t.Errorf("currencies %v, want at least 4", currencies)
+	}
+	if taxless != 0 {
+		t.Errorf("%d seeded lines carry no tax; every currency has a rate", taxless)
 	}
 	if nonASCII == 0 {
 		t.Error("no event carries non-ASCII text")
