@@ -450,6 +450,11 @@ func (s *Store) rebuild(ctx context.Context, p projection, progress func(done, t
 	if _, err := s.createPartitions(ctx, p); err != nil {
 		return err
 	}
+	// The swap re-partitions into s.partitions: their index first, so the
+	// new partitions read only their own events from their first pass.
+	if err := s.ensurePartitionIndex(ctx, s.partitions); err != nil {
+		return err
+	}
 	sh, err := s.openShadow(ctx, p, purposeRebuild)
 	if err != nil {
 		return err
@@ -501,6 +506,9 @@ func (s *Store) Rollback(ctx context.Context, name string, progress func(done, t
 	}
 	if err != nil {
 		return fmt.Errorf("roll back %s: find the retired version: %w", p.name, err)
+	}
+	if err := s.ensurePartitionIndex(ctx, s.partitions); err != nil {
+		return fmt.Errorf("roll back %s: %w", p.name, err)
 	}
 	if _, _, err := s.buildShadow(ctx, sh, progress); err != nil {
 		return fmt.Errorf("roll back %s: %w", p.name, err)
