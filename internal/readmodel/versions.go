@@ -39,6 +39,33 @@ import (
 // A verify builds the same shadow, brings it and the live version to the
 // same log position, reports every row that differs and drops the shadow.
 
+// SwapOptions bound how long a rebuild's (or a rollback's) swap waits for
+// the live tables: at most LockTimeout per try (readers queue behind the
+// waiting swap meanwhile), Attempts tries, the shadow catching up between
+// them.
+type SwapOptions struct {
+	LockTimeout time.Duration
+	Attempts    int
+}
+
+// Default swap options.
+const (
+	DefaultSwapLockTimeout = 2 * time.Second
+	DefaultSwapAttempts    = 30
+)
+
+// WithSwap sets how s's swaps wait for the live tables; zero fields keep
+// their defaults.
+func (s *Store) WithSwap(o SwapOptions) *Store {
+	if o.LockTimeout > 0 {
+		s.swapLockTimeout = o.LockTimeout
+	}
+	if o.Attempts > 0 {
+		s.swapAttempts = o.Attempts
+	}
+	return s
+}
+
 // Purposes of a version, as projection_versions records them.
 const (
 	purposeRebuild = "rebuild"
