@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,28 +18,90 @@ import (
 // each: N partitions no longer read the log tail N times.
 //
 // An expression index is matched only when the query holds the same
-// expression, with N as a literal: partitionTerm writes the validated count
-// into the query text. A stored hash column would need no literal, but
-// adding one rewrites the whole log under an exclusive lock; an index is
-// built CONCURRENTLY while appends go on.
+// expression, with N as a literal: the queries write the validated count
+// in. Even then the planner prefers the primary key for
+// "position > c AND projection_partition(...) = i ORDER BY position": it
+// prices the index as random heap reads (its leading column does not follow
+// the heap) and the md5 filter as nearly free, and reads the tail with an
+// md5 per event, N times (EXPLAIN ANALYZE on a 400,000-event log: 29 ms for
+// one partition's 2,493 events that way, 7 ms through the index). So with
+// the index in place the range is written as a row comparison,
+// (partition, position) > (i, c) AND ≤ (i, head), ordered by both: only
+// the index serves that without a sort of the whole log.
 //
-// Without the index for a partition's N (being built, or not yet made for a
-// count a rebuild just introduced) the same query is still exact: the
-// planner filters the log instead, as before.
+// A stored hash column would need no literal, but adding one rewrites the
+// whole log under an exclusive lock; an index is built CONCURRENTLY while
+// appends go on, one per count. Until the index for a partition's count is
+// valid (being built, or not yet made for a count a rebuild just brought)
+// passes use the plain filter, exact as before, only slower: the row
+// comparison without its index would scan the whole log.
 
 // partitionIndexName is order_events' index for n partitions.
 func partitionIndexName(n int) string {
 	return "order_events_partition_" + strconv.Itoa(n) + "_idx"
 }
 
-// partitionTerm is the SQL that selects the events of partition $param of
-// n partitions, or "" when n ≤ 1 (every event is in partition 0). n is an
-// int, so formatting it in cannot inject anything.
-func partitionTerm(n int, param string) string {
+// partitionRange is the WHERE and ORDER BY of a read of partition idx (a
+// parameter) of n partitions after position after and up to upTo (SQL
+// expressions), in position order: a row comparison the partition index
+// serves when indexed, the plain filter when not, and no filter at all
+// when n ≤ 1 (every event is in partition 0). n is an int, so formatting
+// it in cannot inject anything.
+func partitionRange(n int, indexed bool, idx, after, upTo string) (where, orderBy string) {
 	if n <= 1 {
-		return ""
+		return "position > " + after + " AND position <= " + upTo, "position"
 	}
-	return " AND projection_partition(client_id, order_id, " + strconv.Itoa(n) + ") = " + param
+	part := "projection_partition(client_id, order_id, " + strconv.Itoa(n) + ")"
+	if !indexed {
+		return "position > " + after + " AND position <= " + upTo + " AND " + part + " = " + idx, "position"
+	}
+	return "(" + part + ", position) > (" + idx + ", " + after + ") AND (" + part + ", position) <= (" + idx + ", " + upTo + ")",
+		part + ", position"
+}
+
+// partitionIndexes remembers which counts' partition indexes are valid, so
+// a pass need not ask; a count without one is asked about again after
+// partitionIndexRecheck.
+type partitionIndexes struct {
+	mu      sync.Mutex
+	valid   map[int]bool
+	checked map[int]time.Time
+}
+
+const partitionIndexRecheck = 5 * time.Second
+
+// partitionIndexed says whether the partition index for n partitions is
+// valid, asking q (the pass's transaction) at most every
+// partitionIndexRecheck while it is not. An error counts as not: the plain
+// filter is always exact.
+func (s *Store) partitionIndexed(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, n int) bool {
+	if n <= 1 {
+		return false
+	}
+	pi := s.partIndexes
+	pi.mu.Lock()
+	if pi.valid[n] || time.Since(pi.checked[n]) < partitionIndexRecheck {
+		defer pi.mu.Unlock()
+		return pi.valid[n]
+	}
+	pi.mu.Unlock()
+	var valid bool
+	err := q.QueryRow(ctx, "SELECT coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)), false)",
+		qualified("public", partitionIndexName(n))).Scan(&valid)
+	if err != nil {
+		valid = false
+	}
+	s.markPartitionIndex(n, valid)
+	return valid
+}
+
+func (s *Store) markPartitionIndex(n int, valid bool) {
+	pi := s.partIndexes
+	pi.mu.Lock()
+	defer pi.mu.Unlock()
+	pi.valid[n], pi.checked[n] = valid, time.Now()
 }
 
 // partitionIndexPoll is how often ensurePartitionIndex looks again at an
@@ -85,6 +148,7 @@ func (s *Store) ensurePartitionIndex(ctx context.Context, n int) error {
 		}
 		switch {
 		case valid:
+			s.markPartitionIndex(n, true)
 			return nil
 		case building:
 			// Another session (a migration) is building it: wait for it.

@@ -396,13 +396,13 @@ func (s *Store) partitionStatus(ctx context.Context) (map[string]partitionSummar
 		b := &pgx.Batch{}
 		for i := range list {
 			l := &list[i]
+			where, _ := partitionRange(l.count, s.partitionIndexed(ctx, tx, l.count), "$2::int", "$1::bigint", "9223372036854775807")
 			args := []any{l.pt.Position}
-			own := partitionTerm(l.count, "$2")
-			if own != "" {
+			if l.count > 1 {
 				args = append(args, l.pt.Partition)
 			}
 			b.Queue(`SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at))::float8, 0)
-				FROM order_events WHERE position > $1`+own, args...).
+				FROM order_events WHERE `+where, args...).
 				QueryRow(func(q pgx.Row) error { return q.Scan(&l.pt.LagEvents, &l.age) })
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {

@@ -156,9 +156,9 @@ func (s *Store) inPassTx(ctx context.Context, fn func(pgx.Tx) error) error {
 func (s *Store) pass(ctx context.Context, tx pgx.Tx, p projection, part partition, cp, upTo int64, limit int) (int, int64, error) {
 	// A partition reads only its own events, through its count's partition
 	// index (see partindex.go); part.count 0 or 1 reads the whole log.
+	where, orderBy := partitionRange(part.count, s.partitionIndexed(ctx, tx, part.count), "$4::int", "$1::bigint", "coalesce(h.head, 0)")
 	args := []any{cp, limit, upTo}
-	own := partitionTerm(part.count, "$4")
-	if own != "" {
+	if part.count > 1 {
 		args = append(args, part.index)
 	}
 	rows, err := tx.Query(ctx, `
@@ -167,8 +167,8 @@ func (s *Store) pass(ctx context.Context, tx pgx.Tx, p projection, part partitio
 		LEFT JOIN LATERAL (
 			SELECT position, client_id, order_id, sequence, type, schema_version, occurred_at, data
 			FROM order_events
-			WHERE position > $1 AND position <= coalesce(h.head, 0)`+own+`
-			ORDER BY position LIMIT $2) e ON true
+			WHERE `+where+`
+			ORDER BY `+orderBy+` LIMIT $2) e ON true
 		ORDER BY e.position`, args...)
 	if err != nil {
 		return 0, cp, fmt.Errorf("read log after %d: %w", cp, err)

@@ -44,6 +44,7 @@ type Store struct {
 	lease            time.Duration // partition lease lifetime
 	owner            string        // this process's name in the leases
 	keepLeasesOnStop bool          // tests: stop like a killed worker
+	partIndexes      *partitionIndexes
 }
 
 // NewStore returns a Store that appends and projects on write and serves
@@ -66,6 +67,7 @@ func NewStore(write, read *pgxpool.Pool, logger *slog.Logger) *Store {
 		partitions:      DefaultPartitions,
 		lease:           DefaultLease,
 		owner:           defaultOwner(),
+		partIndexes:     &partitionIndexes{valid: map[int]bool{}, checked: map[int]time.Time{}},
 	}
 }
 
