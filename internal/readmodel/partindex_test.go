@@ -2,7 +2,7 @@ package readmodel_test
 
 import (
 	"context"
-		"strings"
+	"strings"
 	"testing"
 	"time"
 
