@@ -60,8 +60,9 @@ func partitionRange(n int, indexed bool, idx, after, upTo string) (where, orderB
 }
 
 // partitionIndexes remembers which counts' partition indexes are valid, so
-// a pass need not ask; a count without one is asked about again after
-// partitionIndexRecheck.
+// a pass need not ask; the answer is asked again after
+// partitionIndexRecheck (an index dropped by hand must not leave passes on
+// the row comparison, which without it would scan the whole log).
 type partitionIndexes struct {
 	mu      sync.Mutex
 	valid   map[int]bool
@@ -72,8 +73,8 @@ const partitionIndexRecheck = 5 * time.Second
 
 // partitionIndexed says whether the partition index for n partitions is
 // valid, asking q (the pass's transaction) at most every
-// partitionIndexRecheck while it is not. An error counts as not: the plain
-// filter is always exact.
+// partitionIndexRecheck. An error counts as not: the plain filter is always
+// exact.
 func (s *Store) partitionIndexed(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, n int) bool {
@@ -82,7 +83,7 @@ func (s *Store) partitionIndexed(ctx context.Context, q interface {
 	}
 	pi := s.partIndexes
 	pi.mu.Lock()
-	if pi.valid[n] || time.Since(pi.checked[n]) < partitionIndexRecheck {
+	if time.Since(pi.checked[n]) < partitionIndexRecheck {
 		defer pi.mu.Unlock()
 		return pi.valid[n]
 	}
