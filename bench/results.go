@@ -134,6 +134,10 @@ func (r results) markdown(ctx context.Context, c config) string {
 		w.SinglePerSecond, w.Concurrency, w.AsynqPerSecond, 100*w.SinglePerSecond/w.AsynqPerSecond, 100*w.SinglePerSecond/w.BarePerSecond)
 	p("| projection (BenchmarkProject) | %.0f events/s | pgx CopyFrom into a plain table: %.0f events/s | %.1f%% | (reported) | — |",
 		pr.Project, pr.CopyFrom, 100*projRatio)
+	if one, two := pr.Partitions["partitions=8/workers=1"], pr.Partitions["partitions=8/workers=2"]; one > 0 {
+		p("| projection split over 2 workers, 8 partitions (BenchmarkProjectPartitions) | %.0f events/s | one worker, same partitions: %.0f events/s | %.2f× | (reported) | — |",
+			two, one, two/one)
+	}
 	if rb := r.Rebuild; rb.Rebuild > 0 {
 		ceiling, ratio := "—", "—"
 		if pr.Project > 0 {
@@ -264,6 +268,7 @@ func (r results) markdown(ctx context.Context, c config) string {
 	p("go run ./bench -api $TMP/api -worker $TMP/worker -measure $TMP/measure -out BENCHMARKS.md")
 	p("#   which itself runs:")
 	p("go test -run '^$' -bench '^(BenchmarkProject|BenchmarkCopyFromCeiling)$' -benchtime 5x -count 1 ./internal/readmodel/")
+	p("go test -run '^$' -bench '^BenchmarkProjectPartitions$' -benchtime 3x -count 1 ./internal/readmodel/")
 	p("go test -run '^$' -bench '^(BenchmarkRenderPDF200|BenchmarkBareFpdf200)$' -benchtime 40x -count 1 ./internal/report/")
 	p("/usr/bin/time -v $TMP/measure -rows %d -format pdf -out $TMP/reportd-bench-big.pdf", c.bigRows)
 	p("/usr/bin/time -v $TMP/measure -rows %d -format xlsx -out $TMP/reportd-bench-big.xlsx", c.bigRows)

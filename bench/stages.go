@@ -418,8 +418,12 @@ func bareSignedLoop(ctx context.Context, url, secret string, body []byte, conc, 
 
 type projectionResult struct {
 	Project, CopyFrom float64 // events/s
-	Raw               string
+	// BenchmarkProjectPartitions, by sub-benchmark ("partitions=8/workers=2"): events/s
+	Partitions map[string]float64
+	Raw        string
 }
+
+var partitionsPerSec = regexp.MustCompile(`^BenchmarkProjectPartitions/(partitions=\d+/workers=\d+)\S*\s+\d+\s+.*?([\d.]+) events/s`)
 
 var eventsPerSec = regexp.MustCompile(`^(Benchmark\w+)\S*\s+\d+\s+.*?([\d.]+) events/s`)
 
@@ -453,6 +457,15 @@ func benchProjection(ctx context.Context, c config) (projectionResult, error) {
 	r.Project, r.CopyFrom = figures["BenchmarkProject"], figures["BenchmarkCopyFromCeiling"]
 	if r.Project == 0 || r.CopyFrom == 0 {
 		return r, fmt.Errorf("no events/s figures in:\n%s", raw)
+	}
+	// One worker against two on the same partitions: what a second worker adds.
+	r.Partitions, raw, err = goBench(ctx, c, "./internal/readmodel/", "^BenchmarkProjectPartitions$", "3x", partitionsPerSec)
+	r.Raw += raw
+	if err != nil {
+		return r, err
+	}
+	if r.Partitions["partitions=8/workers=1"] == 0 || r.Partitions["partitions=8/workers=2"] == 0 {
+		return r, fmt.Errorf("no partitions=8 events/s figures in:\n%s", raw)
 	}
 	return r, nil
 }

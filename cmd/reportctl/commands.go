@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -316,10 +317,29 @@ func (c *cli) seed(ctx context.Context, args []string) error {
 	return c.printJSON(sum)
 }
 
+// swapFlags are the flags that bound a swap's wait for the live tables.
+func swapFlags(fs *flag.FlagSet) func() (readmodel.SwapOptions, error) {
+	timeout := fs.Duration("swap-lock-timeout", readmodel.DefaultSwapLockTimeout,
+		"how long each try of the swap waits for the live tables (reports reading them finish first; new readers queue behind the swap meanwhile)")
+	attempts := fs.Int("swap-attempts", readmodel.DefaultSwapAttempts,
+		"tries of the swap before giving up, the new version catching up between them")
+	return func() (readmodel.SwapOptions, error) {
+		if *timeout < time.Millisecond || *attempts < 1 {
+			return readmodel.SwapOptions{}, fmt.Errorf("--swap-lock-timeout must be at least 1ms and --swap-attempts at least 1, not %s and %d", *timeout, *attempts)
+		}
+		return readmodel.SwapOptions{LockTimeout: *timeout, Attempts: *attempts}, nil
+	}
+}
+
 func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 	fs := c.flags("projections rebuild")
+	swap := swapFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	swapOpts, err := swap()
+	if err != nil {
+		return fmt.Errorf("projections rebuild: %w", err)
 	}
 	name := fs.Arg(0)
 	cfg, pool, logger, err := c.database(ctx)
@@ -328,7 +348,8 @@ func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 	// The rebuilt projection gets PROJECTION_PARTITIONS partitions.
-	rm := readmodel.NewStore(pool, pool, logger).WithProjector(readmodel.ProjectorOptions{Partitions: cfg.ProjectionPartitions})
+	rm := readmodel.NewStore(pool, pool, logger).WithProjector(readmodel.ProjectorOptions{Partitions: cfg.ProjectionPartitions}).
+		WithSwap(swapOpts)
 	start := time.Now()
 	err = rm.Rebuild(ctx, name, newProgressLine(c.stderr, "rebuild").update)
 	if err != nil {
@@ -345,18 +366,24 @@ func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 // caught up with the log.
 func (c *cli) projectionsRollback(ctx context.Context, args []string) error {
 	fs := c.flags("projections rollback")
+	swap := swapFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return errors.New("projections rollback: name the projection (customer_order_history or merchant_daily_sales)")
 	}
+	swapOpts, err := swap()
+	if err != nil {
+		return fmt.Errorf("projections rollback: %w", err)
+	}
 	cfg, pool, logger, err := c.database(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	rm := readmodel.NewStore(pool, pool, logger).WithProjector(readmodel.ProjectorOptions{Partitions: cfg.ProjectionPartitions})
+	rm := readmodel.NewStore(pool, pool, logger).WithProjector(readmodel.ProjectorOptions{Partitions: cfg.ProjectionPartitions}).
+		WithSwap(swapOpts)
 	if err := rm.Rollback(ctx, fs.Arg(0), newProgressLine(c.stderr, "rollback").update); err != nil {
 		return err
 	}

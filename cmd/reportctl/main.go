@@ -39,10 +39,12 @@ commands:
                                             new signing key; old ones sign until the grace ends
   keys reencrypt                            seal every signing key under WEBHOOK_KEY_ENCRYPTION_KEY
   seed [--client ID] [--customers N] [--orders M]   demo orders through the event path
-  projections rebuild [NAME]                build a new version from the event log beside the live one, then swap it in
+  projections rebuild [--swap-lock-timeout 2s] [--swap-attempts 30] [NAME]
+                                            build a new version from the event log beside the live one, then swap it in
   projections verify [--max-rows 100] [NAME]   fold the log afresh and list rows that differ from the live
                                             projection; exits 1 on drift (reportd_projection_drift_rows)
-  projections rollback NAME                 swap the version the last rebuild replaced back in
+  projections rollback [--swap-lock-timeout 2s] [--swap-attempts 30] NAME
+                                            swap the version the last rebuild replaced back in
   projections status                        checkpoint, lag, held and parked events per projection
   events parked [--projection P] [--client ID] [--order ID]   events that failed to apply (JSON)
   events retry [--projection P] [--client ID] [--order ID]    un-park them and apply them again

@@ -95,7 +95,10 @@ func TestProjectionsVerifyAndRebuild(t *testing.T) {
 		t.Errorf("rows (-want +got):\n%s", diff)
 	}
 
-	_, stderr, err := cmd("projections", "rebuild", "merchant_daily_sales")
+	if _, _, err := cmd("projections", "rebuild", "--swap-attempts", "0", "merchant_daily_sales"); err == nil || !strings.Contains(err.Error(), "--swap-attempts") {
+		t.Errorf("rebuild with --swap-attempts 0: %v, want it refused", err)
+	}
+	_, stderr, err := cmd("projections", "rebuild", "--swap-lock-timeout", "5s", "--swap-attempts", "3", "merchant_daily_sales")
 	if err != nil {
 		t.Fatalf("rebuild: %v\n%s", err, stderr)
 	}
@@ -105,7 +108,7 @@ func TestProjectionsVerifyAndRebuild(t *testing.T) {
 	if _, _, err := verify("merchant_daily_sales"); err != nil {
 		t.Errorf("verify after rebuild: %v", err)
 	}
-	if _, stderr, err := cmd("projections", "rollback", "merchant_daily_sales"); err != nil {
+	if _, stderr, err := cmd("projections", "rollback", "--swap-lock-timeout", "500ms", "merchant_daily_sales"); err != nil {
 		t.Fatalf("rollback: %v\n%s", err, stderr)
 	}
 	if _, _, err := verify("merchant_daily_sales"); !errors.Is(err, readmodel.ErrDrift) {

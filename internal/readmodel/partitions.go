@@ -351,40 +351,70 @@ type partitionSummary struct {
 
 // partitionStatus reads every partition's checkpoint, lag and lease, by
 // projection. A lease that expired shows no owner: the partition is free.
+// Each partition's lag is counted through its count's partition index (the
+// count written in as a literal, see partindex.go), in one batch, in the
+// snapshot the checkpoints were read in.
 func (s *Store) partitionStatus(ctx context.Context) (map[string]partitionSummary, error) {
-	rows, err := s.write.Query(ctx, `
-		SELECT pp.projection, pp.partition, pp.position,
-		       CASE WHEN pp.expires_at > now() THEN pp.owner END,
-		       CASE WHEN pp.expires_at > now() AND pp.owner IS NOT NULL THEN pp.expires_at END,
-		       lag.events, coalesce(extract(epoch FROM now() - lag.oldest)::float8, 0)
-		FROM projection_partitions pp,
-		LATERAL (SELECT count(*) AS events, min(e.recorded_at) AS oldest FROM order_events e
-		         WHERE e.position > pp.position
-		           AND projection_partition(e.client_id, e.order_id, pp.partitions) = pp.partition) lag
-		ORDER BY pp.projection, pp.partition`)
+	// One snapshot for the checkpoints and the lag counted from them.
+	tx, err := s.write.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("read partition status: %w", err)
 	}
-	out := map[string]partitionSummary{}
-	var (
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	rows, err := tx.Query(ctx, `
+		SELECT projection, partition, partitions, position,
+		       CASE WHEN expires_at > now() THEN owner END,
+		       CASE WHEN expires_at > now() AND owner IS NOT NULL THEN expires_at END
+		FROM projection_partitions
+		ORDER BY projection, partition`)
+	if err != nil {
+		return nil, fmt.Errorf("read partition status: %w", err)
+	}
+	type row struct {
 		name  string
+		count int
 		pt    domain.PartitionStatus
-		owner *string
 		age   float64
+	}
+	var (
+		list  []row
+		r     row
+		owner *string
 	)
-	_, err = pgx.ForEachRow(rows, []any{&name, &pt.Partition, &pt.Position, &owner, &pt.LeaseExpiresAt, &pt.LagEvents, &age}, func() error {
-		pt.Owner, pt.Leased = "", owner != nil
+	_, err = pgx.ForEachRow(rows, []any{&r.name, &r.pt.Partition, &r.count, &r.pt.Position, &owner, &r.pt.LeaseExpiresAt}, func() error {
+		r.pt.Owner, r.pt.Leased = "", owner != nil
 		if owner != nil {
-			pt.Owner = *owner
+			r.pt.Owner = *owner
 		}
-		sum := out[name]
-		sum.partitions = append(sum.partitions, pt)
-		sum.lagSeconds = max(sum.lagSeconds, age)
-		out[name] = sum
+		list = append(list, r)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read partition status: %w", err)
+	}
+	if len(list) > 0 {
+		b := &pgx.Batch{}
+		for i := range list {
+			l := &list[i]
+			where, _ := partitionRange(l.count, s.partitionIndexed(ctx, tx, l.count), "$2::int", "$1::bigint", "9223372036854775807")
+			args := []any{l.pt.Position}
+			if l.count > 1 {
+				args = append(args, l.pt.Partition)
+			}
+			b.Queue(`SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at))::float8, 0)
+				FROM order_events WHERE `+where, args...).
+				QueryRow(func(q pgx.Row) error { return q.Scan(&l.pt.LagEvents, &l.age) })
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return nil, fmt.Errorf("read partition lag: %w", err)
+		}
+	}
+	out := map[string]partitionSummary{}
+	for _, l := range list {
+		sum := out[l.name]
+		sum.partitions = append(sum.partitions, l.pt)
+		sum.lagSeconds = max(sum.lagSeconds, l.age)
+		out[l.name] = sum
 	}
 	return out, nil
 }

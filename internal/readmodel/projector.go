@@ -154,16 +154,22 @@ func (s *Store) inPassTx(ctx context.Context, fn func(pgx.Tx) error) error {
 // same statement saw (or upTo): appends commit in position order, so nothing
 // below the head can still appear. The caller stores the checkpoint.
 func (s *Store) pass(ctx context.Context, tx pgx.Tx, p projection, part partition, cp, upTo int64, limit int) (int, int64, error) {
+	// A partition reads only its own events, through its count's partition
+	// index (see partindex.go); part.count 0 or 1 reads the whole log.
+	where, orderBy := partitionRange(part.count, s.partitionIndexed(ctx, tx, part.count), "$4::int", "$1::bigint", "coalesce(h.head, 0)")
+	args := []any{cp, limit, upTo}
+	if part.count > 1 {
+		args = append(args, part.index)
+	}
 	rows, err := tx.Query(ctx, `
 		SELECT h.head, e.position, e.client_id, e.order_id, e.sequence, e.type, e.schema_version, e.occurred_at, e.data
-		FROM (SELECT CASE WHEN $5 < 0 THEN max(position) ELSE least(max(position), $5) END AS head FROM order_events) h
+		FROM (SELECT CASE WHEN $3 < 0 THEN max(position) ELSE least(max(position), $3) END AS head FROM order_events) h
 		LEFT JOIN LATERAL (
 			SELECT position, client_id, order_id, sequence, type, schema_version, occurred_at, data
 			FROM order_events
-			WHERE position > $1 AND position <= coalesce(h.head, 0)
-			  AND ($3 = 0 OR projection_partition(client_id, order_id, $3) = $4)
-			ORDER BY position LIMIT $2) e ON true
-		ORDER BY e.position`, cp, limit, part.count, part.index, upTo)
+			WHERE `+where+`
+			ORDER BY `+orderBy+` LIMIT $2) e ON true
+		ORDER BY e.position`, args...)
 	if err != nil {
 		return 0, cp, fmt.Errorf("read log after %d: %w", cp, err)
 	}

@@ -19,6 +19,8 @@ import (
 // wakes on NOTIFY from Append, on a dedicated connection, and polls at least
 // every Lease/3 (renewing its leases), in case a notification was lost. On
 // the way out it releases its leases, so another worker takes them at once.
+// Beside them it builds the partition index for the partitions' count if it
+// is missing (see partindex.go).
 //
 // It returns an error only when PROJECTION_PARTITIONS disagrees with the
 // partitions that exist (ErrPartitionsChanged), once both projections have
@@ -35,6 +37,13 @@ func (s *Store) RunProjector(ctx context.Context) error {
 		defer close(listened)
 		s.listen(listenCtx, wakes)
 	}()
+	// The partition index may take a while on a big log; passes run
+	// without it meanwhile.
+	indexed := make(chan struct{})
+	go func() {
+		defer close(indexed)
+		s.keepPartitionIndexes(listenCtx)
+	}()
 	var wg sync.WaitGroup
 	errs := make([]error, len(ps))
 	for i, p := range ps {
@@ -43,6 +52,7 @@ func (s *Store) RunProjector(ctx context.Context) error {
 	wg.Wait()
 	stopListening()
 	<-listened
+	<-indexed
 	return errors.Join(errs...)
 }
 

@@ -35,7 +35,7 @@ type Store struct {
 	retryPause  time.Duration // pause before reconnecting after a projector error
 	rebuildSize int           // log rows per step of a rebuild
 	// A rebuild's swap waits at most swapLockTimeout for the live tables
-	// (readers queue behind it meanwhile), swapAttempts times.
+	// (readers queue behind it meanwhile), swapAttempts times (WithSwap).
 	swapLockTimeout time.Duration
 	swapAttempts    int
 	decode          decodeFunc // event payload decoder
@@ -44,6 +44,7 @@ type Store struct {
 	lease            time.Duration // partition lease lifetime
 	owner            string        // this process's name in the leases
 	keepLeasesOnStop bool          // tests: stop like a killed worker
+	partIndexes      *partitionIndexes
 }
 
 // NewStore returns a Store that appends and projects on write and serves
@@ -60,12 +61,13 @@ func NewStore(write, read *pgxpool.Pool, logger *slog.Logger) *Store {
 		safetyPoll:      5 * time.Second,
 		retryPause:      time.Second,
 		rebuildSize:     10000,
-		swapLockTimeout: 2 * time.Second,
-		swapAttempts:    30,
+		swapLockTimeout: DefaultSwapLockTimeout,
+		swapAttempts:    DefaultSwapAttempts,
 		decode:          orderevents.Decode,
 		partitions:      DefaultPartitions,
 		lease:           DefaultLease,
 		owner:           defaultOwner(),
+		partIndexes:     &partitionIndexes{valid: map[int]bool{}, checked: map[int]time.Time{}},
 	}
 }
 

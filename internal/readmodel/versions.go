@@ -39,6 +39,33 @@ import (
 // A verify builds the same shadow, brings it and the live version to the
 // same log position, reports every row that differs and drops the shadow.
 
+// SwapOptions bound how long a rebuild's (or a rollback's) swap waits for
+// the live tables: at most LockTimeout per try (readers queue behind the
+// waiting swap meanwhile), Attempts tries, the shadow catching up between
+// them.
+type SwapOptions struct {
+	LockTimeout time.Duration
+	Attempts    int
+}
+
+// Default swap options.
+const (
+	DefaultSwapLockTimeout = 2 * time.Second
+	DefaultSwapAttempts    = 30
+)
+
+// WithSwap sets how s's swaps wait for the live tables; zero fields keep
+// their defaults.
+func (s *Store) WithSwap(o SwapOptions) *Store {
+	if o.LockTimeout > 0 {
+		s.swapLockTimeout = o.LockTimeout
+	}
+	if o.Attempts > 0 {
+		s.swapAttempts = o.Attempts
+	}
+	return s
+}
+
 // Purposes of a version, as projection_versions records them.
 const (
 	purposeRebuild = "rebuild"
@@ -450,6 +477,11 @@ func (s *Store) rebuild(ctx context.Context, p projection, progress func(done, t
 	if _, err := s.createPartitions(ctx, p); err != nil {
 		return err
 	}
+	// The swap re-partitions into s.partitions: their index first, so the
+	// new partitions read only their own events from their first pass.
+	if err := s.ensurePartitionIndex(ctx, s.partitions); err != nil {
+		return err
+	}
 	sh, err := s.openShadow(ctx, p, purposeRebuild)
 	if err != nil {
 		return err
@@ -501,6 +533,9 @@ func (s *Store) Rollback(ctx context.Context, name string, progress func(done, t
 	}
 	if err != nil {
 		return fmt.Errorf("roll back %s: find the retired version: %w", p.name, err)
+	}
+	if err := s.ensurePartitionIndex(ctx, s.partitions); err != nil {
+		return fmt.Errorf("roll back %s: %w", p.name, err)
 	}
 	if _, _, err := s.buildShadow(ctx, sh, progress); err != nil {
 		return fmt.Errorf("roll back %s: %w", p.name, err)
