@@ -78,6 +78,10 @@ type Report struct {
 	// RunningAnnounced says its report.running event exists, which decides
 	// the later events' sequence (see EventSequence).
 	RunningAnnounced bool
+
+	// Run numbers the report's runs: StartReport takes the next, and only
+	// the current one may finish the report (postgres.Store.SucceedReport).
+	Run int64
 }
 
 // GeneratedAt is the time a report's file says it was generated: when its
@@ -302,6 +306,16 @@ type WorkRef struct {
 	ID       string // report id or delivery id
 	ReportID string
 	ClientID string
+}
+
+// OrphanedRun is a running report whose worker's heartbeat has stopped:
+// the rescuer queues it again.
+type OrphanedRun struct {
+	ID        string
+	ClientID  string
+	RequestID string
+	Worker    string // run_by
+	Run       int64  // run_seq
 }
 
 // QueuedReport is a new report the dispatcher hands to the queue.

@@ -208,3 +208,61 @@ func (w *fakeWaker) RequeueDelivery(_ context.Context, p DeliveryPayload) error 
 	w.woken = append(w.woken, p.DeliveryID)
 	return nil
 }
+
+// fakeRescueStore is a RescueStore.
+type fakeRescueStore struct {
+	OrphanedRunsFunc          func(ctx context.Context, worker string, timeout time.Duration, limit int) ([]domain.OrphanedRun, error)
+	DeleteStaleHeartbeatsFunc func(ctx context.Context, timeout time.Duration) (int64, error)
+}
+
+var _ RescueStore = (*fakeRescueStore)(nil)
+
+func (s *fakeRescueStore) OrphanedRuns(ctx context.Context, worker string, timeout time.Duration, limit int) ([]domain.OrphanedRun, error) {
+	if s.OrphanedRunsFunc == nil {
+		panic("unexpected call: RescueStore.OrphanedRuns")
+	}
+	return s.OrphanedRunsFunc(ctx, worker, timeout, limit)
+}
+
+func (s *fakeRescueStore) DeleteStaleHeartbeats(ctx context.Context, timeout time.Duration) (int64, error) {
+	if s.DeleteStaleHeartbeatsFunc == nil {
+		panic("unexpected call: RescueStore.DeleteStaleHeartbeats")
+	}
+	return s.DeleteStaleHeartbeatsFunc(ctx, timeout)
+}
+
+// fakeRescueQueue is a RescueQueue.
+type fakeRescueQueue struct {
+	RescueReportFunc func(ctx context.Context, p ReportPayload, run int64) error
+}
+
+var _ RescueQueue = (*fakeRescueQueue)(nil)
+
+func (q *fakeRescueQueue) RescueReport(ctx context.Context, p ReportPayload, run int64) error {
+	if q.RescueReportFunc == nil {
+		panic("unexpected call: RescueQueue.RescueReport of " + p.ReportID)
+	}
+	return q.RescueReportFunc(ctx, p, run)
+}
+
+// fakeHeartbeatStore is a HeartbeatStore.
+type fakeHeartbeatStore struct {
+	BeatFunc         func(ctx context.Context, worker string) error
+	EndHeartbeatFunc func(ctx context.Context, worker string) error
+}
+
+var _ HeartbeatStore = (*fakeHeartbeatStore)(nil)
+
+func (s *fakeHeartbeatStore) Beat(ctx context.Context, worker string) error {
+	if s.BeatFunc == nil {
+		panic("unexpected call: HeartbeatStore.Beat")
+	}
+	return s.BeatFunc(ctx, worker)
+}
+
+func (s *fakeHeartbeatStore) EndHeartbeat(ctx context.Context, worker string) error {
+	if s.EndHeartbeatFunc == nil {
+		panic("unexpected call: HeartbeatStore.EndHeartbeat")
+	}
+	return s.EndHeartbeatFunc(ctx, worker)
+}

@@ -1,0 +1,150 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/reportd/reportd/internal/domain"
+)
+
+type rescueFixture struct {
+	r       *Rescuer
+	clock   *fakeClock
+	orphans []domain.OrphanedRun
+	listErr error
+	listed  int
+	queued  []string // report:run
+	failOn  string   // a report whose rescue enqueue fails
+	cleared int
+}
+
+func newRescueFixture() *rescueFixture {
+	f := &rescueFixture{clock: &fakeClock{now: time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)}}
+	store := &fakeRescueStore{
+		OrphanedRunsFunc: func(_ context.Context, worker string, timeout time.Duration, limit int) ([]domain.OrphanedRun, error) {
+			f.listed++
+			if worker != "wrk_me" || timeout != 5*time.Second || limit != rescueBatch {
+				return nil, errors.New("unexpected arguments")
+			}
+			return f.orphans, f.listErr
+		},
+		DeleteStaleHeartbeatsFunc: func(_ context.Context, timeout time.Duration) (int64, error) {
+			f.cleared++
+			return 1, nil
+		},
+	}
+	queue := &fakeRescueQueue{RescueReportFunc: func(_ context.Context, p ReportPayload, run int64) error {
+		if p.ReportID == f.failOn {
+			return errors.New("redis: connection refused")
+		}
+		f.queued = append(f.queued, p.ReportID+":"+RescueTaskID(p.ReportID, run)+":"+p.ClientID+":"+p.RequestID)
+		return nil
+	}}
+	f.r = &Rescuer{Store: store, Queue: queue, WorkerID: "wrk_me", Logger: discard(), Timeout: 5 * time.Second, Now: f.clock.Now}
+	return f
+}
+
+// TestRescuerWaitsATimeoutOfItsOwnHealthFirst: a rescuer just started (or
+// just back from a Postgres outage) has not yet given the other workers a
+// chance to beat, so it judges nobody for one Timeout.
+func TestRescuerWaitsATimeoutOfItsOwnHealthFirst(t *testing.T) {
+	f := newRescueFixture()
+	f.orphans = []domain.OrphanedRun{{ID: "rep_1", ClientID: "cli_1", Worker: "wrk_dead", Run: 1}}
+	for range 4 {
+		if n := f.r.RescueOnce(t.Context()); n != 0 || f.listed != 0 {
+			t.Fatalf("rescued %d (listed %d times) within the first Timeout", n, f.listed)
+		}
+		f.clock.advance(time.Second)
+	}
+	f.clock.advance(time.Second)
+	if n := f.r.RescueOnce(t.Context()); n != 1 {
+		t.Fatalf("rescued %d after a Timeout, want 1", n)
+	}
+	if diff := cmp.Diff([]string{"rep_1:rep_1:rescue:1:cli_1:"}, f.queued); diff != "" {
+		t.Errorf("queued (-want +got):\n%s", diff)
+	}
+	if f.cleared != 1 {
+		t.Errorf("stale heartbeats cleared %d times, want 1", f.cleared)
+	}
+}
+
+// TestRescuerStartsOverAfterAnOutage: a failed query means every heartbeat
+// may look old only because nobody could write one; the rescuer waits a
+// whole Timeout again.
+func TestRescuerStartsOverAfterAnOutage(t *testing.T) {
+	f := newRescueFixture()
+	f.clock.advance(0)
+	f.r.RescueOnce(t.Context()) // healthy from now
+	f.clock.advance(6 * time.Second)
+	f.listErr = errors.New("connection refused")
+	if n := f.r.RescueOnce(t.Context()); n != 0 || f.listed != 1 {
+		t.Fatalf("rescued %d, listed %d, want 0 and 1", n, f.listed)
+	}
+	f.listErr = nil
+	f.orphans = []domain.OrphanedRun{{ID: "rep_1", ClientID: "cli_1", Run: 2}}
+	f.clock.advance(time.Second)
+	f.r.RescueOnce(t.Context()) // the first pass back: healthy from now
+	f.clock.advance(4 * time.Second)
+	if n := f.r.RescueOnce(t.Context()); n != 0 || f.listed != 1 {
+		t.Fatalf("rescued %d (listed %d) 4 s after the outage, want nothing yet", n, f.listed)
+	}
+	f.clock.advance(time.Second)
+	if n := f.r.RescueOnce(t.Context()); n != 1 {
+		t.Fatalf("rescued %d a Timeout after the outage, want 1", n)
+	}
+}
+
+// TestRescuerStopsAPassWhenTheQueueFails: the rest is met on the next
+// pass; the run ids make a repeat harmless.
+func TestRescuerStopsAPassWhenTheQueueFails(t *testing.T) {
+	f := newRescueFixture()
+	f.r.RescueOnce(t.Context())
+	f.clock.advance(5 * time.Second)
+	f.orphans = []domain.OrphanedRun{
+		{ID: "rep_1", ClientID: "cli_1", RequestID: "req_1", Run: 1},
+		{ID: "rep_2", ClientID: "cli_1", Run: 4},
+		{ID: "rep_3", ClientID: "cli_2", Run: 1},
+	}
+	f.failOn = "rep_2"
+	if n := f.r.RescueOnce(t.Context()); n != 1 {
+		t.Fatalf("rescued %d, want 1 (stopped at the failing enqueue)", n)
+	}
+	f.failOn = ""
+	if n := f.r.RescueOnce(t.Context()); n != 3 {
+		t.Fatalf("next pass rescued %d, want 3", n)
+	}
+	want := []string{"rep_1:rep_1:rescue:1:cli_1:req_1", "rep_1:rep_1:rescue:1:cli_1:req_1",
+		"rep_2:rep_2:rescue:4:cli_1:", "rep_3:rep_3:rescue:1:cli_2:"}
+	if diff := cmp.Diff(want, f.queued); diff != "" {
+		t.Errorf("queued (-want +got):\n%s", diff)
+	}
+}
+
+// TestHeartbeatEndsWithItsContext: Run renews until ctx ends, then removes
+// the row, even though ctx is done by then.
+func TestHeartbeatEndsWithItsContext(t *testing.T) {
+	beats := make(chan string, 100)
+	ended := make(chan error, 1)
+	h := &Heartbeat{WorkerID: "wrk_me", Interval: time.Millisecond, Logger: discard(), Store: &fakeHeartbeatStore{
+		BeatFunc: func(_ context.Context, w string) error { beats <- w; return nil },
+		EndHeartbeatFunc: func(ctx context.Context, w string) error {
+			ended <- ctx.Err()
+			return nil
+		},
+	}}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); h.Run(ctx) }()
+	if w := <-beats; w != "wrk_me" {
+		t.Errorf("beat for %q", w)
+	}
+	cancel()
+	<-done
+	if err := <-ended; err != nil {
+		t.Errorf("EndHeartbeat ran with a done context: %v", err)
+	}
+}

@@ -1,0 +1,21 @@
+-- +goose Up
+-- Each worker process renews its row about once a second and deletes it on
+-- a clean shutdown; a row older than WORKER_HEARTBEAT_TIMEOUT (or none) means
+-- the worker is gone, and the rescuer queues its running reports again
+-- without waiting for asynq's lease.
+CREATE TABLE worker_heartbeats (
+    worker_id  text PRIMARY KEY,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    seen_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- run_by is the worker running the report's current run; run_seq numbers
+-- runs (each StartReport takes the next) and fences them: only the current
+-- run may finish the report or give its attempt back.
+ALTER TABLE reports ADD COLUMN run_by text, ADD COLUMN run_seq bigint NOT NULL DEFAULT 0;
+CREATE INDEX reports_running_by ON reports (run_by) WHERE status = 'running';
+
+-- +goose Down
+DROP INDEX reports_running_by;
+ALTER TABLE reports DROP COLUMN run_by, DROP COLUMN run_seq;
+DROP TABLE worker_heartbeats;
