@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/reportd/reportd/internal/config"
+	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/jobs"
 	"github.com/reportd/reportd/internal/metrics"
@@ -68,7 +70,9 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	// The heartbeat beats before the task servers start, so no run is ever
 	// recorded on a worker the rescuer has not seen.
 	workerID := "wrk_" + ids.Random(12)
-	heartbeat := &jobs.Heartbeat{Store: svc.Store, WorkerID: workerID, Interval: time.Second, Logger: logger}
+	host, _ := os.Hostname() // as asynq names its server: its active tasks are found by it
+	heartbeat := &jobs.Heartbeat{Store: svc.Store, WorkerID: workerID, Process: domain.ProcessAddr{Host: host, PID: os.Getpid()},
+		Interval: time.Second, Logger: logger}
 	if err := heartbeat.Beat(ctx); err != nil {
 		return fmt.Errorf("first worker heartbeat: %w", err)
 	}
@@ -156,7 +160,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	go func() { defer close(beatDone); heartbeat.Run(beatCtx) }()
 	defer func() { stopBeat(); <-beatDone }()
 	rescuer := &jobs.Rescuer{Store: svc.Store, Queue: svc.Enqueuer, WorkerID: workerID, Logger: logger,
-		Interval: time.Second, Timeout: cfg.WorkerHeartbeatTimeout, Now: time.Now}
+		Interval: time.Second, Timeout: cfg.WorkerHeartbeatTimeout, Now: time.Now, Tasks: svc.Enqueuer}
 	wg.Go(func() { rescuer.Run(bg) })
 	wg.Go(func() {
 		if err := metricsSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {

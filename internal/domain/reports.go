@@ -318,6 +318,12 @@ type OrphanedRun struct {
 	Run       int64  // run_seq
 }
 
+// ProcessAddr names a worker process: its host and pid.
+type ProcessAddr struct {
+	Host string
+	PID  int
+}
+
 // QueuedReport is a new report the dispatcher hands to the queue.
 type QueuedReport struct{ ID, ClientID, RequestID string }
 

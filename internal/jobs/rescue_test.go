@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,10 +21,15 @@ type rescueFixture struct {
 	queued  []string // report:run
 	failOn  string   // a report whose rescue enqueue fails
 	cleared int
+	lead    bool
+	stale   []domain.ProcessAddr
+	active  []ActiveTask
+	copied  []string // task ids
+	queuedR []string // reports still queued
 }
 
 func newRescueFixture() *rescueFixture {
-	f := &rescueFixture{clock: &fakeClock{now: time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)}}
+	f := &rescueFixture{clock: &fakeClock{now: time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)}, lead: true}
 	store := &fakeRescueStore{
 		OrphanedRunsFunc: func(_ context.Context, worker string, timeout time.Duration, limit int) ([]domain.OrphanedRun, error) {
 			f.listed++
@@ -32,7 +38,19 @@ func newRescueFixture() *rescueFixture {
 			}
 			return f.orphans, f.listErr
 		},
-		DeleteStaleHeartbeatsFunc: func(_ context.Context, timeout time.Duration) (int64, error) {
+		StaleProcessesFunc: func(_ context.Context, worker string, _ time.Duration) (bool, []domain.ProcessAddr, error) {
+			return f.lead && worker == "wrk_me", f.stale, nil
+		},
+		UnstartedReportsFunc: func(_ context.Context, ids []string) ([]string, error) {
+			var out []string
+			for _, id := range ids {
+				if slices.Contains(f.queuedR, id) {
+					out = append(out, id)
+				}
+			}
+			return out, nil
+		},
+		DeleteStaleHeartbeatsFunc: func(_ context.Context, age time.Duration) (int64, error) {
 			f.cleared++
 			return 1, nil
 		},
@@ -44,7 +62,14 @@ func newRescueFixture() *rescueFixture {
 		f.queued = append(f.queued, p.ReportID+":"+RescueTaskID(p.ReportID, run)+":"+p.ClientID+":"+p.RequestID)
 		return nil
 	}}
-	f.r = &Rescuer{Store: store, Queue: queue, WorkerID: "wrk_me", Logger: discard(), Timeout: 5 * time.Second, Now: f.clock.Now}
+	tasks := &fakeTaskRescuer{
+		ActiveTasksFunc: func(context.Context) ([]ActiveTask, error) { return f.active, nil },
+		RescueTaskFunc: func(_ context.Context, t ActiveTask) error {
+			f.copied = append(f.copied, t.ID)
+			return nil
+		},
+	}
+	f.r = &Rescuer{Store: store, Queue: queue, WorkerID: "wrk_me", Logger: discard(), Timeout: 5 * time.Second, Now: f.clock.Now, Tasks: tasks}
 	return f
 }
 
@@ -130,7 +155,7 @@ func TestHeartbeatEndsWithItsContext(t *testing.T) {
 	beats := make(chan string, 100)
 	ended := make(chan error, 1)
 	h := &Heartbeat{WorkerID: "wrk_me", Interval: time.Millisecond, Logger: discard(), Store: &fakeHeartbeatStore{
-		BeatFunc: func(_ context.Context, w string) error { beats <- w; return nil },
+		BeatFunc: func(_ context.Context, w, _ string, _ int) error { beats <- w; return nil },
 		EndHeartbeatFunc: func(ctx context.Context, w string) error {
 			ended <- ctx.Err()
 			return nil
@@ -146,5 +171,66 @@ func TestHeartbeatEndsWithItsContext(t *testing.T) {
 	<-done
 	if err := <-ended; err != nil {
 		t.Errorf("EndHeartbeat ran with a done context: %v", err)
+	}
+}
+
+// TestRescuerFollowsItsLeader: a worker that does not lead rescues nothing.
+func TestRescuerFollowsItsLeader(t *testing.T) {
+	f := newRescueFixture()
+	f.lead = false
+	f.r.RescueOnce(t.Context())
+	f.clock.advance(10 * time.Second)
+	if n := f.r.RescueOnce(t.Context()); n != 0 || f.listed != 0 {
+		t.Errorf("a follower rescued %d (listed %d)", n, f.listed)
+	}
+}
+
+// TestRescuerCopiesOrphanedTasks: a webhook task whose process has a stale
+// heartbeat is copied at once, one that no live asynq server lists only
+// after absenceGrace, one a live process runs never; each once. A report
+// task is copied only while its report has not started (a started one is
+// the run rescue's).
+func TestRescuerCopiesOrphanedTasks(t *testing.T) {
+	f := newRescueFixture()
+	deadProc := domain.ProcessAddr{Host: "h", PID: 1}
+	liveProc := domain.ProcessAddr{Host: "h", PID: 2}
+	f.stale = []domain.ProcessAddr{deadProc}
+	report := func(id string) []byte { return []byte(`{"report_id":"` + id + `","client_id":"cli_1"}`) }
+	f.active = []ActiveTask{
+		{ID: "msg_dead", Type: TypeDeliverWebhook, Server: &deadProc},
+		{ID: "msg_live", Type: TypeDeliverWebhook, Server: &liveProc},
+		{ID: "msg_unlisted", Type: TypeDeliverWebhook},
+		{ID: "rep_queued", Type: TypeGenerateReport, Payload: report("rep_queued"), Server: &deadProc},
+		{ID: "rep_running", Type: TypeGenerateReport, Payload: report("rep_running"), Server: &deadProc},
+		{ID: "batch_1", Type: TypeDeliverBatch, Server: &deadProc},
+	}
+	f.queuedR = []string{"rep_queued"}
+	f.r.RescueOnce(t.Context()) // the health gate starts
+	f.clock.advance(5 * time.Second)
+	f.r.RescueOnce(t.Context())
+	if diff := cmp.Diff([]string{"msg_dead", "rep_queued"}, f.copied); diff != "" {
+		t.Fatalf("copied at once (-want +got):\n%s", diff)
+	}
+	f.clock.advance(absenceGrace - time.Second)
+	f.r.RescueOnce(t.Context())
+	if len(f.copied) != 2 {
+		t.Fatalf("copied %v before absenceGrace", f.copied)
+	}
+	f.clock.advance(time.Second)
+	f.r.RescueOnce(t.Context())
+	f.r.RescueOnce(t.Context())
+	if diff := cmp.Diff([]string{"msg_dead", "rep_queued", "msg_unlisted"}, f.copied); diff != "" {
+		t.Errorf("copied (-want +got):\n%s", diff)
+	}
+	// A task that shows up in a live server's list is not orphaned.
+	f.active = []ActiveTask{{ID: "msg_late", Type: TypeDeliverWebhook}}
+	f.r.RescueOnce(t.Context())
+	f.active = []ActiveTask{{ID: "msg_late", Type: TypeDeliverWebhook, Server: &liveProc}}
+	f.clock.advance(absenceGrace)
+	f.r.RescueOnce(t.Context())
+	f.active = []ActiveTask{{ID: "msg_late", Type: TypeDeliverWebhook}}
+	f.r.RescueOnce(t.Context())
+	if len(f.copied) != 3 {
+		t.Errorf("copied %v; msg_late was listed by a live server in between", f.copied)
 	}
 }

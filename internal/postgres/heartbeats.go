@@ -10,10 +10,11 @@ import (
 	"github.com/reportd/reportd/internal/domain"
 )
 
-// Beat renews worker's heartbeat (creating it on the first beat).
-func (s *Store) Beat(ctx context.Context, worker string) error {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO worker_heartbeats (worker_id) VALUES ($1)
-		ON CONFLICT (worker_id) DO UPDATE SET seen_at = now()`, worker); err != nil {
+// Beat renews worker's heartbeat (creating it on the first beat); host and
+// pid name the process as asynq does.
+func (s *Store) Beat(ctx context.Context, worker, host string, pid int) error {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO worker_heartbeats (worker_id, host, pid) VALUES ($1, $2, $3)
+		ON CONFLICT (worker_id) DO UPDATE SET seen_at = now()`, worker, host, pid); err != nil {
 		return classify(fmt.Errorf("heartbeat of worker %s: %w", worker, err))
 	}
 	return nil
@@ -59,10 +60,41 @@ func (s *Store) OrphanedRuns(ctx context.Context, worker string, timeout time.Du
 	return list, nil
 }
 
-// DeleteStaleHeartbeats removes heartbeats older than timeout; a worker
-// that was only stopped writes its row again when it resumes.
-func (s *Store) DeleteStaleHeartbeats(ctx context.Context, timeout time.Duration) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM worker_heartbeats WHERE seen_at <= now() - $1::interval`, timeout)
+// StaleProcesses reports whether worker leads the rescue (of the workers
+// with a heartbeat newer than timeout, it started first) and, if it does,
+// the processes whose heartbeat is older.
+func (s *Store) StaleProcesses(ctx context.Context, worker string, timeout time.Duration) (bool, []domain.ProcessAddr, error) {
+	var lead bool
+	var hosts []string
+	var pids []int32
+	err := s.pool.QueryRow(ctx, `SELECT
+		coalesce((SELECT h.worker_id FROM worker_heartbeats h WHERE h.seen_at > now() - $1::interval
+		          ORDER BY h.started_at, h.worker_id LIMIT 1), '') = $2,
+		coalesce(array_agg(host), '{}'), coalesce(array_agg(pid), '{}')
+		FROM worker_heartbeats WHERE seen_at <= now() - $1::interval`, timeout, worker).Scan(&lead, &hosts, &pids)
+	if err != nil {
+		return false, nil, classify(fmt.Errorf("list stale workers: %w", err))
+	}
+	if !lead {
+		return false, nil, nil
+	}
+	stale := make([]domain.ProcessAddr, len(hosts))
+	for i := range hosts {
+		stale[i] = domain.ProcessAddr{Host: hosts[i], PID: int(pids[i])}
+	}
+	return true, stale, nil
+}
+
+// UnstartedReports returns those of ids that are still queued: no run has
+// started them.
+func (s *Store) UnstartedReports(ctx context.Context, ids []string) ([]string, error) {
+	return s.ids(ctx, `SELECT id FROM reports WHERE id = ANY($1) AND status = 'queued'`, ids)
+}
+
+// DeleteStaleHeartbeats removes heartbeats older than age; a worker that was
+// only stopped writes its row again when it resumes.
+func (s *Store) DeleteStaleHeartbeats(ctx context.Context, age time.Duration) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM worker_heartbeats WHERE seen_at <= now() - $1::interval`, age)
 	if err != nil {
 		return 0, classify(fmt.Errorf("delete stale heartbeats: %w", err))
 	}

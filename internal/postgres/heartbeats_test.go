@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/ids"
@@ -96,7 +97,7 @@ func TestOrphanedRuns(t *testing.T) {
 	}
 	// a started first, then b, then c: the leader is a, then b, then c.
 	for i, w := range []string{"wrk_a", "wrk_b", "wrk_c"} {
-		if err := store.Beat(ctx, w); err != nil {
+		if err := store.Beat(ctx, w, "host-1", 100+i); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := pool.Exec(ctx, `UPDATE worker_heartbeats SET started_at = now() - $2::interval WHERE worker_id = $1`,
@@ -105,6 +106,10 @@ func TestOrphanedRuns(t *testing.T) {
 		}
 	}
 	onA, onA2, onB, released := start("wrk_a"), start("wrk_a"), start("wrk_b"), start("wrk_a")
+	queued, err := store.CreateReport(ctx, newReport(client), 0, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := store.ReleaseAttempt(ctx, released.ID, released.Run); err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +132,22 @@ func TestOrphanedRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []domain.OrphanedRun{{ID: onA.ID, ClientID: client, Worker: "wrk_a", Run: 1}}
+	for worker, wantLead := range map[string]bool{"wrk_a": false, "wrk_b": true, "wrk_c": false} {
+		lead, stale, err := store.StaleProcesses(ctx, worker, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wantStale []domain.ProcessAddr
+		if wantLead {
+			wantStale = []domain.ProcessAddr{{Host: "host-1", PID: 100}}
+		}
+		if lead != wantLead || !cmp.Equal(wantStale, stale, cmpopts.EquateEmpty()) {
+			t.Errorf("StaleProcesses for %s: %t %v, want %t %v", worker, lead, stale, wantLead, wantStale)
+		}
+	}
+	if unstarted, err := store.UnstartedReports(ctx, []string{onA.ID, queued.ID, onA2.ID}); err != nil || !cmp.Equal([]string{queued.ID}, unstarted) {
+		t.Errorf("UnstartedReports: %v %v, want only the queued one", unstarted, err)
+	}
 	if diff := cmp.Diff(want, orphans("wrk_b")); diff != "" {
 		t.Errorf("orphans for the leader (-want +got):\n%s", diff)
 	}
@@ -152,7 +173,7 @@ func TestOrphanedRuns(t *testing.T) {
 		t.Errorf("b's report is %s after b's shutdown, want still running", got.Status)
 	}
 	// a was only stopped: it beats again and its run is its own once more.
-	if err := store.Beat(ctx, "wrk_a"); err != nil {
+	if err := store.Beat(ctx, "wrk_a", "host-1", 100); err != nil {
 		t.Fatal(err)
 	}
 	if got := orphans("wrk_a"); len(got) != 0 {

@@ -3,8 +3,12 @@
 -- a clean shutdown; a row older than WORKER_HEARTBEAT_TIMEOUT (or none) means
 -- the worker is gone, and the rescuer queues its running reports again
 -- without waiting for asynq's lease.
+-- host and pid are how asynq names the process too: the rescuer finds a
+-- stale worker's active webhook tasks by them.
 CREATE TABLE worker_heartbeats (
     worker_id  text PRIMARY KEY,
+    host       text NOT NULL DEFAULT '',
+    pid        integer NOT NULL DEFAULT 0,
     started_at timestamptz NOT NULL DEFAULT now(),
     seen_at    timestamptz NOT NULL DEFAULT now()
 );
