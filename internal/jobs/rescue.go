@@ -23,7 +23,7 @@ type Heartbeat struct {
 	Store    HeartbeatStore
 	WorkerID string
 	Process  domain.ProcessAddr // as asynq names this process
-	Interval time.Duration // default 1 s
+	Interval time.Duration      // default 1 s
 	Logger   *slog.Logger
 }
 
