@@ -327,8 +327,14 @@ type ProcessAddr struct {
 // QueuedReport is a new report the dispatcher hands to the queue.
 type QueuedReport struct{ ID, ClientID, RequestID string }
 
-// ExpiredFile is a stored report whose retention has ended.
-type ExpiredFile struct{ ID, ObjectKey, ClientID string }
+// ExpiredFile is a stored report whose retention has ended. Format and
+// Runs name the files its other runs may have left (each run writes its
+// own; one crashed or fenced out after its upload leaves it behind).
+type ExpiredFile struct {
+	ID, ObjectKey, ClientID string
+	Format                  report.Format
+	Runs                    int64
+}
 
 // The vocabulary the stores and the API share.
 

@@ -13,6 +13,7 @@ import (
 	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/pgtest"
 	"github.com/reportd/reportd/internal/postgres"
+	"github.com/reportd/reportd/internal/report"
 )
 
 // TestOnlyTheCurrentRunFinishesAReport: a run that a newer one (a rescue)
@@ -66,6 +67,14 @@ func TestOnlyTheCurrentRunFinishesAReport(t *testing.T) {
 	}
 	if got.Status != domain.StatusSucceeded || got.ObjectKey != "new" || got.Attempts != 2 {
 		t.Errorf("report %s, key %q, attempts %d; want succeeded, new, 2", got.Status, got.ObjectKey, got.Attempts)
+	}
+	// Expiry learns how many runs may have left a file.
+	expiring, err := store.ExpiringReports(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]domain.ExpiredFile{{ID: created.ID, ObjectKey: "new", ClientID: client, Format: report.FormatPDF, Runs: 2}}, expiring); diff != "" {
+		t.Errorf("expiring (-want +got):\n%s", diff)
 	}
 	// A late run of the original task finds it finished and counts nothing.
 	if _, ok, err := store.StartReport(ctx, created.ID, "wrk_a"); ok || err != nil {

@@ -370,7 +370,7 @@ func (s *Store) UnclaimReports(ctx context.Context, ids []string) error {
 
 // ExpiringReports lists succeeded reports whose retention has ended.
 func (s *Store) ExpiringReports(ctx context.Context, limit int) ([]domain.ExpiredFile, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, coalesce(object_key, ''), client_id FROM reports
+	rows, err := s.pool.Query(ctx, `SELECT id, coalesce(object_key, ''), client_id, format, run_seq FROM reports
 		WHERE status = 'succeeded' AND expires_at < now() ORDER BY expires_at LIMIT $1`, limit)
 	if err != nil {
 		return nil, classify(fmt.Errorf("list expiring reports: %w", err))
