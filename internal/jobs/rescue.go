@@ -135,6 +135,7 @@ const heartbeatRetention = time.Minute
 func (r *Rescuer) Run(ctx context.Context) {
 	t := time.NewTicker(cmp.Or(r.Interval, time.Second))
 	defer t.Stop()
+	r.RescueOnce(ctx) // starts the health gate now rather than a tick later
 	for {
 		select {
 		case <-ctx.Done():
