@@ -287,6 +287,9 @@ func (s *Store) FailReport(ctx context.Context, id string, run int64, code, mess
 func (s *Store) finishReport(ctx context.Context, id string, ev *domain.NewDelivery, update string, args ...any) ([]string, error) {
 	var deliveryIDs []string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := boundLockHold(ctx, tx); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, update, args...)
 		if err != nil {
 			return fmt.Errorf("finish report %s: %w", id, err)
@@ -301,6 +304,21 @@ func (s *Store) finishReport(ctx context.Context, id string, ev *domain.NewDeliv
 		return err
 	})
 	return deliveryIDs, err
+}
+
+// lockHoldMax bounds how long a worker's transaction that locks a report
+// row may sit idle: a worker frozen (SIGSTOP) or cut off inside one would
+// otherwise keep the lock, and block the rescue of the report, until its
+// session dies, which for a frozen process is never (its kernel answers
+// the keepalives). Postgres ends such a session after this.
+const lockHoldMax = "5s"
+
+// boundLockHold applies lockHoldMax to tx; call it first.
+func boundLockHold(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT set_config('idle_in_transaction_session_timeout', $1, true)`, lockHoldMax); err != nil {
+		return fmt.Errorf("bound the transaction's idle time: %w", err)
+	}
+	return nil
 }
 
 // CancelReport cancels a queued or running report and creates its
