@@ -153,6 +153,10 @@ func (r *Rescuer) RescueOnce(ctx context.Context) int {
 		r.healthySince = now
 	}
 	if now.Sub(r.healthySince) < r.Timeout {
+		if r.Tasks != nil {
+			// Watch asynq meanwhile, so absenceGrace runs from now.
+			r.rescueTasks(ctx, nil, false)
+		}
 		return 0
 	}
 	lead, stale, err := r.Store.StaleProcesses(ctx, r.WorkerID, r.Timeout)
@@ -182,7 +186,7 @@ func (r *Rescuer) RescueOnce(ctx context.Context) int {
 			"report_id", run.ID, "worker", run.Worker, "run", run.Run)
 	}
 	if r.Tasks != nil {
-		queued += r.rescueTasks(ctx, stale)
+		queued += r.rescueTasks(ctx, stale, true)
 	}
 	if _, err := r.Store.DeleteStaleHeartbeats(ctx, max(heartbeatRetention, 2*r.Timeout)); err != nil {
 		r.Logger.WarnContext(ctx, "delete stale worker heartbeats", "err", err)
@@ -193,8 +197,9 @@ func (r *Rescuer) RescueOnce(ctx context.Context) int {
 // rescueTasks copies the active tasks whose process has a stale heartbeat,
 // or that no live asynq server has listed for absenceGrace. A report task
 // is copied only if its report has not started: a started one is the run
-// rescue's (above), which knows its run.
-func (r *Rescuer) rescueTasks(ctx context.Context, stale []domain.ProcessAddr) int {
+// rescue's (above), which knows its run. Unless act, it only notes which
+// tasks no live server lists.
+func (r *Rescuer) rescueTasks(ctx context.Context, stale []domain.ProcessAddr, act bool) int {
 	tasks, err := r.Tasks.ActiveTasks(ctx)
 	if err != nil {
 		r.Logger.WarnContext(ctx, "list active tasks", "err", err)
@@ -245,6 +250,9 @@ func (r *Rescuer) rescueTasks(ctx context.Context, stale []domain.ProcessAddr) i
 		if !active[id] {
 			delete(r.rescued, id)
 		}
+	}
+	if !act {
+		return 0
 	}
 	unstarted := map[string]bool{}
 	if len(reportIDs) > 0 {

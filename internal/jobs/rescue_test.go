@@ -205,13 +205,17 @@ func TestRescuerCopiesOrphanedTasks(t *testing.T) {
 		{ID: "batch_1", Type: TypeDeliverBatch, Server: &deadProc},
 	}
 	f.queuedR = []string{"rep_queued"}
-	f.r.RescueOnce(t.Context()) // the health gate starts
+	f.r.RescueOnce(t.Context()) // the health gate starts; it only watches
+	if len(f.copied) != 0 {
+		t.Fatalf("copied %v during the health gate", f.copied)
+	}
 	f.clock.advance(5 * time.Second)
 	f.r.RescueOnce(t.Context())
 	if diff := cmp.Diff([]string{"msg_dead", "rep_queued"}, f.copied); diff != "" {
 		t.Fatalf("copied at once (-want +got):\n%s", diff)
 	}
-	f.clock.advance(absenceGrace - time.Second)
+	// msg_unlisted has been unlisted since the gate's first pass.
+	f.clock.advance(absenceGrace - 5*time.Second - time.Second)
 	f.r.RescueOnce(t.Context())
 	if len(f.copied) != 2 {
 		t.Fatalf("copied %v before absenceGrace", f.copied)
