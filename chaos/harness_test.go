@@ -259,6 +259,17 @@ func (p *proc) signal(tb testing.TB, sig syscall.Signal, wait time.Duration) {
 	}
 }
 
+// sendSignal sends sig and returns at once (SIGSTOP, SIGCONT).
+func (p *proc) sendSignal(tb testing.TB, sig syscall.Signal) {
+	tb.Helper()
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if err := cmd.Process.Signal(sig); err != nil {
+		tb.Errorf("send %s to %s: %v", sig, p.name, err)
+	}
+}
+
 // kill ends the process at once, as a crash or an OOM kill would.
 func (p *proc) kill(tb testing.TB) {
 	tb.Helper()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/reportd/reportd/internal/config"
+	"github.com/reportd/reportd/internal/domain"
+	"github.com/reportd/reportd/internal/ids"
 	"github.com/reportd/reportd/internal/jobs"
 	"github.com/reportd/reportd/internal/metrics"
 	"github.com/reportd/reportd/internal/schedule"
@@ -64,11 +67,21 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		return err
 	}
 	defer natsSrc.Close() // runs after the ingester has stopped (wg.Wait)
+	// The heartbeat beats before the task servers start, so no run is ever
+	// recorded on a worker the rescuer has not seen.
+	workerID := "wrk_" + ids.Random(12)
+	host, _ := os.Hostname() // as asynq names its server: its active tasks are found by it
+	heartbeat := &jobs.Heartbeat{Store: svc.Store, WorkerID: workerID, Process: domain.ProcessAddr{Host: host, PID: os.Getpid()},
+		Interval: time.Second, Logger: logger}
+	if err := heartbeat.Beat(ctx); err != nil {
+		return fmt.Errorf("first worker heartbeat: %w", err)
+	}
 	gen := &jobs.Generator{
 		Store: svc.Store, Orders: svc.ReadModel, Blobs: svc.Files, Deliveries: svc.Enqueuer,
 		Observer: m, Logger: logger, Retention: cfg.ReportRetention, WaitForData: cfg.ReadYourWritesMax, Now: time.Now,
 		OutageMax: cfg.DependencyOutageMax, Later: svc.Later,
 		Progress: svc.Store, ProgressInterval: opts.ProgressInterval, RowHook: opts.RowHook,
+		WorkerID: workerID,
 	}
 	del := &jobs.Deliverer{
 		Store: svc.Store, Retries: svc.Enqueuer, Sender: sender, OnTheWire: semaphore.NewWeighted(int64(cfg.WebhookConcurrency)), Schedule: cfg.WebhookSchedule, Observer: m, Logger: logger, Now: time.Now,
@@ -140,6 +153,15 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	// The heartbeat outlives the task servers: it is removed only after
+	// shutdown() has handed back what was still running.
+	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(ctx))
+	beatDone := make(chan struct{})
+	go func() { defer close(beatDone); heartbeat.Run(beatCtx) }()
+	defer func() { stopBeat(); <-beatDone }()
+	rescuer := &jobs.Rescuer{Store: svc.Store, Queue: svc.Enqueuer, WorkerID: workerID, Logger: logger,
+		Interval: time.Second, Timeout: cfg.WorkerHeartbeatTimeout, Now: time.Now, Tasks: svc.Enqueuer}
+	wg.Go(func() { rescuer.Run(bg) })
 	wg.Go(func() {
 		if err := metricsSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.ErrorContext(ctx, "serve worker metrics", "err", err)

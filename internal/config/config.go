@@ -74,6 +74,11 @@ type Config struct {
 	// Projections split across worker processes (readmodel.ProjectorOptions).
 	ProjectionPartitions int           // PROJECTION_PARTITIONS: partitions per projection, fixed once created (default 8)
 	ProjectionLease      time.Duration // PROJECTION_LEASE: partition lease; a dead worker's partitions move within it (default 10s)
+
+	// WorkerHeartbeatTimeout (WORKER_HEARTBEAT_TIMEOUT): a worker whose
+	// heartbeat (renewed every second) is older has its running reports
+	// queued again (jobs.Rescuer). Default 5s.
+	WorkerHeartbeatTimeout time.Duration
 }
 
 // EventsNATS configures order-event ingestion from NATS JetStream. It is off
@@ -138,6 +143,8 @@ func Load(getenv func(string) string) (Config, error) {
 
 		ProjectionPartitions: p.integer("PROJECTION_PARTITIONS", 8),
 		ProjectionLease:      p.duration("PROJECTION_LEASE", 10*time.Second),
+
+		WorkerHeartbeatTimeout: p.duration("WORKER_HEARTBEAT_TIMEOUT", 5*time.Second),
 	}
 	c.EventsNATS = loadEventsNATS(&p)
 	c.ReadDatabaseURL = cmp.Or(getenv("READ_DATABASE_URL"), c.DatabaseURL)
@@ -210,6 +217,11 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.ProjectionLease < time.Second {
 		p.fail("PROJECTION_LEASE", "must be at least 1s")
+	}
+	// Heartbeats are renewed every second: a shorter timeout would rescue
+	// the runs of workers that are merely a beat late.
+	if c.WorkerHeartbeatTimeout < 3*time.Second {
+		p.fail("WORKER_HEARTBEAT_TIMEOUT", "must be at least 3s")
 	}
 	if c.PresignTTL > 7*24*time.Hour {
 		p.fail("PRESIGN_TTL", "must be at most 168h (the S3 limit)")

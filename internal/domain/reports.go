@@ -78,6 +78,10 @@ type Report struct {
 	// RunningAnnounced says its report.running event exists, which decides
 	// the later events' sequence (see EventSequence).
 	RunningAnnounced bool
+
+	// Run numbers the report's runs: StartReport takes the next, and only
+	// the current one may finish the report (postgres.Store.SucceedReport).
+	Run int64
 }
 
 // GeneratedAt is the time a report's file says it was generated: when its
@@ -304,11 +308,33 @@ type WorkRef struct {
 	ClientID string
 }
 
+// OrphanedRun is a running report whose worker's heartbeat has stopped:
+// the rescuer queues it again.
+type OrphanedRun struct {
+	ID        string
+	ClientID  string
+	RequestID string
+	Worker    string // run_by
+	Run       int64  // run_seq
+}
+
+// ProcessAddr names a worker process: its host and pid.
+type ProcessAddr struct {
+	Host string
+	PID  int
+}
+
 // QueuedReport is a new report the dispatcher hands to the queue.
 type QueuedReport struct{ ID, ClientID, RequestID string }
 
-// ExpiredFile is a stored report whose retention has ended.
-type ExpiredFile struct{ ID, ObjectKey, ClientID string }
+// ExpiredFile is a stored report whose retention has ended. Format and
+// Runs name the files its other runs may have left (each run writes its
+// own; one crashed or fenced out after its upload leaves it behind).
+type ExpiredFile struct {
+	ID, ObjectKey, ClientID string
+	Format                  report.Format
+	Runs                    int64
+}
 
 // The vocabulary the stores and the API share.
 

@@ -262,6 +262,21 @@ func (e *Enqueuer) RequeueReport(ctx context.Context, p ReportPayload) error {
 	return e.EnqueueReport(ctx, p)
 }
 
+// RescueReport queues run of a report again under the rescue's own task
+// id ([RescueTaskID]), while the run's task may still be in asynq's active
+// set, held by a worker that stopped.
+func (e *Enqueuer) RescueReport(ctx context.Context, p ReportPayload, run int64) error {
+	id := RescueTaskID(p.ReportID, run)
+	if err := e.dropFinishedTask(e.shards.ReportQueue(p.ReportID), id); err != nil {
+		return err
+	}
+	task, err := newGenerateTask(p, id, e.shards, e.reportRetries, e.reportTimeout)
+	if err != nil {
+		return err
+	}
+	return e.enqueue(ctx, task, id)
+}
+
 // dropFinishedTask deletes an archived or completed task so its id can be
 // used again; a task that is waiting or running is left alone.
 func (e *Enqueuer) dropFinishedTask(queue, id string) error {

@@ -208,3 +208,99 @@ func (w *fakeWaker) RequeueDelivery(_ context.Context, p DeliveryPayload) error 
 	w.woken = append(w.woken, p.DeliveryID)
 	return nil
 }
+
+// fakeRescueStore is a RescueStore.
+type fakeRescueStore struct {
+	OrphanedRunsFunc          func(ctx context.Context, worker string, timeout time.Duration, limit int) ([]domain.OrphanedRun, error)
+	StaleProcessesFunc        func(ctx context.Context, worker string, timeout time.Duration) (bool, []domain.ProcessAddr, error)
+	UnstartedReportsFunc      func(ctx context.Context, ids []string) ([]string, error)
+	DeleteStaleHeartbeatsFunc func(ctx context.Context, age time.Duration) (int64, error)
+}
+
+func (s *fakeRescueStore) StaleProcesses(ctx context.Context, worker string, timeout time.Duration) (bool, []domain.ProcessAddr, error) {
+	if s.StaleProcessesFunc == nil {
+		panic("unexpected call: RescueStore.StaleProcesses")
+	}
+	return s.StaleProcessesFunc(ctx, worker, timeout)
+}
+
+func (s *fakeRescueStore) UnstartedReports(ctx context.Context, ids []string) ([]string, error) {
+	if s.UnstartedReportsFunc == nil {
+		panic("unexpected call: RescueStore.UnstartedReports")
+	}
+	return s.UnstartedReportsFunc(ctx, ids)
+}
+
+var _ RescueStore = (*fakeRescueStore)(nil)
+
+func (s *fakeRescueStore) OrphanedRuns(ctx context.Context, worker string, timeout time.Duration, limit int) ([]domain.OrphanedRun, error) {
+	if s.OrphanedRunsFunc == nil {
+		panic("unexpected call: RescueStore.OrphanedRuns")
+	}
+	return s.OrphanedRunsFunc(ctx, worker, timeout, limit)
+}
+
+func (s *fakeRescueStore) DeleteStaleHeartbeats(ctx context.Context, age time.Duration) (int64, error) {
+	if s.DeleteStaleHeartbeatsFunc == nil {
+		panic("unexpected call: RescueStore.DeleteStaleHeartbeats")
+	}
+	return s.DeleteStaleHeartbeatsFunc(ctx, age)
+}
+
+// fakeTaskRescuer is a TaskRescuer.
+type fakeTaskRescuer struct {
+	ActiveTasksFunc func(ctx context.Context) ([]ActiveTask, error)
+	RescueTaskFunc  func(ctx context.Context, t ActiveTask) error
+}
+
+var _ TaskRescuer = (*fakeTaskRescuer)(nil)
+
+func (q *fakeTaskRescuer) ActiveTasks(ctx context.Context) ([]ActiveTask, error) {
+	if q.ActiveTasksFunc == nil {
+		panic("unexpected call: TaskRescuer.ActiveTasks")
+	}
+	return q.ActiveTasksFunc(ctx)
+}
+
+func (q *fakeTaskRescuer) RescueTask(ctx context.Context, t ActiveTask) error {
+	if q.RescueTaskFunc == nil {
+		panic("unexpected call: TaskRescuer.RescueTask of " + t.ID)
+	}
+	return q.RescueTaskFunc(ctx, t)
+}
+
+// fakeRescueQueue is a RescueQueue.
+type fakeRescueQueue struct {
+	RescueReportFunc func(ctx context.Context, p ReportPayload, run int64) error
+}
+
+var _ RescueQueue = (*fakeRescueQueue)(nil)
+
+func (q *fakeRescueQueue) RescueReport(ctx context.Context, p ReportPayload, run int64) error {
+	if q.RescueReportFunc == nil {
+		panic("unexpected call: RescueQueue.RescueReport of " + p.ReportID)
+	}
+	return q.RescueReportFunc(ctx, p, run)
+}
+
+// fakeHeartbeatStore is a HeartbeatStore.
+type fakeHeartbeatStore struct {
+	BeatFunc         func(ctx context.Context, worker, host string, pid int) error
+	EndHeartbeatFunc func(ctx context.Context, worker string) error
+}
+
+var _ HeartbeatStore = (*fakeHeartbeatStore)(nil)
+
+func (s *fakeHeartbeatStore) Beat(ctx context.Context, worker, host string, pid int) error {
+	if s.BeatFunc == nil {
+		panic("unexpected call: HeartbeatStore.Beat")
+	}
+	return s.BeatFunc(ctx, worker, host, pid)
+}
+
+func (s *fakeHeartbeatStore) EndHeartbeat(ctx context.Context, worker string) error {
+	if s.EndHeartbeatFunc == nil {
+		panic("unexpected call: HeartbeatStore.EndHeartbeat")
+	}
+	return s.EndHeartbeatFunc(ctx, worker)
+}

@@ -17,16 +17,20 @@ import (
 
 // ReportStore is what building a report needs from the system of record.
 type ReportStore interface {
-	StartReport(ctx context.Context, id string) (domain.Report, bool, error)
+	// StartReport starts a new run of the report on worker (r.Run numbers
+	// it); ok is false when the report is already finished.
+	StartReport(ctx context.Context, id, worker string) (domain.Report, bool, error)
 	// SucceedReport and FailReport finish a report and write its event's
-	// deliveries (one per target) in one transaction, returning their ids.
-	SucceedReport(ctx context.Context, id string, res domain.Result, ev *domain.NewDelivery) ([]string, error)
-	FailReport(ctx context.Context, id, code, message string, ev *domain.NewDelivery) ([]string, error)
+	// deliveries (one per target) in one transaction, returning their ids;
+	// a run that is no longer the report's current one gets ErrConflict
+	// (the fencing rule is on postgres.Store.SucceedReport).
+	SucceedReport(ctx context.Context, id string, run int64, res domain.Result, ev *domain.NewDelivery) ([]string, error)
+	FailReport(ctx context.Context, id string, run int64, code, message string, ev *domain.NewDelivery) ([]string, error)
 	// AnnounceRunning writes report.running's deliveries, once per report.
 	AnnounceRunning(ctx context.Context, r domain.Report) ([]string, error)
 	// ReleaseAttempt takes back the attempt StartReport counted, for a run
 	// that ended waiting (for the read model, or for a dependency).
-	ReleaseAttempt(ctx context.Context, id string) error
+	ReleaseAttempt(ctx context.Context, id string, run int64) error
 	LoadReport(ctx context.Context, id string) (domain.Report, error)
 	GetClient(ctx context.Context, id string) (domain.Client, error)
 }
@@ -87,6 +91,9 @@ type Generator struct {
 	// RowHook, if set, runs on the renderer after each row with the rows
 	// done so far: tests hold a build at a known row with it.
 	RowHook func(reportID string, rowsDone int)
+	// WorkerID names this process on the runs it starts (reports.run_by);
+	// its heartbeat (Heartbeat) tells the rescuer it is alive.
+	WorkerID string
 
 	outages outageLog
 }
@@ -132,7 +139,7 @@ func (g *Generator) ProcessTask(ctx context.Context, t *asynq.Task) error {
 func (g *Generator) generate(ctx context.Context, p ReportPayload, retriesLeft bool) error {
 	log := g.Logger.With("report_id", p.ReportID, "client_id", p.ClientID, "request_id", p.RequestID)
 
-	r, ok, err := g.Store.StartReport(ctx, p.ReportID)
+	r, ok, err := g.Store.StartReport(ctx, p.ReportID, g.WorkerID)
 	if errors.Is(err, domain.ErrNotFound) {
 		log.WarnContext(ctx, "report task without a report row; dropping it")
 		return fmt.Errorf("start report %s: %w: %w", p.ReportID, err, asynq.SkipRetry)
@@ -152,7 +159,7 @@ func (g *Generator) generate(ctx context.Context, p ReportPayload, retriesLeft b
 		// Once per report, not per attempt: the row remembers it.
 		announced, err := g.Store.AnnounceRunning(ctx, r)
 		if err != nil {
-			g.releaseAttempt(ctx, r.ID, log)
+			g.releaseAttempt(ctx, r, log)
 			err = fmt.Errorf("announce report %s running: %w", r.ID, err)
 			if g.outage(ctx, err) {
 				return g.waitForDependency(ctx, p.ReportID, err, log)
@@ -169,7 +176,7 @@ func (g *Generator) generate(ctx context.Context, p ReportPayload, retriesLeft b
 		return nil
 	}
 	if errors.Is(err, errNotYet) {
-		g.releaseAttempt(ctx, r.ID, log)
+		g.releaseAttempt(ctx, r, log)
 		return err
 	}
 	if ctx.Err() != nil {
@@ -181,7 +188,7 @@ func (g *Generator) generate(ctx context.Context, p ReportPayload, retriesLeft b
 	if g.outage(ctx, err) {
 		elapsed := g.outages.seen(r.ID, g.Now())
 		if g.OutageMax <= 0 || elapsed < g.OutageMax {
-			g.releaseAttempt(ctx, r.ID, log)
+			g.releaseAttempt(ctx, r, log)
 			return g.waitFor(ctx, r.ID, err, elapsed, log)
 		}
 		perm = &permanentError{CodeInternal, fmt.Errorf("a dependency was unavailable for %s, longer than %s: %w",
@@ -231,8 +238,8 @@ func (g *Generator) waitFor(ctx context.Context, id string, err error, elapsed t
 // releaseAttempt gives back the attempt StartReport counted, so attempts
 // counts real builds only. If Postgres is what is away this fails, and the
 // run stays counted.
-func (g *Generator) releaseAttempt(ctx context.Context, id string, log *slog.Logger) {
-	if err := g.Store.ReleaseAttempt(context.WithoutCancel(ctx), id); err != nil {
+func (g *Generator) releaseAttempt(ctx context.Context, r domain.Report, log *slog.Logger) {
+	if err := g.Store.ReleaseAttempt(context.WithoutCancel(ctx), r.ID, r.Run); err != nil {
 		log.DebugContext(ctx, "release the attempt of a waiting report", "err", err)
 	}
 }
@@ -319,7 +326,7 @@ func (g *Generator) build(ctx context.Context, r domain.Report, requestID string
 	if err != nil {
 		return err
 	}
-	deliveryIDs, err := g.Store.SucceedReport(ctx, r.ID, res, delivery)
+	deliveryIDs, err := g.Store.SucceedReport(ctx, r.ID, r.Run, res, delivery)
 	if errors.Is(err, domain.ErrConflict) {
 		g.discard(ctx, r.ID, key, log)
 		return nil
@@ -336,21 +343,26 @@ func (g *Generator) build(ctx context.Context, r domain.Report, requestID string
 	return nil
 }
 
-// discard handles a build whose report finished meanwhile. Canceled: the
-// file is not wanted. Succeeded: another run of the same report (a task
-// queued again after Redis lost its data, say) finished first, and the
-// key is its file too; deleting it would leave a succeeded report with
-// nothing to download.
+// discard handles a build that may not record its result: the report was
+// canceled, or a newer run of it (a rescue, a task queued again after
+// Redis lost its data) holds it or finished first. Each run has its own
+// key, so this run's file is nobody else's, unless the row records that
+// very key (a result recorded whose commit this run did not see).
 func (g *Generator) discard(ctx context.Context, id, key string, log *slog.Logger) {
 	ctx = context.WithoutCancel(ctx)
 	cur, err := g.Store.LoadReport(ctx, id)
-	if err == nil && (cur.Status == domain.StatusSucceeded || cur.Status == domain.StatusExpired) {
-		log.InfoContext(ctx, "another run of this report finished first; keeping its file")
+	if err != nil {
+		log.WarnContext(ctx, "load report to discard a run's file; keeping it", "err", err)
 		return
 	}
-	log.InfoContext(ctx, "report was canceled while it was built; discarding the file", "status", cur.Status)
+	if cur.ObjectKey == key {
+		log.InfoContext(ctx, "this run's result is recorded; keeping its file")
+		return
+	}
+	log.InfoContext(ctx, "report canceled or taken by another run while it was built; discarding this run's file",
+		"status", cur.Status, "run", key)
 	if err := g.Blobs.Delete(ctx, key); err != nil {
-		log.WarnContext(ctx, "delete file of canceled report", "err", err)
+		log.WarnContext(ctx, "delete file of a discarded run", "err", err)
 	}
 }
 
@@ -406,9 +418,9 @@ func (g *Generator) fail(ctx context.Context, r domain.Report, code, msg, reques
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
-	deliveryIDs, err := g.Store.FailReport(ctx, r.ID, code, msg, delivery)
+	deliveryIDs, err := g.Store.FailReport(ctx, r.ID, r.Run, code, msg, delivery)
 	if errors.Is(err, domain.ErrConflict) {
-		return nil // already finished (canceled)
+		return nil // already finished (canceled), or a newer run has it
 	}
 	if err != nil {
 		return err
@@ -455,10 +467,15 @@ func (g *Generator) queueDelivery(ctx context.Context, deliveryID string, r doma
 	g.Logger.WarnContext(ctx, "queue webhook delivery; the sweeper will retry", "delivery_id", deliveryID, "err", err)
 }
 
-// ObjectKey is where a report's file lives: deterministic, so a retried
-// upload overwrites instead of leaking a second object.
+// ObjectKey is where a run of a report puts its file. Each run has its own
+// key, so a run fenced out by a newer one (see postgres.Store.SucceedReport)
+// can neither overwrite nor delete the file the newer one recorded. The
+// first run keeps the plain key.
 func ObjectKey(r domain.Report) string {
-	return fmt.Sprintf("reports/%s/%s.%s", r.ClientID, r.ID, r.Format)
+	if r.Run <= 1 {
+		return fmt.Sprintf("reports/%s/%s.%s", r.ClientID, r.ID, r.Format)
+	}
+	return fmt.Sprintf("reports/%s/%s.run%d.%s", r.ClientID, r.ID, r.Run, r.Format)
 }
 
 // Title names a report type for people.

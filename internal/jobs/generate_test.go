@@ -50,12 +50,12 @@ func (s *genStore) called(name string) int {
 	return s.calls[name]
 }
 
-func (s *genStore) StartReport(_ context.Context, id string) (domain.Report, bool, error) {
+func (s *genStore) StartReport(_ context.Context, id, _ string) (domain.Report, bool, error) {
 	s.count("StartReport")
 	return s.StartReportFunc(id)
 }
 
-func (s *genStore) SucceedReport(_ context.Context, id string, res domain.Result, d *domain.NewDelivery) ([]string, error) {
+func (s *genStore) SucceedReport(_ context.Context, id string, _ int64, res domain.Result, d *domain.NewDelivery) ([]string, error) {
 	s.count("SucceedReport")
 	if s.SucceedReportFunc == nil {
 		return []string{"msg_" + id}, nil
@@ -63,7 +63,7 @@ func (s *genStore) SucceedReport(_ context.Context, id string, res domain.Result
 	return oneID(s.SucceedReportFunc(id, res, d))
 }
 
-func (s *genStore) FailReport(_ context.Context, id, code, message string, d *domain.NewDelivery) ([]string, error) {
+func (s *genStore) FailReport(_ context.Context, id string, _ int64, code, message string, d *domain.NewDelivery) ([]string, error) {
 	s.count("FailReport")
 	if s.FailReportFunc == nil {
 		return []string{"msg_" + id}, nil
@@ -87,7 +87,7 @@ func (s *genStore) AnnounceRunning(_ context.Context, r domain.Report) ([]string
 	return s.AnnounceRunningFunc(r)
 }
 
-func (s *genStore) ReleaseAttempt(_ context.Context, id string) error {
+func (s *genStore) ReleaseAttempt(_ context.Context, id string, _ int64) error {
 	s.count("ReleaseAttempt")
 	if s.ReleaseAttemptFunc == nil {
 		return nil
@@ -475,31 +475,67 @@ func TestGeneratorHandsTheWebhookToLaterWhenRedisIsDown(t *testing.T) {
 	}
 }
 
-func TestGeneratorKeepsTheFileOfAnotherRunThatSucceeded(t *testing.T) {
+// TestGeneratorFencedOutRunDeletesOnlyItsOwnFile: a run whose result may
+// not be recorded (the report was canceled, or a newer run holds it or
+// finished first) deletes the file at its own key, never the newer run's;
+// and keeps it when the row records that very key.
+func TestGeneratorFencedOutRunDeletesOnlyItsOwnFile(t *testing.T) {
+	const ownKey = "reports/cli_1/rep_1.run2.csv"
 	for _, tc := range []struct {
-		status     domain.Status
-		wantDelete bool
+		name      string
+		status    domain.Status
+		rowKey    string // the object key the row records
+		wantDelet []string
 	}{
-		{domain.StatusSucceeded, false},
-		{domain.StatusCanceled, true},
+		{"newer run succeeded", domain.StatusSucceeded, "reports/cli_1/rep_1.run3.csv", []string{ownKey}},
+		{"newer run still running", domain.StatusRunning, "", []string{ownKey}},
+		{"canceled", domain.StatusCanceled, "", []string{ownKey}},
+		{"own result recorded", domain.StatusSucceeded, ownKey, nil},
 	} {
-		t.Run(string(tc.status), func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			f := newGenFixture(t)
-			f.store.SucceedReportFunc = func(string, domain.Result, *domain.NewDelivery) (string, error) {
+			f.store.StartReportFunc = func(id string) (domain.Report, bool, error) {
+				r := runningReport(id)
+				r.Run = 2
+				return r, true, nil
+			}
+			var recorded string
+			f.store.SucceedReportFunc = func(_ string, res domain.Result, _ *domain.NewDelivery) (string, error) {
+				recorded = res.ObjectKey
 				return "", fmt.Errorf("finish report: %w", domain.ErrConflict)
 			}
 			f.store.LoadReportFunc = func(id string) (domain.Report, error) {
 				r := runningReport(id)
-				r.Status = tc.status
+				r.Status, r.ObjectKey = tc.status, tc.rowKey
 				return r, nil
 			}
 			if err := f.run(t, "rep_1"); err != nil {
 				t.Fatal(err)
 			}
-			if got := len(f.blobs.deleted) > 0; got != tc.wantDelete {
-				t.Errorf("file deleted: %t, want %t", got, tc.wantDelete)
+			if recorded != ownKey {
+				t.Errorf("run 2 uploaded to %q, want its own key %q", recorded, ownKey)
+			}
+			if diff := cmp.Diff(tc.wantDelet, f.blobs.deleted); diff != "" {
+				t.Errorf("deleted (-want +got):\n%s", diff)
+			}
+			if len(f.queue.queued) != 0 {
+				t.Errorf("a fenced-out run queued webhooks %v", f.queue.queued)
 			}
 		})
+	}
+}
+
+func TestObjectKeyIsPerRun(t *testing.T) {
+	r := runningReport("rep_1")
+	keys := map[string]bool{}
+	for run := int64(0); run <= 3; run++ {
+		r.Run = run
+		keys[ObjectKey(r)] = true
+	}
+	// Runs 0 (before any) and 1 share the plain key; 2 and 3 have their own.
+	if diff := cmp.Diff(map[string]bool{"reports/cli_1/rep_1.csv": true, "reports/cli_1/rep_1.run2.csv": true,
+		"reports/cli_1/rep_1.run3.csv": true}, keys); diff != "" {
+		t.Errorf("keys (-want +got):\n%s", diff)
 	}
 }
 

@@ -240,6 +240,17 @@ func (s *Sweeper) expireFiles(ctx context.Context) {
 				return
 			}
 		}
+		// Other runs' files: usually none (one run), each a delete of nothing.
+		for run := int64(1); run <= f.Runs && f.Runs > 1; run++ {
+			key := ObjectKey(domain.Report{ID: f.ID, ClientID: f.ClientID, Format: f.Format, Run: run})
+			if key == f.ObjectKey {
+				continue
+			}
+			if err := s.Blobs.Delete(ctx, key); err != nil {
+				s.Logger.WarnContext(ctx, "delete an expired report's file of another run", "report_id", f.ID, "err", err)
+				return
+			}
+		}
 		deliveryIDs, err := s.Store.ExpireReport(ctx, f.ID)
 		if err != nil {
 			s.Logger.WarnContext(ctx, "mark report expired", "report_id", f.ID, "err", err)

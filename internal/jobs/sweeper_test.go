@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/reportd/reportd/internal/domain"
+	"github.com/reportd/reportd/internal/report"
 )
 
 // sweepStore answers the sweeper's queries; it records the ages asked for.
@@ -148,5 +149,25 @@ func TestSweeperQueuesReportExpired(t *testing.T) {
 	s.SweepOnce(t.Context())
 	if diff := cmp.Diff([]string{"delivery msg_a", "delivery msg_b"}, queue.queued); diff != "" {
 		t.Errorf("queued (-want +got):\n%s", diff)
+	}
+}
+
+// TestSweeperDeletesEveryRunsFileOnExpiry: a report rescued twice has up
+// to three files (one per run); expiry deletes them all.
+func TestSweeperDeletesEveryRunsFileOnExpiry(t *testing.T) {
+	store := &sweepStore{
+		StaleReportsFunc:    func(time.Duration) []domain.WorkRef { return nil },
+		StaleDeliveriesFunc: func(time.Duration) []domain.WorkRef { return nil },
+		expiring: []domain.ExpiredFile{
+			{ID: "rep_1", ObjectKey: "reports/cli_1/rep_1.run2.pdf", ClientID: "cli_1", Format: report.FormatPDF, Runs: 3},
+			{ID: "rep_2", ObjectKey: "reports/cli_1/rep_2.csv", ClientID: "cli_1", Format: report.FormatCSV, Runs: 1},
+		},
+	}
+	blobs := &genBlobs{}
+	s := &Sweeper{Store: store, Queue: &sweepQueue{}, Blobs: blobs, Leader: sweepLeader{true}, Logger: discard(), StaleAfter: time.Minute}
+	s.SweepOnce(t.Context())
+	want := []string{"reports/cli_1/rep_1.run2.pdf", "reports/cli_1/rep_1.pdf", "reports/cli_1/rep_1.run3.pdf", "reports/cli_1/rep_2.csv"}
+	if diff := cmp.Diff(want, blobs.deleted); diff != "" {
+		t.Errorf("deleted (-want +got):\n%s", diff)
 	}
 }

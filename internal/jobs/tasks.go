@@ -98,11 +98,22 @@ type DeliveryBatchPayload struct {
 // NewGenerateTask builds the task for a report. Its TaskID is the report id,
 // so enqueueing it twice is harmless; it goes on the report's shard.
 func NewGenerateTask(p ReportPayload, shards Shards, maxRetry int, timeout time.Duration) (*asynq.Task, error) {
+	return newGenerateTask(p, p.ReportID, shards, maxRetry, timeout)
+}
+
+// RescueTaskID is the task id of the rescue of a report's run: its own,
+// since the original task still sits in asynq's active set, and one per
+// run, so rescuing one run twice queues it once.
+func RescueTaskID(reportID string, run int64) string {
+	return fmt.Sprintf("%s:rescue:%d", reportID, run)
+}
+
+func newGenerateTask(p ReportPayload, taskID string, shards Shards, maxRetry int, timeout time.Duration) (*asynq.Task, error) {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("encode report payload: %w", err)
 	}
-	return asynq.NewTask(TypeGenerateReport, b, asynq.TaskID(p.ReportID), asynq.Queue(shards.ReportQueue(p.ReportID)),
+	return asynq.NewTask(TypeGenerateReport, b, asynq.TaskID(taskID), asynq.Queue(shards.ReportQueue(p.ReportID)),
 		asynq.MaxRetry(maxRetry), asynq.Timeout(timeout)), nil
 }
 

@@ -20,7 +20,7 @@ func newDelivery(t *testing.T, store *postgres.Store, clientID string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	created, err := store.FailReport(ctx, rep.ID, "unknown_subject", "no such customer", &domain.NewDelivery{
+	created, err := store.FailReport(ctx, rep.ID, 0, "unknown_subject", "no such customer", &domain.NewDelivery{
 		ID: ids.New("msg"), EventType: domain.EventFailed, URL: "https://hooks.example.com/x", Body: []byte(`{"type":"report.failed"}`),
 	})
 	if err != nil {

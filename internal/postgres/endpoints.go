@@ -178,6 +178,9 @@ func insertEvent(ctx context.Context, tx pgx.Tx, reportID string, ev domain.NewD
 func (s *Store) AnnounceRunning(ctx context.Context, r domain.Report) ([]string, error) {
 	var out []string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := boundLockHold(ctx, tx); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `UPDATE reports SET running_announced_at = now()
 			WHERE id = $1 AND status = 'running' AND running_announced_at IS NULL`, r.ID)
 		if err != nil {

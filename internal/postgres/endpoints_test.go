@@ -132,7 +132,7 @@ func failReport(t *testing.T, store *postgres.Store, clientID string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	created, err := store.FailReport(ctx, rep.ID, "unknown_subject", "no such customer", &ev)
+	created, err := store.FailReport(ctx, rep.ID, 0, "unknown_subject", "no such customer", &ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestEventFanOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, ok, err := store.StartReport(ctx, rep.ID)
+	r, ok, err := store.StartReport(ctx, rep.ID, "")
 	if err != nil || !ok {
 		t.Fatalf("StartReport: %v %v", ok, err)
 	}
@@ -208,7 +208,7 @@ func TestEventFanOut(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, _, _ = store.StartReport(ctx, rep.ID)
+	r, _, _ = store.StartReport(ctx, rep.ID, "")
 	if !r.RunningAnnounced {
 		t.Fatal("report does not remember that running was announced")
 	}
@@ -216,7 +216,7 @@ func TestEventFanOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	succeeded, err := store.SucceedReport(ctx, rep.ID, domain.Result{ObjectKey: "k", ExpiresAt: time.Now().Add(-time.Second)}, &ev)
+	succeeded, err := store.SucceedReport(ctx, rep.ID, r.Run, domain.Result{ObjectKey: "k", ExpiresAt: time.Now().Add(-time.Second)}, &ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestAdmitDelivery(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, _, err := store.StartReport(ctx, rep.ID)
+		r, _, err := store.StartReport(ctx, rep.ID, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,7 +314,7 @@ func TestAdmitDelivery(t *testing.T) {
 		}
 		r.RunningAnnounced = true
 		ev, _ := domain.NewEvent(r, domain.EventFailed, "", time.Now())
-		if _, err := store.FailReport(ctx, rep.ID, "x", "y", &ev); err != nil {
+		if _, err := store.FailReport(ctx, rep.ID, 0, "x", "y", &ev); err != nil {
 			t.Fatal(err)
 		}
 		return byEvent(rep.ID)

@@ -33,7 +33,8 @@ func TestReportProgress(t *testing.T) {
 		t.Fatalf("queued report: progress %+v, err %v; want none", r.Progress, err)
 	}
 
-	if _, ok, err := store.StartReport(ctx, nr.ID); err != nil || !ok {
+	started, ok, err := store.StartReport(ctx, nr.ID, "")
+	if err != nil || !ok {
 		t.Fatalf("start: %v %v", ok, err)
 	}
 	if err := store.SetProgress(ctx, nr.ID, p); err != nil {
@@ -50,7 +51,7 @@ func TestReportProgress(t *testing.T) {
 		t.Errorf("resource progress while running (-want +got):\n%s", diff)
 	}
 
-	if _, err := store.SucceedReport(ctx, nr.ID, domain.Result{ObjectKey: "k", ContentType: "application/pdf", Rows: 600}, nil); err != nil {
+	if _, err := store.SucceedReport(ctx, nr.ID, started.Run, domain.Result{ObjectKey: "k", ContentType: "application/pdf", Rows: 600}, nil); err != nil {
 		t.Fatal(err)
 	}
 	late := p

@@ -89,7 +89,7 @@ const reportColumns = `id, client_id, type, format, params, metadata, coalesce(w
 	created_at, started_at, completed_at, expires_at,
 	(SELECT d.status FROM deliveries d WHERE d.report_id = reports.id AND d.target = 'default' ORDER BY d.created_at DESC LIMIT 1),
 	(SELECT d.attempts FROM deliveries d WHERE d.report_id = reports.id AND d.target = 'default' ORDER BY d.created_at DESC LIMIT 1),
-	coalesce(schedule_id, ''), scheduled_for, as_of, running_announced_at IS NOT NULL, progress`
+	coalesce(schedule_id, ''), scheduled_for, as_of, running_announced_at IS NOT NULL, progress, run_seq`
 
 // insertedColumns are what an INSERT's RETURNING adds to what the caller
 // sent: a new report has no result, no attempts and no deliveries yet, so
@@ -138,7 +138,7 @@ func scanReport(row pgx.Row) (domain.Report, error) {
 		&r.Status, &r.Attempts, &r.ErrorCode, &r.ErrorMessage,
 		&r.ObjectKey, &r.ContentType, &r.SizeBytes, &r.SHA256, &r.Pages, &r.Rows, &r.DataPosition,
 		&r.CreatedAt, &r.StartedAt, &r.CompletedAt, &r.ExpiresAt, &webhookStatus, &webhookAttempts,
-		&r.ScheduleID, &r.ScheduledFor, &r.AsOf, &r.RunningAnnounced, &progress)
+		&r.ScheduleID, &r.ScheduledFor, &r.AsOf, &r.RunningAnnounced, &progress, &r.Run)
 	if err != nil {
 		return domain.Report{}, err
 	}
@@ -221,13 +221,15 @@ func (s *Store) ListReports(ctx context.Context, clientID string, f domain.ListF
 	return list, nil
 }
 
-// StartReport moves a queued or running report to running and counts the
-// attempt. ok is false when the report is already finished, so a duplicate
-// task does nothing.
-func (s *Store) StartReport(ctx context.Context, id string) (r domain.Report, ok bool, err error) {
+// StartReport moves a queued or running report to running, counts the
+// attempt and starts a new run of it on worker: the run's number (r.Run)
+// fences every earlier run out (see [Store.SucceedReport]). ok is false when
+// the report is already finished, so a duplicate task does nothing.
+func (s *Store) StartReport(ctx context.Context, id, worker string) (r domain.Report, ok bool, err error) {
 	r, err = scanReport(s.pool.QueryRow(ctx, `UPDATE reports
-		SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()), updated_at = now()
-		WHERE id = $1 AND status IN ('queued', 'running') RETURNING `+reportColumns, id))
+		SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()), updated_at = now(),
+			run_by = NULLIF($2, ''), run_seq = run_seq + 1
+		WHERE id = $1 AND status IN ('queued', 'running') RETURNING `+reportColumns, id, worker))
 	if errors.Is(err, pgx.ErrNoRows) {
 		r, err = s.LoadReport(ctx, id)
 		return r, false, err
@@ -238,39 +240,56 @@ func (s *Store) StartReport(ctx context.Context, id string) (r domain.Report, ok
 	return r, true, nil
 }
 
-// ReleaseAttempt takes back the attempt StartReport counted, for a run
-// that ended waiting (for the read model or a dependency) rather than
-// building: attempts counts builds.
-func (s *Store) ReleaseAttempt(ctx context.Context, id string) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE reports SET attempts = attempts - 1
-		WHERE id = $1 AND status = 'running' AND attempts > 0`, id); err != nil {
+// ReleaseAttempt takes back the attempt run counted, for a run that ended
+// waiting (for the read model or a dependency) rather than building:
+// attempts counts builds. Its task waits in asynq's retry set, not on the
+// worker, so the run is no longer the worker's (run_by) to be rescued. A run
+// fenced out by a newer one changes nothing.
+func (s *Store) ReleaseAttempt(ctx context.Context, id string, run int64) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE reports SET attempts = attempts - 1, run_by = NULL
+		WHERE id = $1 AND status = 'running' AND attempts > 0 AND run_seq = $2`, id, run); err != nil {
 		return classify(fmt.Errorf("release attempt of report %s: %w", id, err))
 	}
 	return nil
 }
 
-// SucceedReport records the result and creates the report's
+// SucceedReport records run's result and creates the report's
 // report.succeeded deliveries (one per target) in one transaction. It
-// returns the delivery ids to enqueue. A report that is no longer running
-// is left alone (ErrConflict).
-func (s *Store) SucceedReport(ctx context.Context, id string, res domain.Result, ev *domain.NewDelivery) (deliveryIDs []string, err error) {
+// returns the delivery ids to enqueue. A report that is no longer running,
+// or whose current run is a newer one, is left alone (ErrConflict).
+//
+// The fencing rule, for every way two runs of one report can overlap (a
+// rescued run beside a worker that was only stopped or cut off, asynq's
+// late hand-back of the original task): each StartReport takes the next
+// run_seq, and only the run holding the current run_seq may finish the
+// report (SucceedReport, FailReport) or give its attempt back
+// (ReleaseAttempt). Each run uploads to its own object key (jobs.ObjectKey
+// includes the run), so the loser deletes only its own file, never the
+// winner's. One result, one report.succeeded event, and attempts counts
+// the runs that started.
+func (s *Store) SucceedReport(ctx context.Context, id string, run int64, res domain.Result, ev *domain.NewDelivery) (deliveryIDs []string, err error) {
 	return s.finishReport(ctx, id, ev, `UPDATE reports SET status = 'succeeded', completed_at = now(), updated_at = now(),
 		error_code = NULL, error_message = NULL, object_key = $2, content_type = $3, size_bytes = $4, sha256 = $5,
-		pages = $6, rows = $7, data_position = $8, expires_at = $9
-		WHERE id = $1 AND status = 'running'`,
-		id, res.ObjectKey, res.ContentType, res.SizeBytes, res.SHA256, res.Pages, res.Rows, res.DataPosition, res.ExpiresAt)
+		pages = $6, rows = $7, data_position = $8, expires_at = $9, run_by = NULL
+		WHERE id = $1 AND status = 'running' AND run_seq = $10`,
+		id, res.ObjectKey, res.ContentType, res.SizeBytes, res.SHA256, res.Pages, res.Rows, res.DataPosition, res.ExpiresAt, run)
 }
 
 // FailReport marks a queued or running report failed and creates its
-// report.failed deliveries.
-func (s *Store) FailReport(ctx context.Context, id, code, message string, ev *domain.NewDelivery) (deliveryIDs []string, err error) {
+// report.failed deliveries. run fences it like SucceedReport; 0 fails the
+// report whatever run it is on (for a report that never started).
+func (s *Store) FailReport(ctx context.Context, id string, run int64, code, message string, ev *domain.NewDelivery) (deliveryIDs []string, err error) {
 	return s.finishReport(ctx, id, ev, `UPDATE reports SET status = 'failed', completed_at = now(), updated_at = now(),
-		error_code = $2, error_message = $3 WHERE id = $1 AND status IN ('queued', 'running')`, id, code, message)
+		error_code = $2, error_message = $3, run_by = NULL
+		WHERE id = $1 AND status IN ('queued', 'running') AND ($4::bigint = 0 OR run_seq = $4::bigint)`, id, code, message, run)
 }
 
 func (s *Store) finishReport(ctx context.Context, id string, ev *domain.NewDelivery, update string, args ...any) ([]string, error) {
 	var deliveryIDs []string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := boundLockHold(ctx, tx); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, update, args...)
 		if err != nil {
 			return fmt.Errorf("finish report %s: %w", id, err)
@@ -285,6 +304,21 @@ func (s *Store) finishReport(ctx context.Context, id string, ev *domain.NewDeliv
 		return err
 	})
 	return deliveryIDs, err
+}
+
+// lockHoldMax bounds how long a worker's transaction that locks a report
+// row may sit idle: a worker frozen (SIGSTOP) or cut off inside one would
+// otherwise keep the lock, and block the rescue of the report, until its
+// session dies, which for a frozen process is never (its kernel answers
+// the keepalives). Postgres ends such a session after this.
+const lockHoldMax = "5s"
+
+// boundLockHold applies lockHoldMax to tx; call it first.
+func boundLockHold(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT set_config('idle_in_transaction_session_timeout', $1, true)`, lockHoldMax); err != nil {
+		return fmt.Errorf("bound the transaction's idle time: %w", err)
+	}
+	return nil
 }
 
 // CancelReport cancels a queued or running report and creates its
@@ -354,7 +388,7 @@ func (s *Store) UnclaimReports(ctx context.Context, ids []string) error {
 
 // ExpiringReports lists succeeded reports whose retention has ended.
 func (s *Store) ExpiringReports(ctx context.Context, limit int) ([]domain.ExpiredFile, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, coalesce(object_key, ''), client_id FROM reports
+	rows, err := s.pool.Query(ctx, `SELECT id, coalesce(object_key, ''), client_id, format, run_seq FROM reports
 		WHERE status = 'succeeded' AND expires_at < now() ORDER BY expires_at LIMIT $1`, limit)
 	if err != nil {
 		return nil, classify(fmt.Errorf("list expiring reports: %w", err))

@@ -24,7 +24,7 @@ func TestCanceledReportHasNoWebhook(t *testing.T) {
 			t.Errorf("a new report with a webhook URL says %q, want pending", created.WebhookStatus)
 		}
 		if start {
-			if _, _, err := store.StartReport(ctx, created.ID); err != nil {
+			if _, _, err := store.StartReport(ctx, created.ID, ""); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -54,14 +54,15 @@ func TestReleaseAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if _, _, err := store.StartReport(ctx, created.ID); err != nil {
+		r, _, err := store.StartReport(ctx, created.ID, "")
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := store.ReleaseAttempt(ctx, created.ID); err != nil {
+		if err := store.ReleaseAttempt(ctx, created.ID, r.Run); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r, _, err := store.StartReport(ctx, created.ID)
+	r, _, err := store.StartReport(ctx, created.ID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestReleaseAttempt(t *testing.T) {
 	if _, _, err := store.CancelReport(ctx, client, created.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.ReleaseAttempt(ctx, created.ID); err != nil {
+	if err := store.ReleaseAttempt(ctx, created.ID, r.Run); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := store.GetReport(ctx, client, created.ID); got.Attempts != 1 {
