@@ -90,43 +90,83 @@ func TestWorkerSIGSTOPRescued(t *testing.T) {
 			frozen.sendSignal(t, syscall.SIGCONT) // so that cleanup's SIGTERM can end it
 		}
 	})
-	running := s.countStatus(t, ids, "running")
+	// The frozen worker's runs: the reports running at the stop (nothing
+	// else runs reports).
+	candidates := s.idsInStatus(t, ids, "running")
+	running := len(candidates)
 	t.Logf("SIGSTOP with %d reports succeeded and %d running", s.countStatus(t, ids, "succeeded"), running)
 
 	s.env.Vars["WORKER_METRICS_ADDR"] = freeAddr(t)
 	other := startProc(t, "worker-b", the.workerBin, s.env.Environ(), s.logDir)
 	waitHTTP(t, other, "http://"+s.env.Vars["WORKER_METRICS_ADDR"]+"/healthz", 60*time.Second)
-	rescued := func() int {
-		var n int
-		if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM reports WHERE id = ANY($1) AND run_seq > 1`, ids).Scan(&n); err != nil {
-			t.Logf("count rescued reports: %v", err)
+	// A run whose commit was already on its way at the stop finishes by
+	// itself (run 1, succeeded); every other one must be rescued (run 2+).
+	var stale []string
+	testenv.Eventually(t, 30*time.Second, "the frozen worker's running reports to be rescued", func() bool {
+		stale = stale[:0]
+		rows, err := s.pool.Query(context.Background(), `SELECT id, run_seq > 1, status FROM reports WHERE id = ANY($1)`, candidates)
+		if err != nil {
+			t.Logf("read rescued reports: %v", err)
+			return false
 		}
-		return n
-	}
-	testenv.Eventually(t, 30*time.Second, "the frozen worker's running reports to be rescued", func() bool { return rescued() >= running })
+		settled := 0
+		for rows.Next() {
+			var id, status string
+			var rerun bool
+			if err := rows.Scan(&id, &rerun, &status); err != nil {
+				t.Logf("read rescued reports: %v", err)
+				return false
+			}
+			if rerun {
+				stale = append(stale, id)
+			}
+			if rerun || status == "succeeded" {
+				settled++
+			}
+		}
+		return rows.Err() == nil && settled == running
+	})
 	rescuedAfter := time.Since(stoppedAt)
 
-	// Let the frozen worker go on: each of its stale runs ends fenced out.
+	// Let the frozen worker go on: each of its stale runs ends fenced out
+	// at SucceedReport, or cut off by Postgres (the idle-in-transaction
+	// timeout freed the row it was frozen holding, in its commit or its
+	// report.running announcement), or with another error of its task.
 	frozen.sendSignal(t, syscall.SIGCONT)
 	resumed = true
 	st := s.waitSettled(t, ids, 2*time.Minute)
 	recovery := time.Since(stoppedAt)
-	nRescued := rescued()
-	// A stale run ends fenced out at SucceedReport, or, if it was frozen
-	// inside that transaction, with the transaction ended by Postgres (its
-	// idle timeout freed the row for the rescue).
-	fencedOut, cutOff := 0, 0
+	nRescued := len(stale)
+	fencedOut, cutOff, otherEnd := 0, 0, 0
 	testenv.Eventually(t, 30*time.Second, "the resumed worker's stale runs to end", func() bool {
-		fencedOut, cutOff = 0, 0
+		ended := map[string]string{}
 		for line := range strings.Lines(frozen.logs()) {
-			switch {
-			case strings.Contains(line, "discarding this run's file"):
-				fencedOut++
-			case strings.Contains(line, `"msg":"report build failed; will retry"`) && strings.Contains(line, "idle-in-transaction timeout"):
-				cutOff++
+			for _, id := range stale {
+				if !strings.Contains(line, id) {
+					continue
+				}
+				switch {
+				case strings.Contains(line, "discarding this run's file"):
+					ended[id] = "fenced"
+				case strings.Contains(line, "idle-in-transaction timeout") && ended[id] != "fenced":
+					ended[id] = "cut"
+				case strings.Contains(line, `"msg":"task done"`) && ended[id] == "":
+					ended[id] = "error"
+				}
 			}
 		}
-		return fencedOut+cutOff >= nRescued
+		fencedOut, cutOff, otherEnd = 0, 0, 0
+		for _, how := range ended {
+			switch how {
+			case "fenced":
+				fencedOut++
+			case "cut":
+				cutOff++
+			default:
+				otherEnd++
+			}
+		}
+		return len(ended) >= nRescued
 	})
 	copied := strings.Count(other.logs(), "task's worker is gone; queued a copy")
 	st = s.waitSettled(t, ids, 30*time.Second)
@@ -139,8 +179,8 @@ func TestWorkerSIGSTOPRescued(t *testing.T) {
 	maxAttempts := s.checkFiles(t, ids)
 	s.checkNo500(t)
 	record(resultRow{Scenario: "1b worker SIGSTOP past heartbeat, rescued", Reports: n, Lost: st.lost(), Duplicates: st.Duplicates,
-		Recovery: recovery, Note: fmt.Sprintf("%d running at the stop, %d rescued within %s; stale runs: %d fenced out, %d cut off in their commit; %d webhook tasks copied; max attempts %d",
-			running, nRescued, rescuedAfter.Round(100*time.Millisecond), fencedOut, cutOff, copied, maxAttempts)})
+		Recovery: recovery, Note: fmt.Sprintf("%d running at the stop, %d rescued within %s; stale runs: %d fenced out, %d cut off holding a row, %d ended by another error; %d webhook tasks copied; max attempts %d",
+			running, nRescued, rescuedAfter.Round(100*time.Millisecond), fencedOut, cutOff, otherEnd, copied, maxAttempts)})
 }
 
 // checkOneSucceededEvent fails unless each report has exactly one
@@ -403,6 +443,16 @@ func wireBatch(t *testing.T, events []orderevents.Event) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// idsInStatus returns the reports among ids that are in status.
+func (s *stack) idsInStatus(t *testing.T, ids []string, status string) []string {
+	t.Helper()
+	var out []string
+	if err := s.pool.QueryRow(context.Background(), `SELECT coalesce(array_agg(id), '{}') FROM reports WHERE id = ANY($1) AND status = $2`, ids, status).Scan(&out); err != nil {
+		t.Fatalf("read %s reports: %v", status, err)
+	}
+	return out
 }
 
 // countStatus counts the reports among ids in status.
