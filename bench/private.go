@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -309,7 +310,7 @@ func (c *s3Counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.proxy.ServeHTTP(cw, r)
 	c.mu.Lock()
 	c.requests[r.Method]++
-	c.up += float64(body.n)
+	c.up += float64(body.n.Load())
 	c.down += float64(cw.n)
 	c.mu.Unlock()
 }
@@ -325,14 +326,17 @@ func (c *s3Counter) read() (map[string]float64, float64, float64) {
 	return m, c.up, c.down
 }
 
+// countingReader counts atomically: the proxy's transport may still be
+// reading the body in its own goroutine when ServeHTTP reads the count
+// (a gateway that answers before it has read the whole body).
 type countingReader struct {
 	r io.ReadCloser
-	n int64
+	n atomic.Int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 
