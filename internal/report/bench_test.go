@@ -38,7 +38,7 @@ func BenchmarkRenderPDF200Scripts(b *testing.B) {
 }
 
 // BenchmarkBareFpdf200 is the baseline: one fpdf document, the same font,
-// a header row and the same eight cells per order, nothing else.
+// a header row and the same nine cells per order, nothing else.
 func BenchmarkBareFpdf200(b *testing.B) {
 	rows := testOrders(200)
 	cols := orderColumns()
@@ -57,7 +57,8 @@ func BenchmarkBareFpdf200(b *testing.B) {
 		p.SetFont(fontFamily, "", tableSize)
 		for i, o := range rows {
 			cells := []string{o.OrderID, o.PlacedAt.Format(dayLayout), o.Status, strconv.Itoa(o.ItemCount),
-				o.Currency, FormatAmount(o.TotalCents, o.Currency), FormatAmount(o.RefundedCents, o.Currency), o.Carrier}
+				o.Currency, FormatAmount(o.TotalCents, o.Currency), FormatAmount(o.TaxCents, o.Currency),
+				FormatAmount(o.RefundedCents, o.Currency), o.Carrier}
 			for j, c := range cols {
 				p.CellFormat(c.width, rowH, cells[j], "", 0, c.align, i%2 == 1, 0, "")
 			}
