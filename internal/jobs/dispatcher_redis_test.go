@@ -6,11 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/jobs"
-	"github.com/reportd/reportd/internal/testenv"
 )
 
 // outboxOf claims the same reports every time, as an outbox does whose
@@ -33,18 +30,7 @@ func (o *outboxOf) UnclaimReports(_ context.Context, ids []string) error {
 // TaskID taken) counts as queued, not as a failure to hand back to the
 // outbox, on the real Enqueuer and Redis.
 func TestDispatchTwiceQueuesOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs Redis; -short skips it")
-	}
-	opt, err := asynq.ParseRedisURI(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := asynq.NewClient(opt)
-	defer client.Close()
-	inspector := asynq.NewInspector(opt)
-	defer inspector.Close()
-	enq := jobs.NewEnqueuer(client, inspector, jobs.EnqueuerConfig{ReportMaxAttempts: 3, ReportTimeout: time.Minute, DeliveryMaxRetry: 2, DeliveryTimeout: time.Minute})
+	_, inspector, enq := redisEnqueuer(t, 2, 0)
 	outbox := &outboxOf{claimed: []domain.QueuedReport{{ID: "rep_a", ClientID: "cli_1"}, {ID: "rep_b", ClientID: "cli_1"}}}
 	d := &jobs.Dispatcher{Store: outbox, Queue: enq, Logger: slog.New(slog.DiscardHandler), Interval: time.Hour}
 

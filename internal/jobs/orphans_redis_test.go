@@ -20,18 +20,7 @@ import (
 // copy of it under its own id, with the retries it had used carried on, on
 // real Redis and a real asynq server.
 func TestRescueTaskCopiesAnActiveDelivery(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs Redis; -short skips it")
-	}
-	opt, err := asynq.ParseRedisURI(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := asynq.NewClient(opt)
-	defer client.Close()
-	inspector := asynq.NewInspector(opt)
-	defer inspector.Close()
-	enq := jobs.NewEnqueuer(client, inspector, jobs.EnqueuerConfig{ReportMaxAttempts: 3, ReportTimeout: time.Minute, DeliveryMaxRetry: 5, DeliveryTimeout: time.Minute})
+	opt, inspector, enq := redisEnqueuer(t, 5, 0)
 
 	// One worker, held busy by the first task: the copy stays pending.
 	release := make(chan struct{})

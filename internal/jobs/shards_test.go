@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/reportd/reportd/internal/domain"
 	"github.com/reportd/reportd/internal/jobs"
-	"github.com/reportd/reportd/internal/testenv"
 )
 
 func TestShardsOneIsThePlainQueues(t *testing.T) {
@@ -57,21 +55,9 @@ func TestShardsSpreadStably(t *testing.T) {
 // looks a task up by id (a TaskID conflict, cancel, redeliver, the archive)
 // finds it on its shard, on real Redis.
 func TestShardedEnqueuerFindsTasksByID(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs Redis; -short skips it")
-	}
 	ctx := context.Background()
-	opt, err := asynq.ParseRedisURI(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := asynq.NewClient(opt)
-	defer client.Close()
-	inspector := asynq.NewInspector(opt)
-	defer inspector.Close()
 	shards := jobs.Shards(3)
-	enq := jobs.NewEnqueuer(client, inspector, jobs.EnqueuerConfig{ReportMaxAttempts: 3, ReportTimeout: time.Minute,
-		DeliveryMaxRetry: 2, DeliveryTimeout: time.Minute, Shards: shards})
+	_, inspector, enq := redisEnqueuer(t, 2, 3)
 
 	var reports []string
 	for i := range 12 {
