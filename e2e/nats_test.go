@@ -134,6 +134,9 @@ func TestNatsJetStreamEventsReachReports(t *testing.T) {
 	env := testenv.New(t, vars)
 	client := env.CreateClient(t, "Nats Shop", "")
 	env.StartAPI(t)
+	// The worker creates the stream too, but only once it runs: without
+	// this a publish can come first and find no stream.
+	top.ensureStream(t, vars)
 	env.StartWorker(t)
 
 	top.publish(t, client.ID, placedEvent("evt_n1", "ord_n1", "cus_nats", 1, "2026-02-03T10:00:00Z"))
@@ -197,6 +200,9 @@ func TestNatsJetStreamDeadLetters(t *testing.T) {
 	env := testenv.New(t, vars)
 	client := env.CreateClient(t, "Nats DLQ", "")
 	readOnly := env.CreateClient(t, "Reader", "", "reports")
+	// The worker creates the stream too, but only once it runs: without
+	// this a publish can come first and find no stream.
+	top.ensureStream(t, vars)
 	env.StartWorker(t)
 
 	at := "2026-02-03T10:00:00Z"
